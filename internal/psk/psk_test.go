@@ -1,0 +1,437 @@
+package psk
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func mustHex(t testing.TB, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestKCVGolden checks the golden vector of design §3 (R14).
+func TestKCVGolden(t *testing.T) {
+	psk := CopySecret(mustHex(t, "82f1373ae449ab63ca9dc14556934ddcdd7ec361c1d80030d316e9ca7355a40a"))
+	if got := KCV(psk); got != "73b52cac" {
+		t.Fatalf("KCV = %s, want 73b52cac", got)
+	}
+	// R14: the KCV is not a substring of the key's hex or base64.
+	h := hex.EncodeToString(psk.Expose())
+	b := base64.StdEncoding.EncodeToString(psk.Expose())
+	if strings.Contains(h, KCV(psk)) || strings.Contains(b, KCV(psk)) {
+		t.Fatal("KCV appears inside the key encoding")
+	}
+}
+
+// TestRFC4231 runs the HMAC-SHA256 known-answer vectors of RFC 4231 through
+// Derive's MAC (R25): Derive(master=key, id=data) at epoch 0 is exactly
+// HMAC-SHA256(key, data). Cases with non-id data use the same MAC directly.
+func TestRFC4231(t *testing.T) {
+	rep := func(b byte, n int) []byte { return bytes.Repeat([]byte{b}, n) }
+	tests := []struct {
+		name      string
+		key, data []byte
+		want      string
+		truncate  int
+	}{
+		{"case1", rep(0x0b, 20), []byte("Hi There"), "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7", 0},
+		{"case2", []byte("Jefe"), []byte("what do ya want for nothing?"), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", 0},
+		{"case3", rep(0xaa, 20), rep(0xdd, 50), "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe", 0},
+		{"case4", mustHex(t, "0102030405060708090a0b0c0d0e0f10111213141516171819"), rep(0xcd, 50), "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b", 0},
+		{"case5", rep(0x0c, 20), []byte("Test With Truncation"), "a3b6167473100ee06e0c796c2955552b", 16},
+		{"case6", rep(0xaa, 131), []byte("Test Using Larger Than Block-Size Key - Hash Key First"), "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54", 0},
+		{"case7", rep(0xaa, 131), []byte("This is a test using a larger than block-size key and a larger than block-size data. The key needs to be hashed before being used by the HMAC algorithm."), "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Derive(CopySecret(tt.key), string(tt.data), 0).Expose()
+			if tt.truncate > 0 {
+				got = got[:tt.truncate]
+			}
+			if hex.EncodeToString(got) != tt.want {
+				t.Fatalf("HMAC mismatch for %s", tt.name)
+			}
+		})
+	}
+}
+
+// TestDeriveEpochs pins the epoch rule of design §3 (R25) with golden vectors.
+func TestDeriveEpochs(t *testing.T) {
+	master := CopySecret([]byte("correct horse battery staple, 32+ bytes long"))
+	ref := func(msg []byte) string {
+		m := hmac.New(sha256.New, master.Expose())
+		m.Write(msg)
+		return hex.EncodeToString(m.Sum(nil))
+	}
+	tests := []struct {
+		id    string
+		epoch uint32
+		msg   []byte
+	}{
+		{"device-id-1", 0, []byte("device-id-1")},
+		{"device-id-1", 1, []byte("device-id-1\x00\x00\x00\x00\x01")},
+		{"24:6F:28:AA", 7, []byte("24:6F:28:AA\x00\x00\x00\x00\x07")},
+		{"d", 0xdeadbeef, []byte("d\x00\xde\xad\xbe\xef")},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s@%d", tt.id, tt.epoch), func(t *testing.T) {
+			if got := hex.EncodeToString(Derive(master, tt.id, tt.epoch).Expose()); got != ref(tt.msg) {
+				t.Fatal("derivation differs from the design's formula")
+			}
+		})
+	}
+	// Fixed golden vector, independent of the formula above.
+	got := hex.EncodeToString(Derive(CopySecret([]byte("test-master")), "device-id-1", 0).Expose())
+	if got != ref2("test-master", "device-id-1") {
+		t.Fatal("golden mismatch")
+	}
+}
+
+func ref2(k, m string) string {
+	h := hmac.New(sha256.New, []byte(k))
+	h.Write([]byte(m))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func TestGenerate(t *testing.T) {
+	a, err := Generate(bytes.NewReader(bytes.Repeat([]byte{1}, 64)), 32)
+	if err != nil || a.Len() != 32 {
+		t.Fatalf("Generate: %v len %d", err, a.Len())
+	}
+	for _, n := range []int{0, 16, 31, 2 << 20} {
+		if _, err := Generate(bytes.NewReader(nil), n); err == nil {
+			t.Errorf("Generate(%d) accepted", n)
+		}
+	}
+	if _, err := Generate(bytes.NewReader(make([]byte, 10)), 32); err == nil {
+		t.Error("short random source accepted")
+	}
+}
+
+func TestEncodings(t *testing.T) {
+	key := make([]byte, 32)
+	for i := range key {
+		key[i] = byte(i * 7)
+	}
+	s := CopySecret(key)
+	h := hex.EncodeToString(key)
+	b := base64.StdEncoding.EncodeToString(key)
+	tests := []struct {
+		enc  Encoding
+		want string
+	}{
+		{Hex, h + "\n"},
+		{Base64, b + "\n"},
+		{Raw, string(key)},
+		{C, "static const uint8_t usmp_psk[32] = {\n" +
+			"    0x00, 0x07, 0x0e, 0x15, 0x1c, 0x23, 0x2a, 0x31,\n" +
+			"    0x38, 0x3f, 0x46, 0x4d, 0x54, 0x5b, 0x62, 0x69,\n" +
+			"    0x70, 0x77, 0x7e, 0x85, 0x8c, 0x93, 0x9a, 0xa1,\n" +
+			"    0xa8, 0xaf, 0xb6, 0xbd, 0xc4, 0xcb, 0xd2, 0xd9,\n" +
+			"};\n"},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.enc), func(t *testing.T) {
+			got := Encode(s, tt.enc)
+			if string(got) != tt.want {
+				t.Fatalf("Encode(%s) wrong", tt.enc)
+			}
+			if tt.enc == C {
+				return
+			}
+			back, err := Decode("test", got, tt.enc)
+			if err != nil || !back.Equal(s) {
+				t.Fatalf("Decode(Encode) failed: %v", err)
+			}
+		})
+	}
+}
+
+func TestDecodeVariants(t *testing.T) {
+	key := mustHex(t, "82f1373ae449ab63ca9dc14556934ddcdd7ec361c1d80030d316e9ca7355a40a")
+	tests := []struct {
+		name string
+		in   string
+		enc  Encoding
+		ok   bool
+	}{
+		{"hex upper", strings.ToUpper(hex.EncodeToString(key)), Hex, true},
+		{"hex crlf", hex.EncodeToString(key) + "\r\n", Hex, true},
+		{"hex odd", hex.EncodeToString(key)[1:], Hex, false},
+		{"hex bad digit", "zz" + hex.EncodeToString(key)[2:], Hex, false},
+		{"hex empty", "\n", Hex, false},
+		{"b64 std", base64.StdEncoding.EncodeToString(key), Base64, true},
+		{"b64 raw", base64.RawStdEncoding.EncodeToString(key), Base64, true},
+		{"b64 url", base64.URLEncoding.EncodeToString(key), Base64, true},
+		{"b64 bad char", "*" + base64.StdEncoding.EncodeToString(key)[1:], Base64, false},
+		{"b64 bad pad", base64.StdEncoding.EncodeToString(key) + "==", Base64, false},
+		{"raw empty", "", Raw, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Decode("key.txt", []byte(tt.in), tt.enc)
+			if tt.ok {
+				if err != nil || !bytes.Equal(s.Expose(), key) {
+					t.Fatalf("Decode failed: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("bad input accepted")
+			}
+			var ie *InputError
+			if !errors.As(err, &ie) || !strings.HasPrefix(err.Error(), "key.txt: ") {
+				t.Fatalf("error does not name its source: %v", err)
+			}
+			assertNoOverlap(t, err.Error(), tt.in)
+		})
+	}
+}
+
+// messageVocabulary is the fixed text of this package's messages: a window
+// of input that also occurs here is the message's own wording, not a leak.
+const messageVocabulary = "not a hex key: odd number of hex digits character is not a hex digit " +
+	"not a base64 key: bad padding wrong length is not base64 non-canonical final character the key is empty " +
+	"device id empty too long: bytes device ids are 1-64 characters of A-Z a-z 0-9 . _ : - starting with a letter or digit first character is not allowed " +
+	"0123456789()"
+
+// assertNoOverlap fails when msg shares a substring of 4 or more characters
+// with secret input (R9).
+func assertNoOverlap(t testing.TB, msg, secret string) {
+	t.Helper()
+	for i := 0; i+4 <= len(secret); i++ {
+		w := secret[i : i+4]
+		if strings.TrimSpace(w) != w || strings.Contains(messageVocabulary, w) {
+			continue
+		}
+		if strings.Contains(msg, w) {
+			t.Fatalf("error message shares %d+ characters with the secret input (R9)", 4)
+		}
+	}
+}
+
+func TestValidateDeviceID(t *testing.T) {
+	tests := []struct {
+		id string
+		ok bool
+	}{
+		{"device-id-1", true},
+		{"24:6F:28:AA", true},
+		{"a", true},
+		{"A.b_c:d-e", true},
+		{strings.Repeat("x", 64), true},
+		{strings.Repeat("x", 65), false},
+		{"", false},
+		{"has space", false},
+		{"a/b", false},
+		{"a%3A", false},
+		{"nul\x00", false},
+		{".hidden", false},
+		{"-flag", false},
+		{"_x", false},
+		{":x", false},
+		{"caf\u00e9", false},
+		{"tab\t", false},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%q", tt.id), func(t *testing.T) {
+			err := ValidateDeviceID(tt.id)
+			if (err == nil) != tt.ok {
+				t.Fatalf("ValidateDeviceID = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestDeviceFileName(t *testing.T) {
+	if got := DeviceFileName("24:6F:28:AA"); got != "24%3A6F%3A28%3AAA" {
+		t.Fatal(got)
+	}
+	if got := DeviceFileName("plain-id"); got != "plain-id" {
+		t.Fatal(got)
+	}
+}
+
+func TestPlaceholders(t *testing.T) {
+	for _, k := range [][]byte{
+		[]byte("7f3a1b9e2c4d5f6a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a"),
+		[]byte("7F3A1B9E2C4D5F6A8B9C0D1E2F3A4B5C6D7E8F9A0B1C2D3E4F5A6B7C8D9E0F1A\n"),
+		mustHex(t, "7f3a1b9e2c4d5f6a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a"),
+		[]byte("your-generated-psk-here"),
+		[]byte("unique-psk-for-device-1"),
+		[]byte("unique-psk-for-device-2\n"),
+	} {
+		if !IsPlaceholder(k) {
+			t.Errorf("placeholder %d not recognised", len(k))
+		}
+	}
+	if IsPlaceholder(mustHex(t, "82f1373ae449ab63ca9dc14556934ddcdd7ec361c1d80030d316e9ca7355a40a")) {
+		t.Error("real key taken for a placeholder")
+	}
+}
+
+// TestSecretFormatting is R13: every verb, nested values, JSON, slog, errors.
+func TestSecretFormatting(t *testing.T) {
+	key := []byte("CANARY-0123456789abcdef-CANARY!!")
+	s := CopySecret(key)
+	type wrapper struct {
+		Name string
+		Key  *Secret
+		Val  Secret
+	}
+	values := map[string]any{
+		"value":   *s,
+		"pointer": s,
+		"struct":  wrapper{Name: "x", Key: s, Val: *s},
+		"slice":   []*Secret{s, s},
+		"map":     map[string]Secret{"k": *s},
+		"ptr2":    &wrapper{Key: s},
+	}
+	verbs := []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%o", "%b", "%c", "%U"}
+	for name, v := range values {
+		for _, verb := range verbs {
+			out := fmt.Sprintf(verb, v)
+			assertNoLeak(t, name+" "+verb, []byte(out), key)
+		}
+		out := fmt.Sprint(v)
+		assertNoLeak(t, name+" Sprint", []byte(out), key)
+		assertNoLeak(t, name+" errors.New", []byte(errors.New(fmt.Sprint(v)).Error()), key)
+	}
+	if _, err := json.Marshal(s); err == nil {
+		t.Error("json.Marshal of a secret succeeded")
+	}
+	if _, err := json.Marshal(wrapper{Key: s}); err == nil {
+		t.Error("json.Marshal of a struct holding a secret succeeded")
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("msg", "key", s, "val", *s, "w", wrapper{Key: s})
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("msg", "key", s, "val", *s)
+	assertNoLeak(t, "slog", buf.Bytes(), key)
+}
+
+func assertNoLeak(t testing.TB, what string, out, key []byte) {
+	t.Helper()
+	forms := [][]byte{key, []byte(hex.EncodeToString(key)), []byte(strings.ToUpper(hex.EncodeToString(key))),
+		[]byte(base64.StdEncoding.EncodeToString(key)), []byte(fmt.Sprint(key)), []byte(fmt.Sprintf("%#v", key))}
+	for _, f := range forms {
+		if bytes.Contains(out, f[:8]) {
+			t.Fatalf("%s: secret leaked in output", what)
+		}
+	}
+}
+
+// TestDestroy is R26's white-box test: the backing array is zeroed.
+func TestDestroy(t *testing.T) {
+	b := []byte("0123456789abcdef0123456789abcdef")
+	s := NewSecret(b)
+	s.Destroy()
+	if !bytes.Equal(b, make([]byte, len(b))) {
+		t.Fatal("Destroy left key bytes behind")
+	}
+	if s.Len() != 0 {
+		t.Fatal("destroyed secret still has a length")
+	}
+}
+
+func TestSecretEqual(t *testing.T) {
+	a, b := CopySecret([]byte("abc")), CopySecret([]byte("abc"))
+	if !a.Equal(b) || a.Equal(CopySecret([]byte("abd"))) {
+		t.Fatal("Equal wrong")
+	}
+}
+
+// TestLoadMaster is the R2 table: sources, trimming, bounds, and messages
+// that name the source, never the value.
+func TestLoadMaster(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	hex64 := strings.Repeat("ab", 32)
+	long := strings.Repeat("M", 40)
+	tests := []struct {
+		name     string
+		src      MasterSources
+		want     string
+		errHas   string
+		warnHas  string
+		badInput bool
+	}{
+		{name: "env as is", src: MasterSources{Env: " " + long + " \n", HasEnv: true}, want: " " + long + " \n"},
+		{name: "env hex not decoded", src: MasterSources{Env: hex64, HasEnv: true}, want: hex64},
+		{name: "env short warns", src: MasterSources{Env: "0123456789", HasEnv: true}, want: "0123456789", warnHas: "$USMP_MASTER_SECRET is shorter than 32 bytes (10)"},
+		{name: "env empty", src: MasterSources{Env: "", HasEnv: true}, errHas: "empty", badInput: true},
+		{name: "file crlf", src: MasterSources{File: write("crlf", long+"\r\n", 0o600)}, want: long},
+		{name: "file lf once", src: MasterSources{File: write("lf", long+"\n\n", 0o600)}, want: long + "\n"},
+		{name: "file readable warns", src: MasterSources{File: write("r", long, 0o644)}, want: long, warnHas: "0644"},
+		{name: "file writable refused", src: MasterSources{File: write("w", long, 0o666)}, errHas: "0666", badInput: true},
+		{name: "both", src: MasterSources{File: write("b", long, 0o600), Env: long, HasEnv: true}, errHas: "both", badInput: true},
+		{name: "prompt", src: MasterSources{Prompt: func() ([]byte, error) { return []byte(long), nil }}, want: long},
+		{name: "none", src: MasterSources{}, errHas: "USMP_MASTER_SECRET"},
+		{name: "file too big", src: MasterSources{File: write("big", strings.Repeat("x", MaxMasterBytes+1), 0o600)}, errHas: "1 MiB", badInput: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var warns []string
+			tt.src.Warn = func(m string) { warns = append(warns, m) }
+			s, err := LoadMaster(tt.src)
+			if tt.errHas != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.errHas) {
+					t.Fatalf("err = %v, want %q", err, tt.errHas)
+				}
+				var ie *InputError
+				if errors.As(err, &ie) != tt.badInput {
+					t.Fatalf("bad-input classification wrong for %v", err)
+				}
+				assertNoOverlap(t, err.Error(), long)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(s.Expose()) != tt.want {
+				t.Fatal("master bytes differ")
+			}
+			joined := strings.Join(warns, "\n")
+			if tt.warnHas != "" && !strings.Contains(joined, tt.warnHas) {
+				t.Fatalf("warnings %q lack %q", joined, tt.warnHas)
+			}
+			assertNoOverlap(t, joined, tt.want)
+		})
+	}
+}
+
+func TestParseEncoding(t *testing.T) {
+	if e, err := ParseEncoding("--encoding", "HEX", false); err != nil || e != Hex {
+		t.Fatal(e, err)
+	}
+	if _, err := ParseEncoding("--encoding", "c", true); err == nil {
+		t.Fatal("c accepted for decoding")
+	}
+	if _, err := ParseEncoding("--encoding", "pem", false); err == nil {
+		t.Fatal("pem accepted")
+	}
+}
