@@ -109,7 +109,9 @@ func Decode(source string, data []byte, e Encoding) (*Secret, error) {
 	return nil, &InputError{Source: source, Msg: "this encoding cannot be read back (use hex, base64 or raw)"}
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' }
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
 
 func trimSpace(b []byte) []byte {
 	for len(b) > 0 && isSpace(b[0]) {
