@@ -1,0 +1,10 @@
+// Package secfile writes secret files: registry, key files, NVS images.
+//
+// Every secret file is exactly 0600 whatever the umask and whether or not it
+// existed (R5); it is created exclusively unless the caller asks to replace
+// it (R6); it is written through a temporary file in the target's directory,
+// fsynced, renamed (or linked, for exclusive creation) and followed by an
+// fsync of the directory (R16), so no partial file is ever left (R8); it is
+// refused in a directory that group or others may write without the sticky
+// bit (R7), and inside a git work tree that does not ignore it (R19).
+package secfile

@@ -1,0 +1,109 @@
+package secfile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// gitLookPath finds git; tests replace it to simulate a machine without git.
+var gitLookPath = func() (string, error) { return exec.LookPath("git") }
+
+// findWorkTree walks up from dir looking for a .git entry (directory, or the
+// file of a linked work tree or submodule) and returns the top directory.
+func findWorkTree(dir string) (string, bool) {
+	for {
+		if _, err := os.Lstat(filepath.Join(dir, ".git")); err == nil {
+			return dir, true
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", false
+		}
+		dir = parent
+	}
+}
+
+// gitEnv is the explicit environment of every git child (R4): no secret
+// variable is ever inherited.
+func gitEnv() []string {
+	env := []string{"LC_ALL=C", "GIT_TERMINAL_PROMPT=0"}
+	for _, k := range []string{"PATH", "HOME", "XDG_CONFIG_HOME", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// GitGuard refuses a secret file inside a git work tree unless git ignores
+// the path and does not track it (R19). It runs plain `git check-ignore`
+// (never --no-index, which calls tracked files ignored) and `git ls-files
+// --error-unmatch`. A path ignored only by .git/info/exclude or a global
+// excludes file is allowed with a warning: that rule does not travel to
+// other clones. Without git, a .git found above the path is refused.
+func GitGuard(path string, opts Options) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	top, ok := findWorkTree(filepath.Dir(abs))
+	if !ok {
+		return nil
+	}
+	refuse := func(msg, hint string) error {
+		if opts.AllowUnignored {
+			opts.warn(fmt.Sprintf("WARNING: writing secret file %s inside git work tree %s although %s (--allow-unignored)", path, top, msg))
+			return nil
+		}
+		return &UnsafeError{Path: path, Msg: "refusing to write a secret file inside git work tree " + top + ": " + msg, Hint: hint}
+	}
+	git, err := gitLookPath()
+	if err != nil {
+		return refuse("git is not installed, so its ignore rules cannot be checked", "write the file outside the work tree, or pass --allow-unignored")
+	}
+	run := func(args ...string) (int, string, error) {
+		cmd := exec.Command(git, append([]string{"-C", filepath.Dir(abs)}, args...)...)
+		cmd.Env = gitEnv()
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode(), out.String(), nil
+		}
+		return 0, out.String(), err
+	}
+	rc, _, err := run("ls-files", "--error-unmatch", "--", abs)
+	if err != nil {
+		return fmt.Errorf("git ls-files: %w", err)
+	}
+	if rc == 0 {
+		return refuse("git tracks it (a tracked file is committed even where .gitignore matches)", "git rm --cached the file, or write it elsewhere")
+	}
+	rc, out, err := run("check-ignore", "-v", "--", abs)
+	if err != nil {
+		return fmt.Errorf("git check-ignore: %w", err)
+	}
+	switch rc {
+	case 0:
+	case 1:
+		rel, _ := filepath.Rel(top, abs)
+		return refuse("git does not ignore it", "add it to .gitignore (e.g. echo '"+rel+"' >> "+filepath.Join(top, ".gitignore")+"), write it elsewhere, or pass --allow-unignored")
+	default:
+		return refuse("git check-ignore failed", "write the file outside the work tree, or pass --allow-unignored")
+	}
+	// check-ignore -v prints "<source>:<line>:<pattern>\t<path>".
+	source := out
+	if i := strings.IndexByte(source, ':'); i >= 0 {
+		source = source[:i]
+	}
+	if filepath.Base(source) != ".gitignore" {
+		opts.warn(fmt.Sprintf("%s is ignored only by %s, which does not travel to other clones; add it to a committed .gitignore", path, source))
+	}
+	return nil
+}

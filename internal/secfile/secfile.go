@@ -1,0 +1,219 @@
+package secfile
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+)
+
+// Options controls one secret-file write.
+type Options struct {
+	// Replace allows replacing an existing file (--force, or the drop-in nvs
+	// commands and batches that overwrite by design). The result is 0600
+	// even when the old file was not.
+	Replace bool
+	// AllowUnignored writes even inside a git work tree that does not ignore
+	// the path (--allow-unignored), with a loud warning.
+	AllowUnignored bool
+	// Warn receives warnings; nil drops them.
+	Warn func(msg string)
+}
+
+func (o Options) warn(msg string) {
+	if o.Warn != nil {
+		o.Warn(msg)
+	}
+}
+
+// ExistsError reports a target that exists while replacing was not allowed.
+type ExistsError struct{ Path string }
+
+func (e *ExistsError) Error() string {
+	return e.Path + ": already exists; refusing to overwrite it (use --force to replace it)"
+}
+
+// BadInput marks the error as the user's to fix (exit code 2).
+func (e *ExistsError) BadInput() bool { return true }
+
+// UnsafeError reports a location that secret files must not be written to
+// (an open directory, an unignored git work tree).
+type UnsafeError struct {
+	Path string
+	Msg  string
+	Hint string
+}
+
+func (e *UnsafeError) Error() string {
+	s := e.Path + ": " + e.Msg
+	if e.Hint != "" {
+		s += "\nhint: " + e.Hint
+	}
+	return s
+}
+
+// BadInput marks the error as the user's to fix (exit code 2).
+func (e *UnsafeError) BadInput() bool { return true }
+
+// CrashHook, when set (only by tests), is called at each step of a write:
+// "after-write", "after-fsync", "after-rename", "before-dirsync". The R16
+// crash tests kill the process there.
+var CrashHook func(step string)
+
+func crashPoint(step string) {
+	if CrashHook != nil {
+		CrashHook(step)
+	}
+}
+
+// WriteFile writes data to path as a secret file. See the package comment.
+func WriteFile(path string, data []byte, opts Options) error {
+	return Write(path, opts, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// Write creates path as a secret file whose content fn writes. Nothing is
+// visible at path until fn has succeeded and the data is on disk; on any
+// error the target is untouched and no temporary file remains (R8).
+func Write(path string, opts Options, fn func(w io.Writer) error) (err error) {
+	if err := Check(path, opts); err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	if !opts.Replace {
+		if _, err := os.Lstat(path); err == nil {
+			return &ExistsError{Path: path}
+		}
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("create temporary file in %s: %w", dir, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	// CreateTemp uses 0600 already; make it explicit whatever the umask.
+	if err = f.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
+		return fmt.Errorf("chmod %s: %w", tmp, err)
+	}
+	if err = fn(f); err != nil {
+		return err
+	}
+	crashPoint("after-write")
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", tmp, err)
+	}
+	crashPoint("after-fsync")
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", tmp, err)
+	}
+	if err = publish(tmp, path, opts.Replace); err != nil {
+		return err
+	}
+	crashPoint("after-rename")
+	crashPoint("before-dirsync")
+	return SyncDir(dir)
+}
+
+// publish moves tmp to path: rename when replacing is allowed, otherwise a
+// hard link, which fails if path appeared meanwhile (exclusive creation).
+func publish(tmp, path string, replace bool) error {
+	if replace {
+		if err := os.Rename(tmp, path); err != nil {
+			return fmt.Errorf("rename to %s: %w", path, err)
+		}
+		return nil
+	}
+	err := os.Link(tmp, path)
+	switch {
+	case err == nil:
+		_ = os.Remove(tmp)
+		return nil
+	case errors.Is(err, fs.ErrExist):
+		return &ExistsError{Path: path}
+	}
+	// File systems without hard links: fall back to check-then-rename.
+	if _, lerr := os.Lstat(path); lerr == nil {
+		return &ExistsError{Path: path}
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename to %s: %w", path, err)
+	}
+	return nil
+}
+
+// SyncDir fsyncs a directory so a rename in it is durable (R16).
+func SyncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open directory %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Check applies the location rules to a secret file that is about to be
+// written: the directory must exist and not be open to group or others
+// without the sticky bit (R7), and a git work tree must ignore the path and
+// not track it (R19).
+func Check(path string, opts Options) error {
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return &UnsafeError{Path: dir, Msg: "not a directory"}
+	}
+	if runtime.GOOS != "windows" {
+		perm := fi.Mode()
+		if perm.Perm()&0o022 != 0 && perm&fs.ModeSticky == 0 {
+			return &UnsafeError{Path: dir, Msg: fmt.Sprintf("refusing to write a secret file into a directory that group or others can write (mode %04o)", perm.Perm()),
+				Hint: "use a private directory (chmod 700) or one with the sticky bit"}
+		}
+	}
+	return GitGuard(path, opts)
+}
+
+// MkdirAll creates dir and its missing parents with mode 0700 (R5). The
+// umask can only remove bits, so what we create is never more open than
+// 0700; existing directories are left as they are (and Check judges them).
+func MkdirAll(dir string) error {
+	return os.MkdirAll(dir, 0o700)
+}
+
+// RemoveStaleTemps deletes temporary files that an interrupted Write left
+// next to path (R16: cleaned up on the next run). Call it only while holding
+// the lock that serializes writers of path.
+func RemoveStaleTemps(path string) error {
+	dir, base := filepath.Dir(path), filepath.Base(path)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	prefix := "." + base + ".tmp-"
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return nil
+}
