@@ -1,0 +1,350 @@
+package partition
+
+// This file reads ESP-IDF's CSV dialect the way gen_esp32part.py does:
+//
+//   - one partition per line: name, type, subtype, offset, size, flags;
+//     missing trailing fields are empty and extra fields are ignored;
+//   - fields are split at every comma (no quoting) and trimmed;
+//   - blank lines and lines starting with '#' are skipped;
+//   - numbers are Python int(x, 0) literals (decimal, 0x, 0o, 0b, '_'
+//     separators) with an optional K (×1024) or M (×1024²) suffix;
+//   - type and subtype are names (case-insensitive) or numbers;
+//   - an empty offset is computed from the end of the previous partition,
+//     aligned to 0x10000 for app partitions and 0x1000 for the others;
+//   - a negative size -N means "up to flash address N";
+//   - flags are encrypted and readonly, separated by ':'.
+//
+// Where it differs: environment variables ($NAME) are not expanded (the
+// generator does); numbers with leading zeros are refused (like Python);
+// a file that is not UTF-8 is refused instead of crashing.
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// maxCSVSize bounds what ParseCSV reads: a real table is a few KiB.
+const maxCSVSize = 1 << 20
+
+// Options adapts parsing and validation to a build's settings. The zero
+// value gives gen_esp32part's defaults.
+type Options struct {
+	// TableOffset is the flash offset of the partition table
+	// (CONFIG_PARTITION_TABLE_OFFSET, gen_esp32part --offset); 0 means
+	// DefaultTableOffset. Computed offsets start after its sector, and
+	// partitions must not start below that.
+	TableOffset uint32
+	// PrimaryBootloaderOffset and RecoveryBootloaderOffset place the rows
+	// of type bootloader (gen_esp32part --primary-bootloader-offset and
+	// --recovery-bootloader-offset). A CSV with such rows needs them.
+	PrimaryBootloaderOffset  *uint32
+	RecoveryBootloaderOffset *uint32
+}
+
+func (o Options) tableOffset() int64 {
+	if o.TableOffset == 0 {
+		return DefaultTableOffset
+	}
+	return int64(o.TableOffset)
+}
+
+// ParseCSV reads a partition table in ESP-IDF's CSV format with the default
+// options, fills in omitted offsets and validates the result. name is the
+// file name used in error messages. Errors about the content are *Error;
+// an error reading r is returned wrapped.
+func ParseCSV(r io.Reader, name string) (*Table, error) {
+	return Options{}.ParseCSV(r, name)
+}
+
+// ParseCSV is like the package-level ParseCSV, with these options.
+func (o Options) ParseCSV(r io.Reader, name string) (*Table, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxCSVSize+1))
+	if err != nil {
+		if name == "" {
+			return nil, fmt.Errorf("read partition table: %w", err)
+		}
+		return nil, fmt.Errorf("read partition table %s: %w", name, err)
+	}
+	return o.parseCSV(data, name)
+}
+
+// csvRow is one partition line, before offsets are filled in.
+type csvRow struct {
+	line      int
+	name      string
+	typ, sub  uint8
+	offset    int64
+	hasOffset bool
+	size      int64
+	flags     uint32
+	// placed rows (primary bootloader, primary partition table) get their
+	// offset from the options and take no part in computing offsets.
+	placed bool
+}
+
+func (o Options) parseCSV(data []byte, file string) (*Table, error) {
+	fail := func(line int, field string, kind error, format string, args ...any) (*Table, error) {
+		e := newError(kind, format, args...)
+		e.File, e.Line, e.Field = file, line, field
+		return nil, e
+	}
+	if len(data) > maxCSVSize {
+		return fail(0, "", ErrSyntax, "larger than %d bytes; not a partition table", maxCSVSize)
+	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	if bytes.HasPrefix(data, []byte{0xff, 0xfe}) || bytes.HasPrefix(data, []byte{0xfe, 0xff}) {
+		return fail(0, "", ErrSyntax, "file is UTF-16 or UTF-32 text; save it as UTF-8")
+	}
+	if !utf8.Valid(data) {
+		return fail(0, "", ErrSyntax, "not UTF-8 text (a binary table must start with the magic bytes aa 50)")
+	}
+	text := strings.ReplaceAll(string(data), "\r\n", "\n")
+	text = strings.ReplaceAll(text, "\r", "\n")
+
+	var rows []csvRow
+	for i, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if len(rows) > 4*MaxPartitions {
+			return fail(i+1, "", nil, "more than %d partitions; a table holds at most %d", 4*MaxPartitions, MaxPartitions)
+		}
+		row, err := o.parseRow(line)
+		if err != nil {
+			err.File, err.Line = file, i+1
+			return nil, err
+		}
+		row.line = i + 1
+		rows = append(rows, row)
+	}
+
+	// Fill in missing offsets and resolve negative sizes, in file order,
+	// as gen_esp32part's PartitionTable.from_csv does.
+	tableEnd := o.tableOffset() + TableSize
+	lastEnd, prev := tableEnd, ""
+	for i := range rows {
+		r := &rows[i]
+		if r.placed {
+			continue
+		}
+		if r.hasOffset && r.offset < lastEnd {
+			if r.offset < tableEnd {
+				return fail(r.line, "offset", ErrBelowTable,
+					"partition %q: offset 0x%x is below the end of the partition table at 0x%x-0x%x; use 0x%x or higher",
+					r.name, r.offset, tableEnd-TableSize, tableEnd-1, tableEnd)
+			}
+			return fail(r.line, "offset", ErrOverlap,
+				"partition %q: offset 0x%x overlaps the partition before it (%q), which ends at 0x%x",
+				r.name, r.offset, prev, lastEnd)
+		}
+		if !r.hasOffset {
+			align := int64(offsetAlignment(r.typ))
+			if rem := lastEnd % align; rem != 0 {
+				lastEnd += align - rem
+			}
+			r.offset = lastEnd
+		}
+		if r.size < 0 {
+			end := -r.size
+			if end < r.offset {
+				return fail(r.line, "size", nil,
+					"partition %q: size -0x%x means it ends at 0x%x, which is before its offset 0x%x",
+					r.name, end, end, r.offset)
+			}
+			r.size = end - r.offset
+		}
+		if r.offset > math.MaxUint32 {
+			return fail(r.line, "offset", nil, "partition %q: offset 0x%x is beyond 4 GiB", r.name, r.offset)
+		}
+		if r.size > math.MaxUint32 {
+			return fail(r.line, "size", nil, "partition %q: size 0x%x is beyond 4 GiB", r.name, r.size)
+		}
+		lastEnd, prev = r.offset+r.size, r.name
+	}
+
+	t := &Table{Partitions: make([]Partition, len(rows))}
+	lines := make([]int, len(rows))
+	for i, r := range rows {
+		t.Partitions[i] = Partition{
+			Name:    r.name,
+			Type:    r.typ,
+			Subtype: r.sub,
+			Offset:  uint32(r.offset),
+			Size:    uint32(r.size),
+			Flags:   r.flags,
+		}
+		lines[i] = r.line
+	}
+	if err := o.validate(t.Partitions, lines, file); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// parseRow reads one non-comment line. Its errors carry the field but not
+// the file and line, which the caller adds.
+func (o Options) parseRow(line string) (csvRow, *Error) {
+	fail := func(field string, format string, args ...any) (csvRow, *Error) {
+		e := newError(ErrSyntax, format, args...)
+		e.Field = field
+		return csvRow{}, e
+	}
+	fields := strings.Split(line, ",")
+	for len(fields) < 6 {
+		fields = append(fields, "")
+	}
+	for i := range fields {
+		fields[i] = strings.TrimSpace(fields[i])
+	}
+	r := csvRow{name: fields[0]}
+
+	if fields[1] == "" {
+		return fail("type", "must not be empty (app, data or a number)")
+	}
+	typ, msg := parseByte(fields[1], typeKeywords, "type")
+	if msg != "" {
+		return fail("type", "%s", msg)
+	}
+	r.typ = typ
+
+	switch {
+	case fields[2] != "":
+		sub, msg := parseByte(fields[2], subtypeKeywords(r.typ), "subtype")
+		if msg != "" {
+			return fail("subtype", "%s", msg)
+		}
+		r.sub = sub
+	case r.typ == TypeApp:
+		return fail("subtype", "an app partition needs a subtype (factory, ota_0, …)")
+	default:
+		r.sub = SubtypeDataUndefined
+	}
+
+	tableOffset := o.tableOffset()
+	switch {
+	case r.typ == TypeBootloader && r.sub == SubtypeBootloaderPrimary:
+		if o.PrimaryBootloaderOffset == nil {
+			return fail("offset", "a primary bootloader partition needs the bootloader's offset, which was not given")
+		}
+		r.offset, r.hasOffset, r.placed = int64(*o.PrimaryBootloaderOffset), true, true
+	case r.typ == TypeBootloader && r.sub == SubtypeBootloaderRecovery:
+		if o.RecoveryBootloaderOffset == nil {
+			return fail("offset", "a recovery bootloader partition needs the recovery bootloader's offset, which was not given")
+		}
+		r.offset, r.hasOffset = int64(*o.RecoveryBootloaderOffset), true
+	case r.typ == TypePartitionTable && r.sub == SubtypePartitionTablePrimary:
+		r.offset, r.hasOffset, r.placed = tableOffset, true, true
+	case fields[3] != "":
+		v, msg := parseNumber(fields[3])
+		if msg != "" {
+			return fail("offset", "%s", msg)
+		}
+		if v < 0 {
+			return fail("offset", "%q is negative", fields[3])
+		}
+		r.offset, r.hasOffset = v, true
+	}
+
+	switch {
+	case r.typ == TypeBootloader:
+		if o.PrimaryBootloaderOffset == nil {
+			return fail("size", "a bootloader partition needs the primary bootloader's offset, which was not given")
+		}
+		r.size = tableOffset - int64(*o.PrimaryBootloaderOffset)
+		if r.size < 0 {
+			return fail("size", "the primary bootloader offset 0x%x is above the partition table at 0x%x",
+				*o.PrimaryBootloaderOffset, tableOffset)
+		}
+	case r.typ == TypePartitionTable:
+		r.size = TableSize
+	case fields[4] == "":
+		return fail("size", "must not be empty")
+	default:
+		v, msg := parseNumber(fields[4])
+		if msg != "" {
+			return fail("size", "%s", msg)
+		}
+		r.size = v
+	}
+
+	for _, flag := range strings.Split(fields[5], ":") {
+		switch strings.TrimSpace(flag) {
+		case "":
+		case "encrypted":
+			r.flags |= FlagEncrypted
+		case "readonly":
+			r.flags |= FlagReadonly
+		default:
+			return fail("flags", "unknown flag %q (known: encrypted, readonly, separated by ':')", flag)
+		}
+	}
+	return r, nil
+}
+
+// parseByte reads a type or subtype: a name from kw (case-insensitive) or
+// a number from 0 to 255. what names the field in messages.
+func parseByte(s string, kw []keyword, what string) (uint8, string) {
+	if v, ok := valueOf(kw, strings.ToLower(s)); ok {
+		return v, ""
+	}
+	v, msg := parseNumber(s)
+	if msg != "" {
+		if len(kw) == 0 {
+			return 0, fmt.Sprintf("%s; this type has no named subtypes", msg)
+		}
+		return 0, fmt.Sprintf("unknown %s %q (known: %s, or a number)", what, s, keywordNames(kw))
+	}
+	if v < 0 || v > 0xff {
+		return 0, fmt.Sprintf("%s %s is out of range 0-255", what, s)
+	}
+	return uint8(v), ""
+}
+
+// parseNumber reads an offset or size as gen_esp32part's parse_int does:
+// a Python integer literal with an optional K or M suffix. It returns a
+// message instead of an error so that callers can add the field.
+func parseNumber(s string) (int64, string) {
+	orig := s
+	mult := int64(1)
+	if n := len(s); n > 0 {
+		switch s[n-1] {
+		case 'k', 'K':
+			mult, s = 1<<10, s[:n-1]
+		case 'm', 'M':
+			mult, s = 1<<20, s[:n-1]
+		}
+	}
+	s = strings.TrimSpace(s)
+	digits := strings.TrimPrefix(strings.TrimPrefix(s, "+"), "-")
+	if len(digits) > 1 && digits[0] == '0' && (isDigit(digits[1]) || digits[1] == '_') && strings.Trim(digits, "0_") != "" {
+		return 0, fmt.Sprintf("%q has leading zeros (write 0x… for hex, 0o… for octal)", orig)
+	}
+	v, err := strconv.ParseInt(s, 0, 64)
+	if err != nil {
+		hint := ""
+		if strings.Contains(orig, "$") {
+			hint = "; environment variables are not expanded"
+		}
+		return 0, fmt.Sprintf("invalid number %q (want decimal, 0x hex, 0o octal or 0b binary, optionally with a K or M suffix)%s", orig, hint)
+	}
+	if v > math.MaxInt64/mult || v < math.MinInt64/mult {
+		return 0, fmt.Sprintf("number %q is too large", orig)
+	}
+	return v * mult, ""
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// offsetAlignment is the alignment ESP-IDF requires of a partition's offset.
+func offsetAlignment(t uint8) uint32 {
+	if t == TypeApp {
+		return 0x10000
+	}
+	return 0x1000
+}

@@ -1,0 +1,27 @@
+// Package partition reads, checks and writes ESP-IDF partition tables, in
+// their CSV form and in the binary form that sits in flash at
+// CONFIG_PARTITION_TABLE_OFFSET (0x8000 by default).
+//
+// The behaviour follows ESP-IDF's components/partition_table/gen_esp32part.py
+// with its default options (table at 0x8000, MD5 record on, no secure boot):
+//
+//   - ParseCSV reads ESP-IDF's CSV dialect and fills in omitted offsets the
+//     way the generator does (after the table, app partitions aligned to
+//     0x10000, everything else to 0x1000).
+//   - ParseBinary reads the 32-byte entries, checks the MD5 record and stops
+//     at the 0xFF end marker.
+//   - Table.Binary produces the bytes gen_esp32part writes: the entries, the
+//     MD5 record and 0xFF padding up to 0xC00 bytes.
+//   - Table.Validate applies gen_esp32part's checks (alignment, overlaps,
+//     offsets below the table, duplicate names, otadata rules, NVS size) and
+//     a few of its own where the generator would silently write a broken
+//     table (over-long names, entries past 4 GiB, too many entries).
+//
+// Every problem with a table's content is an *Error, which matches
+// ErrInvalid and one of the more precise sentinels (ErrBadMagic, ErrBadMD5,
+// ErrOverlap, …) with errors.Is. Partition tables hold no secrets, so errors
+// quote the offending values.
+//
+// The format is described in §8 of the project's docs/nvs-format.md; the
+// reference tables are in testdata/.
+package partition
