@@ -1,0 +1,69 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"strings"
+)
+
+// Exit codes, documented in docs/exit-codes.md and `usmp-psk --help`.
+const (
+	exitOK       = 0   // success
+	exitError    = 1   // failure: I/O, internal, lock timeout, no master secret
+	exitUsage    = 2   // usage or bad input: flags, device ids, CSV, tables, key files
+	exitMismatch = 3   // verification failed: key mismatch, check findings, tampered audit log
+	exitCancel   = 130 // interrupted (Ctrl-C, SIGTERM)
+)
+
+// FlagError is a usage error: bad flags or arguments (exit 2).
+type FlagError struct{ Err error }
+
+func (e *FlagError) Error() string { return e.Err.Error() }
+func (e *FlagError) Unwrap() error { return e.Err }
+
+// flagErrorf builds a FlagError.
+func flagErrorf(msg string) error { return &FlagError{Err: errors.New(msg)} }
+
+// errSilent reports failure whose message was already printed (exit 1).
+var errSilent = errors.New("silent error")
+
+// mismatchError reports a failed verification (exit 3).
+type mismatchError struct{ msg string }
+
+func (e *mismatchError) Error() string  { return e.msg }
+func (e *mismatchError) Mismatch() bool { return true }
+
+// exitCodeFor maps an error to its exit code in one place.
+func exitCodeFor(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var fe *FlagError
+	var bad interface{ BadInput() bool }
+	var mm interface{ Mismatch() bool }
+	switch {
+	case errors.Is(err, context.Canceled):
+		return exitCancel
+	case errors.As(err, &fe):
+		return exitUsage
+	case errors.As(err, &mm) && mm.Mismatch():
+		return exitMismatch
+	case errors.As(err, &bad) && bad.BadInput():
+		return exitUsage
+	case isCobraUsageError(err):
+		return exitUsage
+	}
+	return exitError
+}
+
+// isCobraUsageError recognises the usage errors cobra returns as plain
+// errors (unknown commands, argument counts).
+func isCobraUsageError(err error) bool {
+	s := err.Error()
+	for _, p := range []string{"unknown command", "accepts ", "requires at least", "requires at most", "invalid argument", "unknown flag", "unknown shorthand flag", "flag needs an argument", "bad flag syntax"} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}

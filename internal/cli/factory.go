@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"crypto/rand"
+	"io"
+	"os"
+	"time"
+
+	"github.com/usmp/usmp-psk/internal/psk"
+)
+
+// Factory carries the dependencies of every command (house style §6).
+type Factory struct {
+	IO   *IOStreams
+	Now  func() time.Time
+	Rand io.Reader
+	// Getenv reads non-secret environment variables (CI job ids, XDG paths).
+	Getenv func(string) string
+
+	// masterEnv is $USMP_MASTER_SECRET as it was at start-up; Main unsets
+	// the variable at once so children never inherit it (R4).
+	masterEnv    string
+	hasMasterEnv bool
+
+	// Config is filled by the root's PersistentPreRunE from flags,
+	// USMP_PSK_* variables and the config file.
+	Config *Config
+}
+
+// newSystemFactory builds the production factory, taking the master secret
+// out of the environment.
+func newSystemFactory() *Factory {
+	v, ok := os.LookupEnv(psk.MasterEnv)
+	_ = os.Unsetenv(psk.MasterEnv)
+	return &Factory{
+		IO:           System(),
+		Now:          time.Now,
+		Rand:         rand.Reader,
+		Getenv:       os.Getenv,
+		masterEnv:    v,
+		hasMasterEnv: ok,
+		Config:       defaultConfig(),
+	}
+}
+
+// Master loads the master secret from --master-file, the captured
+// environment value or the terminal prompt (design §4).
+func (f *Factory) Master(masterFile string) (*psk.Secret, error) {
+	src := psk.MasterSources{
+		File:   masterFile,
+		Env:    f.masterEnv,
+		HasEnv: f.hasMasterEnv,
+		Warn:   f.IO.Warn,
+	}
+	if p := f.IO.prompter; p != nil && p.Available() {
+		src.Prompt = func() ([]byte, error) { return p.Password("Master secret (" + psk.MasterEnv + "): ") }
+	}
+	return psk.LoadMaster(src)
+}

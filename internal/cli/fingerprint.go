@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/usmp/usmp-psk/internal/psk"
+)
+
+type fingerprintOptions struct {
+	file     string
+	encoding psk.Encoding
+	json     bool
+}
+
+func newFingerprintCmd(f *Factory, runF func(*fingerprintOptions) error) *cobra.Command {
+	opts := &fingerprintOptions{}
+	var encoding string
+	cmd := &cobra.Command{
+		Use:   "fingerprint [FILE | -] [--encoding hex|base64|raw]",
+		Short: "Print the key check value (KCV) of a key",
+		Long: `Print the key check value (KCV) of the key in FILE, or on standard input when
+FILE is - or absent: the first 4 bytes of HMAC-SHA256(key, "usmp-psk kcv v1")
+as 8 hex digits. Compare KCVs to check that a registry, an image and a device
+hold the same key without showing it.
+
+The key is read in --encoding (hex by default). A key typed on a terminal is
+refused, because the terminal would echo it.`,
+		Example: `  $ usmp-psk fingerprint device.psk
+  73b52cac
+
+  $ usmp-psk derive device-id-1 | usmp-psk fingerprint -`,
+		Args: maxArgs(1, "one FILE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			enc, err := psk.ParseEncoding("--encoding", encoding, true)
+			if err != nil {
+				return err
+			}
+			opts.encoding = enc
+			opts.file = "-"
+			if len(args) == 1 {
+				opts.file = args[0]
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return runFingerprint(f, opts)
+		},
+	}
+	cmd.Flags().StringVar(&encoding, "encoding", "hex", "encoding of the key: hex, base64 or raw")
+	cmd.Flags().BoolVar(&opts.json, "json", false, "print {\"kcv\",\"bytes\",\"source\"} as JSON")
+	return cmd
+}
+
+func runFingerprint(f *Factory, opts *fingerprintOptions) error {
+	data, source, err := readKeyInput(f, opts.file)
+	if err != nil {
+		return err
+	}
+	defer psk.Wipe(data)
+	key, err := psk.Decode(source, data, opts.encoding)
+	if err != nil {
+		return err
+	}
+	defer key.Destroy()
+	if psk.IsPlaceholder(key.Expose()) || psk.IsPlaceholder(data) {
+		f.IO.Warnf("%s: %s", source, psk.PlaceholderRule)
+	}
+	if key.Len() < 32 {
+		f.IO.Warnf("%s: the key has only %d bytes; USMP keys should have 32", source, key.Len())
+	}
+	kcv := psk.KCV(key)
+	if opts.json {
+		return printJSON(f, struct {
+			KCV    string `json:"kcv"`
+			Bytes  int    `json:"bytes"`
+			Source string `json:"source"`
+		}{kcv, key.Len(), source})
+	}
+	_, err = fmt.Fprintln(f.IO.Out, kcv)
+	return err
+}
+
+// maxKeyInput bounds what is read as a key (a key is never near this).
+const maxKeyInput = 1 << 20
+
+// readKeyInput reads a key file or stdin ("-"), refusing a terminal (the
+// key would be echoed) and key files that others can write (R7).
+func readKeyInput(f *Factory, file string) ([]byte, string, error) {
+	var r io.Reader
+	source := file
+	if file == "-" {
+		source = "standard input"
+		if f.IO.IsStdinTTY() {
+			return nil, source, flagErrorf("refusing to read a key typed on a terminal (it would be echoed)\nhint: pass a FILE or pipe the key in")
+		}
+		r = f.IO.In
+	} else {
+		fh, err := os.Open(file)
+		if err != nil {
+			return nil, source, &FlagError{Err: fmt.Errorf("key file: %w", err)}
+		}
+		defer fh.Close()
+		if err := psk.CheckKeyFileMode(fh, file, f.IO.Warn); err != nil {
+			return nil, source, err
+		}
+		r = fh
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxKeyInput+1))
+	if err != nil {
+		psk.Wipe(data)
+		return nil, source, fmt.Errorf("%s: read failed", source)
+	}
+	if len(data) > maxKeyInput {
+		psk.Wipe(data)
+		return nil, source, &psk.InputError{Source: source, Msg: "larger than 1 MiB; not a key"}
+	}
+	return data, source, nil
+}

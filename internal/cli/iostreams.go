@@ -1,0 +1,86 @@
+package cli
+
+// This file holds the only code that touches the process's standard streams.
+// Command code writes through IOStreams, so tests can run it with buffers and
+// an injected terminal flag (R10).
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/term"
+)
+
+// IOStreams are the standard streams with their terminal state.
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+
+	stdinTTY  bool
+	stdoutTTY bool
+
+	// outFile is stdout as a file, when it is one, for the R7 mode check.
+	outFile *os.File
+	// prompter asks for secrets on the terminal; nil when none is attached.
+	prompter prompter
+}
+
+// System returns the process's streams.
+func System() *IOStreams {
+	s := &IOStreams{
+		In:        os.Stdin,
+		Out:       os.Stdout,
+		ErrOut:    os.Stderr,
+		stdinTTY:  term.IsTerminal(int(os.Stdin.Fd())),
+		stdoutTTY: term.IsTerminal(int(os.Stdout.Fd())),
+		outFile:   os.Stdout,
+	}
+	s.prompter = newTTYPrompter(s.stdinTTY)
+	return s
+}
+
+// Test returns streams backed by buffers: stdin, stdout, stderr.
+func Test() (*IOStreams, *bytes.Buffer, *bytes.Buffer, *bytes.Buffer) {
+	in, out, errOut := &bytes.Buffer{}, &bytes.Buffer{}, &bytes.Buffer{}
+	return &IOStreams{In: in, Out: out, ErrOut: errOut}, in, out, errOut
+}
+
+// IsStdinTTY reports whether stdin is a terminal.
+func (s *IOStreams) IsStdinTTY() bool { return s.stdinTTY }
+
+// IsStdoutTTY reports whether stdout is a terminal.
+func (s *IOStreams) IsStdoutTTY() bool { return s.stdoutTTY }
+
+// SetStdinTTY overrides terminal detection (tests).
+func (s *IOStreams) SetStdinTTY(v bool) { s.stdinTTY = v }
+
+// SetStdoutTTY overrides terminal detection (tests).
+func (s *IOStreams) SetStdoutTTY(v bool) { s.stdoutTTY = v }
+
+// Infof prints a diagnostic line on stderr with the tool's prefix.
+func (s *IOStreams) Infof(format string, a ...any) {
+	fmt.Fprintf(s.ErrOut, "usmp-psk: "+format+"\n", a...)
+}
+
+// Warnf prints a warning line on stderr.
+func (s *IOStreams) Warnf(format string, a ...any) {
+	fmt.Fprintf(s.ErrOut, "usmp-psk: warning: "+format+"\n", a...)
+}
+
+// Warn prints a warning message on stderr (for callbacks).
+func (s *IOStreams) Warn(msg string) { s.Warnf("%s", msg) }
+
+// stdoutMode returns stdout's permission bits when it is a regular file.
+func (s *IOStreams) stdoutMode() (os.FileMode, bool) {
+	if s.outFile == nil {
+		return 0, false
+	}
+	fi, err := s.outFile.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return 0, false
+	}
+	return fi.Mode().Perm(), true
+}
