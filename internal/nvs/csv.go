@@ -1,0 +1,887 @@
+package nvs
+
+// This file parses the CSV dialect of Espressif's nvs_partition_gen.py
+// 0.2.0. Every value in a CSV may be secret (a PSK, a password): errors name
+// the file, line, column and field, never the value (security R9), and no
+// error from strconv, encoding/hex or encoding/base64 is wrapped, because
+// those echo their input.
+//
+// Where the reference accepts bad input or crashes on it (errors/errors.md of
+// the reference vectors), this parser does the following instead:
+//
+//   - A `type` other than namespace, data or file is refused (the reference
+//     silently takes it as data, so a typo stores a file name as a value).
+//   - Integers out of range for their type are refused (the reference
+//     crashes with a traceback and leaves an empty output file).
+//   - Bad hex digits, bad base64 padding, invalid UTF-8, missing files and a
+//     missing header are refused with a CSVError (the reference crashes).
+//   - Keys and namespace names are limited to 15 bytes, not 15 characters:
+//     the device's key field holds 15 bytes and a NUL. An empty key, or a key
+//     with a NUL byte, is refused.
+//   - A string value with a NUL byte is refused: the device would cut it.
+//   - An unterminated quoted field is refused (the reference quietly takes
+//     the rest of the file as the value).
+//   - A row with more fields than the header is refused unless the extra
+//     fields are empty (the reference drops them, so an unquoted comma in a
+//     value silently cuts it).
+//   - Encodings are matched without regard to case, as the reference does
+//     for integers; `STRING`, `HEX2BIN` and `BASE64` are decoded like their
+//     lower-case forms (the reference stores them undecoded).
+//   - The `binary` encoding stores the UTF-8 bytes of the value (the
+//     reference counts characters, which corrupts non-ASCII values).
+//   - A UTF-8 byte order mark at the start of the file is skipped.
+//   - blob_fill/blob_sz_fill must match exactly, and also work on file rows
+//     (with the file's bytes).
+//
+// Rules that need more than one row (namespaces, duplicate keys, sizes) are
+// checked by Generate.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits of the CSV parser. They bound memory on hostile input (R28).
+const (
+	// MaxCSVSize is the largest CSV input ParseCSV accepts, in bytes.
+	MaxCSVSize = 16 << 20
+	// MaxCSVFieldLen is the longest CSV field in characters, the default
+	// field_size_limit of Python's csv module used by the reference.
+	MaxCSVFieldLen = 128 << 10
+	// MaxValueFileSize is the largest file a `file` row may name.
+	MaxValueFileSize = 4 << 20
+	// maxFillLen bounds N in blob_fill(N;0xPP).
+	maxFillLen = 1 << 20
+)
+
+// RowKind tells a namespace row from a data row.
+type RowKind uint8
+
+const (
+	// RowData is a key-value row (CSV type `data` or `file`).
+	RowData RowKind = iota
+	// RowNamespace opens a namespace (CSV type `namespace`): the data rows
+	// that follow belong to it, up to the next namespace row.
+	RowNamespace
+)
+
+// Row is one parsed CSV row, ready for Generate.
+//
+// For a namespace row only Key (the namespace name) matters. For a data row,
+// Type says how the value is stored and which value field holds it:
+//
+//   - TypeU8, TypeU16, TypeU32, TypeU64: Uint;
+//   - TypeI8, TypeI16, TypeI32, TypeI64: Int;
+//   - TypeString: Data, the UTF-8 bytes without the terminating NUL, which
+//     Generate adds;
+//   - TypeBlob: Data, the raw bytes (stored as a single 0x41 item in
+//     version 1 images and as blob_data chunks plus a blob_index in version
+//     2 images).
+//
+// File and Line locate the row in its CSV for error messages; rows built in
+// code may leave them empty.
+type Row struct {
+	File string
+	Line int
+	Kind RowKind
+	Key  string
+	Type Type
+	Int  int64
+	Uint uint64
+	Data []byte
+
+	// keyCol and valueCol are the 1-based CSV columns of the key and value
+	// fields, for Generate's errors; 0 when unknown.
+	keyCol, valueCol int
+}
+
+// CSVOptions controls how ParseCSV resolves `file` rows.
+type CSVOptions struct {
+	// BaseDir is the directory that relative paths in `file` rows are
+	// resolved against. The reference resolves them against its working
+	// directory (not the CSV's directory); an empty BaseDir does the same.
+	BaseDir string
+	// ReadFile reads the file a `file` row names. Nil reads it from the
+	// operating system, refusing files over MaxValueFileSize.
+	ReadFile func(name string) ([]byte, error)
+}
+
+// CSVError reports a bad CSV row or a row that cannot be stored. It names
+// where the problem is, never the value (R9).
+type CSVError struct {
+	File   string // CSV name given to ParseCSV
+	Line   int    // 1-based line where the row starts; 0 if unknown
+	Row    int    // 1-based index of a row given to Generate without a Line
+	Column int    // 1-based CSV column (field number); 0 if unknown
+	Field  string // header name of the column: key, type, encoding or value
+	Msg    string // what is wrong, without the value
+	Err    error  // underlying cause, if any (never one that holds input)
+}
+
+// Error formats the error as "file:line:column: field: message".
+func (e *CSVError) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+	} else {
+		b.WriteString("csv")
+	}
+	if e.Line > 0 {
+		b.WriteString(":")
+		b.WriteString(strconv.Itoa(e.Line))
+		if e.Column > 0 {
+			b.WriteString(":")
+			b.WriteString(strconv.Itoa(e.Column))
+		}
+	} else if e.Row > 0 {
+		b.WriteString(": row ")
+		b.WriteString(strconv.Itoa(e.Row))
+	}
+	b.WriteString(": ")
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying cause.
+func (e *CSVError) Unwrap() error { return e.Err }
+
+// csvRecord is one CSV record with the line it starts on.
+type csvRecord struct {
+	line   int
+	fields []string
+}
+
+// ParseCSV parses one CSV file in the reference's dialect and returns its
+// rows in order. name is used in errors only.
+//
+// The dialect: lines whose first character is '#' are dropped before CSV
+// parsing (even inside a quoted value, like the reference); the first
+// record is the header and must name the columns key, type, encoding and
+// value (in any order; other columns are ignored); blank lines are skipped;
+// fields follow Python's csv module (excel dialect). An empty input yields no
+// rows. Types are namespace, data and file; encodings are u8 i8 u16 i16 u32
+// i32 u64 i64 string hex2bin base64 binary blob_fill(N;0xPP)
+// blob_sz_fill(N;0xPP). A `file` row's value is a path, read in binary and
+// then decoded by its encoding.
+//
+// To build one image from several CSV files (as the reference's generate
+// accepts), append their rows in order: namespaces carry over from one file
+// to the next.
+func ParseCSV(r io.Reader, name string, opts CSVOptions) ([]Row, error) {
+	src, err := io.ReadAll(io.LimitReader(r, MaxCSVSize+1))
+	if err != nil {
+		return nil, &CSVError{File: name, Msg: "cannot read the CSV", Err: err}
+	}
+	if len(src) > MaxCSVSize {
+		return nil, &CSVError{File: name, Msg: "CSV larger than " + strconv.Itoa(MaxCSVSize>>20) + " MiB"}
+	}
+	src = bytes.TrimPrefix(src, []byte("\xef\xbb\xbf"))
+	if !utf8.Valid(src) {
+		return nil, &CSVError{File: name, Line: badUTF8Line(src), Msg: "invalid UTF-8"}
+	}
+	recs, err := splitCSV(string(src), name)
+	if err != nil {
+		return nil, err
+	}
+	for len(recs) > 0 && len(recs[0].fields) == 0 {
+		recs = recs[1:] // blank lines before the header
+	}
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	p := rowParser{name: name, opts: opts}
+	if err := p.header(recs[0]); err != nil {
+		return nil, err
+	}
+	rows := make([]Row, 0, len(recs)-1)
+	for _, rec := range recs[1:] {
+		if len(rec.fields) == 0 {
+			continue // blank line: csv.DictReader skips it
+		}
+		row, err := p.row(rec)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// badUTF8Line returns the 1-based line of the first invalid UTF-8 sequence.
+func badUTF8Line(src []byte) int {
+	line := 1
+	for len(src) > 0 {
+		r, n := utf8.DecodeRune(src)
+		if r == utf8.RuneError && n <= 1 {
+			return line
+		}
+		if src[0] == '\n' || (src[0] == '\r' && (len(src) == 1 || src[1] != '\n')) {
+			line++
+		}
+		src = src[n:]
+	}
+	return line
+}
+
+// CSV parser states, after Python's _csv.c (excel dialect, strict=False).
+const (
+	stStartRecord = iota
+	stStartField
+	stInField
+	stInQuoted
+	stQuoteInQuoted
+	stEatCRNL
+)
+
+// splitCSV splits src into records the way the reference reads its CSV:
+// the file is read in text mode (universal newlines: \r\n and \r become \n),
+// lines starting with '#' are dropped, and the rest goes through Python's
+// csv reader. Empty records (blank lines) are kept as records with no
+// fields.
+func splitCSV(src, name string) ([]csvRecord, error) {
+	var (
+		recs     []csvRecord
+		fields   []string
+		field    strings.Builder
+		fieldLen int
+		state    = stStartRecord
+		recLine  int
+	)
+	save := func() {
+		fields = append(fields, field.String())
+		field.Reset()
+		fieldLen = 0
+	}
+	lineNo := 0
+	for len(src) > 0 {
+		// Cut one physical line, its terminator translated to "\n".
+		i := strings.IndexAny(src, "\r\n")
+		var line string
+		if i < 0 {
+			line, src = src, ""
+		} else {
+			line = src[:i] + "\n"
+			if src[i] == '\r' && i+1 < len(src) && src[i+1] == '\n' {
+				i++
+			}
+			src = src[i+1:]
+		}
+		lineNo++
+		if line[0] == '#' {
+			continue
+		}
+		if state == stStartRecord {
+			recLine = lineNo
+		}
+		for _, c := range line {
+			if c == '\n' {
+				switch state {
+				case stStartRecord:
+					state = stEatCRNL
+				case stStartField, stInField, stQuoteInQuoted:
+					save()
+					state = stEatCRNL
+				case stInQuoted:
+					field.WriteRune(c)
+					fieldLen++
+				}
+				continue
+			}
+			switch state {
+			case stEatCRNL:
+				// Only reachable if a line held a character after its
+				// newline, which the line splitting above rules out.
+				return nil, &CSVError{File: name, Line: lineNo, Msg: "new-line character in an unquoted field"}
+			case stStartRecord, stStartField:
+				switch c {
+				case '"':
+					state = stInQuoted
+					continue
+				case ',':
+					save()
+					state = stStartField
+					continue
+				}
+				state = stInField
+			case stInField:
+				if c == ',' {
+					save()
+					state = stStartField
+					continue
+				}
+			case stInQuoted:
+				if c == '"' {
+					state = stQuoteInQuoted
+					continue
+				}
+			case stQuoteInQuoted:
+				switch c {
+				case '"':
+					state = stInQuoted
+				case ',':
+					save()
+					state = stStartField
+					continue
+				default:
+					state = stInField // not strict: `"ab"cd` is abcd
+				}
+			}
+			if fieldLen >= MaxCSVFieldLen {
+				return nil, &CSVError{File: name, Line: recLine, Column: len(fields) + 1,
+					Msg: "field longer than " + strconv.Itoa(MaxCSVFieldLen) + " characters"}
+			}
+			field.WriteRune(c)
+			fieldLen++
+		}
+		// End of line (the EOL pseudo-character of _csv.c).
+		switch state {
+		case stStartField, stInField, stQuoteInQuoted:
+			save()
+			state = stStartRecord
+		case stStartRecord, stEatCRNL:
+			state = stStartRecord
+		}
+		if state == stStartRecord {
+			recs = append(recs, csvRecord{line: recLine, fields: fields})
+			fields = nil
+		}
+	}
+	if state == stInQuoted {
+		return nil, &CSVError{File: name, Line: recLine, Column: len(fields) + 1, Msg: "quoted field not terminated"}
+	}
+	return recs, nil
+}
+
+// rowParser turns CSV records into rows.
+type rowParser struct {
+	name string
+	opts CSVOptions
+	// Column indexes (0-based) of the four known columns, and the number
+	// of header fields.
+	key, typ, enc, val int
+	ncols              int
+}
+
+// Header column names.
+const (
+	fieldKey      = "key"
+	fieldType     = "type"
+	fieldEncoding = "encoding"
+	fieldValue    = "value"
+)
+
+func (p *rowParser) header(rec csvRecord) error {
+	p.key, p.typ, p.enc, p.val = -1, -1, -1, -1
+	p.ncols = len(rec.fields)
+	for i, f := range rec.fields {
+		var dst *int
+		switch f {
+		case fieldKey:
+			dst = &p.key
+		case fieldType:
+			dst = &p.typ
+		case fieldEncoding:
+			dst = &p.enc
+		case fieldValue:
+			dst = &p.val
+		default:
+			continue
+		}
+		if *dst >= 0 {
+			return &CSVError{File: p.name, Line: rec.line, Column: i + 1, Msg: "header names column " + f + " twice"}
+		}
+		*dst = i
+	}
+	if p.key < 0 || p.typ < 0 || p.enc < 0 || p.val < 0 {
+		return &CSVError{File: p.name, Line: rec.line,
+			Msg: "missing header line: the first line must be key,type,encoding,value"}
+	}
+	return nil
+}
+
+func (p *rowParser) errf(rec csvRecord, col int, field, msg string) *CSVError {
+	c := 0
+	if col >= 0 {
+		c = col + 1
+	}
+	return &CSVError{File: p.name, Line: rec.line, Column: c, Field: field, Msg: msg}
+}
+
+// get returns field i of rec and whether the record has it.
+func get(rec csvRecord, i int) (string, bool) {
+	if i < len(rec.fields) {
+		return rec.fields[i], true
+	}
+	return "", false
+}
+
+func (p *rowParser) row(rec csvRecord) (Row, error) {
+	for i := p.ncols; i < len(rec.fields); i++ {
+		if rec.fields[i] != "" {
+			return Row{}, p.errf(rec, i, "", "more fields than the header has (quote values that contain commas)")
+		}
+	}
+	row := Row{File: p.name, Line: rec.line, keyCol: p.key + 1, valueCol: p.val + 1}
+	key, _ := get(rec, p.key)
+	if msg := keyProblem(key); msg != "" {
+		return Row{}, p.errf(rec, p.key, fieldKey, msg)
+	}
+	row.Key = key
+	typ, _ := get(rec, p.typ)
+	switch typ {
+	case "namespace":
+		row.Kind = RowNamespace
+		return row, nil
+	case "data", "file":
+	default:
+		return Row{}, p.errf(rec, p.typ, fieldType, "unknown type (want namespace, data or file)")
+	}
+	enc, ok := get(rec, p.enc)
+	if !ok || enc == "" {
+		return Row{}, p.errf(rec, p.enc, fieldEncoding, "missing encoding")
+	}
+	value, ok := get(rec, p.val)
+	if !ok {
+		return Row{}, p.errf(rec, p.val, fieldValue, "missing value")
+	}
+	var raw []byte // the value's bytes for file rows
+	isFile := typ == "file"
+	if isFile {
+		b, err := p.readFile(value)
+		if err != nil {
+			return Row{}, &CSVError{File: p.name, Line: rec.line, Column: p.val + 1, Field: fieldValue,
+				Msg: "cannot read the file", Err: err}
+		}
+		raw = b
+	}
+	verr := func(msg string) error { return p.errf(rec, p.val, fieldValue, msg) }
+
+	if strings.HasPrefix(enc, "blob_fill") || strings.HasPrefix(enc, "blob_sz_fill") {
+		n, pad, sz, ok := parseFill(enc)
+		if !ok {
+			return Row{}, p.errf(rec, p.enc, fieldEncoding, "invalid encoding format (want blob_fill(N;0xPP) or blob_sz_fill(N;0xPP))")
+		}
+		v := raw
+		if !isFile {
+			v = []byte(value)
+		}
+		if len(v) > n {
+			return Row{}, verr("value longer than the fill length")
+		}
+		var data []byte
+		if sz {
+			data = binary.LittleEndian.AppendUint32(make([]byte, 0, 4+n), uint32(len(v)))
+		} else {
+			data = make([]byte, 0, n)
+		}
+		data = append(data, v...)
+		for len(data) < cap(data) {
+			data = append(data, pad)
+		}
+		row.Type, row.Data = TypeBlob, data
+		return row, nil
+	}
+
+	switch strings.ToLower(enc) {
+	case "u8", "i8", "u16", "i16", "u32", "i32", "u64", "i64":
+		t := intTypes[strings.ToLower(enc)]
+		s := value
+		if isFile {
+			if !utf8.Valid(raw) {
+				return Row{}, verr("file is not a valid integer")
+			}
+			s = string(raw)
+		}
+		neg, mag, status := parsePyInt(s, isFile)
+		switch status {
+		case intSyntax:
+			return Row{}, verr("not a base-10 integer")
+		case intRange:
+			return Row{}, verr("integer out of range for " + t.String())
+		}
+		if t.Signed() {
+			v, ok := signedInRange(neg, mag, t.IntSize())
+			if !ok {
+				return Row{}, verr("integer out of range for " + t.String())
+			}
+			row.Int = v
+		} else {
+			if neg && mag != 0 || t.IntSize() < 8 && mag>>(8*t.IntSize()) != 0 {
+				return Row{}, verr("integer out of range for " + t.String())
+			}
+			row.Uint = mag
+		}
+		row.Type = t
+	case "string":
+		v := raw
+		if !isFile {
+			v = []byte(value)
+		} else if !utf8.Valid(v) {
+			return Row{}, verr("file is not valid UTF-8")
+		}
+		if bytes.IndexByte(v, 0) >= 0 {
+			return Row{}, verr("string contains a NUL byte")
+		}
+		row.Type, row.Data = TypeString, v
+	case "hex2bin":
+		var s string
+		if isFile {
+			s = string(bytes.TrimFunc(raw, isASCIISpace))
+		} else {
+			s = strings.TrimFunc(value, isPyStripSpace)
+		}
+		if len(s)%2 != 0 {
+			return Row{}, verr("odd number of hex digits")
+		}
+		data, ok := decodeHex(s)
+		if !ok {
+			return Row{}, verr("invalid hex digit")
+		}
+		row.Type, row.Data = TypeBlob, data
+	case "base64":
+		v := raw
+		if !isFile {
+			for i := 0; i < len(value); i++ {
+				if value[i] >= utf8.RuneSelf {
+					return Row{}, verr("base64 value contains non-ASCII characters")
+				}
+			}
+			v = []byte(value)
+		}
+		data, msg := decodePyBase64(v)
+		if msg != "" {
+			return Row{}, verr(msg)
+		}
+		row.Type, row.Data = TypeBlob, data
+	case "binary":
+		v := raw
+		if !isFile {
+			v = []byte(value)
+		}
+		row.Type, row.Data = TypeBlob, v
+	default:
+		return Row{}, p.errf(rec, p.enc, fieldEncoding, "unsupported encoding")
+	}
+	return row, nil
+}
+
+var intTypes = map[string]Type{
+	"u8": TypeU8, "i8": TypeI8, "u16": TypeU16, "i16": TypeI16,
+	"u32": TypeU32, "i32": TypeI32, "u64": TypeU64, "i64": TypeI64,
+}
+
+// keyProblem returns why key cannot be an NVS key or namespace name, or "".
+func keyProblem(key string) string {
+	switch {
+	case key == "":
+		return "empty key"
+	case len(key) > MaxKeyLen:
+		return "key longer than 15 bytes"
+	case strings.IndexByte(key, 0) >= 0:
+		return "key contains a NUL byte"
+	}
+	return ""
+}
+
+// readFile reads the file a `file` row names, resolved like the reference:
+// absolute paths as they are, relative ones against BaseDir.
+func (p *rowParser) readFile(path string) ([]byte, error) {
+	if path == "" {
+		return nil, errors.New("empty file name")
+	}
+	if !filepath.IsAbs(path) && p.opts.BaseDir != "" {
+		path = filepath.Join(p.opts.BaseDir, path)
+	}
+	var (
+		b   []byte
+		err error
+	)
+	if p.opts.ReadFile != nil {
+		b, err = p.opts.ReadFile(path)
+	} else {
+		b, err = readFileLimited(path)
+	}
+	if err != nil {
+		// A *fs.PathError names the path, which comes from the CSV: keep
+		// only its cause.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, err
+	}
+	if len(b) > MaxValueFileSize {
+		return nil, errFileTooLarge
+	}
+	return b, nil
+}
+
+var errFileTooLarge = errors.New("file larger than " + strconv.Itoa(MaxValueFileSize>>20) + " MiB")
+
+func readFileLimited(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxValueFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxValueFileSize {
+		return nil, errFileTooLarge
+	}
+	return b, nil
+}
+
+// parseFill parses "blob_fill(N;0xPP)" or "blob_sz_fill(N;0xPP)": N is a
+// decimal length, PP the padding byte in hex. sz reports the blob_sz_fill
+// form, whose data starts with the value's length as a u32.
+func parseFill(enc string) (n int, pad byte, sz bool, ok bool) {
+	var rest string
+	if r, found := strings.CutPrefix(enc, "blob_fill("); found {
+		rest = r
+	} else if r, found := strings.CutPrefix(enc, "blob_sz_fill("); found {
+		rest, sz = r, true
+	} else {
+		return 0, 0, false, false
+	}
+	num, rest, found := strings.Cut(rest, ";")
+	if !found || num == "" || len(rest) != 5 || rest[4] != ')' || rest[0] != '0' || rest[1] != 'x' {
+		return 0, 0, false, false
+	}
+	for i := 0; i < len(num); i++ {
+		if num[i] < '0' || num[i] > '9' {
+			return 0, 0, false, false
+		}
+		n = n*10 + int(num[i]-'0')
+		if n > maxFillLen {
+			return 0, 0, false, false
+		}
+	}
+	hi, ok1 := unhex(rest[2])
+	lo, ok2 := unhex(rest[3])
+	if !ok1 || !ok2 {
+		return 0, 0, false, false
+	}
+	return n, hi<<4 | lo, sz, true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// decodeHex decodes an even-length string of hex digits (either case), like
+// Python's binascii.a2b_hex.
+func decodeHex(s string) ([]byte, bool) {
+	out := make([]byte, len(s)/2)
+	for i := range out {
+		hi, ok1 := unhex(s[2*i])
+		lo, ok2 := unhex(s[2*i+1])
+		if !ok1 || !ok2 {
+			return nil, false
+		}
+		out[i] = hi<<4 | lo
+	}
+	return out, true
+}
+
+// decodePyBase64 decodes like Python's binascii.a2b_base64 in its default,
+// non-strict mode: characters outside the alphabet are skipped, and a
+// complete pad sequence ends the data. It returns a message on error.
+func decodePyBase64(in []byte) ([]byte, string) {
+	out := make([]byte, 0, len(in)*3/4+3)
+	var (
+		quad     int
+		left     byte
+		pads     int
+		finished bool
+	)
+	for _, c := range in {
+		if c == '=' {
+			if quad >= 2 {
+				pads++
+				if quad+pads >= 4 {
+					finished = true
+					break
+				}
+			}
+			continue
+		}
+		v, ok := b64Value(c)
+		if !ok {
+			continue
+		}
+		pads = 0
+		switch quad {
+		case 0:
+			quad, left = 1, v
+		case 1:
+			out = append(out, left<<2|v>>4)
+			quad, left = 2, v&0x0f
+		case 2:
+			out = append(out, left<<4|v>>2)
+			quad, left = 3, v&0x03
+		case 3:
+			out = append(out, left<<6|v)
+			quad, left = 0, 0
+		}
+	}
+	if !finished && quad != 0 {
+		if quad == 1 {
+			return nil, "invalid base64: the number of data characters is 1 more than a multiple of 4"
+		}
+		return nil, "invalid base64: incorrect padding"
+	}
+	return out, ""
+}
+
+func b64Value(c byte) (byte, bool) {
+	switch {
+	case 'A' <= c && c <= 'Z':
+		return c - 'A', true
+	case 'a' <= c && c <= 'z':
+		return c - 'a' + 26, true
+	case '0' <= c && c <= '9':
+		return c - '0' + 52, true
+	case c == '+':
+		return 62, true
+	case c == '/':
+		return 63, true
+	}
+	return 0, false
+}
+
+// isASCIISpace is the whitespace that Python's bytes.strip removes.
+func isASCIISpace(r rune) bool {
+	switch r {
+	case ' ', '\t', '\n', '\r', '\v', '\f':
+		return true
+	}
+	return false
+}
+
+// isPyStripSpace is the whitespace that Python's str.strip removes: Go's
+// unicode.IsSpace plus the separators U+001C..U+001F.
+func isPyStripSpace(r rune) bool {
+	return unicode.IsSpace(r) || 0x1c <= r && r <= 0x1f
+}
+
+// Results of parsePyInt.
+const (
+	intOK = iota
+	intSyntax
+	intRange
+)
+
+// parsePyInt parses s like Python's int(s) (base 10): surrounding
+// whitespace, an optional sign, decimal digits with single underscores
+// between them, and leading zeros are allowed. Unless asciiOnly, Unicode
+// whitespace and Unicode decimal digits are accepted too, as Python does for
+// str (asciiOnly mirrors int() of bytes). It returns the sign and magnitude;
+// intRange means the magnitude does not fit 64 bits.
+func parsePyInt(s string, asciiOnly bool) (neg bool, mag uint64, status int) {
+	space := unicode.IsSpace
+	if asciiOnly {
+		space = isASCIISpace
+	}
+	s = strings.TrimFunc(s, space)
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		neg = s[0] == '-'
+		s = s[1:]
+	}
+	if s == "" {
+		return false, 0, intSyntax
+	}
+	overflow := false
+	prevDigit := false
+	for _, r := range s {
+		if r == '_' {
+			if !prevDigit {
+				return false, 0, intSyntax
+			}
+			prevDigit = false
+			continue
+		}
+		d := digitValue(r, asciiOnly)
+		if d < 0 {
+			return false, 0, intSyntax
+		}
+		prevDigit = true
+		if mag > (1<<64-1-uint64(d))/10 {
+			overflow = true
+		}
+		mag = mag*10 + uint64(d)
+	}
+	if !prevDigit {
+		return false, 0, intSyntax // trailing underscore
+	}
+	if overflow {
+		return neg, 0, intRange
+	}
+	return neg, mag, intOK
+}
+
+// digitValue returns the value of a decimal digit (a Unicode Nd character
+// unless asciiOnly), or -1.
+func digitValue(r rune, asciiOnly bool) int {
+	if '0' <= r && r <= '9' {
+		return int(r - '0')
+	}
+	if asciiOnly || r < utf8.RuneSelf || !unicode.Is(unicode.Nd, r) {
+		return -1
+	}
+	// Nd characters come in runs of ten, each starting at a zero.
+	for _, rg := range unicode.Nd.R16 {
+		if rune(rg.Lo) <= r && r <= rune(rg.Hi) {
+			return int(r-rune(rg.Lo)) % 10
+		}
+	}
+	for _, rg := range unicode.Nd.R32 {
+		if rune(rg.Lo) <= r && r <= rune(rg.Hi) {
+			return int(r-rune(rg.Lo)) % 10
+		}
+	}
+	return -1
+}
+
+// signedInRange returns the signed value of sign and magnitude if it fits
+// a signed integer of size bytes.
+func signedInRange(neg bool, mag uint64, size int) (int64, bool) {
+	limit := uint64(1) << (8*size - 1) // |min|
+	if neg {
+		if mag > limit {
+			return 0, false
+		}
+		return int64(-mag), true
+	}
+	if mag >= limit {
+		return 0, false
+	}
+	return int64(mag), true
+}

@@ -1,0 +1,542 @@
+package nvs
+
+// This file lays rows out in NVS pages exactly like Espressif's
+// nvs_partition_gen.py 0.2.0 (nvs-format.md §5), except where the reference
+// is wrong (errors/errors.md of the reference vectors). There Generate does
+// the following:
+//
+//   - Namespace re-entry: a namespace row naming an earlier namespace writes
+//     no entry (like the reference) and switches back to that namespace's
+//     index (the reference keeps the index of the latest new namespace, so
+//     the keys land in the wrong namespace).
+//   - A data row before any namespace row is refused (the reference writes
+//     it with namespace index 0, where it reads as a namespace definition).
+//   - A second row with the same key in the same namespace is refused (the
+//     reference writes both; the device would keep only one).
+//   - More than 254 namespaces are refused: index 255 is reserved on the
+//     device (the reference writes it, then crashes at 256).
+//   - A string needing all 126 entries of a page (3968..3999 characters plus
+//     the NUL) is written on a fresh page, as the device can (the reference
+//     crashes). Strings that fit exactly in the rest of a page still move to
+//     the next page, as in the reference, so that images stay byte-equal.
+//   - A v2 blob needing a chunk index of 0x80 or more is refused: the device
+//     reads such chunks as another version of the blob.
+//   - Data that does not fit the partition is an error (ErrNoSpace), not a
+//     traceback.
+//   - Rows are written as given: keys named sta.* or ap.* do not make hidden
+//     WiFi entries appear (the reference adds sta.apinfo, sta.pmk, sta.apsw
+//     and ap.pmk_info).
+//
+// The zero-length blob chunk quirk (a v2 blob starting in the last entry of
+// a page) is kept: the device reads it, and images stay byte-equal.
+
+import (
+	"encoding/binary"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// Partition size limits, in bytes.
+const (
+	// MinSize is the smallest partition: one page, read-only.
+	MinSize = PageSize
+	// MinReadWriteSize is the smallest partition the device can write to.
+	// Smaller sizes (0x1000, 0x2000) give read-only images: the reference
+	// keeps no reserved page for them and outputs only the used pages,
+	// so the image may be shorter than the size; the partition must then
+	// be flagged readonly in the partition table.
+	MinReadWriteSize = 3 * PageSize
+	// MaxSize is the largest partition Generate builds (64 MiB), a bound on
+	// memory.
+	MaxSize = 64 << 20
+	// MaxBlobChunks is the number of chunks a v2 blob may have: chunk
+	// indexes from 0x80 belong to the device's second blob version.
+	MaxBlobChunks = 0x80
+)
+
+var (
+	// ErrNoSpace means the rows do not fit in the partition. Generate wraps
+	// it in a *CSVError naming the first row that did not fit.
+	ErrNoSpace = errors.New("data does not fit in the partition")
+	// ErrInvalidSize means a partition size that is not a number, not a
+	// multiple of 4096, or out of range.
+	ErrInvalidSize = errors.New("invalid partition size")
+	// ErrInvalidVersion means a format version other than 1 or 2.
+	ErrInvalidVersion = errors.New("invalid NVS format version (want 1 or 2)")
+)
+
+// ParseSize parses a partition size like the reference: as Python's
+// int(s, 0), so decimal, 0x hex, 0o octal and 0b binary are accepted, with
+// surrounding whitespace, a sign and underscores between digits. The size
+// must be a multiple of 4096, at least MinSize and at most MaxSize.
+// Errors wrap ErrInvalidSize.
+func ParseSize(s string) (int, error) {
+	n, ok := parsePyIntBase0(s)
+	if !ok {
+		return 0, &sizeError{s, "not an integer (use decimal, 0x, 0o or 0b)"}
+	}
+	return n, checkSize(n)
+}
+
+type sizeError struct {
+	size   string
+	reason string
+}
+
+func (e *sizeError) Error() string {
+	if e.size == "" {
+		return ErrInvalidSize.Error() + ": " + e.reason
+	}
+	return ErrInvalidSize.Error() + " " + strconv.Quote(e.size) + ": " + e.reason
+}
+
+func (e *sizeError) Unwrap() error { return ErrInvalidSize }
+
+func checkSize(n int) error {
+	switch {
+	case n%PageSize != 0:
+		return &sizeError{"", "must be a multiple of 4096"}
+	case n < MinSize:
+		return &sizeError{"", "must be at least 0x1000 (0x3000 for a read/write partition)"}
+	case n > MaxSize:
+		return &sizeError{"", "must be at most 64 MiB"}
+	}
+	return nil
+}
+
+// parsePyIntBase0 parses s like Python's int(s, 0), into an int. It fails
+// on syntax errors and on values that do not fit an int64.
+func parsePyIntBase0(s string) (int, bool) {
+	// Python maps Unicode whitespace to spaces and Unicode decimal digits
+	// to ASCII digits before parsing.
+	var b strings.Builder
+	for _, r := range strings.TrimFunc(s, unicode.IsSpace) {
+		if r >= 0x80 {
+			d := digitValue(r, false)
+			if d < 0 {
+				return 0, false
+			}
+			r = rune('0' + d)
+		}
+		b.WriteRune(r)
+	}
+	t := b.String()
+	neg := false
+	if t != "" && (t[0] == '+' || t[0] == '-') {
+		neg = t[0] == '-'
+		t = t[1:]
+	}
+	base := 10
+	if len(t) >= 2 && t[0] == '0' {
+		switch t[1] {
+		case 'x', 'X':
+			base = 16
+		case 'o', 'O':
+			base = 8
+		case 'b', 'B':
+			base = 2
+		}
+		if base != 10 {
+			t = t[2:]
+			if strings.HasPrefix(t, "_") {
+				t = t[1:] // 0x_1000 is valid
+			}
+		}
+	}
+	if t == "" {
+		return 0, false
+	}
+	var v uint64
+	prevDigit := false
+	allZero := true
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if c == '_' {
+			if !prevDigit {
+				return 0, false
+			}
+			prevDigit = false
+			continue
+		}
+		d, ok := unhex(c)
+		if !ok || int(d) >= base {
+			return 0, false
+		}
+		if d != 0 {
+			allZero = false
+		}
+		prevDigit = true
+		if v > (1<<63-1-uint64(d))/uint64(base) {
+			return 0, false
+		}
+		v = v*uint64(base) + uint64(d)
+	}
+	if !prevDigit {
+		return 0, false
+	}
+	// In base 0, a decimal literal may not start with 0 unless it is 0.
+	if base == 10 && t[0] == '0' && !allZero {
+		return 0, false
+	}
+	if neg {
+		return -int(v), true
+	}
+	return int(v), true
+}
+
+// layout returns the version byte, the number of pages that may hold data
+// and whether the image is read-only (no reserved page, only used pages
+// output).
+func layout(size, version int) (ver byte, usable int, readOnly bool, err error) {
+	switch version {
+	case 1:
+		ver = VersionByte1
+	case 2:
+		ver = VersionByte2
+	default:
+		return 0, 0, false, ErrInvalidVersion
+	}
+	if err := checkSize(size); err != nil {
+		return 0, 0, false, err
+	}
+	pages := size / PageSize
+	if size < MinReadWriteSize {
+		return ver, pages, true, nil
+	}
+	return ver, pages - 1, false, nil
+}
+
+// Generate builds an NVS partition image of size bytes (see ParseSize) in
+// format version 1 or 2 from rows, which are usually the output of
+// ParseCSV. The image is byte-identical to what nvs_partition_gen.py 0.2.0
+// makes from the same CSV, except for the cases listed at the top of this
+// file, which it fixes or refuses. The result is size bytes long, except for
+// read-only sizes (below MinReadWriteSize), where it holds only the pages
+// used.
+//
+// Errors about a row are *CSVError values naming its file and line; they
+// wrap ErrNoSpace when the partition is too small. Size and version errors
+// wrap ErrInvalidSize and ErrInvalidVersion.
+func Generate(rows []Row, size, version int) ([]byte, error) {
+	img, err := AppendPartition(nil, rows, size, version)
+	if err != nil {
+		return nil, err
+	}
+	return img, nil
+}
+
+// AppendPartition is Generate appending the image to dst, so a caller can
+// reuse a buffer. On error it returns dst unchanged (any bytes written past
+// its length are cleared).
+func AppendPartition(dst []byte, rows []Row, size, version int) ([]byte, error) {
+	ver, usable, readOnly, err := layout(size, version)
+	if err != nil {
+		return dst, err
+	}
+	start := len(dst)
+	dst = growFF(dst, size)
+	e := encoder{img: dst[start:], ver: ver, usable: usable, page: -1}
+	if err := e.generate(rows); err != nil {
+		clear(dst[start:])
+		return dst[:start], err
+	}
+	if readOnly {
+		dst = dst[:start+(e.page+1)*PageSize]
+	}
+	return dst, nil
+}
+
+// growFF extends b by n bytes of 0xFF (erased flash).
+func growFF(b []byte, n int) []byte {
+	start := len(b)
+	b = slices.Grow(b, n)[:start+n]
+	fillFF(b[start:])
+	return b
+}
+
+func fillFF(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	b[0] = 0xFF
+	for i := 1; i < len(b); i *= 2 {
+		copy(b[i:], b[:i])
+	}
+}
+
+type dupKey struct {
+	ns  uint8
+	key string
+}
+
+// generate writes all rows, checking the rules that span rows.
+func (e *encoder) generate(rows []Row) error {
+	if err := e.openPage(); err != nil {
+		return err
+	}
+	var (
+		names []string       // namespace names; index i is namespace i+1
+		cur   uint8          // current namespace index, 0 before the first
+		seen  map[dupKey]int // data keys already written, to their row index
+	)
+	for i := range rows {
+		r := &rows[i]
+		rowErr := func(col int, field, msg string, err error) error {
+			ce := &CSVError{File: r.File, Line: r.Line, Column: col, Field: field, Msg: msg, Err: err}
+			if r.Line == 0 {
+				ce.Row = i + 1
+			}
+			return ce
+		}
+		if msg := keyProblem(r.Key); msg != "" {
+			return rowErr(r.keyCol, fieldKey, msg, nil)
+		}
+		if r.Kind == RowNamespace {
+			if j := slices.Index(names, r.Key); j >= 0 {
+				cur = uint8(j + 1)
+				continue
+			}
+			if len(names) == MaxNamespaces {
+				return rowErr(r.keyCol, fieldKey, "more than 254 namespaces", nil)
+			}
+			names = append(names, r.Key)
+			cur = uint8(len(names))
+			if err := e.putInt(NamespaceIndexDef, r.Key, TypeU8, uint64(cur)); err != nil {
+				return rowErr(0, "", e.noSpaceMsg(), err)
+			}
+			continue
+		}
+		if r.Kind != RowData {
+			return rowErr(0, "", "unknown row kind", nil)
+		}
+		if cur == 0 {
+			return rowErr(r.keyCol, fieldKey, "data row before any namespace row", nil)
+		}
+		if seen == nil {
+			seen = make(map[dupKey]int)
+		}
+		k := dupKey{cur, r.Key}
+		if j, dup := seen[k]; dup {
+			first := "row " + strconv.Itoa(j+1)
+			if rows[j].Line > 0 {
+				first = "line " + strconv.Itoa(rows[j].Line)
+			}
+			return rowErr(r.keyCol, fieldKey, "duplicate key in this namespace (first at "+first+")", nil)
+		}
+		seen[k] = i
+		if msg := e.valueProblem(r); msg != "" {
+			return rowErr(r.valueCol, fieldValue, msg, nil)
+		}
+		var err error
+		switch {
+		case r.Type.IsInt():
+			bits := r.Uint
+			if r.Type.Signed() {
+				bits = uint64(r.Int)
+			}
+			err = e.putInt(cur, r.Key, r.Type, bits)
+		case r.Type == TypeString:
+			err = putSingle(e, cur, r.Key, TypeString, r.Data, true)
+		case e.ver == VersionByte1:
+			err = putSingle(e, cur, r.Key, TypeBlob, r.Data, false)
+		default:
+			err = e.putBlobV2(cur, r.Key, r.Data)
+		}
+		if errors.Is(err, errTooManyChunks) {
+			return rowErr(r.valueCol, fieldValue, "blob needs more than 128 chunks", nil)
+		}
+		if err != nil {
+			return rowErr(0, "", e.noSpaceMsg(), err)
+		}
+	}
+	return nil
+}
+
+func (e *encoder) noSpaceMsg() string {
+	return "no room left in the partition (" + strconv.Itoa(e.usable) + " pages hold data)"
+}
+
+// valueProblem checks a data row's type and value against the limits of the
+// format and returns what is wrong, or "".
+func (e *encoder) valueProblem(r *Row) string {
+	switch {
+	case r.Type.IsInt():
+		bits := 8 * uint(r.Type.IntSize())
+		if bits == 64 {
+			return ""
+		}
+		if r.Type.Signed() {
+			if r.Int < -(1<<(bits-1)) || r.Int >= 1<<(bits-1) {
+				return "integer out of range for " + r.Type.String()
+			}
+		} else if r.Uint>>bits != 0 {
+			return "integer out of range for " + r.Type.String()
+		}
+	case r.Type == TypeString:
+		limit := MaxStringSize
+		if e.ver == VersionByte1 {
+			limit = MaxBlobSizeV1 // the reference's v1 limit for strings too
+		}
+		if len(r.Data)+1 > limit {
+			return "string longer than " + strconv.Itoa(limit-1) + " bytes"
+		}
+		if slices.Contains(r.Data, 0) {
+			return "string contains a NUL byte"
+		}
+	case r.Type == TypeBlob:
+		if e.ver == VersionByte1 && len(r.Data) > MaxBlobSizeV1 {
+			return "blob longer than 1984 bytes (the version 1 limit; use version 2)"
+		}
+	default:
+		return "unsupported item type " + r.Type.String()
+	}
+	return ""
+}
+
+var errTooManyChunks = errors.New("blob needs too many chunks")
+
+// encoder writes entries into a 0xFF-filled image the way the reference
+// does: appending to the current page, moving to a new page when an item
+// does not fit.
+type encoder struct {
+	img    []byte // the whole image, pre-filled with 0xFF
+	ver    byte   // VersionByte1 or VersionByte2
+	usable int    // pages that may hold data
+	page   int    // current page, -1 before the first
+	n      int    // next free entry slot in the current page
+}
+
+// openPage marks the current page FULL and starts the next one.
+func (e *encoder) openPage() error {
+	if e.page >= 0 {
+		binary.LittleEndian.PutUint32(e.img[e.page*PageSize:], PageStateFull)
+	}
+	if e.page+1 >= e.usable {
+		return ErrNoSpace
+	}
+	e.page++
+	e.n = 0
+	h := e.img[e.page*PageSize:][:HeaderSize]
+	binary.LittleEndian.PutUint32(h[0:], PageStateActive)
+	binary.LittleEndian.PutUint32(h[4:], uint32(e.page))
+	h[8] = e.ver
+	binary.LittleEndian.PutUint32(h[28:], HeaderCRC(h))
+	return nil
+}
+
+// slotOff returns the image offset of entry slot i of the current page.
+func (e *encoder) slotOff(i int) int {
+	return e.page*PageSize + FirstEntryOffset + i*EntrySize
+}
+
+// item starts an item header in the next free slot and returns it; the
+// caller fills bytes 24..31 and calls seal.
+func (e *encoder) item(ns uint8, t Type, span, chunk uint8, key string) []byte {
+	s := e.img[e.slotOff(e.n):][:EntrySize]
+	s[0], s[1], s[2], s[3] = ns, byte(t), span, chunk
+	k := s[8:24]
+	clear(k)
+	copy(k, key)
+	return s
+}
+
+// seal sets the entry CRC of s and marks count slots, from the item's,
+// written.
+func (e *encoder) seal(s []byte, count int) {
+	binary.LittleEndian.PutUint32(s[4:], EntryCRC(s))
+	bm := e.img[e.page*PageSize+BitmapOffset:][:BitmapSize]
+	for i := range count {
+		SetEntryState(bm, e.n+i, EntryWritten)
+	}
+	e.n += count
+}
+
+// putInt writes a one-entry item: an integer, or a namespace definition.
+func (e *encoder) putInt(ns uint8, key string, t Type, bits uint64) error {
+	if e.n >= EntriesPerPage {
+		if err := e.openPage(); err != nil {
+			return err
+		}
+	}
+	s := e.item(ns, t, 1, ChunkIndexNone, key)
+	for i := range t.IntSize() {
+		s[24+i] = byte(bits >> (8 * i))
+	}
+	e.seal(s, 1)
+	return nil
+}
+
+// putSingle writes a string (nul set: a NUL is appended) or a version 1
+// blob as one item followed by its payload, all on one page.
+func putSingle[T string | []byte](e *encoder, ns uint8, key string, t Type, data T, nul bool) error {
+	size := len(data)
+	if nul {
+		size++
+	}
+	total := 1 + (size+EntrySize-1)/EntrySize
+	// The reference's fit test is ">= 126", so an item that would end
+	// exactly at the last slot moves to the next page. An item needing a
+	// whole page is allowed on a fresh page (the reference crashes).
+	if e.n+total >= EntriesPerPage && !(e.n == 0 && total == EntriesPerPage) {
+		if err := e.openPage(); err != nil {
+			return err
+		}
+	}
+	s := e.item(ns, t, uint8(total), ChunkIndexNone, key)
+	p := e.slotOff(e.n + 1)
+	copy(e.img[p:], data)
+	if nul {
+		e.img[p+len(data)] = 0
+	}
+	binary.LittleEndian.PutUint16(s[24:], uint16(size))
+	binary.LittleEndian.PutUint32(s[28:], CRC32(e.img[p:p+size]))
+	e.seal(s, total)
+	return nil
+}
+
+// putBlobV2 writes a version 2 blob: blob_data chunks that each fill the
+// rest of a page, then a blob_index entry.
+func (e *encoder) putBlobV2(ns uint8, key string, data []byte) error {
+	if e.n >= EntriesPerPage {
+		if err := e.openPage(); err != nil {
+			return err
+		}
+	}
+	size := len(data)
+	count := 0
+	for {
+		if count >= MaxBlobChunks {
+			return errTooManyChunks
+		}
+		tail := (EntriesPerPage - e.n - 1) * EntrySize
+		chunk := min(len(data), tail)
+		entries := (chunk + EntrySize - 1) / EntrySize
+		s := e.item(ns, TypeBlobData, uint8(1+entries), uint8(count), key)
+		p := e.slotOff(e.n + 1)
+		copy(e.img[p:], data[:chunk])
+		binary.LittleEndian.PutUint16(s[24:], uint16(chunk))
+		binary.LittleEndian.PutUint32(s[28:], CRC32(data[:chunk]))
+		e.seal(s, 1+entries)
+		count++
+		data = data[chunk:]
+		// A new page when data remains, or when this one has no free slot
+		// left for the index.
+		if len(data) > 0 || tail-chunk < EntrySize {
+			if err := e.openPage(); err != nil {
+				return err
+			}
+		}
+		if len(data) == 0 {
+			break
+		}
+	}
+	s := e.item(ns, TypeBlobIndex, 1, ChunkIndexNone, key)
+	binary.LittleEndian.PutUint32(s[24:], uint32(size))
+	s[28] = uint8(count)
+	s[29] = 0 // chunk start: version 0
+	e.seal(s, 1)
+	return nil
+}
