@@ -1,0 +1,332 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/usmp/usmp-psk/internal/leakcheck"
+	"github.com/usmp/usmp-psk/internal/psk"
+)
+
+// canaryMaster returns a fresh random master (printable, as an environment
+// value would be) for one test (R22).
+func canaryMaster(t testing.TB) string {
+	t.Helper()
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return "CANARY-" + hex.EncodeToString(b)
+}
+
+// testFactory returns a factory with buffers, a canary master in place of
+// the environment, and no terminal.
+func testFactory(t testing.TB, master string) (*Factory, *bytes.Buffer, *bytes.Buffer, *bytes.Buffer) {
+	ios, in, out, errOut := Test()
+	return &Factory{
+		IO:           ios,
+		Now:          func() time.Time { return time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC) },
+		Rand:         rand.Reader,
+		Getenv:       func(string) string { return "" },
+		masterEnv:    master,
+		hasMasterEnv: master != "",
+		Config:       defaultConfig(),
+	}, in, out, errOut
+}
+
+// runCLI runs one command line in-process in dir.
+func runCLI(t testing.TB, f *Factory, dir string, args ...string) int {
+	t.Helper()
+	if dir != "" {
+		t.Chdir(dir)
+	}
+	return run(context.Background(), f, args)
+}
+
+// newScanner registers the canary master and the keys derived from it for
+// the device ids tests use, at the epochs they use (R22).
+func newScanner(master string, ids ...string) *leakcheck.Scanner {
+	s := &leakcheck.Scanner{}
+	s.Add("master", []byte(master))
+	m := psk.CopySecret([]byte(master))
+	for _, id := range ids {
+		for _, e := range []uint32{0, 1, 2} {
+			s.Add("derived "+id, psk.Derive(m, id, e).Expose())
+		}
+	}
+	return s
+}
+
+// allCommands walks the command tree.
+func allCommands(c *cobra.Command) []*cobra.Command {
+	out := []*cobra.Command{c}
+	for _, sub := range c.Commands() {
+		out = append(out, allCommands(sub)...)
+	}
+	return out
+}
+
+func commandArgs(c *cobra.Command) []string {
+	path := strings.Fields(c.CommandPath())
+	return path[1:]
+}
+
+// TestNoLeakInHelpUsageAndErrors is R22/R23 over the whole tree: --help,
+// an unknown flag, a bad value for every flag, and a bare run of every
+// command, with the canary master available. Nothing may show a secret.
+func TestNoLeakInHelpUsageAndErrors(t *testing.T) {
+	master := canaryMaster(t)
+	scan := newScanner(master, "device-id-1", "dev")
+	f0, _, _, _ := testFactory(t, master)
+	root := newRootCmd(f0)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, c := range allCommands(root) {
+		base := commandArgs(c)
+		lines := [][]string{
+			append(append([]string{}, base...), "--help"),
+			append(append([]string{}, base...), "--bogus-flag"),
+			base,
+		}
+		typed := map[string]bool{}
+		c.Flags().VisitAll(func(fl *pflag.Flag) {
+			if fl.Value.Type() != "bool" {
+				lines = append(lines, append(append([]string{}, base...), "--"+fl.Name, "not-a-valid-value"))
+				typed[fl.Name] = fl.Value.Type() != "string"
+			}
+		})
+		for _, args := range lines {
+			f, _, out, errOut := testFactory(t, master)
+			f.IO.SetStdoutTTY(true) // a bare run must not print a key either
+			code := run(context.Background(), f, args)
+			for _, leak := range append(scan.Scan("stdout", out.Bytes()), scan.Scan("stderr", errOut.Bytes())...) {
+				t.Errorf("usmp-psk %s (exit %d): %s", strings.Join(args, " "), code, leak)
+			}
+			// pflag quotes a rejected value; ours must not (R23).
+			if n := len(args); n >= 2 && typed[strings.TrimPrefix(args[n-2], "--")] && strings.Contains(errOut.String(), args[n-1]) {
+				t.Errorf("usmp-psk %s: the error repeats the flag's value", strings.Join(args, " "))
+			}
+		}
+	}
+}
+
+// TestNoLeakWhenWorking runs every key command for real (R22): the only
+// place a key may appear is its designated output.
+func TestNoLeakWhenWorking(t *testing.T) {
+	master := canaryMaster(t)
+	scan := newScanner(master, "device-id-1", "24:6F:28:AA")
+	dir := t.TempDir()
+	cases := []struct {
+		args   []string
+		secret string // the designated secret output, excluded from the scan
+	}{
+		{[]string{"derive", "device-id-1", "-o", "a.psk"}, "a.psk"},
+		{[]string{"derive", "24:6F:28:AA", "--epoch", "2", "-o", "b.psk", "--encoding", "c"}, "b.psk"},
+		{[]string{"derive", "device-id-1", "-o", "c.psk", "--json"}, "c.psk"},
+		{[]string{"generate", "-o", "g.psk", "--encoding", "base64"}, "g.psk"},
+		{[]string{"fingerprint", "a.psk"}, ""},
+		{[]string{"fingerprint", "--json", "g.psk", "--encoding", "base64"}, ""},
+		{[]string{"derive", "device-id-1", "-o", "a.psk"}, ""}, // refused: exists
+		{[]string{"version"}, ""},
+		{[]string{"selfcheck"}, ""},
+		{[]string{"completion", "bash"}, ""},
+	}
+	for _, tt := range cases {
+		f, _, out, errOut := testFactory(t, master)
+		code := runCLI(t, f, dir, tt.args...)
+		for _, leak := range append(scan.Scan("stdout", out.Bytes()), scan.Scan("stderr", errOut.Bytes())...) {
+			t.Errorf("usmp-psk %v (exit %d): %s", tt.args, code, leak)
+		}
+	}
+	// Every file except the designated key files is clean.
+	keys := map[string]bool{"a.psk": true, "b.psk": true, "c.psk": true, "g.psk": true}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if keys[e.Name()] {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+		for _, leak := range scan.Scan(e.Name(), b) {
+			t.Error(leak)
+		}
+	}
+}
+
+// secretFlagName matches flags that could carry secrets (R1).
+var secretFlagName = regexp.MustCompile(`(?i)secret|master|psk|pass|token|key`)
+
+// flagAllowList records the non-boolean flags whose names match but whose
+// value is a path or a non-secret name (R1). Keep it short and justified.
+var flagAllowList = map[string]string{
+	"master-file": "path of the master secret file",
+}
+
+// TestSecretFlagsArePathsOrSwitches is R1's flag walk.
+func TestSecretFlagsArePathsOrSwitches(t *testing.T) {
+	f, _, _, _ := testFactory(t, "")
+	for _, c := range allCommands(newRootCmd(f)) {
+		check := func(fl *pflag.Flag) {
+			if !secretFlagName.MatchString(fl.Name) || fl.Value.Type() == "bool" {
+				return
+			}
+			if _, ok := flagAllowList[fl.Name]; !ok {
+				t.Errorf("%s --%s (%s) looks like it could take a secret value; make it a path or a switch, or add it to the allow-list with a reason", c.CommandPath(), fl.Name, fl.Value.Type())
+			}
+		}
+		c.Flags().VisitAll(check)
+		c.PersistentFlags().VisitAll(check)
+	}
+}
+
+// TestRefuseKeyOnTerminal is R10 through the injected terminal flag.
+func TestRefuseKeyOnTerminal(t *testing.T) {
+	for _, args := range [][]string{{"generate"}, {"derive", "device-id-1"}, {"generate", "-o", "-"}} {
+		f, _, out, errOut := testFactory(t, canaryMaster(t))
+		f.IO.SetStdoutTTY(true)
+		code := runCLI(t, f, t.TempDir(), args...)
+		if code == 0 || out.Len() != 0 || !strings.Contains(errOut.String(), "refusing to write key bytes to a terminal") {
+			t.Errorf("%v: exit %d, stdout %d bytes, stderr %q", args, code, out.Len(), errOut.String())
+		}
+	}
+	// A pipe is fine.
+	f, _, out, _ := testFactory(t, canaryMaster(t))
+	if code := runCLI(t, f, t.TempDir(), "generate"); code != 0 || out.Len() != 65 {
+		t.Fatalf("pipe: exit %d, %d bytes", code, out.Len())
+	}
+}
+
+// panicReader panics while key material is being produced (R12).
+type panicReader struct{}
+
+func (panicReader) Read([]byte) (int, error) { panic("injected panic in key generation") }
+
+// TestPanicShowsNothing is R12: a panic prints a generic message, no value
+// and no stack.
+func TestPanicShowsNothing(t *testing.T) {
+	master := canaryMaster(t)
+	f, _, out, errOut := testFactory(t, master)
+	f.Rand = panicReader{}
+	code := runCLI(t, f, t.TempDir(), "generate", "-o", "k.psk")
+	if code != exitError || out.Len() != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if strings.Contains(errOut.String(), "injected") || strings.Contains(errOut.String(), "goroutine") || !strings.Contains(errOut.String(), "internal error") {
+		t.Fatalf("panic output: %q", errOut.String())
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	_ = os.WriteFile(filepath.Join(dir, "exists.psk"), []byte("sentinel"), 0o600)
+	_ = os.WriteFile(filepath.Join(dir, "open.key"), []byte("00"), 0o666)
+	_ = os.Chmod(filepath.Join(dir, "open.key"), 0o666)
+	tests := []struct {
+		name   string
+		master string
+		args   []string
+		want   int
+	}{
+		{"ok", "m", []string{"derive", "device-id-1", "-o", "new.psk"}, exitOK},
+		{"bad id", "m", []string{"derive", "bad id"}, exitUsage},
+		{"unknown flag", "m", []string{"derive", "--nope"}, exitUsage},
+		{"unknown command", "m", []string{"nope"}, exitUsage},
+		{"missing arg", "m", []string{"derive"}, exitUsage},
+		{"exists", "m", []string{"derive", "device-id-1", "-o", "exists.psk"}, exitUsage},
+		{"no master", "", []string{"derive", "device-id-1", "-o", "x.psk"}, exitError},
+		{"open key file", "", []string{"fingerprint", "open.key"}, exitUsage},
+		{"missing key file", "", []string{"fingerprint", "missing.key"}, exitUsage},
+		{"short bytes", "", []string{"generate", "--bytes", "31", "-o", "y.psk"}, exitUsage},
+		{"bad encoding", "", []string{"generate", "--encoding", "pem", "-o", "y.psk"}, exitUsage},
+		{"json to stdout", "", []string{"generate", "--json"}, exitUsage},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, _, _, errOut := testFactory(t, tt.master)
+			if got := runCLI(t, f, dir, tt.args...); got != tt.want {
+				t.Fatalf("exit %d, want %d; stderr %q", got, tt.want, errOut.String())
+			}
+		})
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "exists.psk")); string(b) != "sentinel" {
+		t.Fatal("existing file changed (R6)")
+	}
+	for _, p := range []string{"x.psk", "y.psk"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err == nil {
+			t.Errorf("%s left behind after an error (R8)", p)
+		}
+	}
+}
+
+// TestFlagParsing captures options through runF (house style §20).
+func TestFlagParsing(t *testing.T) {
+	f, _, _, _ := testFactory(t, "")
+	var got *deriveOptions
+	root := newRootCmd(f)
+	for _, c := range root.Commands() {
+		if c.Name() == "derive" {
+			root.RemoveCommand(c)
+		}
+	}
+	root.AddCommand(newDeriveCmd(f, &rootOptions{}, func(o *deriveOptions) error { got = o; return nil }))
+	root.SetArgs([]string{"derive", "24:6F:28:AA", "--epoch", "3", "-o", "k", "--encoding", "BASE64", "--force"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if got.deviceID != "24:6F:28:AA" || got.epoch != 3 || got.out.path != "k" || got.out.encoding != psk.Base64 || !got.out.force {
+		t.Fatalf("options %+v", got)
+	}
+}
+
+// TestConfigPrecedence: flag > USMP_PSK_* > config file > default.
+func TestConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	_ = os.WriteFile(filepath.Join(dir, "usmp-psk.yaml"), []byte("encoding: base64\nnvs:\n  namespace: cfgns\n"), 0o600)
+	encOf := func(env map[string]string, args ...string) string {
+		f, _, _, _ := testFactory(t, "m")
+		f.Getenv = func(k string) string { return env[k] }
+		for k, v := range env {
+			t.Setenv(k, v)
+		}
+		var got *generateOptions
+		root := newRootCmd(f)
+		for _, c := range root.Commands() {
+			if c.Name() == "generate" {
+				root.RemoveCommand(c)
+			}
+		}
+		root.AddCommand(newGenerateCmd(f, &rootOptions{}, func(o *generateOptions) error { got = o; return nil }))
+		t.Chdir(dir)
+		root.SetArgs(append([]string{"generate"}, args...))
+		if err := root.Execute(); err != nil {
+			t.Fatal(err)
+		}
+		return string(got.out.encoding) + "/" + f.Config.NVSNamespace
+	}
+	if got := encOf(nil); got != "base64/cfgns" {
+		t.Errorf("config file: %s", got)
+	}
+	if got := encOf(map[string]string{"USMP_PSK_ENCODING": "raw", "USMP_PSK_NVS_NAMESPACE": "envns"}); got != "raw/envns" {
+		t.Errorf("env over config: %s", got)
+	}
+	if got := encOf(map[string]string{"USMP_PSK_ENCODING": "raw"}, "--encoding", "c"); !strings.HasPrefix(got, "c/") {
+		t.Errorf("flag over env: %s", got)
+	}
+	// An explicit --config that does not exist is an error.
+	f, _, _, errOut := testFactory(t, "m")
+	if code := runCLI(t, f, dir, "--config", "missing.yaml", "version"); code != exitUsage {
+		t.Errorf("missing --config: exit %d %s", code, errOut)
+	}
+	_ = io.Discard
+}
