@@ -39,7 +39,10 @@ var encoders = []struct {
 	}},
 	{"c", func(b []byte) []string { return []string{cBytes(b, ", "), cBytes(b, ",")} }},
 	{"%v", func(b []byte) []string { s := fmt.Sprint(b); return []string{s[1 : len(s)-1]} }},
-	{"%#v", func(b []byte) []string { s := fmt.Sprintf("%#v", b); return []string{s[strings.IndexByte(s, '{')+1 : len(s)-1]} }},
+	{"%#v", func(b []byte) []string {
+		s := fmt.Sprintf("%#v", b)
+		return []string{s[strings.IndexByte(s, '{')+1 : len(s)-1]}
+	}},
 }
 
 // b64All returns the base64 of b at the three byte alignments, without
