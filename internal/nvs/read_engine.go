@@ -1,0 +1,1737 @@
+package nvs
+
+// This file emulates the parts of ESP-IDF's NVS library (components/nvs_flash:
+// Page, PageManager, Storage) that decide what a device reads from an image
+// and how it writes to it. The reader and the editor both run on it, so that
+// "what the device sees" and "what the device writes" come from one model.
+//
+// The emulation works on a private copy of the image with NOR-flash
+// semantics (a write can only clear bits; an erase sets a whole page to
+// 0xFF), performs the same repairs the library performs at start-up, and
+// keeps the library's in-RAM state (entry-state table, hash list, page and
+// free lists, namespace table) the way the library keeps it. Comments name
+// the library function each method follows.
+//
+// Nothing here panics on malformed input: every index into the flash copy is
+// bounded by the page geometry, and every loop advances.
+
+import (
+	"encoding/binary"
+	"math"
+)
+
+// Library constants that format.go does not carry.
+const (
+	rdNoEntry    = math.MaxInt32 // INVALID_ENTRY
+	rdChunkAny   = 0xFF          // Item::CHUNK_ANY
+	rdVer0       = 0x00          // VerOffset::VER_0_OFFSET
+	rdVer1       = 0x80          // VerOffset::VER_1_OFFSET
+	rdVerAny     = 0xFF          // VerOffset::VER_ANY
+	rdNSAny      = 0xFF          // Page::NS_ANY
+	rdNVSVersion = 0xFE          // Page::NVS_VERSION
+	rdChunkMax   = EntrySize * (EntriesPerPage - 1)
+	rdIllegal    = 1 // the 0b01 entry state
+	rdMaxIdxSize = (255 / 2) * (EntriesPerPage - 1) * EntrySize
+)
+
+// EntryCipher transforms one 32-byte entry in place. offset is the entry's
+// byte offset from the start of the partition, which is the XTS tweak that
+// NVS encryption uses (nvs-format.md §6). The reader passes a decrypting
+// EntryCipher, the editor an encrypting one as well.
+type EntryCipher func(offset int, entry []byte) error
+
+// rdIsVar reports whether items of type t carry a variable-length payload.
+func rdIsVar(t Type) bool {
+	return t == TypeString || t == TypeBlob || t == TypeBlobData
+}
+
+// rdItem is one 32-byte entry read as an item header (struct Item).
+type rdItem [EntrySize]byte
+
+func (it *rdItem) ns() uint8        { return it[0] }
+func (it *rdItem) typ() Type        { return Type(it[1]) }
+func (it *rdItem) span() int        { return int(it[2]) }
+func (it *rdItem) chunk() uint8     { return it[3] }
+func (it *rdItem) crc() uint32      { return binary.LittleEndian.Uint32(it[4:8]) }
+func (it *rdItem) keyField() []byte { return it[8:24] }
+func (it *rdItem) varSize() int     { return int(binary.LittleEndian.Uint16(it[24:26])) }
+func (it *rdItem) varCRC() uint32   { return binary.LittleEndian.Uint32(it[28:32]) }
+func (it *rdItem) idxSize() uint32  { return binary.LittleEndian.Uint32(it[24:28]) }
+func (it *rdItem) idxCount() int    { return int(it[28]) }
+func (it *rdItem) idxStart() uint8  { return it[29] }
+
+// setCRC stores the entry CRC (Item::calculateCrc32).
+func (it *rdItem) setCRC() {
+	binary.LittleEndian.PutUint32(it[4:8], EntryCRC(it[:]))
+}
+
+// consistent is Item::checkHeaderConsistency: the CRC matches, the type is
+// known, and span and sizes fit the type and the rest of the page.
+func (it *rdItem) consistent(index int) bool {
+	if it.crc() != EntryCRC(it[:]) {
+		return false
+	}
+	switch t := it.typ(); t {
+	case TypeU8, TypeI8, TypeU16, TypeI16, TypeU32, TypeI32, TypeU64, TypeI64:
+		return it.span() == 1
+	case TypeBlobIndex:
+		return it.span() == 1 && it.chunk() == rdChunkAny && it.idxSize() <= rdMaxIdxSize
+	case TypeString, TypeBlob, TypeBlobData:
+		if t == TypeBlobData && it.chunk() == rdChunkAny {
+			return false
+		}
+		left := EntriesPerPage - index
+		if it.varSize() > (left-1)*EntrySize || it.span() > left {
+			return false
+		}
+		return it.span() == (it.varSize()+EntrySize-1)/EntrySize+1
+	}
+	return false
+}
+
+// hash is the 24-bit HashList hash (Item::calculateCrc32WithoutValue):
+// namespace index, the 16 key bytes and the chunk index.
+func (it *rdItem) hash() uint32 {
+	var b [18]byte
+	b[0] = it[0]
+	copy(b[1:17], it[8:24])
+	b[17] = it[3]
+	return CRC32(b[:]) & 0xFFFFFF
+}
+
+// rdKey returns the key as the library's C string functions see a key
+// field: the bytes before the first NUL, at most 15.
+func rdKey(field []byte) []byte {
+	for i, c := range field {
+		if c == 0 || i == MaxKeyLen {
+			return field[:i]
+		}
+	}
+	return field
+}
+
+// rdKeyEq is strncmp(key, field, 15) == 0.
+func rdKeyEq(key, field []byte) bool {
+	for i := 0; i < MaxKeyLen; i++ {
+		var a, b byte
+		if i < len(key) {
+			a = key[i]
+		}
+		if i < len(field) {
+			b = field[i]
+		}
+		if a != b {
+			return false
+		}
+		if a == 0 {
+			return true
+		}
+	}
+	return true
+}
+
+// rdNewItem builds an item header the way the Item constructor does: key
+// copied with strncpy (at most 15 bytes, NUL padded), data bytes 0xFF.
+func rdNewItem(ns uint8, t Type, span int, key []byte, chunk uint8) rdItem {
+	var it rdItem
+	it[0], it[1], it[2], it[3] = ns, byte(t), byte(span), chunk
+	copy(it[8:23], rdKey(key))
+	for i := 24; i < 32; i++ {
+		it[i] = 0xFF
+	}
+	return it
+}
+
+// rdHashNode is one HashList node; idx < 0 marks an erased node.
+type rdHashNode struct {
+	idx  int
+	hash uint32
+}
+
+// rdPage is the library's Page: the in-RAM view of one flash page.
+type rdPage struct {
+	e         *rdEngine
+	num       int // physical page number
+	base      int // byte offset of the page in the partition
+	state     uint32
+	seq       uint32
+	version   byte
+	table     [BitmapSize]byte // mEntryTable
+	nextFree  int
+	firstUsed int
+	used      int
+	erased    int
+	hl        []rdHashNode
+}
+
+func (p *rdPage) reset(e *rdEngine, num int) {
+	*p = rdPage{
+		e: e, num: num, base: num * PageSize,
+		state: PageStateInvalid, seq: math.MaxUint32, version: rdNVSVersion,
+		nextFree: rdNoEntry, firstUsed: rdNoEntry, hl: p.hl[:0],
+	}
+	for i := range p.table {
+		p.table[i] = 0xFF
+	}
+}
+
+// get is CompressedEnumTable::get with its bounds check.
+func (p *rdPage) get(i int) (uint8, DeviceError) {
+	if i < 0 || i >= EntriesPerPage {
+		return 0, DeviceFail
+	}
+	return EntryState(p.table[:], i), devOK
+}
+
+func (p *rdPage) hlInsert(it *rdItem, idx int) {
+	p.hl = append(p.hl, rdHashNode{idx: idx, hash: it.hash()})
+}
+
+func (p *rdPage) hlErase(idx int) {
+	for i := range p.hl {
+		if p.hl[i].idx == idx {
+			p.hl[i].idx = -1
+			return
+		}
+	}
+}
+
+// hlFind returns the first node (in insertion order) at or after start with
+// the hash of it, or rdNoEntry.
+func (p *rdPage) hlFind(start int, it *rdItem) int {
+	h := it.hash()
+	for _, n := range p.hl {
+		if n.idx >= 0 && n.idx >= start && n.hash == h {
+			return n.idx
+		}
+	}
+	return rdNoEntry
+}
+
+func (p *rdPage) entryAddr(i int) int { return p.base + FirstEntryOffset + i*EntrySize }
+
+// readEntry is Page::readEntry (through the decrypting partition read).
+func (p *rdPage) readEntry(i int, dst *rdItem) DeviceError {
+	if i < 0 || i >= EntriesPerPage {
+		return DeviceFail
+	}
+	return p.e.read(p.entryAddr(i), dst)
+}
+
+// load is Page::load.
+func (p *rdPage) load() DeviceError {
+	p.used, p.erased = 0, 0
+	hdr := p.e.flash[p.base : p.base+HeaderSize]
+	word := binary.LittleEndian.Uint32(hdr)
+	switch {
+	case word == PageStateUninit:
+		p.state = PageStateUninit
+		for _, c := range p.e.flash[p.base : p.base+PageSize] {
+			if c != 0xFF {
+				p.state = PageStateCorrupt
+				break
+			}
+		}
+	case HeaderCRC(hdr) != binary.LittleEndian.Uint32(hdr[28:32]):
+		// The library sets the state of its local header copy here, not
+		// its own: the page keeps its initial INVALID state, which the
+		// switch below turns into CORRUPT.
+	default:
+		p.state = word
+		p.seq = binary.LittleEndian.Uint32(hdr[4:8])
+		if hdr[8] < rdNVSVersion {
+			return DeviceNewVersionFound
+		}
+		p.version = hdr[8]
+	}
+	switch p.state {
+	case PageStateUninit:
+	case PageStateFull, PageStateActive, PageStateFreeing:
+		return p.loadEntryTable()
+	default:
+		p.state = PageStateCorrupt
+	}
+	return devOK
+}
+
+// loadEntryTable is Page::mLoadEntryTable: it counts entries, finds the
+// first free entry, and erases half-written, inconsistent and duplicate
+// items.
+func (p *rdPage) loadEntryTable() DeviceError {
+	copy(p.table[:], p.e.flash[p.base+BitmapOffset:p.base+BitmapOffset+BitmapSize])
+	p.erased, p.used = 0, 0
+	for i := 0; i < EntriesPerPage; i++ {
+		switch EntryState(p.table[:], i) {
+		case EntryWritten:
+			if p.firstUsed == rdNoEntry {
+				p.firstUsed = i
+			}
+			p.used++
+		case EntryErased:
+			p.erased++
+		}
+	}
+	if p.state == PageStateActive {
+		return p.loadActive()
+	}
+	var item rdItem
+	for i := p.firstUsed; i < EntriesPerPage; i++ {
+		if EntryState(p.table[:], i) != EntryWritten {
+			continue
+		}
+		if rc := p.readEntry(i, &item); rc != devOK {
+			p.state = PageStateInvalid
+			return rc
+		}
+		if !item.consistent(i) {
+			if rc := p.eraseEntryAndSpan(i, true); rc != devOK {
+				p.state = PageStateInvalid
+				return rc
+			}
+			continue
+		}
+		p.hlInsert(&item, i)
+		span := item.span()
+		if rdIsVar(item.typ()) {
+			for j := i + 1; j < i+span; j++ {
+				s, rc := p.get(j)
+				if rc != devOK {
+					return rc
+				}
+				if s != EntryWritten {
+					p.eraseEntryAndSpan(i, true)
+					break
+				}
+			}
+		}
+		i += span - 1
+	}
+	return devOK
+}
+
+func (p *rdPage) loadActive() DeviceError {
+	for i := 0; i < EntriesPerPage; i++ {
+		if EntryState(p.table[:], i) == EntryEmpty {
+			p.nextFree = i
+			break
+		}
+	}
+	// An entry the bitmap calls empty but whose first word is not blank was
+	// cut in the middle of its write.
+	for p.nextFree < EntriesPerPage {
+		addr := p.entryAddr(p.nextFree)
+		if binary.LittleEndian.Uint32(p.e.flash[addr:addr+4]) == 0xFFFFFFFF {
+			break
+		}
+		old := EntryState(p.table[:], p.nextFree)
+		if rc := p.alterEntryState(p.nextFree, EntryErased); rc != devOK {
+			p.state = PageStateInvalid
+			return rc
+		}
+		p.nextFree++
+		if old == EntryWritten {
+			p.used--
+		}
+		p.erased++
+	}
+	var item rdItem
+	last := rdNoEntry
+	end := min(p.nextFree, EntriesPerPage)
+	span := 1
+	for i := 0; i < end; i += span {
+		span = 1
+		s := EntryState(p.table[:], i)
+		if s == EntryErased {
+			last = rdNoEntry
+			continue
+		}
+		if s == rdIllegal {
+			last = rdNoEntry
+			if rc := p.eraseEntryAndSpan(i, true); rc != devOK {
+				p.state = PageStateInvalid
+				return rc
+			}
+			continue
+		}
+		last = i
+		if rc := p.readEntry(i, &item); rc != devOK {
+			p.state = PageStateInvalid
+			return rc
+		}
+		if !item.consistent(i) {
+			if rc := p.eraseEntryAndSpan(i, true); rc != devOK {
+				p.state = PageStateInvalid
+				return rc
+			}
+			continue
+		}
+		p.hlInsert(&item, i)
+		dup := p.hlFind(0, &item)
+		if rdIsVar(item.typ()) {
+			span = item.span()
+			needErase := false
+			for j := i; j < i+span; j++ {
+				s, rc := p.get(j)
+				if rc != devOK {
+					return rc
+				}
+				if s != EntryWritten {
+					needErase = true
+					last = rdNoEntry
+					break
+				}
+			}
+			if needErase {
+				p.eraseEntryAndSpan(i, true)
+				continue
+			}
+		}
+		if dup < i {
+			p.eraseEntryAndSpan(dup, true)
+		}
+	}
+	// Check that the last item is not a duplicate of an earlier one.
+	if last != rdNoEntry {
+		idx := 0
+		var dupItem rdItem
+		if p.findItem(item.ns(), item.typ(), rdKey(item.keyField()), &idx, &dupItem, rdChunkAny, rdVerAny) == devOK && idx < last {
+			if rc := p.eraseEntryAndSpan(idx, true); rc != devOK {
+				p.state = PageStateInvalid
+				return rc
+			}
+		}
+	}
+	return devOK
+}
+
+// initialize is Page::initialize: write an ACTIVE header.
+func (p *rdPage) initialize() DeviceError {
+	if p.state != PageStateUninit {
+		return DeviceFail
+	}
+	p.state = PageStateActive
+	var hdr [HeaderSize]byte
+	for i := range hdr {
+		hdr[i] = 0xFF
+	}
+	binary.LittleEndian.PutUint32(hdr[0:4], p.state)
+	binary.LittleEndian.PutUint32(hdr[4:8], p.seq)
+	hdr[8] = p.version
+	binary.LittleEndian.PutUint32(hdr[28:32], HeaderCRC(hdr[:]))
+	if rc := p.e.writeRaw(p.base, hdr[:]); rc != devOK {
+		p.state = PageStateInvalid
+		return rc
+	}
+	p.nextFree = 0
+	for i := range p.table {
+		p.table[i] = 0xFF
+	}
+	return devOK
+}
+
+// alterEntryState is Page::alterEntryState: set the state in RAM, then
+// write the 32-bit bitmap word that holds it.
+func (p *rdPage) alterEntryState(i int, st uint8) DeviceError {
+	if i < 0 || i >= EntriesPerPage {
+		return DeviceFail
+	}
+	SetEntryState(p.table[:], i, st)
+	w := i / 16
+	if rc := p.e.writeRaw(p.base+BitmapOffset+4*w, p.table[4*w:4*w+4]); rc != devOK {
+		p.state = PageStateInvalid
+		return rc
+	}
+	return devOK
+}
+
+// alterEntryRangeState is Page::alterEntryRangeState for entries [begin, end).
+func (p *rdPage) alterEntryRangeState(begin, end int, st uint8) DeviceError {
+	if end > EntriesPerPage || end <= begin || begin < 0 {
+		return DeviceFail
+	}
+	for i := begin; i < end; i++ {
+		SetEntryState(p.table[:], i, st)
+	}
+	for w := (end - 1) / 16; w >= begin/16; w-- {
+		if rc := p.e.writeRaw(p.base+BitmapOffset+4*w, p.table[4*w:4*w+4]); rc != devOK {
+			return rc
+		}
+	}
+	return devOK
+}
+
+// alterPageState is Page::alterPageState: write the state word.
+func (p *rdPage) alterPageState(st uint32) DeviceError {
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], st)
+	if rc := p.e.writeRaw(p.base, b[:]); rc != devOK {
+		p.state = PageStateInvalid
+		return rc
+	}
+	p.state = st
+	return devOK
+}
+
+// writeEntry is Page::writeEntry.
+func (p *rdPage) writeEntry(it *rdItem) DeviceError {
+	if p.nextFree < 0 || p.nextFree >= EntriesPerPage {
+		return DeviceFail
+	}
+	if rc := p.e.write(p.entryAddr(p.nextFree), it[:]); rc != devOK {
+		p.state = PageStateInvalid
+		return rc
+	}
+	if rc := p.alterEntryState(p.nextFree, EntryWritten); rc != devOK {
+		return rc
+	}
+	if p.firstUsed == rdNoEntry {
+		p.firstUsed = p.nextFree
+	}
+	p.used++
+	p.nextFree++
+	return devOK
+}
+
+// writeEntryData is Page::writeEntryData: whole payload entries.
+func (p *rdPage) writeEntryData(data []byte) DeviceError {
+	count := len(data) / EntrySize
+	if len(data)%EntrySize != 0 || p.nextFree == rdNoEntry || p.firstUsed == rdNoEntry ||
+		p.nextFree+count > EntriesPerPage {
+		return DeviceFail
+	}
+	if rc := p.e.write(p.entryAddr(p.nextFree), data); rc != devOK {
+		p.state = PageStateInvalid
+		return rc
+	}
+	if rc := p.alterEntryRangeState(p.nextFree, p.nextFree+count, EntryWritten); rc != devOK {
+		return rc
+	}
+	p.used += count
+	p.nextFree += count
+	return devOK
+}
+
+// writeItem is Page::writeItem.
+func (p *rdPage) writeItem(ns uint8, t Type, key, data []byte, chunk uint8) DeviceError {
+	if p.state == PageStateInvalid {
+		return DeviceInvalidState
+	}
+	if p.state == PageStateUninit {
+		if rc := p.initialize(); rc != devOK {
+			return rc
+		}
+	}
+	if p.state == PageStateFull {
+		return DevicePageFull
+	}
+	if len(key) > MaxKeyLen {
+		return DeviceKeyTooLong
+	}
+	if len(data) > rdChunkMax {
+		return DeviceValueTooLong
+	}
+	if !rdIsVar(t) && len(data) > 8 {
+		return DeviceInvalidArg
+	}
+	count := 1
+	if rdIsVar(t) {
+		count += (len(data) + EntrySize - 1) / EntrySize
+	}
+	if p.nextFree == rdNoEntry || p.nextFree+count > EntriesPerPage {
+		return DevicePageFull
+	}
+	item := rdNewItem(ns, t, count, key, chunk)
+	p.hlInsert(&item, p.nextFree)
+	if !rdIsVar(t) {
+		copy(item[24:32], data)
+		item.setCRC()
+		return p.writeEntry(&item)
+	}
+	binary.LittleEndian.PutUint16(item[24:26], uint16(len(data)))
+	binary.LittleEndian.PutUint16(item[26:28], 0xFFFF)
+	binary.LittleEndian.PutUint32(item[28:32], CRC32(data))
+	item.setCRC()
+	if rc := p.writeEntry(&item); rc != devOK {
+		return rc
+	}
+	rest := len(data) % EntrySize
+	left := len(data) - rest
+	if left > 0 {
+		if rc := p.writeEntryData(data[:left]); rc != devOK {
+			return rc
+		}
+	}
+	if rest > 0 {
+		var tail rdItem
+		for i := range tail {
+			tail[i] = 0xFF
+		}
+		copy(tail[:], data[left:])
+		return p.writeEntry(&tail)
+	}
+	return devOK
+}
+
+// readVarData reads the payload of the variable-length item at index and
+// checks its CRC; on a mismatch the item is erased and the result is
+// DeviceNotFound (Page::readItem / readVariableLengthItemData).
+func (p *rdPage) readVarData(item *rdItem, index int) ([]byte, DeviceError) {
+	n := item.varSize()
+	buf := make([]byte, 0, n)
+	var d rdItem
+	for i := index + 1; i < index+item.span(); i++ {
+		if rc := p.readEntry(i, &d); rc != devOK {
+			return nil, rc
+		}
+		w := min(n-len(buf), EntrySize)
+		buf = append(buf, d[:w]...)
+	}
+	if len(buf) != n || CRC32(buf) != item.varCRC() {
+		if rc := p.eraseEntryAndSpan(index, true); rc != devOK {
+			return nil, rc
+		}
+		return nil, DeviceNotFound
+	}
+	return buf, devOK
+}
+
+// readItem is Page::readItem. For fixed-size types it returns the value
+// bytes, for variable-length types the payload.
+func (p *rdPage) readItem(ns uint8, t Type, key []byte, size int, chunk, start uint8) ([]byte, DeviceError) {
+	if p.state == PageStateInvalid {
+		return nil, DeviceInvalidState
+	}
+	idx := 0
+	var item rdItem
+	if rc := p.findItem(ns, t, key, &idx, &item, chunk, start); rc != devOK {
+		return nil, rc
+	}
+	if !rdIsVar(t) {
+		if size != int(t&0x0F) {
+			return nil, DeviceTypeMismatch
+		}
+		v := make([]byte, size)
+		copy(v, item[24:24+size])
+		return v, devOK
+	}
+	if size < item.varSize() {
+		return nil, DeviceInvalidLength
+	}
+	return p.readVarData(&item, idx)
+}
+
+// cmpItem is Page::cmpItem: devOK when the stored value equals data.
+func (p *rdPage) cmpItem(ns uint8, t Type, key, data []byte, chunk, start uint8) DeviceError {
+	if p.state == PageStateInvalid {
+		return DeviceInvalidState
+	}
+	idx := 0
+	var item rdItem
+	if rc := p.findItem(ns, t, key, &idx, &item, chunk, start); rc != devOK {
+		return rc
+	}
+	if !rdIsVar(t) {
+		n := int(t & 0x0F)
+		if len(data) != n || n > 8 {
+			return DeviceTypeMismatch
+		}
+		for i := 0; i < n; i++ {
+			if item[24+i] != data[i] {
+				return DeviceContentDiffers
+			}
+		}
+		return devOK
+	}
+	size := item.varSize()
+	if len(data) < size {
+		return DeviceInvalidLength
+	}
+	off := 0
+	var d rdItem
+	for i := idx + 1; i < idx+item.span(); i++ {
+		if rc := p.readEntry(i, &d); rc != devOK {
+			return rc
+		}
+		w := min(size-off, EntrySize)
+		for k := 0; k < w; k++ {
+			if d[k] != data[off+k] {
+				return DeviceContentDiffers
+			}
+		}
+		off += w
+	}
+	if CRC32(data[:size]) != item.varCRC() {
+		return DeviceNotFound
+	}
+	return devOK
+}
+
+// eraseItem is Page::eraseItem.
+func (p *rdPage) eraseItem(ns uint8, t Type, key []byte, purge bool, chunk, start uint8) DeviceError {
+	idx := 0
+	var item rdItem
+	if rc := p.findItem(ns, t, key, &idx, &item, chunk, start); rc != devOK {
+		return rc
+	}
+	return p.eraseEntryAndSpan(idx, purge)
+}
+
+// eraseEntryAndSpan is Page::eraseEntryAndSpan: mark an item (and its
+// payload entries, if its header is consistent) erased. With purge, the
+// erased entries are also overwritten with zeros, as the library does when
+// it erases during start-up repairs and failed reads
+// (DEFAULT_PURGE_AFTER_ERASE); nvs_set and nvs_erase_key do not purge.
+func (p *rdPage) eraseEntryAndSpan(index int, purge bool) DeviceError {
+	s, rc := p.get(index)
+	if rc != devOK {
+		return rc
+	}
+	span := 1
+	if s == EntryWritten {
+		var item rdItem
+		if rc := p.readEntry(index, &item); rc != devOK {
+			return rc
+		}
+		p.hlErase(index)
+		if !item.consistent(index) {
+			rc := p.alterEntryState(index, EntryErased)
+			p.used--
+			p.erased++
+			if rc != devOK {
+				return rc
+			}
+		} else {
+			span = item.span()
+			for i := index + span - 1; i >= index; i-- {
+				if EntryState(p.table[:], i) == EntryWritten {
+					p.used--
+				}
+				p.erased++
+			}
+			if span == 1 {
+				rc = p.alterEntryState(index, EntryErased)
+			} else {
+				rc = p.alterEntryRangeState(index, index+span, EntryErased)
+			}
+			if rc != devOK {
+				return rc
+			}
+		}
+	} else if rc := p.alterEntryState(index, EntryErased); rc != devOK {
+		return rc
+	}
+	if purge {
+		if rc := p.purge(index, span); rc != devOK {
+			return rc
+		}
+	}
+	if index == p.firstUsed {
+		p.updateFirstUsedEntry(index, span)
+	}
+	if index+span > p.nextFree {
+		p.nextFree = index + span
+	}
+	return devOK
+}
+
+// purge overwrites entries [index, index+span) with zeros.
+func (p *rdPage) purge(index, span int) DeviceError {
+	var zero [EntrySize]byte
+	for i := index; i < index+span && i < EntriesPerPage; i++ {
+		if rc := p.e.writeRaw(p.entryAddr(i), zero[:]); rc != devOK {
+			return rc
+		}
+	}
+	return devOK
+}
+
+// updateFirstUsedEntry is Page::updateFirstUsedEntry.
+func (p *rdPage) updateFirstUsedEntry(index, span int) {
+	p.firstUsed = rdNoEntry
+	end := min(p.nextFree, EntriesPerPage)
+	for i := index + span; i < end; i++ {
+		if EntryState(p.table[:], i) == EntryWritten {
+			p.firstUsed = i
+			return
+		}
+	}
+}
+
+// findItem is Page::findItem. key == nil means any key. itemIndex is the
+// entry to start from on input and the found entry on output; item holds
+// the last entry read, as in the library.
+func (p *rdPage) findItem(ns uint8, t Type, key []byte, itemIndex *int, item *rdItem, chunk, start uint8) DeviceError {
+	if p.state == PageStateCorrupt || p.state == PageStateInvalid || p.state == PageStateUninit {
+		return DeviceNotFound
+	}
+	begin := *itemIndex
+	if begin < 0 || begin >= EntriesPerPage {
+		return DeviceNotFound
+	}
+	from := p.firstUsed
+	if begin > p.firstUsed {
+		from = begin
+	}
+	end := min(p.nextFree, EntriesPerPage)
+	if ns != rdNSAny && key != nil && (t != TypeBlobData || chunk != rdChunkAny) {
+		probe := rdNewItem(ns, t, 0, key, chunk)
+		cached := p.hlFind(from, &probe)
+		if cached >= EntriesPerPage {
+			return DeviceNotFound
+		}
+		from = cached
+	}
+	next := 0
+	for i := from; i < end; i = next {
+		next = i + 1
+		if EntryState(p.table[:], i) != EntryWritten {
+			continue
+		}
+		if rc := p.readEntry(i, item); rc != devOK {
+			p.state = PageStateInvalid
+			return rc
+		}
+		if !item.consistent(i) {
+			if rc := p.eraseEntryAndSpan(i, true); rc != devOK {
+				p.state = PageStateInvalid
+				return rc
+			}
+			continue
+		}
+		it := item.typ()
+		if rdIsVar(it) {
+			next = i + item.span()
+		}
+		if ns != rdNSAny && item.ns() != ns {
+			continue
+		}
+		if key != nil && !rdKeyEq(key, item.keyField()) {
+			continue
+		}
+		if chunk != rdChunkAny && t == TypeBlobData && item.chunk() != chunk {
+			continue
+		}
+		if chunk == rdChunkAny && t == TypeBlobData && it != TypeBlobData {
+			continue
+		}
+		if chunk == rdChunkAny && t == TypeBlob && it == TypeBlobIndex {
+			return DeviceTypeMismatch
+		}
+		if chunk == rdChunkAny && t == TypeBlob && it == TypeBlobData {
+			continue
+		}
+		if t == TypeBlobIndex && item.chunk() != rdChunkAny {
+			continue
+		}
+		if t == TypeBlobIndex && start != rdVerAny && item.idxStart() != start {
+			continue
+		}
+		if t != TypeAny && it != t {
+			if key == nil && ns == rdNSAny && chunk == rdChunkAny {
+				continue
+			}
+			*itemIndex = i
+			return DeviceTypeMismatch
+		}
+		*itemIndex = i
+		return devOK
+	}
+	return DeviceNotFound
+}
+
+// copyItems is Page::copyItems: copy every written entry to other.
+func (p *rdPage) copyItems(other *rdPage) DeviceError {
+	if p.firstUsed == rdNoEntry {
+		return DeviceNotFound
+	}
+	if other.state == PageStateUninit {
+		if rc := other.initialize(); rc != devOK {
+			return rc
+		}
+	}
+	var entry rdItem
+	for r := p.firstUsed; r < EntriesPerPage; {
+		if EntryState(p.table[:], r) != EntryWritten {
+			if r == p.firstUsed {
+				return DeviceFail
+			}
+			r++
+			continue
+		}
+		if rc := p.readEntry(r, &entry); rc != devOK {
+			return rc
+		}
+		other.hlInsert(&entry, other.nextFree)
+		if rc := other.writeEntry(&entry); rc != devOK {
+			return rc
+		}
+		end := r + entry.span()
+		if end > EntriesPerPage || end <= r {
+			return DeviceFail
+		}
+		for i := r + 1; i < end; i++ {
+			p.readEntry(i, &entry)
+			if rc := other.writeEntry(&entry); rc != devOK {
+				return rc
+			}
+		}
+		r = end
+	}
+	return devOK
+}
+
+// erase is Page::erase: erase the flash page and forget its contents.
+func (p *rdPage) erase() DeviceError {
+	if p.e.readOnly {
+		p.state = PageStateInvalid
+		return DeviceNotAllowed
+	}
+	for i := p.base; i < p.base+PageSize; i++ {
+		p.e.flash[i] = 0xFF
+	}
+	p.used, p.erased = 0, 0
+	p.firstUsed, p.nextFree = rdNoEntry, rdNoEntry
+	p.state = PageStateUninit
+	p.hl = p.hl[:0]
+	return devOK
+}
+
+func (p *rdPage) markFreeing() DeviceError {
+	if p.state != PageStateFull && p.state != PageStateActive {
+		return DeviceInvalidState
+	}
+	return p.alterPageState(PageStateFreeing)
+}
+
+func (p *rdPage) markFull() DeviceError {
+	if p.state != PageStateActive {
+		return DeviceInvalidState
+	}
+	return p.alterPageState(PageStateFull)
+}
+
+// varDataTailroom is Page::getVarDataTailroom.
+func (p *rdPage) varDataTailroom() int {
+	switch p.state {
+	case PageStateUninit:
+		return rdChunkMax
+	case PageStateFull:
+		return 0
+	}
+	if p.nextFree < EntriesPerPage-1 {
+		return (EntriesPerPage - p.nextFree - 1) * EntrySize
+	}
+	return 0
+}
+
+// seqNumber is Page::getSeqNumber.
+func (p *rdPage) seqNumber() (uint32, bool) {
+	switch p.state {
+	case PageStateUninit, PageStateInvalid, PageStateCorrupt:
+		return 0, false
+	}
+	return p.seq, true
+}
+
+// rdNamespace is one entry of the library's namespace table.
+type rdNamespace struct {
+	name  []byte
+	index uint8
+}
+
+// rdBlobIndex is Storage::BlobIndexNode.
+type rdBlobIndex struct {
+	key           []byte
+	ns            uint8
+	chunkStart    uint8
+	chunkCount    int
+	dataSize      uint32
+	observedSize  uint32
+	observedCount int
+	gone          bool
+}
+
+// rdEngine is the library's PageManager and Storage over a flash copy.
+type rdEngine struct {
+	flash    []byte
+	pages    []rdPage
+	list     []*rdPage // mPageList, ordered by sequence number
+	free     []*rdPage // mFreePageList
+	seq      uint32    // next sequence number
+	nss      []rdNamespace
+	nsUsed   [256]bool
+	readOnly bool
+	active   bool
+	decrypt  EntryCipher
+	encrypt  EntryCipher
+	hookErr  error
+	scratch  [EntrySize]byte
+}
+
+// read is Partition::read: one entry, decrypted when a hook is set.
+func (e *rdEngine) read(addr int, dst *rdItem) DeviceError {
+	copy(dst[:], e.flash[addr:addr+EntrySize])
+	if e.decrypt != nil {
+		if err := e.decrypt(addr, dst[:]); err != nil {
+			if e.hookErr == nil {
+				e.hookErr = err
+			}
+			return DeviceXTSDecrFailed
+		}
+	}
+	return devOK
+}
+
+// write is Partition::write: whole entries, encrypted when a hook is set.
+func (e *rdEngine) write(addr int, data []byte) DeviceError {
+	if e.encrypt == nil {
+		return e.writeRaw(addr, data)
+	}
+	for off := 0; off < len(data); off += EntrySize {
+		buf := e.scratch[:]
+		copy(buf, data[off:off+EntrySize])
+		if err := e.encrypt(addr+off, buf); err != nil {
+			if e.hookErr == nil {
+				e.hookErr = err
+			}
+			return DeviceFail
+		}
+		if rc := e.writeRaw(addr+off, buf); rc != devOK {
+			return rc
+		}
+	}
+	return devOK
+}
+
+// writeRaw is Partition::write_raw with NOR semantics: bits only clear.
+func (e *rdEngine) writeRaw(addr int, data []byte) DeviceError {
+	if e.readOnly {
+		return DeviceNotAllowed
+	}
+	dst := e.flash[addr : addr+len(data)]
+	for i, c := range data {
+		dst[i] &= c
+	}
+	return devOK
+}
+
+func (e *rdEngine) removeFromList(p *rdPage) {
+	for i, q := range e.list {
+		if q == p {
+			e.list = append(e.list[:i], e.list[i+1:]...)
+			return
+		}
+	}
+}
+
+func (e *rdEngine) current() *rdPage { return e.list[len(e.list)-1] }
+
+// pmLoad is PageManager::load.
+func (e *rdEngine) pmLoad() DeviceError {
+	n := len(e.flash) / PageSize
+	if cap(e.pages) < n {
+		e.pages = make([]rdPage, n)
+	}
+	e.pages = e.pages[:n]
+	e.list, e.free = e.list[:0], e.free[:0]
+	for i := range e.pages {
+		p := &e.pages[i]
+		p.reset(e, i)
+		if rc := p.load(); rc != devOK {
+			return rc
+		}
+		seq, ok := p.seqNumber()
+		if !ok {
+			e.free = append(e.free, p)
+			continue
+		}
+		pos := len(e.list)
+		for k, q := range e.list {
+			if qs, ok := q.seqNumber(); ok && qs > seq {
+				pos = k
+				break
+			}
+		}
+		e.list = append(e.list, nil)
+		copy(e.list[pos+1:], e.list[pos:])
+		e.list[pos] = p
+	}
+	if len(e.list) == 0 {
+		e.seq = 0
+		return e.activatePage()
+	}
+	last := e.current()
+	e.seq = last.seq + 1
+	if e.readOnly {
+		return devOK
+	}
+	// A power loss between writing a new item and erasing the old one
+	// leaves a duplicate: the last item of the newest page wins.
+	var item rdItem
+	idx, lastIdx := 0, rdNoEntry
+	for last.findItem(rdNSAny, TypeAny, nil, &idx, &item, rdChunkAny, rdVerAny) == devOK {
+		idx += item.span()
+		lastIdx = idx
+	}
+	if lastIdx != rdNoEntry {
+		key := rdKey(item.keyField())
+		found := false
+		for _, p := range e.list[:len(e.list)-1] {
+			if p.state != PageStateFreeing && p.eraseItem(item.ns(), item.typ(), key, true, item.chunk(), rdVerAny) == devOK {
+				found = true
+				break
+			}
+		}
+		if !found && item.typ() == TypeBlobIndex {
+			for _, p := range e.list[:len(e.list)-1] {
+				if p.state != PageStateFreeing && p.eraseItem(item.ns(), TypeBlob, key, true, item.chunk(), rdVerAny) == devOK {
+					break
+				}
+			}
+		}
+	}
+	// A power loss during garbage collection leaves a FREEING page: finish
+	// moving its items.
+	for _, p := range e.list {
+		if p.state != PageStateFreeing {
+			continue
+		}
+		if np := e.current(); np.state == PageStateActive {
+			if rc := np.erase(); rc != devOK {
+				return rc
+			}
+			e.removeFromList(np)
+			e.free = append(e.free, np)
+		}
+		if rc := e.activatePage(); rc != devOK {
+			return rc
+		}
+		if rc := p.copyItems(e.current()); rc != devOK && rc != DeviceNotFound {
+			return rc
+		}
+		if rc := p.erase(); rc != devOK {
+			return rc
+		}
+		e.removeFromList(p)
+		e.free = append(e.free, p)
+		break
+	}
+	if len(e.free) == 0 {
+		return DeviceNoFreePages
+	}
+	return devOK
+}
+
+// activatePage is PageManager::activatePage.
+func (e *rdEngine) activatePage() DeviceError {
+	if len(e.free) == 0 {
+		return DeviceNotEnoughSpace
+	}
+	p := e.free[0]
+	if p.state == PageStateCorrupt {
+		if rc := p.erase(); rc != devOK {
+			return rc
+		}
+	}
+	e.free = append(e.free[:0], e.free[1:]...)
+	e.list = append(e.list, p)
+	if p.state == PageStateUninit {
+		p.seq = e.seq
+	}
+	e.seq++
+	return devOK
+}
+
+// requestNewPage is PageManager::requestNewPage, the garbage collector:
+// with only the reserved page left, the page with the most reclaimable
+// entries is copied into it and erased.
+func (e *rdEngine) requestNewPage() DeviceError {
+	if len(e.free) == 0 {
+		return DeviceInvalidState
+	}
+	if len(e.free) >= 2 {
+		return e.activatePage()
+	}
+	var victim *rdPage
+	maxUnused := 0
+	for _, p := range e.list {
+		if unused := EntriesPerPage - p.used; unused > maxUnused {
+			victim, maxUnused = p, unused
+		}
+	}
+	if victim == nil {
+		return DeviceNotEnoughSpace
+	}
+	if rc := victim.markFreeing(); rc != devOK {
+		return rc
+	}
+	if rc := e.activatePage(); rc != devOK {
+		return rc
+	}
+	if rc := victim.copyItems(e.current()); rc != devOK && rc != DeviceNotFound {
+		return rc
+	}
+	if rc := victim.erase(); rc != devOK {
+		return rc
+	}
+	e.removeFromList(victim)
+	e.free = append(e.free, victim)
+	return devOK
+}
+
+// init is Storage::init: load the pages, the namespace table, and drop
+// inconsistent blob indexes and orphaned blob chunks.
+func (e *rdEngine) init() DeviceError {
+	e.active = false
+	if rc := e.pmLoad(); rc != devOK {
+		return rc
+	}
+	e.nss = e.nss[:0]
+	e.nsUsed = [256]bool{}
+	var item rdItem
+	for _, p := range e.list {
+		idx := 0
+		for p.findItem(0, TypeU8, nil, &idx, &item, rdChunkAny, rdVerAny) == devOK {
+			name := append([]byte(nil), rdKey(item.keyField())...)
+			e.nsUsed[item[24]] = true
+			e.nss = append(e.nss, rdNamespace{name: name, index: item[24]})
+			idx += item.span()
+		}
+	}
+	e.nsUsed[0], e.nsUsed[255] = true, true
+
+	var blobs []rdBlobIndex
+	byKey := map[string][]int{}
+	for _, p := range e.list {
+		idx := 0
+		for p.findItem(rdNSAny, TypeBlobIndex, nil, &idx, &item, rdChunkAny, rdVerAny) == devOK {
+			b := rdBlobIndex{
+				key: append([]byte(nil), rdKey(item.keyField())...), ns: item.ns(),
+				chunkStart: item.idxStart(), chunkCount: item.idxCount(), dataSize: item.idxSize(),
+			}
+			k := string(append([]byte{b.ns}, b.key...))
+			byKey[k] = append(byKey[k], len(blobs))
+			blobs = append(blobs, b)
+			idx += item.span()
+		}
+	}
+	lookup := func(it *rdItem, match func(b *rdBlobIndex) bool) *rdBlobIndex {
+		k := string(append([]byte{it.ns()}, rdKey(it.keyField())...))
+		for _, i := range byKey[k] {
+			if b := &blobs[i]; !b.gone && match(b) {
+				return b
+			}
+		}
+		return nil
+	}
+	// Storage::eraseMismatchedBlobIndexes.
+	for _, p := range e.list {
+		idx := 0
+		for p.findItem(rdNSAny, TypeBlobData, nil, &idx, &item, rdChunkAny, rdVerAny) == devOK {
+			c := int(item.chunk())
+			b := lookup(&item, func(b *rdBlobIndex) bool {
+				limit := rdVerAny
+				if b.chunkStart == rdVer0 {
+					limit = rdVer1
+				}
+				return c >= int(b.chunkStart) && c < limit
+			})
+			if b != nil {
+				b.observedSize += uint32(item.varSize())
+				b.observedCount++
+			}
+			idx += item.span()
+		}
+	}
+	for i := range blobs {
+		b := &blobs[i]
+		if b.observedSize == b.dataSize && b.observedCount == b.chunkCount {
+			continue
+		}
+		for _, p := range e.list {
+			if p.state == PageStateCorrupt || p.state == PageStateInvalid || p.state == PageStateUninit {
+				continue
+			}
+			if p.eraseItem(b.ns, TypeBlobIndex, b.key, true, rdChunkAny, b.chunkStart) == devOK {
+				break
+			}
+		}
+		b.gone = true
+	}
+	// Storage::eraseOrphanDataBlobs.
+	for _, p := range e.list {
+		idx := 0
+		for p.findItem(rdNSAny, TypeBlobData, nil, &idx, &item, rdChunkAny, rdVerAny) == devOK {
+			c := int(item.chunk())
+			b := lookup(&item, func(b *rdBlobIndex) bool {
+				return c >= int(b.chunkStart) && c < int(b.chunkStart)+b.chunkCount
+			})
+			if b == nil {
+				p.eraseItem(item.ns(), item.typ(), rdKey(item.keyField()), true, item.chunk(), rdVerAny)
+			}
+			idx += item.span()
+		}
+	}
+	e.active = true
+	return devOK
+}
+
+// findItem is Storage::findItem: the first page (in sequence order) that
+// holds a matching item.
+func (e *rdEngine) findItem(ns uint8, t Type, key []byte, chunk, start uint8, item *rdItem) (*rdPage, int, DeviceError) {
+	for _, p := range e.list {
+		idx := 0
+		if p.findItem(ns, t, key, &idx, item, chunk, start) == devOK {
+			return p, idx, devOK
+		}
+	}
+	return nil, 0, DeviceNotFound
+}
+
+// namespaceIndex is Storage::createOrOpenNamespace.
+func (e *rdEngine) namespaceIndex(name []byte, create bool) (uint8, DeviceError) {
+	if !e.active {
+		return 0, DeviceNotInitialized
+	}
+	for _, n := range e.nss {
+		if rdKeyEq(name, n.name) {
+			return n.index, devOK
+		}
+	}
+	if !create {
+		return 0, DeviceNotFound
+	}
+	ns := 1
+	for ; ns < 255; ns++ {
+		if !e.nsUsed[ns] {
+			break
+		}
+	}
+	if ns == 255 {
+		return 0, DeviceNotEnoughSpace
+	}
+	if rc := e.writeItem(0, TypeU8, name, []byte{byte(ns)}, true); rc != devOK {
+		return 0, rc
+	}
+	e.nsUsed[ns] = true
+	e.nss = append(e.nss, rdNamespace{name: append([]byte(nil), rdKey(name)...), index: uint8(ns)})
+	return uint8(ns), devOK
+}
+
+// namespaceName returns the name of the first namespace with index ns, as
+// Storage::fillEntryInfo looks it up.
+func (e *rdEngine) namespaceName(ns uint8) ([]byte, bool) {
+	for _, n := range e.nss {
+		if n.index == ns {
+			return n.name, true
+		}
+	}
+	return nil, false
+}
+
+// writeItem is Storage::writeItem. t == TypeBlob writes a version 2
+// (multi-page) blob.
+func (e *rdEngine) writeItem(ns uint8, t Type, key, data []byte, purge bool) DeviceError {
+	if !e.active {
+		return DeviceNotInitialized
+	}
+	var item rdItem
+	var findPage *rdPage
+	itemIndex := 0
+	var findSeq uint32 = math.MaxUint32
+	matched := false
+	lookup := t
+	if t == TypeBlob {
+		lookup = TypeBlobIndex
+	}
+	if p, idx, rc := e.findItem(ns, lookup, key, rdChunkAny, rdVerAny, &item); rc == devOK {
+		findPage, itemIndex, matched = p, idx, true
+		if t != TypeBlob {
+			findSeq, _ = p.seqNumber()
+		}
+	}
+	if findPage == nil {
+		if p, idx, rc := e.findItem(ns, TypeAny, key, rdChunkAny, rdVerAny, &item); rc == devOK {
+			findPage, itemIndex = p, idx
+			findSeq, _ = p.seqNumber()
+		}
+	}
+	if t == TypeBlob {
+		next := uint8(rdVer0)
+		if matched {
+			if e.cmpMultiPageBlob(ns, key, data) == devOK {
+				return devOK
+			}
+			prev := item.idxStart()
+			if prev != rdVer0 && prev != rdVer1 {
+				return DeviceFail
+			}
+			if prev == rdVer0 {
+				next = rdVer1
+			}
+		}
+		rc := e.writeMultiPageBlob(ns, key, data, next, purge)
+		if rc == DevicePageFull {
+			return DeviceNotEnoughSpace
+		}
+		if rc != devOK {
+			return rc
+		}
+	} else {
+		if matched && findPage.cmpItem(ns, t, key, data, rdChunkAny, rdVerAny) == devOK {
+			return devOK
+		}
+		page := e.current()
+		rc := page.writeItem(ns, t, key, data, rdChunkAny)
+		if rc == DevicePageFull {
+			if page.state != PageStateFull {
+				if rc := page.markFull(); rc != devOK {
+					return rc
+				}
+			}
+			if rc := e.requestNewPage(); rc != devOK {
+				return rc
+			}
+			rc = e.current().writeItem(ns, t, key, data, rdChunkAny)
+			if rc == DevicePageFull {
+				return DeviceNotEnoughSpace
+			}
+		}
+		if rc != devOK {
+			return rc
+		}
+	}
+	if findPage == nil {
+		return devOK
+	}
+	if item.typ() == TypeBlobIndex {
+		return e.eraseMultiPageBlob(ns, key, item.idxStart(), purge)
+	}
+	relocated := findPage.state != PageStateActive && findPage.state != PageStateFull
+	if !relocated {
+		s, ok := findPage.seqNumber()
+		if !ok {
+			return DeviceNotInitialized
+		}
+		relocated = s != findSeq
+	}
+	if relocated {
+		p, idx, rc := e.findItem(ns, item.typ(), key, rdChunkAny, rdVerAny, &item)
+		if rc != devOK {
+			return rc
+		}
+		findPage, itemIndex = p, idx
+	}
+	return findPage.eraseEntryAndSpan(itemIndex, purge)
+}
+
+// writeMultiPageBlob is Storage::writeMultiPageBlob.
+func (e *rdEngine) writeMultiPageBlob(ns uint8, key, data []byte, chunkStart uint8, purge bool) DeviceError {
+	chunkCount := 0
+	var used []*rdPage
+	remaining, offset := len(data), 0
+	maxPages := len(e.pages) - 1
+	if maxPages > (rdChunkAny-1)/2 {
+		maxPages = (rdChunkAny - 1) / 2
+	}
+	if len(data) > maxPages*rdChunkMax {
+		return DeviceValueTooLong
+	}
+	rc := devOK
+	for guard := 0; ; guard++ {
+		if guard > 4*len(e.pages)+256 {
+			rc = DeviceNotEnoughSpace
+			break
+		}
+		page := e.current()
+		tailroom := page.varDataTailroom()
+		if chunkCount == 0 && (tailroom < len(data) || (tailroom == 0 && len(data) == 0)) && tailroom < rdChunkMax/10 {
+			// The first chunk would be too small: start on a new page.
+			if page.state != PageStateFull {
+				if rc := page.markFull(); rc != devOK {
+					return rc
+				}
+			}
+			if rc := e.requestNewPage(); rc != devOK {
+				return rc
+			}
+			if e.current().varDataTailroom() == tailroom {
+				return DeviceNotEnoughSpace
+			}
+			continue
+		} else if tailroom == 0 {
+			rc = DeviceNotEnoughSpace
+			break
+		}
+		size := min(remaining, tailroom)
+		remaining -= size
+		rc = page.writeItem(ns, TypeBlobData, key, data[offset:offset+size], chunkStart+uint8(chunkCount))
+		chunkCount++
+		if rc != devOK {
+			if rc == DevicePageFull {
+				return rc
+			}
+			break
+		}
+		used = append(used, page)
+		if remaining > 0 || tailroom-size < EntrySize {
+			if page.state != PageStateFull {
+				if rc = page.markFull(); rc != devOK {
+					break
+				}
+			}
+			if rc = e.requestNewPage(); rc != devOK {
+				break
+			}
+		}
+		offset += size
+		if remaining == 0 {
+			var idx [8]byte
+			binary.LittleEndian.PutUint32(idx[0:4], uint32(len(data)))
+			idx[4] = byte(chunkCount)
+			idx[5] = chunkStart
+			idx[6], idx[7] = 0xFF, 0xFF
+			rc = e.current().writeItem(ns, TypeBlobIndex, key, idx[:], rdChunkAny)
+			if rc == DevicePageFull {
+				return rc
+			}
+			break
+		}
+	}
+	if rc != devOK {
+		// The library erases chunk indexes 0, 1, 2… here, whatever the
+		// version offset.
+		for i, p := range used {
+			p.eraseItem(ns, TypeBlobData, key, purge, uint8(i), rdVerAny)
+		}
+	}
+	return rc
+}
+
+// cmpMultiPageBlob is Storage::cmpMultiPageBlob: devOK when the stored
+// blob equals data. Like the library it checks each chunk's CRC against
+// the start of data.
+func (e *rdEngine) cmpMultiPageBlob(ns uint8, key, data []byte) DeviceError {
+	var item rdItem
+	if _, _, rc := e.findItem(ns, TypeBlobIndex, key, rdChunkAny, rdVerAny, &item); rc != devOK {
+		return rc
+	}
+	count, start := item.idxCount(), item.idxStart()
+	if uint32(len(data)) != item.idxSize() {
+		return DeviceContentDiffers
+	}
+	off := 0
+	rc := devOK
+	for n := 0; n < count; n++ {
+		var p *rdPage
+		p, _, rc = e.findItem(ns, TypeBlobData, key, start+uint8(n), rdVerAny, &item)
+		if rc != devOK {
+			if rc == DeviceNotFound {
+				break
+			}
+			return rc
+		}
+		size := item.varSize()
+		if size > len(data)-off {
+			return DeviceContentDiffers
+		}
+		if CRC32(data[:size]) != item.varCRC() {
+			return DeviceContentDiffers
+		}
+		if rc = p.cmpItem(ns, TypeBlobData, key, data[off:off+size], start+uint8(n), rdVerAny); rc != devOK {
+			return rc
+		}
+		off += size
+	}
+	if off != len(data) {
+		return DeviceFail
+	}
+	return rc
+}
+
+// readMultiPageBlob is Storage::readMultiPageBlob.
+func (e *rdEngine) readMultiPageBlob(ns uint8, key []byte) ([]byte, DeviceError) {
+	var item rdItem
+	if _, _, rc := e.findItem(ns, TypeBlobIndex, key, rdChunkAny, rdVerAny, &item); rc != devOK {
+		return nil, rc
+	}
+	count, start, size := item.idxCount(), item.idxStart(), int(item.idxSize())
+	buf := make([]byte, 0, min(size, rdMaxIdxSize))
+	rc := devOK
+	for n := 0; n < count; n++ {
+		var p *rdPage
+		var idx int
+		p, idx, rc = e.findItem(ns, TypeBlobData, key, start+uint8(n), rdVerAny, &item)
+		if rc != devOK {
+			if rc == DeviceNotFound {
+				break
+			}
+			return nil, rc
+		}
+		if item.varSize() > size-len(buf) {
+			rc = DeviceInvalidLength
+			break
+		}
+		var d []byte
+		if d, rc = p.readVarData(&item, idx); rc != devOK {
+			return nil, rc
+		}
+		if item.chunk() != start+uint8(n) {
+			return nil, DeviceFail
+		}
+		buf = append(buf, d...)
+	}
+	if rc == DeviceNotFound || rc == DeviceInvalidLength {
+		e.eraseMultiPageBlob(ns, key, rdVerAny, true)
+	}
+	if len(buf) != size {
+		return nil, DeviceFail
+	}
+	return buf, rc
+}
+
+// eraseMultiPageBlob is Storage::eraseMultiPageBlob.
+func (e *rdEngine) eraseMultiPageBlob(ns uint8, key []byte, chunkStart uint8, purge bool) DeviceError {
+	if !e.active {
+		return DeviceNotInitialized
+	}
+	var item rdItem
+	p, idx, rc := e.findItem(ns, TypeBlobIndex, key, rdChunkAny, chunkStart, &item)
+	if rc != devOK {
+		return rc
+	}
+	count := item.idxCount()
+	if rc := p.eraseEntryAndSpan(idx, purge); rc != devOK {
+		return rc
+	}
+	if chunkStart == rdVerAny {
+		if p, idx, rc := e.findItem(ns, TypeBlobIndex, key, rdChunkAny, chunkStart, &item); rc == devOK {
+			if rc := p.eraseEntryAndSpan(idx, purge); rc != devOK {
+				return rc
+			}
+		}
+		for _, p := range e.list {
+			idx := 0
+			for idx < EntriesPerPage {
+				rc := p.findItem(ns, TypeBlobData, key, &idx, &item, rdChunkAny, rdVerAny)
+				if rc == DeviceNotFound {
+					break
+				}
+				if rc == devOK {
+					rc = p.eraseEntryAndSpan(idx, purge)
+					idx += item.span()
+				}
+				if rc != devOK {
+					return rc
+				}
+			}
+		}
+		return devOK
+	}
+	lo, hi := rdVerAny, rdVerAny
+	switch chunkStart {
+	case rdVer0:
+		lo, hi = rdVer0, int(uint8(rdVer0+count))
+	case rdVer1:
+		lo, hi = rdVer1, int(uint8(rdVer1+count))
+	}
+	for c := lo; c < hi; c++ {
+		p, idx, rc := e.findItem(ns, TypeBlobData, key, uint8(c), rdVerAny, &item)
+		if rc != devOK {
+			return rc
+		}
+		if rc := p.eraseEntryAndSpan(idx, purge); rc != devOK {
+			return rc
+		}
+	}
+	return devOK
+}
+
+// eraseItem is Storage::eraseItem with datatype ANY (nvs_erase_key).
+func (e *rdEngine) eraseItem(ns uint8, key []byte, purge bool) DeviceError {
+	if !e.active {
+		return DeviceNotInitialized
+	}
+	var item rdItem
+	p, idx, rc := e.findItem(ns, TypeAny, key, rdChunkAny, rdVerAny, &item)
+	if rc != devOK {
+		return rc
+	}
+	if item.typ() == TypeBlobIndex {
+		return e.eraseMultiPageBlob(ns, key, item.idxStart(), purge)
+	}
+	return p.eraseEntryAndSpan(idx, purge)
+}
+
+// readItem is Storage::readItem preceded by Storage::getItemDataSize, the
+// pair of calls nvs_get_str and nvs_get_blob make.
+func (e *rdEngine) readItem(ns uint8, t Type, key []byte) ([]byte, DeviceError) {
+	if !e.active {
+		return nil, DeviceNotInitialized
+	}
+	var item rdItem
+	size := int(t & 0x0F)
+	if rdIsVar(t) {
+		// getItemDataSize
+		found := false
+		if t == TypeBlob {
+			_, _, rc := e.findItem(ns, TypeBlobIndex, key, rdChunkAny, rdVerAny, &item)
+			if rc == devOK {
+				size, found = int(item.idxSize()), true
+			} else if rc != DeviceNotFound {
+				return nil, rc
+			}
+		}
+		if !found {
+			if _, _, rc := e.findItem(ns, t, key, rdChunkAny, rdVerAny, &item); rc != devOK {
+				return nil, rc
+			}
+			size = item.varSize()
+		}
+	}
+	if t == TypeBlob {
+		data, rc := e.readMultiPageBlob(ns, key)
+		if rc != DeviceNotFound {
+			return data, rc
+		}
+	}
+	p, _, rc := e.findItem(ns, t, key, rdChunkAny, rdVerAny, &item)
+	if rc != devOK {
+		return nil, rc
+	}
+	return p.readItem(ns, t, key, size, rdChunkAny, rdVerAny)
+}
+
+// rdIter is the library's entry iterator (nvs_entry_find/nvs_entry_next).
+type rdIter struct {
+	pos   int // position in the page list
+	entry int // entry index to continue from
+}
+
+// next is Storage::nextEntry over all namespaces and types. With legacy,
+// version 1 blobs (which the library's iterator skips) are returned too.
+func (e *rdEngine) next(it *rdIter, legacy bool) (*rdPage, int, rdItem, bool) {
+	var item rdItem
+	for ; it.pos < len(e.list); it.pos++ {
+		p := e.list[it.pos]
+		for guard := 0; guard <= 2*EntriesPerPage; guard++ {
+			rc := p.findItem(rdNSAny, TypeAny, nil, &it.entry, &item, rdChunkAny, rdVerAny)
+			at := it.entry
+			it.entry += item.span()
+			if rc == devOK && item.ns() != 0 {
+				t := item.typ()
+				switch {
+				case t == TypeBlob && legacy,
+					t != TypeBlob && t != TypeBlobIndex &&
+						(t != TypeBlobData || item.chunk() == rdVer0 || item.chunk() == rdVer1):
+					return p, at, item, true
+				}
+			}
+			if rc == DeviceNotFound {
+				break
+			}
+		}
+		it.entry = 0
+	}
+	return nil, 0, item, false
+}

@@ -1,0 +1,223 @@
+package nvs
+
+import (
+	"crypto/aes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/xts"
+)
+
+// deviceDir holds images written by ESP-IDF's own NVS library, with what
+// that library reads back (copied from shared/testdata/nvs-device).
+const deviceDir = "testdata/device"
+
+// expectedType is the type name the device oracle's expected.txt uses.
+func expectedType(t Type) string {
+	if t == TypeString {
+		return "str"
+	}
+	return t.String()
+}
+
+// expectedLines renders entries the way the oracle's expected.txt does:
+// sorted "ns<TAB>key<TAB>type<TAB>value" lines, integers in decimal,
+// strings and blobs in lowercase hex, failures as !ERR:<name>.
+func expectedLines(entries []Entry) []string {
+	var lines []string
+	for i := range entries {
+		e := &entries[i]
+		var v string
+		switch {
+		case e.Err != nil:
+			var de DeviceError
+			if errors.As(e.Err, &de) {
+				v = "!ERR:" + de.Name()
+			} else {
+				v = "!ERR:" + e.Err.Error()
+			}
+		case e.Type.Signed():
+			v = strconv.FormatInt(e.Int(), 10)
+		case e.Type.IsInt():
+			v = strconv.FormatUint(e.Uint(), 10)
+		default:
+			v = hex.EncodeToString(e.Bytes())
+		}
+		lines = append(lines, e.Namespace+"\t"+e.Key+"\t"+expectedType(e.Type)+"\t"+v)
+	}
+	slices.Sort(lines)
+	return lines
+}
+
+func readLines(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if l != "" {
+			lines = append(lines, l)
+		}
+	}
+	slices.Sort(lines)
+	return lines
+}
+
+// xtsDecrypter returns a Decrypt hook for the keys partition at path
+// (XTS key eky‖tky in its first 64 bytes, nvs-format.md §6).
+func xtsCipher(t testing.TB, path string) (dec, enc EntryCipher) {
+	t.Helper()
+	keys, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := xts.NewCipher(aes.NewCipher, keys[:64])
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec = func(off int, e []byte) error { c.Decrypt(e, e, uint64(off)); return nil }
+	enc = func(off int, e []byte) error { c.Encrypt(e, e, uint64(off)); return nil }
+	return dec, enc
+}
+
+func diffLines(got, want []string) string {
+	var b strings.Builder
+	for _, l := range want {
+		if !slices.Contains(got, l) {
+			fmt.Fprintf(&b, "  missing: %.120s\n", l)
+		}
+	}
+	for _, l := range got {
+		if !slices.Contains(want, l) {
+			fmt.Fprintf(&b, "  extra:   %.120s\n", l)
+		}
+	}
+	return b.String()
+}
+
+// TestReadDeviceImages checks every device-written image (including the
+// power-loss and corrupted ones) against what ESP-IDF's NVS library read
+// back from it, entry by entry (issue 3, "every device image").
+func TestReadDeviceImages(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(deviceDir, "*.expected.txt"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no expected files: %v", err)
+	}
+	for _, exp := range files {
+		name := strings.TrimSuffix(filepath.Base(exp), ".expected.txt")
+		t.Run(name, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join(deviceDir, name+".bin"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var opts ReadOptions
+			if keys := filepath.Join(deviceDir, name+".keys.bin"); fileExists(keys) {
+				opts.Decrypt, _ = xtsCipher(t, keys)
+			}
+			before := slices.Clone(b)
+			img, err := ReadImage(b, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(b, before) {
+				t.Fatal("ReadImage modified its input")
+			}
+			want := readLines(t, exp)
+			got := expectedLines(img.Entries)
+			if len(want) == 0 && img.MountErr == nil && name == "corrupt_truncated" {
+				t.Error("truncated image: want a mount error")
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("entries differ from the library's read-back:\n%s", diffLines(got, want))
+			}
+		})
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func TestReadTruncated(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(deviceDir, "corrupt_truncated.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := ReadImage(b, ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(img.MountErr, DeviceNoFreePages) {
+		t.Errorf("MountErr = %v, want %v", img.MountErr, DeviceNoFreePages)
+	}
+	if len(img.Pages) != 2 || img.Size != 0x2800 {
+		t.Errorf("pages = %d, size = %#x; want 2 pages of a 0x2800-byte input", len(img.Pages), img.Size)
+	}
+}
+
+// TestReadRepairsLikeDevice checks the start-up repairs byte by byte: the
+// oracle reported, for each damaged image, which page the library's init
+// and reads modified, how many bytes differ and where the first one is
+// (manifest.json). The emulation must leave its flash copy the same way:
+// erased duplicates and damaged entries are purged (zeroed), an
+// interrupted garbage collection is finished.
+func TestReadRepairsLikeDevice(t *testing.T) {
+	tests := []struct {
+		name         string
+		page, n, off int // -1: image unchanged
+	}{
+		{"powerloss_freeing", 1, 3442, 0x0},
+		{"powerloss_dup_samepage", 0, 20, 0x20},
+		{"powerloss_dup_prevpage", 0, 24, 0x3f},
+		{"corrupt_bitmap_ff", 0, 33, 0x27},
+		{"corrupt_data_bitflip", 1, 52, 0x28},
+		{"corrupt_page_crc", -1, 0, 0},
+		{"spread_pages", -1, 0, 0},
+		{"counters_gc", -1, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join(deviceDir, tt.name+".bin"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, e, err := readImage(b, ReadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			type diff struct{ page, n, off int }
+			var got []diff
+			for pg := 0; pg < len(b)/PageSize; pg++ {
+				d := diff{pg, 0, -1}
+				for i := 0; i < PageSize; i++ {
+					if e.flash[pg*PageSize+i] != b[pg*PageSize+i] {
+						if d.n == 0 {
+							d.off = i
+						}
+						d.n++
+					}
+				}
+				if d.n > 0 {
+					got = append(got, d)
+				}
+			}
+			var want []diff
+			if tt.page >= 0 {
+				want = []diff{{tt.page, tt.n, tt.off}}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("modified pages (page, bytes, first offset) = %v, want %v", got, want)
+			}
+		})
+	}
+}
