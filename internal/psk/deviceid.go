@@ -28,11 +28,10 @@ func ValidateDeviceID(id string) error {
 			ok = ok || c == '.' || c == '_' || c == ':' || c == '-'
 		}
 		if !ok {
-			what := "character"
 			if i == 0 && (c == '.' || c == '_' || c == ':' || c == '-') {
-				what = "first character"
+				return &InputError{Source: "device id", Msg: "the first character must be a letter or digit (" + rule + ")"}
 			}
-			return &InputError{Source: "device id", Msg: fmt.Sprintf("%s %d is not allowed (%s)", what, i+1, rule)}
+			return &InputError{Source: "device id", Msg: fmt.Sprintf("character %d is not allowed (%s)", i+1, rule)}
 		}
 	}
 	return nil

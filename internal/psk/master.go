@@ -24,7 +24,9 @@ type MasterSources struct {
 	File string
 	// Env is the value USMP_MASTER_SECRET had, and HasEnv whether it was
 	// set. The CLI reads and unsets the variable at start-up (R4), so child
-	// processes never inherit it.
+	// processes never inherit it. An empty variable is an error on its own
+	// (R2), but it does not conflict with --master-file: it cannot be meant
+	// as the master.
 	Env    string
 	HasEnv bool
 	// Prompt asks for the master on the terminal without echo; nil when no
@@ -48,7 +50,7 @@ func LoadMaster(src MasterSources) (*Secret, error) {
 		source string
 	)
 	switch {
-	case src.File != "" && src.HasEnv:
+	case src.File != "" && src.HasEnv && src.Env != "":
 		return nil, &InputError{Source: "--master-file", Msg: "both --master-file and $" + MasterEnv + " are set; which one did you mean? unset the variable or drop the flag"}
 	case src.File != "":
 		var err error

@@ -208,7 +208,7 @@ func TestDecodeVariants(t *testing.T) {
 // of input that also occurs here is the message's own wording, not a leak.
 const messageVocabulary = "not a hex key: odd number of hex digits character is not a hex digit " +
 	"not a base64 key: bad padding wrong length is not base64 non-canonical final character the key is empty " +
-	"device id empty too long: bytes device ids are 1-64 characters of A-Z a-z 0-9 . _ : - starting with a letter or digit first character is not allowed " +
+	"device id empty too long: bytes the first character must be a letter or digit device ids are 1-64 characters of A-Z a-z 0-9 . _ : - starting with a letter or digit first character is not allowed " +
 	"0123456789()"
 
 // assertNoOverlap fails when msg shares a substring of 4 or more characters
@@ -389,6 +389,7 @@ func TestLoadMaster(t *testing.T) {
 		{name: "file readable warns", src: MasterSources{File: write("r", long, 0o644)}, want: long, warnHas: "0644"},
 		{name: "file writable refused", src: MasterSources{File: write("w", long, 0o666)}, errHas: "0666", badInput: true},
 		{name: "both", src: MasterSources{File: write("b", long, 0o600), Env: long, HasEnv: true}, errHas: "both", badInput: true},
+		{name: "empty env with file", src: MasterSources{File: write("e", long, 0o600), Env: "", HasEnv: true}, want: long},
 		{name: "prompt", src: MasterSources{Prompt: func() ([]byte, error) { return []byte(long), nil }}, want: long},
 		{name: "none", src: MasterSources{}, errHas: "USMP_MASTER_SECRET"},
 		{name: "file too big", src: MasterSources{File: write("big", strings.Repeat("x", MaxMasterBytes+1), 0o600)}, errHas: "1 MiB", badInput: true},

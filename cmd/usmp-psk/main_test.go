@@ -1,0 +1,180 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/usmp/usmp-psk/internal/cli"
+	"github.com/usmp/usmp-psk/internal/leakcheck"
+	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/secfile"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"usmp-psk": usmpPSKTestMain,
+	})
+}
+
+// usmpPSKTestMain is the real command, plus the test-only crash hook of R16:
+// USMP_PSK_TEST_CRASH_AT=<step> kills the process with SIGKILL at that step
+// of a secret-file write. The production binary has no such hook.
+func usmpPSKTestMain() {
+	if at := os.Getenv("USMP_PSK_TEST_CRASH_AT"); at != "" {
+		secfile.CrashHook = func(step string) {
+			if step == at {
+				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			}
+		}
+	}
+	os.Exit(cli.Main())
+}
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: false,
+		RequireUniqueNames:  true,
+		UpdateScripts:       os.Getenv("UPDATE_SCRIPTS") != "",
+		Setup: func(env *testscript.Env) error {
+			// A fresh random canary master per script (R22). Scripts put it
+			// in USMP_MASTER_SECRET when they need it.
+			b := make([]byte, 24)
+			if _, err := rand.Read(b); err != nil {
+				return err
+			}
+			env.Setenv("CANARY_MASTER", "CANARY-"+hex.EncodeToString(b))
+			env.Setenv("CANARY_IDS", "device-id-1 24:6F:28:AA dev-a dev-b")
+			env.Setenv("HOME", env.WorkDir+"/home")
+			env.Setenv("XDG_CONFIG_HOME", env.WorkDir+"/.config")
+			return nil
+		},
+		Condition: func(cond string) (bool, error) {
+			switch cond {
+			case "python3", "git", "script":
+				_, err := exec.LookPath(cond)
+				return err == nil, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"exit":        cmdExit,
+			"leakscan":    cmdLeakscan,
+			"perm":        cmdPerm,
+			"derivecheck": cmdDeriveCheck,
+		},
+	})
+}
+
+// cmdExit runs a program and checks its exit code: exit N prog args...
+func cmdExit(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exit CODE program [args...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("bad exit code %q", args[0])
+	}
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		got = ee.ExitCode()
+	case err != nil:
+		ts.Fatalf("%v", err)
+	}
+	if got != want {
+		ts.Fatalf("exit code %d, want %d", got, want)
+	}
+}
+
+// cmdLeakscan is the R22 scan: leakscan [-key FILE:ENC]... [names...]
+// searches the named outputs (files, or stdout, stderr, ttyout; default all
+// three) for the canary master, the keys derived from it for $CANARY_IDS at
+// epochs 0-3, and the keys in the files given with -key, in every encoding
+// leakcheck knows, whole or in part.
+func cmdLeakscan(ts *testscript.TestScript, neg bool, args []string) {
+	var s leakcheck.Scanner
+	master := ts.Getenv("CANARY_MASTER")
+	s.Add("master", []byte(master))
+	m := psk.CopySecret([]byte(master))
+	for _, id := range strings.Fields(ts.Getenv("CANARY_IDS")) {
+		for e := uint32(0); e <= 3; e++ {
+			s.Add(fmt.Sprintf("derived key of %s@%d", id, e), psk.Derive(m, id, e).Expose())
+		}
+	}
+	var names []string
+	for i := 0; i < len(args); i++ {
+		if args[i] == "-key" && i+1 < len(args) {
+			file, enc, _ := strings.Cut(args[i+1], ":")
+			if enc == "" {
+				enc = "hex"
+			}
+			k, err := psk.Decode(file, []byte(ts.ReadFile(file)), psk.Encoding(enc))
+			ts.Check(err)
+			s.Add("key in "+file, k.Expose())
+			i++
+			continue
+		}
+		names = append(names, args[i])
+	}
+	if len(names) == 0 {
+		names = []string{"stdout", "stderr", "ttyout"}
+	}
+	var found []string
+	for _, n := range names {
+		for _, f := range s.Scan(n, []byte(ts.ReadFile(n))) {
+			found = append(found, f.String())
+		}
+	}
+	if neg && len(found) == 0 {
+		ts.Fatalf("no leak found, but one was expected")
+	}
+	if !neg && len(found) > 0 {
+		ts.Fatalf("secret material leaked:\n%s", strings.Join(found, "\n"))
+	}
+}
+
+// cmdPerm checks a file's permission bits: perm FILE 0600.
+func cmdPerm(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: perm FILE MODE")
+	}
+	want, err := strconv.ParseUint(args[1], 8, 32)
+	ts.Check(err)
+	fi, err := os.Stat(ts.MkAbs(args[0]))
+	ts.Check(err)
+	if got := uint64(fi.Mode().Perm()); (got == want) == neg {
+		ts.Fatalf("%s has mode %04o, want %s%04o", args[0], got, map[bool]string{true: "not ", false: ""}[neg], want)
+	}
+}
+
+// cmdDeriveCheck checks a key file against the canary derivation:
+// derivecheck FILE DEVICE_ID EPOCH [ENCODING]. The independent check against
+// the gateway's Python is TestDeriveMatchesPython in internal/psk.
+func cmdDeriveCheck(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 3 {
+		ts.Fatalf("usage: derivecheck FILE DEVICE_ID EPOCH [ENCODING]")
+	}
+	epoch, err := strconv.ParseUint(args[2], 10, 32)
+	ts.Check(err)
+	enc := psk.Hex
+	if len(args) > 3 {
+		enc = psk.Encoding(args[3])
+	}
+	want := psk.Encode(psk.Derive(psk.CopySecret([]byte(ts.Getenv("CANARY_MASTER"))), args[1], uint32(epoch)), enc)
+	if (ts.ReadFile(args[0]) == string(want)) == neg {
+		ts.Fatalf("%s does not hold the derived key of %s at epoch %d (%s)", args[0], args[1], epoch, enc)
+	}
+}
