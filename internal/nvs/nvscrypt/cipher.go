@@ -16,7 +16,7 @@ const EntrySize = 32
 // ErrEntryBounds reports a misuse of the per-entry functions: a length that is
 // not a positive multiple of EntrySize, a short destination, or a misaligned
 // offset.
-var ErrEntryBounds = errors.New("nvscrypt: bad entry buffer or offset")
+var ErrEntryBounds = errors.New("bad entry buffer or offset")
 
 // Cipher encrypts and decrypts NVS entries with one set of [Keys]. Build it
 // once with [NewCipher] and reuse it: it holds the expanded AES keys. It is
@@ -40,7 +40,7 @@ func NewCipher(k *Keys) (*Cipher, error) {
 	x, err := xts.NewCipher(aes.NewCipher, m)
 	if err != nil {
 		// aes.NewCipher only fails on a key size, which is fixed here.
-		return nil, errors.New("nvscrypt: cannot build the XTS cipher")
+		return nil, errors.New("cannot build the XTS cipher")
 	}
 	return &Cipher{s: &cipherBox{x: x}}, nil
 }

@@ -14,14 +14,14 @@ var digits = regexp.MustCompile(`[0-9]+`)
 // proves that an error holds no content of its input, only numbers (sizes,
 // offsets, counts): R9 and R28.
 var allowedErrors = map[string]bool{
-	"nvscrypt: keys partition has the wrong size: # bytes, want #":                                                     true,
-	"nvscrypt: keys partition has the wrong size: # bytes, want at least #":                                            true,
-	"nvscrypt: keys partition is empty (all #xFF)":                                                                     true,
-	"nvscrypt: keys partition CRC mismatch (CRC# at offset # does not match bytes #..#)":                               true,
-	"nvscrypt: HMAC key has the wrong size: # bytes, want #":                                                           true,
-	"nvscrypt: bad image size: # bytes is not a positive multiple of #":                                                true,
-	"nvscrypt: bad image size: # bytes is more than # GiB":                                                             true,
-	"nvscrypt: wrong key, or the image is not encrypted: no written entry has a valid CRC (# written entries checked)": true,
+	"keys partition has the wrong size: # bytes, want #":                                                     true,
+	"keys partition has the wrong size: # bytes, want at least #":                                            true,
+	"keys partition is empty (all #xFF)":                                                                     true,
+	"keys partition CRC mismatch (CRC# at offset # does not match bytes #..#)":                               true,
+	"HMAC key has the wrong size: # bytes, want #":                                                           true,
+	"bad image size: # bytes is not a positive multiple of #":                                                true,
+	"bad image size: # bytes is more than # GiB":                                                             true,
+	"wrong key, or the image is not encrypted: no written entry has a valid CRC (# written entries checked)": true,
 }
 
 func checkErrorText(t *testing.T, err error) {

@@ -29,11 +29,11 @@ const (
 // Errors of the image functions.
 var (
 	// ErrImageSize reports an image whose length the function cannot take.
-	ErrImageSize = errors.New("nvscrypt: bad image size")
+	ErrImageSize = errors.New("bad image size")
 	// ErrWrongKey reports that an image has written entries and none of them
 	// has a valid entry CRC: it was decrypted with the wrong keys, or it was
 	// not encrypted in the first place. Callers map it to exit code 3.
-	ErrWrongKey = errors.New("nvscrypt: wrong key, or the image is not encrypted: no written entry has a valid CRC")
+	ErrWrongKey = errors.New("wrong key, or the image is not encrypted: no written entry has a valid CRC")
 )
 
 // maxImageSize keeps every offset inside the device's 32-bit tweak.

@@ -34,12 +34,12 @@ const (
 // Errors of the key functions. They are wrapped with sizes or offsets, never
 // with content.
 var (
-	ErrKeysSize      = errors.New("nvscrypt: keys partition has the wrong size")
-	ErrKeysCRC       = errors.New("nvscrypt: keys partition CRC mismatch")
-	ErrKeysEmpty     = errors.New("nvscrypt: keys partition is empty (all 0xFF)")
-	ErrHMACKeySize   = errors.New("nvscrypt: HMAC key has the wrong size")
-	ErrDestroyed     = errors.New("nvscrypt: key material was destroyed")
-	ErrNotSerialized = errors.New("nvscrypt: key material cannot be serialized this way")
+	ErrKeysSize      = errors.New("keys partition has the wrong size")
+	ErrKeysCRC       = errors.New("keys partition CRC mismatch")
+	ErrKeysEmpty     = errors.New("keys partition is empty (all 0xFF)")
+	ErrHMACKeySize   = errors.New("HMAC key has the wrong size")
+	ErrDestroyed     = errors.New("key material was destroyed")
+	ErrNotSerialized = errors.New("key material cannot be serialized this way")
 )
 
 // Seed elements of the HMAC scheme; each is repeated 8 times to make the
@@ -135,7 +135,7 @@ func GenerateKeys(r io.Reader) (*Keys, error) {
 	k := newKeys(nil)
 	if _, err := io.ReadFull(r, k.s.k[:]); err != nil {
 		k.Destroy()
-		return nil, fmt.Errorf("nvscrypt: read random keys: %w", err)
+		return nil, fmt.Errorf("read random keys: %w", err)
 	}
 	return k, nil
 }
@@ -254,7 +254,7 @@ func GenerateHMACKey(r io.Reader) (*HMACKey, error) {
 	h := newHMACKey(nil)
 	if _, err := io.ReadFull(r, h.s.k[:]); err != nil {
 		h.Destroy()
-		return nil, fmt.Errorf("nvscrypt: read random HMAC key: %w", err)
+		return nil, fmt.Errorf("read random HMAC key: %w", err)
 	}
 	return h, nil
 }
