@@ -247,121 +247,131 @@ const (
 	stInField
 	stInQuoted
 	stQuoteInQuoted
-	stEatCRNL
 )
 
 // splitCSV splits src into records the way the reference reads its CSV:
 // the file is read in text mode (universal newlines: \r\n and \r become \n),
 // lines starting with '#' are dropped, and the rest goes through Python's
 // csv reader. Empty records (blank lines) are kept as records with no
-// fields.
+// fields. src must be valid UTF-8; the special characters are all ASCII, so
+// it is scanned byte by byte.
 func splitCSV(src, name string) ([]csvRecord, error) {
 	var (
 		recs     []csvRecord
 		fields   []string
-		field    strings.Builder
-		fieldLen int
+		buf      []byte // the current field, when it is not a plain substring
+		inBuf    bool   // the current field is in buf
+		start    int    // start of a plain field in line
+		fieldLen int    // characters in the current field
 		state    = stStartRecord
 		recLine  int
 	)
-	save := func() {
-		fields = append(fields, field.String())
-		field.Reset()
-		fieldLen = 0
-	}
 	lineNo := 0
 	for len(src) > 0 {
-		// Cut one physical line, its terminator translated to "\n".
+		// Cut one physical line; nl reports a terminator (read as "\n").
 		i := strings.IndexAny(src, "\r\n")
 		var line string
-		if i < 0 {
+		nl := i >= 0
+		if !nl {
 			line, src = src, ""
 		} else {
-			line = src[:i] + "\n"
+			line = src[:i]
 			if src[i] == '\r' && i+1 < len(src) && src[i+1] == '\n' {
 				i++
 			}
 			src = src[i+1:]
 		}
 		lineNo++
-		if line[0] == '#' {
+		if len(line) > 0 && line[0] == '#' || len(line) == 0 && !nl {
 			continue
 		}
 		if state == stStartRecord {
 			recLine = lineNo
 		}
-		for _, c := range line {
-			if c == '\n' {
-				switch state {
-				case stStartRecord:
-					state = stEatCRNL
-				case stStartField, stInField, stQuoteInQuoted:
-					save()
-					state = stEatCRNL
-				case stInQuoted:
-					field.WriteRune(c)
-					fieldLen++
-				}
-				continue
+		// save ends the current field at line[:end].
+		save := func(end int) {
+			if inBuf {
+				buf = append(buf, line[start:end]...)
+				fields = append(fields, string(buf))
+				buf, inBuf = buf[:0], false
+			} else {
+				fields = append(fields, line[start:end])
 			}
+			fieldLen = 0
+		}
+		for j := 0; j < len(line); j++ {
+			c := line[j]
 			switch state {
-			case stEatCRNL:
-				// Only reachable if a line held a character after its
-				// newline, which the line splitting above rules out.
-				return nil, &CSVError{File: name, Line: lineNo, Msg: "new-line character in an unquoted field"}
 			case stStartRecord, stStartField:
 				switch c {
 				case '"':
-					state = stInQuoted
+					state, inBuf, start = stInQuoted, true, j+1
 					continue
 				case ',':
-					save()
+					start = j
+					save(j)
 					state = stStartField
 					continue
 				}
-				state = stInField
+				state, start = stInField, j
 			case stInField:
 				if c == ',' {
-					save()
+					save(j)
 					state = stStartField
 					continue
 				}
 			case stInQuoted:
 				if c == '"' {
-					state = stQuoteInQuoted
+					buf = append(buf, line[start:j]...)
+					state, start = stQuoteInQuoted, j+1
 					continue
 				}
 			case stQuoteInQuoted:
 				switch c {
 				case '"':
-					state = stInQuoted
+					state, start = stInQuoted, j // keep one quote
 				case ',':
-					save()
+					start = j
+					save(j)
 					state = stStartField
 					continue
 				default:
-					state = stInField // not strict: `"ab"cd` is abcd
+					state, start = stInField, j // not strict: `"ab"cd` is abcd
 				}
 			}
-			if fieldLen >= MaxCSVFieldLen {
-				return nil, &CSVError{File: name, Line: recLine, Column: len(fields) + 1,
-					Msg: "field longer than " + strconv.Itoa(MaxCSVFieldLen) + " characters"}
+			if c&0xC0 != 0x80 { // not a UTF-8 continuation byte
+				if fieldLen >= MaxCSVFieldLen {
+					return nil, &CSVError{File: name, Line: recLine, Column: len(fields) + 1,
+						Msg: "field longer than " + strconv.Itoa(MaxCSVFieldLen) + " characters"}
+				}
+				fieldLen++
 			}
-			field.WriteRune(c)
-			fieldLen++
 		}
-		// End of line (the EOL pseudo-character of _csv.c).
+		// The newline, then the end of the line (EOL in _csv.c).
 		switch state {
-		case stStartField, stInField, stQuoteInQuoted:
-			save()
-			state = stStartRecord
-		case stStartRecord, stEatCRNL:
-			state = stStartRecord
+		case stStartRecord:
+			// blank line: a record with no fields
+		case stStartField:
+			start = len(line)
+			save(len(line))
+		case stInField, stQuoteInQuoted:
+			save(len(line))
+		case stInQuoted:
+			buf = append(buf, line[start:]...)
+			if nl {
+				if fieldLen >= MaxCSVFieldLen {
+					return nil, &CSVError{File: name, Line: recLine, Column: len(fields) + 1,
+						Msg: "field longer than " + strconv.Itoa(MaxCSVFieldLen) + " characters"}
+				}
+				buf = append(buf, '\n')
+				fieldLen++
+			}
+			start = 0
+			continue
 		}
-		if state == stStartRecord {
-			recs = append(recs, csvRecord{line: recLine, fields: fields})
-			fields = nil
-		}
+		state = stStartRecord
+		recs = append(recs, csvRecord{line: recLine, fields: fields})
+		fields = nil
 	}
 	if state == stInQuoted {
 		return nil, &CSVError{File: name, Line: recLine, Column: len(fields) + 1, Msg: "quoted field not terminated"}

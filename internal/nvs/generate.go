@@ -381,7 +381,11 @@ func (e *encoder) valueProblem(r *Row) string {
 			limit = MaxBlobSizeV1 // the reference's v1 limit for strings too
 		}
 		if len(r.Data)+1 > limit {
-			return "string longer than " + strconv.Itoa(limit-1) + " bytes"
+			msg := "string longer than " + strconv.Itoa(limit-1) + " bytes"
+			if e.ver == VersionByte1 {
+				msg += " (the version 1 limit)"
+			}
+			return msg
 		}
 		if slices.Contains(r.Data, 0) {
 			return "string contains a NUL byte"
@@ -538,5 +542,96 @@ func (e *encoder) putBlobV2(ns uint8, key string, data []byte) error {
 	s[28] = uint8(count)
 	s[29] = 0 // chunk start: version 0
 	e.seal(s, 1)
+	return nil
+}
+
+// BuildUSMP builds the image of a USMP device in memory: the namespace, the
+// device ID as a string under idKey, and the PSK as a blob under pskKey.
+// It gives the same bytes as Generate for the CSV
+//
+//	key,type,encoding,value
+//	<namespace>,namespace,,
+//	<idKey>,data,string,<deviceID>
+//	<pskKey>,data,hex2bin,<psk in hex>
+//
+// (usually namespace "usmp", idKey "device_id", pskKey "psk"), without
+// parsing or allocating more than the image. size and version are as for
+// Generate. Errors never contain the device ID or the PSK.
+func BuildUSMP(namespace, idKey, deviceID, pskKey string, psk []byte, size, version int) ([]byte, error) {
+	img, err := AppendUSMP(nil, namespace, idKey, deviceID, pskKey, psk, size, version)
+	if err != nil {
+		return nil, err
+	}
+	return img, nil
+}
+
+// AppendUSMP is BuildUSMP appending the image to dst, so that a caller
+// building many images can reuse one buffer. On error it returns dst
+// unchanged (any bytes written past its length are cleared).
+func AppendUSMP(dst []byte, namespace, idKey, deviceID, pskKey string, psk []byte, size, version int) ([]byte, error) {
+	if err := usmpProblem(namespace, idKey, deviceID, pskKey, psk, version); err != nil {
+		return dst, err
+	}
+	ver, usable, readOnly, err := layout(size, version)
+	if err != nil {
+		return dst, err
+	}
+	start := len(dst)
+	dst = growFF(dst, size)
+	e := encoder{img: dst[start:], ver: ver, usable: usable, page: -1}
+	if err = e.openPage(); err == nil {
+		err = e.putInt(NamespaceIndexDef, namespace, TypeU8, 1)
+	}
+	if err == nil {
+		err = putSingle(&e, 1, idKey, TypeString, deviceID, true)
+	}
+	if err == nil {
+		if ver == VersionByte1 {
+			err = putSingle(&e, 1, pskKey, TypeBlob, psk, false)
+		} else {
+			err = e.putBlobV2(1, pskKey, psk)
+		}
+	}
+	if err != nil {
+		clear(dst[start:])
+		if errors.Is(err, errTooManyChunks) {
+			err = errors.New("nvs: PSK too long for one blob")
+		}
+		return dst[:start], err
+	}
+	if readOnly {
+		dst = dst[:start+(e.page+1)*PageSize]
+	}
+	return dst, nil
+}
+
+// usmpProblem checks the inputs of AppendUSMP.
+func usmpProblem(namespace, idKey, deviceID, pskKey string, psk []byte, version int) error {
+	for _, k := range [...]struct{ what, key string }{
+		{"namespace", namespace}, {"device ID key", idKey}, {"PSK key", pskKey},
+	} {
+		if msg := keyProblem(k.key); msg != "" {
+			return errors.New("nvs: " + k.what + ": " + msg)
+		}
+	}
+	if idKey == pskKey {
+		return errors.New("nvs: the device ID and the PSK need different keys")
+	}
+	limit := MaxStringSize
+	if version == 1 {
+		limit = MaxBlobSizeV1
+	}
+	if len(deviceID)+1 > limit {
+		return errors.New("nvs: device ID longer than " + strconv.Itoa(limit-1) + " bytes")
+	}
+	if strings.IndexByte(deviceID, 0) >= 0 {
+		return errors.New("nvs: device ID contains a NUL byte")
+	}
+	if len(psk) == 0 {
+		return errors.New("nvs: empty PSK")
+	}
+	if version == 1 && len(psk) > MaxBlobSizeV1 {
+		return errors.New("nvs: PSK longer than 1984 bytes (the version 1 limit)")
+	}
 	return nil
 }

@@ -9,6 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -534,4 +537,385 @@ func TestAppendPartition(t *testing.T) {
 	if !bytes.Equal(out[len(prefix):], want) {
 		t.Error("appended image differs from Generate's")
 	}
+}
+
+// walked is one item found by walkImage.
+type walked struct {
+	ns   uint8
+	key  string
+	typ  Type // TypeBlob for v1 blobs and reassembled v2 blobs
+	bits uint64
+	data []byte
+}
+
+// walkImage reads a generated image back (pages in order, items by span),
+// checking every CRC and the bitmap, and returns the items: namespace
+// definitions as u8 items of namespace 0. It is a minimal reader for round
+// trips, independent of the package's own reader.
+func walkImage(t *testing.T, img []byte, version int) []walked {
+	t.Helper()
+	if len(img)%PageSize != 0 {
+		t.Fatalf("image length %#x", len(img))
+	}
+	var items []walked
+	chunks := map[string][]byte{}
+	for p := 0; p < len(img)/PageSize; p++ {
+		pg := img[p*PageSize : (p+1)*PageSize]
+		state := binary.LittleEndian.Uint32(pg)
+		if state == PageStateUninit {
+			if !bytes.Equal(pg, bytes.Repeat([]byte{0xFF}, PageSize)) {
+				t.Fatalf("page %d: uninitialised but not erased", p)
+			}
+			continue
+		}
+		if state != PageStateActive && state != PageStateFull {
+			t.Fatalf("page %d: state %#x", p, state)
+		}
+		if binary.LittleEndian.Uint32(pg[4:]) != uint32(p) || HeaderCRC(pg) != binary.LittleEndian.Uint32(pg[28:]) {
+			t.Fatalf("page %d: bad sequence number or header CRC", p)
+		}
+		wantVer := VersionByte2
+		if version == 1 {
+			wantVer = VersionByte1
+		}
+		if pg[8] != wantVer {
+			t.Fatalf("page %d: version byte %#x", p, pg[8])
+		}
+		bm := pg[BitmapOffset : BitmapOffset+BitmapSize]
+		for i := 0; i < EntriesPerPage; {
+			if EntryState(bm, i) == EntryEmpty {
+				if !bytes.Equal(pg[FirstEntryOffset+i*EntrySize:][:EntrySize], bytes.Repeat([]byte{0xFF}, EntrySize)) {
+					t.Fatalf("page %d slot %d: empty but written", p, i)
+				}
+				i++
+				continue
+			}
+			e := pg[FirstEntryOffset+i*EntrySize:][:EntrySize]
+			if EntryCRC(e) != binary.LittleEndian.Uint32(e[4:]) {
+				t.Fatalf("page %d slot %d: bad entry CRC", p, i)
+			}
+			span := int(e[2])
+			if span < 1 || i+span > EntriesPerPage {
+				t.Fatalf("page %d slot %d: span %d", p, i, span)
+			}
+			for j := i; j < i+span; j++ {
+				if EntryState(bm, j) != EntryWritten {
+					t.Fatalf("page %d slot %d: not marked written", p, j)
+				}
+			}
+			key := string(bytes.TrimRight(e[8:24], "\x00"))
+			w := walked{ns: e[0], key: key, typ: Type(e[1])}
+			switch t2 := Type(e[1]); {
+			case t2.IsInt():
+				w.bits = binary.LittleEndian.Uint64(e[24:])
+				if n := t2.IntSize(); n < 8 {
+					w.bits &= 1<<(8*n) - 1
+					if !bytes.Equal(e[24+n:32], bytes.Repeat([]byte{0xFF}, 8-n)) {
+						t.Fatalf("page %d slot %d: unused value bytes not 0xFF", p, i)
+					}
+				}
+				items = append(items, w)
+			case t2 == TypeString || t2 == TypeBlob || t2 == TypeBlobData:
+				size := int(binary.LittleEndian.Uint16(e[24:]))
+				if 1+(size+31)/32 != span {
+					t.Fatalf("page %d slot %d: size %d with span %d", p, i, size, span)
+				}
+				payload := pg[FirstEntryOffset+(i+1)*EntrySize:][:size]
+				if CRC32(payload) != binary.LittleEndian.Uint32(e[28:]) {
+					t.Fatalf("page %d slot %d: bad data CRC", p, i)
+				}
+				switch t2 {
+				case TypeString:
+					if size == 0 || payload[size-1] != 0 {
+						t.Fatalf("page %d slot %d: string without NUL", p, i)
+					}
+					w.data = append([]byte{}, payload[:size-1]...)
+					items = append(items, w)
+				case TypeBlob:
+					w.data = append([]byte{}, payload...)
+					items = append(items, w)
+				default:
+					id := string(rune(e[0])) + key
+					if int(e[3]) != 0 && chunks[id] == nil {
+						t.Fatalf("page %d slot %d: chunk %d without chunk 0", p, i, e[3])
+					}
+					chunks[id] = append(append([]byte{}, chunks[id]...), payload...)
+				}
+			case t2 == TypeBlobIndex:
+				id := string(rune(e[0])) + key
+				data := chunks[id]
+				if data == nil {
+					data = []byte{}
+				}
+				if binary.LittleEndian.Uint32(e[24:]) != uint32(len(data)) {
+					t.Fatalf("page %d slot %d: index size %d, chunks hold %d", p, i, binary.LittleEndian.Uint32(e[24:]), len(data))
+				}
+				delete(chunks, id)
+				w.typ, w.data = TypeBlob, data
+				items = append(items, w)
+			default:
+				t.Fatalf("page %d slot %d: type %#x", p, i, e[1])
+			}
+			i += span
+		}
+	}
+	if len(chunks) != 0 {
+		t.Fatalf("blob chunks without an index")
+	}
+	return items
+}
+
+// expectItems is what walkImage should find for rows.
+func expectItems(rows []Row) []walked {
+	var items []walked
+	var names []string
+	var cur uint8
+	for _, r := range rows {
+		if r.Kind == RowNamespace {
+			if i := slices.Index(names, r.Key); i >= 0 {
+				cur = uint8(i + 1)
+				continue
+			}
+			names = append(names, r.Key)
+			cur = uint8(len(names))
+			items = append(items, walked{ns: 0, key: r.Key, typ: TypeU8, bits: uint64(cur)})
+			continue
+		}
+		w := walked{ns: cur, key: r.Key, typ: r.Type}
+		switch {
+		case r.Type.IsInt():
+			w.bits = r.Uint
+			if r.Type.Signed() {
+				w.bits = uint64(r.Int) & (1<<(8*r.Type.IntSize()) - 1)
+				if r.Type.IntSize() == 8 {
+					w.bits = uint64(r.Int)
+				}
+			}
+		default:
+			w.data = append([]byte{}, r.Data...)
+		}
+		items = append(items, w)
+	}
+	return items
+}
+
+// TestGenerateRoundTrip reads every golden CSV's image back and finds
+// exactly its rows (R28 round trips).
+func TestGenerateRoundTrip(t *testing.T) {
+	csvs, _ := filepath.Glob(filepath.Join(genDir, "*.csv"))
+	for _, path := range csvs {
+		for _, version := range []int{1, 2} {
+			name := filepath.Base(path)
+			t.Run(fmt.Sprintf("%s/v%d", name, version), func(t *testing.T) {
+				f, err := os.Open(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				rows, err := ParseCSV(f, name, CSVOptions{BaseDir: genDir})
+				if err != nil {
+					t.Fatal(err)
+				}
+				img, err := Generate(rows, 0x20000, version)
+				if err != nil {
+					if version == 1 && strings.Contains(err.Error(), "version 1") {
+						return // blobs over the v1 limit
+					}
+					t.Fatal(err)
+				}
+				got, want := walkImage(t, img, version), expectItems(rows)
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("read back %d items, want %d", len(got), len(want))
+				}
+			})
+		}
+	}
+}
+
+// FuzzGenerate builds rows from fuzz bytes and checks that Generate never
+// panics, and that what it writes reads back as the rows with valid CRCs
+// (R28).
+func FuzzGenerate(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, uint8(3), true)
+	f.Add(bytes.Repeat([]byte{0x31, 0x07, 0xff, 0x80}, 64), uint8(6), false)
+	f.Add(bytes.Repeat([]byte{0x22, 0xf0}, 300), uint8(16), true)
+	f.Fuzz(func(t *testing.T, in []byte, pages uint8, v2 bool) {
+		version := 1
+		if v2 {
+			version = 2
+		}
+		size := (int(pages)%32 + 1) * PageSize
+		next := func() int {
+			if len(in) == 0 {
+				return 0
+			}
+			b := in[0]
+			in = in[1:]
+			return int(b)
+		}
+		types := []Type{TypeU8, TypeI8, TypeU16, TypeI16, TypeU32, TypeI32, TypeU64, TypeI64, TypeString, TypeBlob}
+		var rows []Row
+		for len(in) > 0 && len(rows) < 400 {
+			op := next()
+			key := fmt.Sprintf("k%d", next()%40)
+			if op%8 == 0 {
+				rows = append(rows, Row{Kind: RowNamespace, Key: fmt.Sprintf("n%d", next()%4)})
+				continue
+			}
+			r := Row{Key: key, Type: types[op%len(types)]}
+			switch {
+			case r.Type.IsInt():
+				v := uint64(next())<<56 | uint64(next())<<8 | uint64(next())
+				r.Uint, r.Int = v, int64(v)
+			default:
+				n := next() * (next()%40 + 1)
+				r.Data = bytes.Repeat([]byte{byte(op) | 1}, n)
+			}
+			rows = append(rows, r)
+		}
+		img, err := Generate(rows, size, version)
+		if err != nil {
+			var ce *CSVError
+			if !errors.As(err, &ce) {
+				t.Fatalf("error of type %T: %v", err, err)
+			}
+			return
+		}
+		if size >= MinReadWriteSize && len(img) != size || len(img) > size {
+			t.Fatalf("image of %#x bytes for size %#x", len(img), size)
+		}
+		if got, want := walkImage(t, img, version), expectItems(rows); !reflect.DeepEqual(got, want) {
+			t.Fatalf("read back %d items, want %d", len(got), len(want))
+		}
+	})
+}
+
+// TestBuildUSMP checks that the fast path gives the reference's bytes for
+// every USMP-shaped vector (namespace, device_id string, psk hex2bin).
+func TestBuildUSMP(t *testing.T) {
+	tests := []struct {
+		csv, bin string
+		size     int
+		version  int
+	}{
+		{"usmp_psk.csv", "usmp_psk.bin", 0x6000, 2},
+		{"usmp_psk_v1.csv", "usmp_psk_v1.bin", 0x6000, 1},
+		{"usmp_psk_3000.csv", "usmp_psk_3000.bin", 0x3000, 2},
+		{"usmp_psk_10000.csv", "usmp_psk_10000.bin", 0x10000, 2},
+		{"readonly_1000.csv", "readonly_1000.bin", 0x1000, 2},
+		{"enc_usmp.csv", "enc_usmp.decrypted.bin", 0x6000, 2},
+		{"enc_v1.csv", "enc_v1.decrypted.bin", 0x3000, 1},
+		{"enc_hmac.csv", "enc_hmac.decrypted.bin", 0x6000, 2},
+	}
+	buf := make([]byte, 0, 0x10000)
+	for _, tt := range tests {
+		t.Run(tt.csv, func(t *testing.T) {
+			f, err := os.Open(filepath.Join(genDir, tt.csv))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			rows, err := ParseCSV(f, tt.csv, CSVOptions{})
+			if err != nil || len(rows) != 3 {
+				t.Fatalf("rows %d, %v", len(rows), err)
+			}
+			want, err := os.ReadFile(filepath.Join(genDir, tt.bin))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := BuildUSMP(rows[0].Key, rows[1].Key, string(rows[1].Data), rows[2].Key, rows[2].Data, tt.size, tt.version)
+			if err != nil {
+				t.Fatal(err)
+			}
+			compareImages(t, got, want)
+			buf, err = AppendUSMP(buf[:0], rows[0].Key, rows[1].Key, string(rows[1].Data), rows[2].Key, rows[2].Data, tt.size, tt.version)
+			if err != nil || !bytes.Equal(buf, want) {
+				t.Errorf("AppendUSMP differs (%v)", err)
+			}
+		})
+	}
+}
+
+func TestBuildUSMPErrors(t *testing.T) {
+	const id = "SECRETdeviceID"
+	psk := []byte("SECRETpskSECRETpskSECRETpsk12345")
+	tests := []struct {
+		name              string
+		ns, idKey, pskKey string
+		deviceID          string
+		psk               []byte
+		size, version     int
+		want              string
+		is                error
+	}{
+		{"empty namespace", "", "device_id", "psk", id, psk, 0x6000, 2, "namespace: empty key", nil},
+		{"long id key", "usmp", "device_id_too_long", "psk", id, psk, 0x6000, 2, "device ID key: key longer", nil},
+		{"same keys", "usmp", "k", "k", id, psk, 0x6000, 2, "different keys", nil},
+		{"nul in id", "usmp", "device_id", "psk", "a\x00" + id, psk, 0x6000, 2, "NUL", nil},
+		{"long id", "usmp", "device_id", "psk", strings.Repeat(id, 300), psk, 0x6000, 2, "device ID longer than 3999", nil},
+		{"long id v1", "usmp", "device_id", "psk", strings.Repeat(id, 150), psk, 0x6000, 1, "device ID longer than 1983", nil},
+		{"empty psk", "usmp", "device_id", "psk", id, nil, 0x6000, 2, "empty PSK", nil},
+		{"long psk v1", "usmp", "device_id", "psk", id, bytes.Repeat(psk, 70), 0x6000, 1, "1984", nil},
+		{"bad size", "usmp", "device_id", "psk", id, psk, 0x6100, 2, "multiple of 4096", ErrInvalidSize},
+		{"bad version", "usmp", "device_id", "psk", id, psk, 0x6000, 3, "version", ErrInvalidVersion},
+		{"no space", "usmp", "device_id", "psk", id, bytes.Repeat(psk, 300), 0x3000, 2, "does not fit", ErrNoSpace},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dst := make([]byte, 2, 0x10000)
+			out, err := AppendUSMP(dst, tt.ns, tt.idKey, tt.deviceID, tt.pskKey, tt.psk, tt.size, tt.version)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+			if tt.is != nil && !errors.Is(err, tt.is) {
+				t.Errorf("err = %v, want it to wrap %v", err, tt.is)
+			}
+			if len(out) != 2 {
+				t.Errorf("dst grew to %d bytes on error", len(out))
+			}
+			if bytes.Contains(out[:cap(out)], []byte("SECRET")) {
+				t.Error("secret left in the buffer after an error")
+			}
+			// R9: no part of the device ID or PSK in the message.
+			if strings.Contains(err.Error(), "SECR") || leaked(err.Error(), string(psk)) != "" {
+				t.Errorf("error %q leaks a value", err)
+			}
+			if img, err := BuildUSMP(tt.ns, tt.idKey, tt.deviceID, tt.pskKey, tt.psk, tt.size, tt.version); err == nil || img != nil {
+				t.Errorf("BuildUSMP = %d bytes, %v", len(img), err)
+			}
+		})
+	}
+}
+
+// TestBuildUSMPAllocs checks the fast path's allocations: the image only,
+// or nothing when the buffer is reused (design §8).
+func TestBuildUSMPAllocs(t *testing.T) {
+	if testing.CoverMode() != "" || raceBuild() {
+		t.Skip("allocation counts differ under coverage and the race detector")
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		BuildUSMP("usmp", "device_id", "usmp-0001-a1b2c3", "psk", benchPSK, 0x6000, 2)
+	}); n > 1 {
+		t.Errorf("BuildUSMP: %v allocations, want 1", n)
+	}
+	buf := make([]byte, 0, 0x6000)
+	if n := testing.AllocsPerRun(100, func() {
+		buf, _ = AppendUSMP(buf[:0], "usmp", "device_id", "usmp-0001-a1b2c3", "psk", benchPSK, 0x6000, 2)
+	}); n != 0 {
+		t.Errorf("AppendUSMP: %v allocations, want 0", n)
+	}
+}
+
+// raceBuild reports whether the test binary was built with -race.
+func raceBuild() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" && s.Value == "true" {
+			return true
+		}
+	}
+	return false
 }
