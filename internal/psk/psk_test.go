@@ -295,13 +295,23 @@ func TestSecretFormatting(t *testing.T) {
 		Key  *Secret
 		Val  Secret
 	}
+	// fmt cannot call methods on unexported fields: it walks them by
+	// reflection, which must never reach the bytes.
+	type hidden struct {
+		name string
+		key  *Secret
+		val  Secret
+		vals []Secret
+	}
 	values := map[string]any{
-		"value":   *s,
-		"pointer": s,
-		"struct":  wrapper{Name: "x", Key: s, Val: *s},
-		"slice":   []*Secret{s, s},
-		"map":     map[string]Secret{"k": *s},
-		"ptr2":    &wrapper{Key: s},
+		"value":      *s,
+		"pointer":    s,
+		"struct":     wrapper{Name: "x", Key: s, Val: *s},
+		"slice":      []*Secret{s, s},
+		"map":        map[string]Secret{"k": *s},
+		"ptr2":       &wrapper{Key: s},
+		"unexported": hidden{name: "x", key: s, val: *s, vals: []Secret{*s}},
+		"unexp ptr":  &hidden{key: s, val: *s},
 	}
 	verbs := []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%o", "%b", "%c", "%U"}
 	for name, v := range values {

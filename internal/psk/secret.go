@@ -15,44 +15,51 @@ const redacted = "[secret redacted]"
 // ErrSecretFormat is returned by every marshalling method of Secret.
 var ErrSecretFormat = errors.New("refusing to serialize secret key material")
 
-// Secret holds key material. Its only field is unexported and a slice, so two
-// Secrets cannot be compared with == (a compile error) and reflection-free
-// printing never reaches the bytes. Every fmt verb, slog, JSON, text and gob
-// marshalling print or return a redaction instead (R13). Pass it by pointer:
-// tracebacks then show an address, not the bytes (R12).
+// Secret holds key material. Every fmt verb, slog, JSON, text and gob
+// marshalling print or return a redaction instead (R13). Two Secrets cannot
+// be compared with == (the slice inside makes that a compile error).
+//
+// The bytes sit three pointers deep: when a Secret is a field that fmt
+// cannot call methods on (an unexported field of another struct), fmt walks
+// it by reflection. A pointer below the top level prints as an address, but
+// a bad verb (%s of a pointer) prints the value it points to, one level
+// down; the extra level keeps that an address too, never the bytes. Pass Secrets by pointer: tracebacks then show
+// an address, not key bytes (R12).
 type Secret struct {
-	b []byte
+	p *secretBytes
+	_ [0]func() // not comparable, even if the field above changes
+}
+
+type secretBytes struct {
+	b *[]byte
 }
 
 // NewSecret takes ownership of b: the caller must not use b afterwards,
 // because Destroy wipes it.
 func NewSecret(b []byte) *Secret {
-	return &Secret{b: b}
+	return &Secret{p: &secretBytes{b: &b}}
 }
 
 // CopySecret returns a Secret holding a copy of b.
 func CopySecret(b []byte) *Secret {
 	c := make([]byte, len(b))
 	copy(c, b)
-	return &Secret{b: c}
+	return NewSecret(c)
 }
 
 // Expose returns the key bytes. The name is deliberately loud: every call is a
 // place where key material leaves the type and must go only to a 0600 file, a
 // pipe, a MAC or a constant-time comparison (R10, R15, R29).
 func (s *Secret) Expose() []byte {
-	if s == nil {
+	if s == nil || s.p == nil || s.p.b == nil {
 		return nil
 	}
-	return s.b
+	return *s.p.b
 }
 
 // Len returns the number of key bytes; lengths are safe to print.
 func (s *Secret) Len() int {
-	if s == nil {
-		return 0
-	}
-	return len(s.b)
+	return len(s.Expose())
 }
 
 // Equal compares two secrets in constant time (R15).
@@ -63,11 +70,12 @@ func (s *Secret) Equal(o *Secret) bool {
 // Destroy overwrites the key bytes with zeros. It is best effort: copies made
 // by the runtime or by libraries (HMAC pads) are out of reach (R26).
 func (s *Secret) Destroy() {
-	if s == nil {
+	b := s.Expose()
+	if b == nil {
 		return
 	}
-	Wipe(s.b)
-	s.b = s.b[:0]
+	Wipe(b)
+	*s.p.b = b[:0]
 }
 
 // Wipe zeroes b in a way the compiler keeps (R26).
