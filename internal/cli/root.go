@@ -64,6 +64,8 @@ func newRootCmd(f *Factory) *cobra.Command {
 		newGenerateCmd(f, opts, nil),
 		newDeriveCmd(f, opts, nil),
 		newFingerprintCmd(f, nil),
+		newNVSCmd(f, opts),
+		newPartitionCmd(f),
 		newVersionCmd(f),
 		newSelfcheckCmd(f),
 	)
