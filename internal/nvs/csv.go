@@ -44,6 +44,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"unicode"
@@ -165,7 +166,7 @@ func (e *CSVError) Unwrap() error { return e.Err }
 // csvRecord is one CSV record with the line it starts on.
 type csvRecord struct {
 	line   int
-	fields []string
+	fields [][]byte
 }
 
 // ParseCSV parses one CSV file in the reference's dialect and returns its
@@ -185,18 +186,25 @@ type csvRecord struct {
 // accepts), append their rows in order: namespaces carry over from one file
 // to the next.
 func ParseCSV(r io.Reader, name string, opts CSVOptions) ([]Row, error) {
-	src, err := io.ReadAll(io.LimitReader(r, MaxCSVSize+1))
+	all, err := readAllWiping(r, MaxCSVSize)
+	if errors.Is(err, errTooLarge) {
+		return nil, &CSVError{File: name, Msg: "CSV larger than " + strconv.Itoa(MaxCSVSize>>20) + " MiB"}
+	}
 	if err != nil {
 		return nil, &CSVError{File: name, Msg: "cannot read the CSV", Err: err}
 	}
-	if len(src) > MaxCSVSize {
-		return nil, &CSVError{File: name, Msg: "CSV larger than " + strconv.Itoa(MaxCSVSize>>20) + " MiB"}
-	}
-	src = bytes.TrimPrefix(src, []byte("\xef\xbb\xbf"))
+	// The CSV may hold secrets: wipe our copies once the rows hold theirs.
+	defer wipe(all)
+	src := bytes.TrimPrefix(all, []byte("\xef\xbb\xbf"))
 	if !utf8.Valid(src) {
 		return nil, &CSVError{File: name, Line: badUTF8Line(src), Msg: "invalid UTF-8"}
 	}
-	recs, err := splitCSV(string(src), name)
+	recs, scratch, err := splitCSV(src, name)
+	defer func() {
+		for _, b := range scratch {
+			wipe(b)
+		}
+	}()
 	if err != nil {
 		return nil, err
 	}
@@ -217,11 +225,57 @@ func ParseCSV(r io.Reader, name string, opts CSVOptions) ([]Row, error) {
 		}
 		row, err := p.row(rec)
 		if err != nil {
+			WipeRows(rows)
 			return nil, err
 		}
 		rows = append(rows, row)
 	}
 	return rows, nil
+}
+
+// WipeRows clears the values (Data) of rows, which may hold secrets, once
+// the caller is done with them. This is best effort (security R26): copies
+// the runtime made are out of reach.
+func WipeRows(rows []Row) {
+	for i := range rows {
+		wipe(rows[i].Data)
+	}
+}
+
+// wipe clears b in a way the compiler keeps.
+func wipe(b []byte) {
+	clear(b)
+	runtime.KeepAlive(b)
+}
+
+var errTooLarge = errors.New("input too large")
+
+// readAllWiping reads r to its end like io.ReadAll, but wipes each buffer
+// it outgrows, so no stray copy of a secret stays behind. It fails with
+// errTooLarge past limit bytes.
+func readAllWiping(r io.Reader, limit int) ([]byte, error) {
+	b := make([]byte, 0, 4096)
+	for {
+		if len(b) == cap(b) {
+			nb := make([]byte, len(b), 2*cap(b))
+			copy(nb, b)
+			wipe(b)
+			b = nb
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if len(b) > limit {
+			wipe(b)
+			return nil, errTooLarge
+		}
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			wipe(b)
+			return nil, err
+		}
+	}
 }
 
 // badUTF8Line returns the 1-based line of the first invalid UTF-8 sequence.
@@ -254,11 +308,11 @@ const (
 // lines starting with '#' are dropped, and the rest goes through Python's
 // csv reader. Empty records (blank lines) are kept as records with no
 // fields. src must be valid UTF-8; the special characters are all ASCII, so
-// it is scanned byte by byte.
-func splitCSV(src, name string) ([]csvRecord, error) {
+// it is scanned byte by byte. Plain fields are slices of src; quoted fields
+// are copies, also returned in scratch for the caller to wipe.
+func splitCSV(src []byte, name string) (recs []csvRecord, scratch [][]byte, err error) {
 	var (
-		recs     []csvRecord
-		fields   []string
+		fields   [][]byte
 		buf      []byte // the current field, when it is not a plain substring
 		inBuf    bool   // the current field is in buf
 		start    int    // start of a plain field in line
@@ -266,14 +320,15 @@ func splitCSV(src, name string) ([]csvRecord, error) {
 		state    = stStartRecord
 		recLine  int
 	)
+	defer func() { wipe(buf) }()
 	lineNo := 0
 	for len(src) > 0 {
 		// Cut one physical line; nl reports a terminator (read as "\n").
-		i := strings.IndexAny(src, "\r\n")
-		var line string
+		i := bytes.IndexAny(src, "\r\n")
+		var line []byte
 		nl := i >= 0
 		if !nl {
-			line, src = src, ""
+			line, src = src, nil
 		} else {
 			line = src[:i]
 			if src[i] == '\r' && i+1 < len(src) && src[i+1] == '\n' {
@@ -292,7 +347,10 @@ func splitCSV(src, name string) ([]csvRecord, error) {
 		save := func(end int) {
 			if inBuf {
 				buf = append(buf, line[start:end]...)
-				fields = append(fields, string(buf))
+				f := bytes.Clone(buf)
+				scratch = append(scratch, f)
+				fields = append(fields, f)
+				clear(buf)
 				buf, inBuf = buf[:0], false
 			} else {
 				fields = append(fields, line[start:end])
@@ -341,7 +399,7 @@ func splitCSV(src, name string) ([]csvRecord, error) {
 			}
 			if c&0xC0 != 0x80 { // not a UTF-8 continuation byte
 				if fieldLen >= MaxCSVFieldLen {
-					return nil, &CSVError{File: name, Line: recLine, Column: len(fields) + 1,
+					return nil, scratch, &CSVError{File: name, Line: recLine, Column: len(fields) + 1,
 						Msg: "field longer than " + strconv.Itoa(MaxCSVFieldLen) + " characters"}
 				}
 				fieldLen++
@@ -360,7 +418,7 @@ func splitCSV(src, name string) ([]csvRecord, error) {
 			buf = append(buf, line[start:]...)
 			if nl {
 				if fieldLen >= MaxCSVFieldLen {
-					return nil, &CSVError{File: name, Line: recLine, Column: len(fields) + 1,
+					return nil, scratch, &CSVError{File: name, Line: recLine, Column: len(fields) + 1,
 						Msg: "field longer than " + strconv.Itoa(MaxCSVFieldLen) + " characters"}
 				}
 				buf = append(buf, '\n')
@@ -374,9 +432,9 @@ func splitCSV(src, name string) ([]csvRecord, error) {
 		fields = nil
 	}
 	if state == stInQuoted {
-		return nil, &CSVError{File: name, Line: recLine, Column: len(fields) + 1, Msg: "quoted field not terminated"}
+		return nil, scratch, &CSVError{File: name, Line: recLine, Column: len(fields) + 1, Msg: "quoted field not terminated"}
 	}
-	return recs, nil
+	return recs, scratch, nil
 }
 
 // rowParser turns CSV records into rows.
@@ -400,7 +458,8 @@ const (
 func (p *rowParser) header(rec csvRecord) error {
 	p.key, p.typ, p.enc, p.val = -1, -1, -1, -1
 	p.ncols = len(rec.fields)
-	for i, f := range rec.fields {
+	for i, fb := range rec.fields {
+		f := string(fb) // a header name, not a value
 		var dst *int
 		switch f {
 		case fieldKey:
@@ -435,26 +494,28 @@ func (p *rowParser) errf(rec csvRecord, col int, field, msg string) *CSVError {
 }
 
 // get returns field i of rec and whether the record has it.
-func get(rec csvRecord, i int) (string, bool) {
+func get(rec csvRecord, i int) ([]byte, bool) {
 	if i < len(rec.fields) {
 		return rec.fields[i], true
 	}
-	return "", false
+	return nil, false
 }
 
 func (p *rowParser) row(rec csvRecord) (Row, error) {
 	for i := p.ncols; i < len(rec.fields); i++ {
-		if rec.fields[i] != "" {
+		if len(rec.fields[i]) != 0 {
 			return Row{}, p.errf(rec, i, "", "more fields than the header has (quote values that contain commas)")
 		}
 	}
 	row := Row{File: p.name, Line: rec.line, keyCol: p.key + 1, valueCol: p.val + 1}
-	key, _ := get(rec, p.key)
+	keyb, _ := get(rec, p.key)
+	key := string(keyb) // key names are not secret
 	if msg := keyProblem(key); msg != "" {
 		return Row{}, p.errf(rec, p.key, fieldKey, msg)
 	}
 	row.Key = key
-	typ, _ := get(rec, p.typ)
+	typb, _ := get(rec, p.typ)
+	typ := string(typb)
 	switch typ {
 	case "namespace":
 		row.Kind = RowNamespace
@@ -463,7 +524,8 @@ func (p *rowParser) row(rec csvRecord) (Row, error) {
 	default:
 		return Row{}, p.errf(rec, p.typ, fieldType, "unknown type (want namespace, data or file)")
 	}
-	enc, ok := get(rec, p.enc)
+	encb, ok := get(rec, p.enc)
+	enc := string(encb)
 	if !ok || enc == "" {
 		return Row{}, p.errf(rec, p.enc, fieldEncoding, "missing encoding")
 	}
@@ -474,7 +536,7 @@ func (p *rowParser) row(rec csvRecord) (Row, error) {
 	var raw []byte // the value's bytes for file rows
 	isFile := typ == "file"
 	if isFile {
-		b, err := p.readFile(value)
+		b, err := p.readFile(string(value)) // a path, not a secret
 		if err != nil {
 			return Row{}, &CSVError{File: p.name, Line: rec.line, Column: p.val + 1, Field: fieldValue,
 				Msg: "cannot read the file", Err: err}
@@ -490,8 +552,9 @@ func (p *rowParser) row(rec csvRecord) (Row, error) {
 		}
 		v := raw
 		if !isFile {
-			v = []byte(value)
+			v = value
 		}
+		defer wipe(raw)
 		if len(v) > n {
 			return Row{}, verr("value longer than the fill length")
 		}
@@ -517,7 +580,8 @@ func (p *rowParser) row(rec csvRecord) (Row, error) {
 			if !utf8.Valid(raw) {
 				return Row{}, verr("file is not a valid integer")
 			}
-			s = string(raw)
+			s = raw
+			defer wipe(raw)
 		}
 		neg, mag, status := parsePyInt(s, isFile)
 		switch status {
@@ -542,7 +606,7 @@ func (p *rowParser) row(rec csvRecord) (Row, error) {
 	case "string":
 		v := raw
 		if !isFile {
-			v = []byte(value)
+			v = bytes.Clone(value)
 		} else if !utf8.Valid(v) {
 			return Row{}, verr("file is not valid UTF-8")
 		}
@@ -551,11 +615,12 @@ func (p *rowParser) row(rec csvRecord) (Row, error) {
 		}
 		row.Type, row.Data = TypeString, v
 	case "hex2bin":
-		var s string
+		var s []byte
 		if isFile {
-			s = string(bytes.TrimFunc(raw, isASCIISpace))
+			s = bytes.TrimFunc(raw, isASCIISpace)
+			defer wipe(raw)
 		} else {
-			s = strings.TrimFunc(value, isPyStripSpace)
+			s = bytes.TrimFunc(value, isPyStripSpace)
 		}
 		if len(s)%2 != 0 {
 			return Row{}, verr("odd number of hex digits")
@@ -568,12 +633,14 @@ func (p *rowParser) row(rec csvRecord) (Row, error) {
 	case "base64":
 		v := raw
 		if !isFile {
-			for i := 0; i < len(value); i++ {
-				if value[i] >= utf8.RuneSelf {
+			for _, c := range value {
+				if c >= utf8.RuneSelf {
 					return Row{}, verr("base64 value contains non-ASCII characters")
 				}
 			}
-			v = []byte(value)
+			v = value
+		} else {
+			defer wipe(raw)
 		}
 		data, msg := decodePyBase64(v)
 		if msg != "" {
@@ -583,7 +650,7 @@ func (p *rowParser) row(rec csvRecord) (Row, error) {
 	case "binary":
 		v := raw
 		if !isFile {
-			v = []byte(value)
+			v = bytes.Clone(value)
 		}
 		row.Type, row.Data = TypeBlob, v
 	default:
@@ -638,6 +705,7 @@ func (p *rowParser) readFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	if len(b) > MaxValueFileSize {
+		wipe(b)
 		return nil, errFileTooLarge
 	}
 	return b, nil
@@ -651,14 +719,11 @@ func readFileLimited(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxValueFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > MaxValueFileSize {
+	b, err := readAllWiping(f, MaxValueFileSize)
+	if errors.Is(err, errTooLarge) {
 		return nil, errFileTooLarge
 	}
-	return b, nil
+	return b, err
 }
 
 // parseFill parses "blob_fill(N;0xPP)" or "blob_sz_fill(N;0xPP)": N is a
@@ -708,12 +773,13 @@ func unhex(c byte) (byte, bool) {
 
 // decodeHex decodes an even-length string of hex digits (either case), like
 // Python's binascii.a2b_hex.
-func decodeHex(s string) ([]byte, bool) {
+func decodeHex(s []byte) ([]byte, bool) {
 	out := make([]byte, len(s)/2)
 	for i := range out {
 		hi, ok1 := unhex(s[2*i])
 		lo, ok2 := unhex(s[2*i+1])
 		if !ok1 || !ok2 {
+			wipe(out)
 			return nil, false
 		}
 		out[i] = hi<<4 | lo
@@ -815,22 +881,24 @@ const (
 // whitespace and Unicode decimal digits are accepted too, as Python does for
 // str (asciiOnly mirrors int() of bytes). It returns the sign and magnitude;
 // intRange means the magnitude does not fit 64 bits.
-func parsePyInt(s string, asciiOnly bool) (neg bool, mag uint64, status int) {
+func parsePyInt(s []byte, asciiOnly bool) (neg bool, mag uint64, status int) {
 	space := unicode.IsSpace
 	if asciiOnly {
 		space = isASCIISpace
 	}
-	s = strings.TrimFunc(s, space)
-	if s != "" && (s[0] == '+' || s[0] == '-') {
+	s = bytes.TrimFunc(s, space)
+	if len(s) > 0 && (s[0] == '+' || s[0] == '-') {
 		neg = s[0] == '-'
 		s = s[1:]
 	}
-	if s == "" {
+	if len(s) == 0 {
 		return false, 0, intSyntax
 	}
 	overflow := false
 	prevDigit := false
-	for _, r := range s {
+	for len(s) > 0 {
+		r, n := utf8.DecodeRune(s)
+		s = s[n:]
 		if r == '_' {
 			if !prevDigit {
 				return false, 0, intSyntax

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 const hdr = "key,type,encoding,value\n"
@@ -49,16 +50,16 @@ func TestSplitCSV(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			recs, err := splitCSV(tt.src, "x.csv")
+			recs, _, err := splitCSV([]byte(tt.src), "x.csv")
 			if err != nil {
 				t.Fatal(err)
 			}
 			var got [][]string
 			var lines []int
 			for _, r := range recs {
-				f := r.fields
-				if f == nil {
-					f = []string{}
+				f := []string{}
+				for _, b := range r.fields {
+					f = append(f, string(b))
 				}
 				got = append(got, f)
 				lines = append(lines, r.line)
@@ -71,14 +72,14 @@ func TestSplitCSV(t *testing.T) {
 			}
 		})
 	}
-	if _, err := splitCSV("k,\"abc\n", "x.csv"); err == nil || !strings.Contains(err.Error(), "x.csv:1:2: quoted field not terminated") {
+	if _, _, err := splitCSV([]byte("k,\"abc\n"), "x.csv"); err == nil || !strings.Contains(err.Error(), "x.csv:1:2: quoted field not terminated") {
 		t.Errorf("unterminated quote: err = %v", err)
 	}
 	long := "k," + strings.Repeat("é", MaxCSVFieldLen) + "\n"
-	if _, err := splitCSV(long, "x.csv"); err != nil {
+	if _, _, err := splitCSV([]byte(long), "x.csv"); err != nil {
 		t.Errorf("field of %d characters: %v", MaxCSVFieldLen, err)
 	}
-	if _, err := splitCSV("k,\""+strings.Repeat("a", MaxCSVFieldLen)+"b\"", "x.csv"); err == nil {
+	if _, _, err := splitCSV([]byte("k,\""+strings.Repeat("a", MaxCSVFieldLen)+"b\""), "x.csv"); err == nil {
 		t.Error("field over the limit accepted")
 	}
 }
@@ -306,16 +307,16 @@ func TestParsePyInt(t *testing.T) {
 		{"½", false, 0, intSyntax},
 	}
 	for _, tt := range tests {
-		neg, mag, st := parsePyInt(tt.in, false)
+		neg, mag, st := parsePyInt([]byte(tt.in), false)
 		if st != tt.state || st == intOK && (neg != tt.neg || mag != tt.mag) {
 			t.Errorf("parsePyInt(%q) = %v, %d, %d; want %v, %d, %d", tt.in, neg, mag, st, tt.neg, tt.mag, tt.state)
 		}
 	}
 	// int() of bytes (file rows) knows only ASCII.
-	if _, _, st := parsePyInt("\u0663", true); st != intSyntax {
+	if _, _, st := parsePyInt([]byte("\u0663"), true); st != intSyntax {
 		t.Error("ASCII-only parse accepted an Arabic-Indic digit")
 	}
-	if _, mag, st := parsePyInt(" 12\r\n", true); st != intOK || mag != 12 {
+	if _, mag, st := parsePyInt([]byte(" 12\r\n"), true); st != intOK || mag != 12 {
 		t.Error("ASCII-only parse failed on 12")
 	}
 }
@@ -418,4 +419,41 @@ func FuzzParseCSV(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestReadAllWiping(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789"), 2000)
+	got, err := readAllWiping(iotest.OneByteReader(bytes.NewReader(data)), len(data))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read %d bytes, %v", len(got), err)
+	}
+	if _, err := readAllWiping(bytes.NewReader(data), len(data)-1); !errors.Is(err, errTooLarge) {
+		t.Errorf("over the limit: err = %v", err)
+	}
+	if _, err := readAllWiping(iotest.ErrReader(fs.ErrClosed), 10); !errors.Is(err, fs.ErrClosed) {
+		t.Errorf("read error: err = %v", err)
+	}
+	if _, err := ParseCSV(bytes.NewReader(make([]byte, MaxCSVSize+1)), "big.csv", CSVOptions{}); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("oversized CSV: err = %v", err)
+	}
+}
+
+// TestWipeRows checks that each row owns its Data, so that WipeRows
+// clears the values and nothing else (R26).
+func TestWipeRows(t *testing.T) {
+	rows, err := parse(t, hdr+"ns,namespace,,\na,data,string,\"sec,ret\"\nb,data,binary,secret\nc,data,hex2bin,5ec2e7\n", CSVOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := bytes.Clone(rows[2].Data)
+	wipe(rows[1].Data)
+	if !bytes.Equal(rows[2].Data, keep) {
+		t.Error("rows share a buffer")
+	}
+	WipeRows(rows)
+	for _, r := range rows {
+		if len(r.Data) > 0 && !bytes.Equal(r.Data, make([]byte, len(r.Data))) {
+			t.Errorf("row %s not wiped: % x", r.Key, r.Data)
+		}
+	}
 }
