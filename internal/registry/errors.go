@@ -1,0 +1,204 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Sentinel errors, for errors.Is. The concrete errors below wrap them.
+var (
+	// ErrNoRegistry: the registry does not exist (and the operation does
+	// not create one).
+	ErrNoRegistry = errors.New("registry does not exist")
+	// ErrRegistryExists: Init found an existing registry.
+	ErrRegistryExists = errors.New("registry already exists")
+	// ErrUnknownDevice: the device is not in the registry.
+	ErrUnknownDevice = errors.New("device is not in the registry")
+	// ErrDeviceExists: the device is already in the registry.
+	ErrDeviceExists = errors.New("device is already in the registry")
+	// ErrRevoked: the device is revoked.
+	ErrRevoked = errors.New("device is revoked")
+	// ErrNeedMaster: the operation derives keys and no master was given.
+	ErrNeedMaster = errors.New("the master secret is needed")
+	// ErrMasterMismatch: the master secret does not reproduce a recorded
+	// KCV (a wrong master secret, most likely).
+	ErrMasterMismatch = errors.New("the master secret does not match the registry")
+	// ErrEpochLimit: a derived device at epoch 2^32-1 cannot rotate.
+	ErrEpochLimit = errors.New("the epoch cannot grow any further")
+	// ErrLocked: the writer lock was not obtained in time.
+	ErrLocked = errors.New("registry is locked by another process")
+	// ErrCorrupt: the registry file is damaged or not a registry.
+	ErrCorrupt = errors.New("registry is damaged")
+	// ErrAudit: the audit log is damaged, truncated or tampered with.
+	ErrAudit = errors.New("audit log verification failed")
+)
+
+// RegistryError reports a problem with the registry as a whole: missing,
+// already existing. It is the user's to fix (exit code 2).
+type RegistryError struct {
+	Location string
+	Err      error
+	Hint     string
+}
+
+func (e *RegistryError) Error() string {
+	s := e.Location + ": " + e.Err.Error()
+	if e.Hint != "" {
+		s += "\nhint: " + e.Hint
+	}
+	return s
+}
+
+// Unwrap returns the sentinel (ErrNoRegistry, ErrRegistryExists).
+func (e *RegistryError) Unwrap() error { return e.Err }
+
+// BadInput marks the error as the user's input to fix (exit code 2).
+func (e *RegistryError) BadInput() bool { return true }
+
+// DeviceError reports an operation that cannot apply to a device: unknown,
+// already present, revoked, a conflicting import, no master secret. It is
+// the user's to fix (exit code 2). ID is a valid device id (never key text).
+type DeviceError struct {
+	ID  string
+	Err error  // a sentinel: ErrUnknownDevice, ErrDeviceExists, ErrRevoked, ErrNeedMaster
+	Msg string // optional detail that replaces Err's text
+}
+
+func (e *DeviceError) Error() string {
+	msg := e.Msg
+	if msg == "" {
+		msg = e.Err.Error()
+	}
+	if e.ID == "" {
+		return msg
+	}
+	return "device " + strconv.Quote(e.ID) + ": " + msg
+}
+
+// Unwrap returns the sentinel.
+func (e *DeviceError) Unwrap() error { return e.Err }
+
+// BadInput marks the error as the user's input to fix (exit code 2).
+func (e *DeviceError) BadInput() bool { return true }
+
+// MismatchError reports that the master secret does not reproduce the KCV a
+// device has in the registry. Verification failed: exit code 3. The KCVs are
+// safe to show (design §3).
+type MismatchError struct {
+	ID         string
+	Epoch      uint32
+	Registered string // KCV in the registry
+	Derived    string // KCV of the key the master secret gives
+}
+
+func (e *MismatchError) Error() string {
+	return fmt.Sprintf("device %q: the master secret does not match the registry (epoch %d: registry KCV %s, derived KCV %s); is it the right master secret?",
+		e.ID, e.Epoch, e.Registered, e.Derived)
+}
+
+// Unwrap returns ErrMasterMismatch.
+func (e *MismatchError) Unwrap() error { return ErrMasterMismatch }
+
+// VerifyFailed marks a failed verification (exit code 3).
+func (e *MismatchError) VerifyFailed() bool { return true }
+
+// LockedError reports that another process held the writer lock for longer
+// than the lock timeout. Nothing was changed. Exit code 1.
+type LockedError struct {
+	LockPath string
+	Waited   time.Duration
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("registry is locked by another process (%s; waited %s)\nhint: retry later, or wait longer with --lock-timeout", e.LockPath, e.Waited)
+}
+
+// Unwrap returns ErrLocked.
+func (e *LockedError) Unwrap() error { return ErrLocked }
+
+// CorruptError reports one problem found in a registry file: where (file,
+// line, device, field) and what, never any content of the field (R9). Device
+// is set only to a valid device id.
+type CorruptError struct {
+	Path   string
+	Line   int    // 1-based; 0 when unknown
+	Device string // valid device id of the record, "" when unknown
+	Field  string // JSON field name, "" for the record or file as a whole
+	Msg    string
+	More   int // further problems in the same file (Load reports the first)
+
+	off int // byte offset, turned into Line
+}
+
+func (e *CorruptError) Error() string {
+	s := e.Path
+	if e.Line > 0 {
+		s += ":" + strconv.Itoa(e.Line)
+	}
+	s += ": "
+	if e.Device != "" {
+		s += "device " + strconv.Quote(e.Device) + ": "
+	}
+	if e.Field != "" {
+		s += e.Field + ": "
+	}
+	s += e.Msg
+	if e.More > 0 {
+		s += fmt.Sprintf(" (and %d more problems; run 'usmp-psk registry check')", e.More)
+	}
+	return s
+}
+
+// Unwrap returns ErrCorrupt.
+func (e *CorruptError) Unwrap() error { return ErrCorrupt }
+
+// VerifyFailed marks a failed verification (exit code 3 for 'registry
+// check'; other commands may report it as a failure, exit code 1).
+func (e *CorruptError) VerifyFailed() bool { return true }
+
+// AuditError reports where the audit chain breaks: Line is the 1-based line
+// of the audit log at fault (0 for the file as a whole).
+type AuditError struct {
+	Path string
+	Line int
+	Msg  string
+}
+
+func (e *AuditError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("audit log %s: line %d: %s", e.Path, e.Line, e.Msg)
+	}
+	return "audit log " + e.Path + ": " + e.Msg
+}
+
+// Unwrap returns ErrAudit.
+func (e *AuditError) Unwrap() error { return ErrAudit }
+
+// VerifyFailed marks a failed verification (exit code 3).
+func (e *AuditError) VerifyFailed() bool { return true }
+
+// ImportError reports a bad entry of an import file: file and line, the
+// device id when it is valid, what is wrong, never the key (R9).
+type ImportError struct {
+	File   string
+	Line   int
+	Device string
+	Msg    string
+}
+
+func (e *ImportError) Error() string {
+	s := e.File
+	if e.Line > 0 {
+		s += ":" + strconv.Itoa(e.Line)
+	}
+	s += ": "
+	if e.Device != "" {
+		s += "device " + strconv.Quote(e.Device) + ": "
+	}
+	return s + e.Msg
+}
+
+// BadInput marks the error as the user's input to fix (exit code 2).
+func (e *ImportError) BadInput() bool { return true }
