@@ -209,7 +209,8 @@ func readImage(b []byte, opts ReadOptions) (*Image, *rdEngine, error) {
 	}
 	img := &Image{Size: len(b), Pages: pageMap(b)}
 	e := &rdEngine{
-		flash:    append([]byte(nil), b[:len(b)/PageSize*PageSize]...),
+		flash:    b[:len(b)/PageSize*PageSize],
+		shared:   true,
 		readOnly: opts.ReadOnly,
 		decrypt:  opts.Decrypt,
 	}
@@ -366,11 +367,16 @@ func pageMap(b []byte) []PageInfo {
 	return pages
 }
 
+// rdBlankPage is an erased page.
+var rdBlankPage = bytes.Repeat([]byte{0xFF}, PageSize)
+
+// allFF reports whether b is all 0xFF.
 func allFF(b []byte) bool {
-	for _, c := range b {
-		if c != 0xFF {
+	for len(b) > PageSize {
+		if !bytes.Equal(b[:PageSize], rdBlankPage) {
 			return false
 		}
+		b = b[PageSize:]
 	}
-	return true
+	return bytes.Equal(b, rdBlankPage[:len(b)])
 }

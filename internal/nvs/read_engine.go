@@ -17,6 +17,7 @@ package nvs
 
 import (
 	"encoding/binary"
+	"hash/crc32"
 	"math"
 )
 
@@ -92,11 +93,19 @@ func (it *rdItem) consistent(index int) bool {
 // hash is the 24-bit HashList hash (Item::calculateCrc32WithoutValue):
 // namespace index, the 16 key bytes and the chunk index.
 func (it *rdItem) hash() uint32 {
-	var b [18]byte
-	b[0] = it[0]
-	copy(b[1:17], it[8:24])
-	b[17] = it[3]
-	return CRC32(b[:]) & 0xFFFFFF
+	c := rdCRCUpdate(0xFFFFFFFF, it[0:1])
+	c = rdCRCUpdate(c, it[8:24])
+	return rdCRCUpdate(c, it[3:4]) & 0xFFFFFF
+}
+
+// rdCRCUpdate continues the NVS CRC (see CRC32) over p, byte by byte: for
+// the few bytes of a hash this beats crc32.Update and does not allocate.
+func rdCRCUpdate(crc uint32, p []byte) uint32 {
+	crc = ^crc
+	for _, v := range p {
+		crc = crc32.IEEETable[byte(crc)^v] ^ crc>>8
+	}
+	return ^crc
 }
 
 // rdKey returns the key as the library's C string functions see a key
@@ -226,11 +235,8 @@ func (p *rdPage) load() DeviceError {
 	switch {
 	case word == PageStateUninit:
 		p.state = PageStateUninit
-		for _, c := range p.e.flash[p.base : p.base+PageSize] {
-			if c != 0xFF {
-				p.state = PageStateCorrupt
-				break
-			}
+		if !allFF(p.e.flash[p.base : p.base+PageSize]) {
+			p.state = PageStateCorrupt
 		}
 	case HeaderCRC(hdr) != binary.LittleEndian.Uint32(hdr[28:32]):
 		// The library sets the state of its local header copy here, not
@@ -886,9 +892,8 @@ func (p *rdPage) erase() DeviceError {
 		p.state = PageStateInvalid
 		return DeviceNotAllowed
 	}
-	for i := p.base; i < p.base+PageSize; i++ {
-		p.e.flash[i] = 0xFF
-	}
+	p.e.own()
+	copy(p.e.flash[p.base:p.base+PageSize], rdBlankPage)
 	p.used, p.erased = 0, 0
 	p.firstUsed, p.nextFree = rdNoEntry, rdNoEntry
 	p.state = PageStateUninit
@@ -961,11 +966,21 @@ type rdEngine struct {
 	nss      []rdNamespace
 	nsUsed   [256]bool
 	readOnly bool
+	shared   bool // flash is the caller's buffer, not yet copied
 	active   bool
 	decrypt  EntryCipher
 	encrypt  EntryCipher
 	hookErr  error
 	scratch  [EntrySize]byte
+}
+
+// own makes flash a private copy before the first write, when it is the
+// caller's buffer (copy on write: reading a clean image writes nothing).
+func (e *rdEngine) own() {
+	if e.shared {
+		e.flash = append([]byte(nil), e.flash...)
+		e.shared = false
+	}
 }
 
 // read is Partition::read: one entry, decrypted when a hook is set.
@@ -1008,6 +1023,7 @@ func (e *rdEngine) writeRaw(addr int, data []byte) DeviceError {
 	if e.readOnly {
 		return DeviceNotAllowed
 	}
+	e.own()
 	dst := e.flash[addr : addr+len(data)]
 	for i, c := range data {
 		dst[i] &= c

@@ -344,3 +344,16 @@ func TestReadGeneratorVectors(t *testing.T) {
 		})
 	}
 }
+
+// TestItemHash pins the hash list hash to the library's definition:
+// CRC over namespace index, the 16 key bytes and the chunk index.
+func TestItemHash(t *testing.T) {
+	it := rdNewItem(3, TypeBlobData, 2, []byte("psk"), 0x80)
+	var b []byte
+	b = append(b, it[0])
+	b = append(b, it[8:24]...)
+	b = append(b, it[3])
+	if got, want := it.hash(), CRC32(b)&0xFFFFFF; got != want {
+		t.Errorf("hash = %06x, want %06x", got, want)
+	}
+}

@@ -1,0 +1,467 @@
+package nvs
+
+// This file is the integrity checker, in the spirit of nvs_tool.py -i: it
+// inspects an image as stored (not as the device repairs it) and reports
+// every structural problem with its page and entry. Findings never quote
+// values from the image (security R9).
+
+import (
+	"cmp"
+	"encoding/binary"
+	"fmt"
+	"maps"
+	"slices"
+)
+
+// Severity ranks a Finding.
+type Severity int
+
+// Severities, from least to most serious.
+const (
+	// SeverityInfo is worth knowing but harmless.
+	SeverityInfo Severity = iota
+	// SeverityWarning is a state the device handles (it repairs or
+	// ignores it at start-up) but that a freshly made image never has.
+	SeverityWarning
+	// SeverityError is damage: the device loses or cannot read data, or
+	// cannot mount the partition.
+	SeverityError
+)
+
+// String returns "info", "warning" or "error".
+func (s Severity) String() string {
+	switch s {
+	case SeverityInfo:
+		return "info"
+	case SeverityWarning:
+		return "warning"
+	}
+	return "error"
+}
+
+// FindingKind names the kind of a Finding. The values are stable strings
+// for JSON output and scripts.
+type FindingKind string
+
+// Kinds of findings.
+const (
+	KindSize               FindingKind = "size"                // image size is not a whole number of 4096-byte pages (error)
+	KindTooFewPages        FindingKind = "too-few-pages"       // fewer than 3 pages: only a read-only mount works (warning)
+	KindNoFreePage         FindingKind = "no-free-page"        // no blank page: the device cannot mount it read-write (error; warning below 3 pages)
+	KindHeaderCRC          FindingKind = "header-crc"          // page header CRC mismatch: the device ignores the page (error)
+	KindPageState          FindingKind = "page-state"          // unknown page state word (error)
+	KindPageNotBlank       FindingKind = "page-not-blank"      // page state says empty but the page holds data (error)
+	KindPageVersion        FindingKind = "page-version"        // format version the device refuses (error)
+	KindPageFreeing        FindingKind = "page-freeing"        // garbage collection was interrupted (warning)
+	KindPageCorrupt        FindingKind = "page-corrupt"        // page marked CORRUPT (warning)
+	KindSequence           FindingKind = "sequence"            // two pages share a sequence number, or several are ACTIVE
+	KindBitmapIllegal      FindingKind = "bitmap-illegal"      // entry state 0b01 (error)
+	KindWrittenEmpty       FindingKind = "written-empty"       // bitmap says written but the slot is blank (error)
+	KindEntryCRC           FindingKind = "entry-crc"           // entry header CRC mismatch (error)
+	KindEntryHeader        FindingKind = "entry-header"        // CRC is right but type, span or size are impossible (error)
+	KindSpanState          FindingKind = "span-state"          // payload entries of a string or blob not all written (error)
+	KindDataCRC            FindingKind = "data-crc"            // string or blob payload CRC mismatch (error)
+	KindHalfWritten        FindingKind = "half-written"        // a free slot holds data: a write was cut by a power loss (warning)
+	KindWrittenAfterFree   FindingKind = "written-after-free"  // written entries after the first free slot of the active page (error)
+	KindDuplicateKey       FindingKind = "duplicate-key"       // a key is stored more than once (error)
+	KindBlobOrphan         FindingKind = "blob-orphan-chunk"   // blob chunk that no blob index claims (warning)
+	KindBlobMissing        FindingKind = "blob-missing-chunk"  // blob index names a chunk that is not there (error)
+	KindBlobSize           FindingKind = "blob-size"           // chunk sizes do not add up to the index's size (error)
+	KindBlobIndex          FindingKind = "blob-index"          // impossible blob index (version offset, chunk count) (error)
+	KindNamespaceEntry     FindingKind = "namespace-entry"     // namespace-table entry that is not a u8 definition (error)
+	KindNamespaceDuplicate FindingKind = "namespace-duplicate" // a namespace name or index is defined twice (error)
+	KindNamespaceUndefined FindingKind = "namespace-undefined" // entries use a namespace index that is not defined (error)
+	KindNamespaceUnused    FindingKind = "namespace-unused"    // namespace defined but holding no keys (info)
+)
+
+// Finding is one problem found in an image.
+type Finding struct {
+	Kind     FindingKind
+	Severity Severity
+	// Page is the physical page number, or -1 for the whole image.
+	Page int
+	// Entry is the entry index within the page, or -1 for the whole page.
+	Entry int
+	// Detail explains the finding in words. It names namespaces, keys
+	// and counts, never stored values.
+	Detail string
+}
+
+// String formats the finding as "error page 1 entry 17: data-crc: …".
+func (f Finding) String() string {
+	loc := "image"
+	switch {
+	case f.Page >= 0 && f.Entry >= 0:
+		loc = fmt.Sprintf("page %d entry %d", f.Page, f.Entry)
+	case f.Page >= 0:
+		loc = fmt.Sprintf("page %d", f.Page)
+	}
+	return fmt.Sprintf("%s %s: %s: %s", f.Severity, loc, f.Kind, f.Detail)
+}
+
+// CheckOptions configures CheckImage.
+type CheckOptions struct {
+	// Decrypt decrypts each 32-byte entry in place, for encrypted images
+	// (see ReadOptions.Decrypt).
+	Decrypt EntryCipher
+}
+
+// HasErrors reports whether any finding has SeverityError.
+func HasErrors(findings []Finding) bool {
+	return slices.ContainsFunc(findings, func(f Finding) bool { return f.Severity == SeverityError })
+}
+
+// Check is CheckImage without decryption.
+func Check(b []byte) []Finding {
+	return CheckImage(b, CheckOptions{})
+}
+
+// chkItem is one consistent item header found while checking.
+type chkItem struct {
+	page, entry int
+	seq         uint32
+	it          rdItem
+}
+
+type checker struct {
+	b        []byte
+	opts     CheckOptions
+	findings []Finding
+	items    []chkItem
+}
+
+func (c *checker) add(kind FindingKind, sev Severity, page, entry int, format string, args ...any) {
+	c.findings = append(c.findings, Finding{Kind: kind, Severity: sev, Page: page, Entry: entry, Detail: fmt.Sprintf(format, args...)})
+}
+
+// CheckImage reports the integrity problems of an NVS image: size, page
+// headers and states, entry states, entry and data CRCs, impossible
+// headers, duplicate keys, blob chunks and indexes, and namespaces. Each
+// finding carries its page and entry. A generator-made image has no
+// findings (a read-only size has warnings only). The findings are sorted by
+// page and entry. CheckImage never panics.
+func CheckImage(b []byte, opts CheckOptions) []Finding {
+	if len(b) > MaxImageSize {
+		return []Finding{{Kind: KindSize, Severity: SeverityError, Page: -1, Entry: -1, Detail: "image larger than 16 MiB"}}
+	}
+	c := &checker{b: b, opts: opts}
+	n := len(b) / PageSize
+	if len(b)%PageSize != 0 {
+		c.add(KindSize, SeverityError, -1, -1, "size %d is not a multiple of 4096; the device uses the first %d whole pages", len(b), n)
+	}
+	if n == 0 {
+		return c.findings
+	}
+	if n < 3 {
+		c.add(KindTooFewPages, SeverityWarning, -1, -1, "%d pages: a partition needs 3 to be mounted read-write", n)
+	}
+	free := 0
+	for p := 0; p < n; p++ {
+		if c.checkPage(p) {
+			free++
+		}
+	}
+	if free == 0 {
+		sev := SeverityError
+		if n < 3 && len(b)%PageSize == 0 {
+			// 0x1000 and 0x2000 are the generator's read-only sizes.
+			sev = SeverityWarning
+		}
+		c.add(KindNoFreePage, sev, -1, -1, "no blank page: the device fails to mount the partition read-write (ESP_ERR_NVS_NO_FREE_PAGES)")
+	}
+	c.checkSequences(n)
+	c.checkItems()
+	slices.SortStableFunc(c.findings, func(a, b Finding) int {
+		return cmp.Or(cmp.Compare(a.Page, b.Page), cmp.Compare(a.Entry, b.Entry))
+	})
+	return c.findings
+}
+
+// checkPage checks one page and collects its items; it reports whether the
+// page is blank (free).
+func (c *checker) checkPage(p int) bool {
+	pg := c.b[p*PageSize : (p+1)*PageSize]
+	state := binary.LittleEndian.Uint32(pg[0:4])
+	if state == PageStateUninit {
+		if allFF(pg) {
+			return true
+		}
+		c.add(KindPageNotBlank, SeverityError, p, -1, "page state is EMPTY but the page holds data; the device treats it as corrupt")
+		return false
+	}
+	if HeaderCRC(pg[:HeaderSize]) != binary.LittleEndian.Uint32(pg[28:32]) {
+		c.add(KindHeaderCRC, SeverityError, p, -1, "header CRC mismatch: the device ignores this page and its entries")
+		return false
+	}
+	if pg[8] < rdNVSVersion {
+		c.add(KindPageVersion, SeverityError, p, -1, "format version byte 0x%02x: the device refuses the partition (ESP_ERR_NVS_NEW_VERSION_FOUND)", pg[8])
+	}
+	switch state {
+	case PageStateActive, PageStateFull:
+	case PageStateFreeing:
+		c.add(KindPageFreeing, SeverityWarning, p, -1, "page is FREEING: garbage collection was interrupted; the device finishes it at start-up")
+	case PageStateCorrupt:
+		c.add(KindPageCorrupt, SeverityWarning, p, -1, "page is marked CORRUPT; the device erases it when it needs space")
+		return false
+	default:
+		c.add(KindPageState, SeverityError, p, -1, "unknown page state 0x%08x; the device treats the page as corrupt", state)
+		return false
+	}
+	c.checkEntries(p, pg, state, binary.LittleEndian.Uint32(pg[4:8]))
+	return false
+}
+
+// readEntry returns entry i of page p, decrypted when a hook is set.
+func (c *checker) readEntry(p, i int) (rdItem, bool) {
+	var it rdItem
+	off := p*PageSize + FirstEntryOffset + i*EntrySize
+	copy(it[:], c.b[off:off+EntrySize])
+	if c.opts.Decrypt != nil {
+		if err := c.opts.Decrypt(off, it[:]); err != nil {
+			return it, false
+		}
+	}
+	return it, true
+}
+
+func (c *checker) rawEntry(p, i int) []byte {
+	off := p*PageSize + FirstEntryOffset + i*EntrySize
+	return c.b[off : off+EntrySize]
+}
+
+// checkEntries walks the entries of a valid page as the library's loader
+// does, following the span of each consistent item.
+func (c *checker) checkEntries(p int, pg []byte, state, seq uint32) {
+	bm := pg[BitmapOffset : BitmapOffset+BitmapSize]
+	firstFree := -1
+	for i := 0; i < EntriesPerPage; {
+		st := EntryState(bm, i)
+		switch st {
+		case rdIllegal:
+			c.add(KindBitmapIllegal, SeverityError, p, i, "entry state bits 01 are illegal; the device erases the entry")
+			i++
+			continue
+		case EntryErased:
+			i++
+			continue
+		case EntryEmpty:
+			if firstFree < 0 {
+				firstFree = i
+				if state == PageStateActive && !allFF(c.rawEntry(p, i)) {
+					c.add(KindHalfWritten, SeverityWarning, p, i, "free slot holds data: a write was cut short; the device erases the slot")
+				}
+			} else if !allFF(c.rawEntry(p, i)) {
+				c.add(KindHalfWritten, SeverityError, p, i, "free slot holds data")
+			}
+			i++
+			continue
+		}
+		if state == PageStateActive && firstFree >= 0 {
+			c.add(KindWrittenAfterFree, SeverityError, p, i, "written entry after the first free slot of the active page: the device never reads it")
+		}
+		if allFF(c.rawEntry(p, i)) {
+			c.add(KindWrittenEmpty, SeverityError, p, i, "bitmap says written but the slot is blank; the device erases it")
+			i++
+			continue
+		}
+		it, ok := c.readEntry(p, i)
+		if !ok || it.crc() != EntryCRC(it[:]) {
+			c.add(KindEntryCRC, SeverityError, p, i, "entry CRC mismatch; the device erases the entry")
+			i++
+			continue
+		}
+		if !it.consistent(i) {
+			c.add(KindEntryHeader, SeverityError, p, i, "impossible header (%s, span %d); the device erases the entry", it.typ(), it.span())
+			i++
+			continue
+		}
+		span := 1
+		if rdIsVar(it.typ()) {
+			span = it.span()
+			broken := false
+			for j := i + 1; j < i+span; j++ {
+				if EntryState(bm, j) != EntryWritten {
+					c.add(KindSpanState, SeverityError, p, i, "%s %s: payload entry %d is not marked written; the device erases the item",
+						it.typ(), c.name(&it), j)
+					broken = true
+					break
+				}
+			}
+			if !broken && !c.dataCRCOK(p, i, &it) {
+				c.add(KindDataCRC, SeverityError, p, i, "%s %s: data CRC mismatch; the device cannot read the value", it.typ(), c.name(&it))
+			}
+		}
+		c.items = append(c.items, chkItem{page: p, entry: i, seq: seq, it: it})
+		i += span
+	}
+}
+
+// name renders an item's key for details: "ns#1/key".
+func (c *checker) name(it *rdItem) string {
+	return fmt.Sprintf("ns#%d/%q", it.ns(), rdKey(it.keyField()))
+}
+
+func (c *checker) dataCRCOK(p, i int, it *rdItem) bool {
+	n := it.varSize()
+	buf := make([]byte, 0, n)
+	for j := i + 1; j < i+it.span(); j++ {
+		d, ok := c.readEntry(p, j)
+		if !ok {
+			return false
+		}
+		buf = append(buf, d[:min(n-len(buf), EntrySize)]...)
+	}
+	return len(buf) == n && CRC32(buf) == it.varCRC()
+}
+
+// checkSequences reports pages that share a sequence number and several
+// ACTIVE pages.
+func (c *checker) checkSequences(n int) {
+	seen := map[uint32]int{}
+	active := 0
+	for p := 0; p < n; p++ {
+		pg := c.b[p*PageSize : (p+1)*PageSize]
+		state := binary.LittleEndian.Uint32(pg[0:4])
+		if state != PageStateActive && state != PageStateFull && state != PageStateFreeing {
+			continue
+		}
+		if HeaderCRC(pg[:HeaderSize]) != binary.LittleEndian.Uint32(pg[28:32]) {
+			continue
+		}
+		seq := binary.LittleEndian.Uint32(pg[4:8])
+		if q, ok := seen[seq]; ok {
+			c.add(KindSequence, SeverityError, p, -1, "sequence number %d is also used by page %d", seq, q)
+		} else {
+			seen[seq] = p
+		}
+		if state == PageStateActive {
+			active++
+			if active > 1 {
+				c.add(KindSequence, SeverityWarning, p, -1, "more than one ACTIVE page; the device writes to the one with the highest sequence number")
+			}
+		}
+	}
+}
+
+// checkItems checks keys, blobs and namespaces across pages.
+func (c *checker) checkItems() {
+	// Pages in the device's order: by sequence number, then page number.
+	slices.SortStableFunc(c.items, func(a, b chkItem) int {
+		return cmp.Or(cmp.Compare(a.seq, b.seq), cmp.Compare(a.page, b.page), cmp.Compare(a.entry, b.entry))
+	})
+	type nsDef struct {
+		name []byte
+		item chkItem
+	}
+	var defs []nsDef
+	byName := map[string]chkItem{}
+	byIndex := map[uint8]chkItem{}
+	used := map[uint8]chkItem{}
+	type key struct {
+		ns    uint8
+		key   string
+		chunk int // -1 for anything but blob chunks
+	}
+	last := map[key]chkItem{}
+	type blob struct {
+		index  chkItem
+		chunks map[uint8]chkItem
+	}
+	indexes := map[key]*blob{}
+	var indexOrder []key
+	var chunks []chkItem
+
+	for _, ci := range c.items {
+		it := &ci.it
+		if it.ns() == 0 {
+			if it.typ() != TypeU8 {
+				c.add(KindNamespaceEntry, SeverityError, ci.page, ci.entry,
+					"namespace-table entry of type %s; the device stops loading namespaces on this page", it.typ())
+				continue
+			}
+			name := rdKey(it.keyField())
+			if prev, ok := byName[string(name)]; ok {
+				c.add(KindNamespaceDuplicate, SeverityError, ci.page, ci.entry,
+					"namespace %q is also defined at page %d entry %d", name, prev.page, prev.entry)
+			} else {
+				byName[string(name)] = ci
+			}
+			if prev, ok := byIndex[it[24]]; ok {
+				c.add(KindNamespaceDuplicate, SeverityError, ci.page, ci.entry,
+					"namespace index %d is also defined at page %d entry %d", it[24], prev.page, prev.entry)
+			} else {
+				byIndex[it[24]] = ci
+			}
+			if it[24] == 0 || it[24] == 0xFF {
+				c.add(KindNamespaceEntry, SeverityError, ci.page, ci.entry, "namespace %q has the reserved index %d", name, it[24])
+			}
+			defs = append(defs, nsDef{name, ci})
+			continue
+		}
+		if _, ok := used[it.ns()]; !ok {
+			used[it.ns()] = ci
+		}
+		k := key{it.ns(), string(rdKey(it.keyField())), -1}
+		if it.typ() == TypeBlobData {
+			k.chunk = int(it.chunk())
+			chunks = append(chunks, ci)
+		}
+		if prev, ok := last[k]; ok {
+			c.add(KindDuplicateKey, SeverityError, prev.page, prev.entry,
+				"%s is stored again at page %d entry %d; the device keeps only one", c.name(it), ci.page, ci.entry)
+		}
+		last[k] = ci
+		if it.typ() == TypeBlobIndex {
+			k.chunk = -2
+			if _, ok := indexes[k]; !ok {
+				indexOrder = append(indexOrder, k)
+			}
+			indexes[k] = &blob{index: ci, chunks: map[uint8]chkItem{}}
+			if s := it.idxStart(); s != rdVer0 && s != rdVer1 {
+				c.add(KindBlobIndex, SeverityError, ci.page, ci.entry, "%s: blob index version offset 0x%02x is neither 0x00 nor 0x80", c.name(it), s)
+			}
+		}
+	}
+	// Chunks belong to the blob index of their key whose range holds them.
+	for _, ci := range chunks {
+		it := &ci.it
+		b := indexes[key{it.ns(), string(rdKey(it.keyField())), -2}]
+		if b == nil || int(it.chunk()) < int(b.index.it.idxStart()) ||
+			int(it.chunk()) >= int(b.index.it.idxStart())+b.index.it.idxCount() {
+			c.add(KindBlobOrphan, SeverityWarning, ci.page, ci.entry,
+				"%s: blob chunk %d has no blob index; the device erases it at start-up", c.name(it), it.chunk())
+			continue
+		}
+		b.chunks[it.chunk()] = ci
+	}
+	for _, k := range indexOrder {
+		b := indexes[k]
+		it := &b.index.it
+		total := 0
+		for n := 0; n < it.idxCount(); n++ {
+			ch, ok := b.chunks[it.idxStart()+uint8(n)]
+			if !ok {
+				c.add(KindBlobMissing, SeverityError, b.index.page, b.index.entry,
+					"%s: blob chunk %d of %d is missing; the device drops the blob", c.name(it), n, it.idxCount())
+				continue
+			}
+			total += ch.it.varSize()
+		}
+		if len(b.chunks) == it.idxCount() && uint32(total) != it.idxSize() {
+			c.add(KindBlobSize, SeverityError, b.index.page, b.index.entry,
+				"%s: chunks hold %d bytes, the blob index says %d; the device drops the blob", c.name(it), total, it.idxSize())
+		}
+	}
+	for _, ns := range slices.Sorted(maps.Keys(used)) {
+		if _, ok := byIndex[ns]; !ok {
+			ci := used[ns]
+			c.add(KindNamespaceUndefined, SeverityError, ci.page, ci.entry,
+				"namespace index %d is used but not defined; the device cannot read its keys", ns)
+		}
+	}
+	for _, d := range defs {
+		if _, ok := used[d.item.it[24]]; !ok && byIndex[d.item.it[24]] == d.item {
+			c.add(KindNamespaceUnused, SeverityInfo, d.item.page, d.item.entry, "namespace %q (index %d) holds no keys", d.name, d.item.it[24])
+		}
+	}
+}

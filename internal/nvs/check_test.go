@@ -1,0 +1,247 @@
+package nvs
+
+import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func chkKinds(fs []Finding, minSev Severity) []FindingKind {
+	var ks []FindingKind
+	for _, f := range fs {
+		if f.Severity >= minSev && !slices.Contains(ks, f.Kind) {
+			ks = append(ks, f.Kind)
+		}
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+// TestCheckGeneratorVectorsClean: every generator-made reference image is
+// clean, as nvs_tool.py -i found (its *.check.txt only complains about the
+// read-only sizes, which are warnings here).
+func TestCheckGeneratorVectorsClean(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(vectorDir, "*.bin"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no vectors: %v", err)
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".bin")
+		if strings.HasSuffix(name, ".keys") {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var opts CheckOptions
+			if keys := filepath.Join(vectorDir, name+".keys.bin"); fileExists(keys) {
+				opts.Decrypt, _ = xtsCipher(t, keys)
+			}
+			fs := CheckImage(b, opts)
+			toolReport, err := os.ReadFile(filepath.Join(vectorDir, strings.TrimSuffix(name, ".decrypted")+".check.txt"))
+			if err != nil {
+				toolReport, _ = os.ReadFile(filepath.Join(vectorDir, name+".check.txt"))
+			}
+			toolClean := !strings.Contains(string(toolReport), "!")
+			switch {
+			case HasErrors(fs):
+				t.Errorf("errors in a generator image: %v", fs)
+			case len(b) >= 3*PageSize && len(fs) != 0:
+				t.Errorf("findings in a generator image: %v", fs)
+			case len(b) < 3*PageSize && (toolClean || !slices.Equal(chkKinds(fs, SeverityWarning), []FindingKind{KindNoFreePage, KindTooFewPages})):
+				t.Errorf("read-only size: findings %v, nvs_tool said:\n%s", fs, toolReport)
+			}
+		})
+	}
+}
+
+// TestCheckDeviceImages: images written by the device's library are
+// structurally clean (erased entries, FULL pages and garbage-collected
+// pages are normal); the corrupted and power-loss ones are flagged with
+// the right kinds.
+func TestCheckDeviceImages(t *testing.T) {
+	want := map[string][]FindingKind{
+		"corrupt_bitmap_ff":      {KindWrittenEmpty},
+		"corrupt_data_bitflip":   {KindDataCRC},
+		"corrupt_page_crc":       {KindHeaderCRC},
+		"corrupt_truncated":      {KindBlobOrphan, KindNoFreePage, KindSize, KindTooFewPages},
+		"powerloss_dup_prevpage": {KindDuplicateKey},
+		"powerloss_dup_samepage": {KindDuplicateKey},
+		"powerloss_freeing":      {KindPageFreeing},
+	}
+	files, err := filepath.Glob(filepath.Join(deviceDir, "*.bin"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no images: %v", err)
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".bin")
+		if strings.HasSuffix(name, ".keys") {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var opts CheckOptions
+			keys := filepath.Join(deviceDir, name+".keys.bin")
+			if name == "base_usmp_enc" {
+				keys = filepath.Join(deviceDir, "base_usmp_enc.keys.bin")
+			}
+			if fileExists(keys) {
+				opts.Decrypt, _ = xtsCipher(t, keys)
+			}
+			fs := CheckImage(b, opts)
+			got := chkKinds(fs, SeverityWarning)
+			w := want[name]
+			slices.Sort(w)
+			if !slices.Equal(got, w) {
+				t.Errorf("finding kinds = %v, want %v\n%v", got, w, fs)
+			}
+			if strings.HasPrefix(name, "corrupt_") && !HasErrors(fs) {
+				t.Error("a corrupted image must have errors")
+			}
+		})
+	}
+}
+
+// chkSetState rewrites entry i's bitmap bits in page p.
+func chkSetState(b []byte, p, i int, st uint8) {
+	SetEntryState(b[p*PageSize+BitmapOffset:p*PageSize+BitmapOffset+BitmapSize], i, st)
+}
+
+func chkEntryAt(b []byte, p, i int) []byte {
+	off := p*PageSize + FirstEntryOffset + i*EntrySize
+	return b[off : off+EntrySize]
+}
+
+func chkResealHeader(b []byte, p int) {
+	h := b[p*PageSize : p*PageSize+HeaderSize]
+	binary.LittleEndian.PutUint32(h[28:32], HeaderCRC(h))
+}
+
+func chkResealEntry(e []byte) { binary.LittleEndian.PutUint32(e[4:8], EntryCRC(e)) }
+
+// TestCheckFindings damages the usmp_psk reference image (namespace at
+// entry 0, string device_id at 1-2, blob chunk psk at 3-4, blob index at 5)
+// one way at a time and checks the finding, its page and its entry.
+func TestCheckFindings(t *testing.T) {
+	base, err := os.ReadFile(filepath.Join(vectorDir, "usmp_psk.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		damage func(b []byte) []byte
+		kind   FindingKind
+		sev    Severity
+		page   int
+		entry  int
+	}{
+		{"size", func(b []byte) []byte { return b[:len(b)-100] }, KindSize, SeverityError, -1, -1},
+		{"no free page", func(b []byte) []byte { return b[:PageSize*3][:PageSize] }, KindNoFreePage, SeverityWarning, -1, -1},
+		{"header crc", func(b []byte) []byte { b[4] ^= 1; return b }, KindHeaderCRC, SeverityError, 0, -1},
+		{"page state", func(b []byte) []byte { b[0] = 0x7E; return b }, KindPageState, SeverityError, 0, -1},
+		{"not blank", func(b []byte) []byte { b[2*PageSize+100] = 0; return b }, KindPageNotBlank, SeverityError, 2, -1},
+		{"old version", func(b []byte) []byte { b[8] = 0xFD; chkResealHeader(b, 0); return b }, KindPageVersion, SeverityError, 0, -1},
+		{"freeing", func(b []byte) []byte { b[0] = 0xF8; return b }, KindPageFreeing, SeverityWarning, 0, -1},
+		{"corrupt state", func(b []byte) []byte { b[0] = 0xF0; return b }, KindPageCorrupt, SeverityWarning, 0, -1},
+		{"illegal bitmap", func(b []byte) []byte { chkSetState(b, 0, 0, rdIllegal); return b }, KindBitmapIllegal, SeverityError, 0, 0},
+		{"written empty", func(b []byte) []byte { chkSetState(b, 0, 6, EntryWritten); return b }, KindWrittenEmpty, SeverityError, 0, 6},
+		{"entry crc", func(b []byte) []byte { chkEntryAt(b, 0, 1)[10] ^= 1; return b }, KindEntryCRC, SeverityError, 0, 1},
+		{"entry header", func(b []byte) []byte { e := chkEntryAt(b, 0, 1); e[2] = 3; chkResealEntry(e); return b }, KindEntryHeader, SeverityError, 0, 1},
+		{"data crc", func(b []byte) []byte { chkEntryAt(b, 0, 4)[0] ^= 1; return b }, KindDataCRC, SeverityError, 0, 3},
+		{"span state", func(b []byte) []byte { chkSetState(b, 0, 2, EntryErased); return b }, KindSpanState, SeverityError, 0, 1},
+		{"half written", func(b []byte) []byte { chkEntryAt(b, 0, 6)[0] = 1; return b }, KindHalfWritten, SeverityWarning, 0, 6},
+		{"written after free", func(b []byte) []byte {
+			copy(chkEntryAt(b, 0, 7), chkEntryAt(b, 0, 0))
+			chkSetState(b, 0, 7, EntryWritten)
+			return b
+		}, KindWrittenAfterFree, SeverityError, 0, 7},
+		{"duplicate key", func(b []byte) []byte {
+			copy(chkEntryAt(b, 0, 6), chkEntryAt(b, 0, 5))
+			chkSetState(b, 0, 6, EntryWritten)
+			return b
+		}, KindDuplicateKey, SeverityError, 0, 5},
+		{"missing chunk", func(b []byte) []byte { chkSetState(b, 0, 3, EntryErased); chkSetState(b, 0, 4, EntryErased); return b }, KindBlobMissing, SeverityError, 0, 5},
+		{"orphan chunk", func(b []byte) []byte { chkSetState(b, 0, 5, EntryErased); return b }, KindBlobOrphan, SeverityWarning, 0, 3},
+		{"blob size", func(b []byte) []byte { e := chkEntryAt(b, 0, 5); e[24] = 33; chkResealEntry(e); return b }, KindBlobSize, SeverityError, 0, 5},
+		{"blob version", func(b []byte) []byte { e := chkEntryAt(b, 0, 5); e[29] = 0x40; chkResealEntry(e); return b }, KindBlobIndex, SeverityError, 0, 5},
+		{"namespace undefined", func(b []byte) []byte { chkSetState(b, 0, 0, EntryErased); return b }, KindNamespaceUndefined, SeverityError, 0, 1},
+		{"namespace unused", func(b []byte) []byte {
+			for i := 1; i <= 5; i++ {
+				chkSetState(b, 0, i, EntryErased)
+			}
+			return b
+		}, KindNamespaceUnused, SeverityInfo, 0, 0},
+		{"namespace duplicate", func(b []byte) []byte {
+			copy(chkEntryAt(b, 0, 6), chkEntryAt(b, 0, 0))
+			chkSetState(b, 0, 6, EntryWritten)
+			return b
+		}, KindNamespaceDuplicate, SeverityError, 0, 6},
+		{"sequence", func(b []byte) []byte {
+			copy(b[PageSize:2*PageSize], b[:PageSize])
+			return b
+		}, KindSequence, SeverityError, 1, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := tt.damage(slices.Clone(base))
+			fs := Check(b)
+			i := slices.IndexFunc(fs, func(f Finding) bool { return f.Kind == tt.kind })
+			if i < 0 {
+				t.Fatalf("no %s finding in %v", tt.kind, fs)
+			}
+			f := fs[i]
+			if f.Severity != tt.sev || f.Page != tt.page || f.Entry != tt.entry {
+				t.Errorf("finding = %v, want %s at page %d entry %d", f, tt.sev, tt.page, tt.entry)
+			}
+			if f.String() == "" || f.Detail == "" {
+				t.Error("empty text")
+			}
+		})
+	}
+}
+
+// TestCheckNeverQuotesValues: findings name keys and counts, never the
+// stored bytes (security R9). The psk of usmp_psk must not appear even
+// when its data CRC is wrong.
+func TestCheckNeverQuotesValues(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(vectorDir, "usmp_psk.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chkEntryAt(b, 0, 4)[0] ^= 1
+	chkEntryAt(b, 0, 2)[0] ^= 1
+	psk := chkEntryAt(b, 0, 4)
+	for _, f := range Check(b) {
+		s := f.String()
+		for w := 4; w <= len(psk); w++ {
+			if strings.Contains(s, string(psk[w-4:w])) {
+				t.Errorf("finding quotes stored bytes: %s", s)
+			}
+		}
+		if strings.Contains(s, "sp-0001") || strings.Contains(strings.ToLower(s), "82f1") {
+			t.Errorf("finding quotes a value: %s", s)
+		}
+	}
+}
+
+// BenchmarkCheck checks a 0x6000 USMP image.
+func BenchmarkCheck(b *testing.B) {
+	img, err := os.ReadFile(filepath.Join(vectorDir, "usmp_psk.bin"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if fs := Check(img); len(fs) != 0 {
+			b.Fatal(fs)
+		}
+	}
+}
