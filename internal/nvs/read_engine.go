@@ -16,9 +16,11 @@ package nvs
 // bounded by the page geometry, and every loop advances.
 
 import (
+	"cmp"
 	"encoding/binary"
 	"hash/crc32"
 	"math"
+	"slices"
 )
 
 // Library constants that format.go does not carry.
@@ -193,16 +195,29 @@ func (p *rdPage) get(i int) (uint8, DeviceError) {
 }
 
 func (p *rdPage) hlInsert(it *rdItem, idx int) {
-	p.hl = append(p.hl, rdHashNode{idx: idx, hash: it.hash()})
+	h := it.hash()
+	p.hl = append(p.hl, rdHashNode{idx: idx, hash: h})
+	p.e.indexAdd(h, p, 1)
 }
 
 func (p *rdPage) hlErase(idx int) {
 	for i := range p.hl {
 		if p.hl[i].idx == idx {
 			p.hl[i].idx = -1
+			p.e.indexAdd(p.hl[i].hash, p, -1)
 			return
 		}
 	}
+}
+
+// hlClear empties the hash list (HashList::clear).
+func (p *rdPage) hlClear() {
+	for _, n := range p.hl {
+		if n.idx >= 0 {
+			p.e.indexAdd(n.hash, p, -1)
+		}
+	}
+	p.hl = p.hl[:0]
 }
 
 // hlFind returns the first node (in insertion order) at or after start with
@@ -897,7 +912,7 @@ func (p *rdPage) erase() DeviceError {
 	p.used, p.erased = 0, 0
 	p.firstUsed, p.nextFree = rdNoEntry, rdNoEntry
 	p.state = PageStateUninit
-	p.hl = p.hl[:0]
+	p.hlClear()
 	return devOK
 }
 
@@ -972,6 +987,69 @@ type rdEngine struct {
 	encrypt  EntryCipher
 	hookErr  error
 	scratch  [EntrySize]byte
+
+	// index maps a hash-list hash to the pages whose hash lists hold a
+	// live node with it, so that a lookup by key visits only those pages
+	// instead of every page (the library's per-page search made reading
+	// a large image quadratic). nil for small images. pos is each page's
+	// position in list, rebuilt when posDirty.
+	index    map[uint32][]rdHashRef
+	pos      []int
+	posDirty bool
+}
+
+// rdHashRef counts the live hash-list nodes of one hash in one page.
+type rdHashRef struct {
+	page *rdPage
+	n    int
+}
+
+// rdIndexMinPages is the page count from which the engine keeps its index
+// (a variable so that tests can run everything through the index).
+var rdIndexMinPages = 16
+
+func (e *rdEngine) indexAdd(h uint32, p *rdPage, d int) {
+	if e.index == nil {
+		return
+	}
+	refs := e.index[h]
+	for i := range refs {
+		if refs[i].page == p {
+			refs[i].n += d
+			if refs[i].n <= 0 {
+				refs = append(refs[:i], refs[i+1:]...)
+				if len(refs) == 0 {
+					delete(e.index, h)
+				} else {
+					e.index[h] = refs
+				}
+			}
+			return
+		}
+	}
+	if d > 0 {
+		e.index[h] = append(refs, rdHashRef{page: p, n: d})
+	}
+}
+
+// candidates returns the pages, in list order, that may hold an item with
+// the hash of probe; ok is false when the engine keeps no index.
+func (e *rdEngine) candidates(probe *rdItem, buf []*rdPage) ([]*rdPage, bool) {
+	if e.index == nil {
+		return nil, false
+	}
+	if e.posDirty {
+		for i, p := range e.list {
+			e.pos[p.num] = i
+		}
+		e.posDirty = false
+	}
+	out := buf[:0]
+	for _, r := range e.index[probe.hash()] {
+		out = append(out, r.page)
+	}
+	slices.SortFunc(out, func(a, b *rdPage) int { return cmp.Compare(e.pos[a.num], e.pos[b.num]) })
+	return out, true
 }
 
 // own makes flash a private copy before the first write, when it is the
@@ -1032,6 +1110,7 @@ func (e *rdEngine) writeRaw(addr int, data []byte) DeviceError {
 }
 
 func (e *rdEngine) removeFromList(p *rdPage) {
+	e.posDirty = true
 	for i, q := range e.list {
 		if q == p {
 			e.list = append(e.list[:i], e.list[i+1:]...)
@@ -1050,6 +1129,12 @@ func (e *rdEngine) pmLoad() DeviceError {
 	}
 	e.pages = e.pages[:n]
 	e.list, e.free = e.list[:0], e.free[:0]
+	e.posDirty = true
+	e.index = nil
+	if n >= rdIndexMinPages {
+		e.index = map[uint32][]rdHashRef{}
+		e.pos = make([]int, n)
+	}
 	for i := range e.pages {
 		p := &e.pages[i]
 		p.reset(e, i)
@@ -1151,6 +1236,7 @@ func (e *rdEngine) activatePage() DeviceError {
 	}
 	e.free = append(e.free[:0], e.free[1:]...)
 	e.list = append(e.list, p)
+	e.posDirty = true
 	if p.state == PageStateUninit {
 		p.seq = e.seq
 	}
@@ -1295,7 +1381,17 @@ func (e *rdEngine) init() DeviceError {
 // findItem is Storage::findItem: the first page (in sequence order) that
 // holds a matching item.
 func (e *rdEngine) findItem(ns uint8, t Type, key []byte, chunk, start uint8, item *rdItem) (*rdPage, int, DeviceError) {
-	for _, p := range e.list {
+	pages := e.list
+	if ns != rdNSAny && key != nil && (t != TypeBlobData || chunk != rdChunkAny) {
+		// Pages whose hash list lacks the key's hash return NOT_FOUND
+		// without reading anything: skip them.
+		probe := rdNewItem(ns, t, 0, key, chunk)
+		var buf [8]*rdPage
+		if c, ok := e.candidates(&probe, buf[:]); ok {
+			pages = c
+		}
+	}
+	for _, p := range pages {
 		idx := 0
 		if p.findItem(ns, t, key, &idx, item, chunk, start) == devOK {
 			return p, idx, devOK

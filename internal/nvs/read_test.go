@@ -1,7 +1,9 @@
 package nvs
 
 import (
+	"bytes"
 	"crypto/aes"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -355,5 +357,59 @@ func TestItemHash(t *testing.T) {
 	b = append(b, it[3])
 	if got, want := it.hash(), CRC32(b)&0xFFFFFF; got != want {
 		t.Errorf("hash = %06x, want %06x", got, want)
+	}
+}
+
+// TestIndexEquivalence runs the device, replay and round-trip suites with
+// the page index on for every image size: looking up a key only in the
+// pages whose hash lists hold its hash must change nothing.
+func TestIndexEquivalence(t *testing.T) {
+	saved := rdIndexMinPages
+	rdIndexMinPages = 0
+	defer func() { rdIndexMinPages = saved }()
+	t.Run("read", TestReadDeviceImages)
+	t.Run("repairs", TestReadRepairsLikeDevice)
+	t.Run("replay", TestEditReplaysDeviceSteps)
+	t.Run("roundtrip", TestEditRoundTripRandom)
+}
+
+// TestReadLargeImage reads a 4 MiB partition whose pages are full of keys:
+// every key reads back and the time stays linear (a lookup visits only
+// the pages that may hold the key).
+func TestReadLargeImage(t *testing.T) {
+	const pages = 1024
+	img := bytes.Repeat([]byte{0xFF}, pages*PageSize)
+	n := 0
+	for p := 0; p < pages-1; p++ {
+		pg := img[p*PageSize:]
+		binary.LittleEndian.PutUint32(pg[0:4], PageStateFull)
+		binary.LittleEndian.PutUint32(pg[4:8], uint32(p))
+		pg[8] = VersionByte2
+		binary.LittleEndian.PutUint32(pg[28:32], HeaderCRC(pg[:HeaderSize]))
+		for i := 0; i < EntriesPerPage; i++ {
+			it := rdNewItem(1, TypeU32, 1, []byte("k"+strconv.Itoa(n)), rdChunkAny)
+			binary.LittleEndian.PutUint32(it[24:28], uint32(n))
+			n++
+			if p == 0 && i == 0 {
+				it = rdNewItem(0, TypeU8, 1, []byte("big"), rdChunkAny)
+				it[24] = 1
+				n--
+			}
+			it.setCRC()
+			copy(pg[FirstEntryOffset+i*EntrySize:], it[:])
+			SetEntryState(pg[BitmapOffset:BitmapOffset+BitmapSize], i, EntryWritten)
+		}
+	}
+	img2, err := ReadImage(img, ReadOptions{})
+	if err != nil || img2.MountErr != nil {
+		t.Fatal(err, img2.MountErr)
+	}
+	if len(img2.Entries) != n {
+		t.Fatalf("%d entries, want %d", len(img2.Entries), n)
+	}
+	for i, e := range img2.Entries {
+		if e.Err != nil || e.Key != "k"+strconv.Itoa(i) || e.Uint() != uint64(i) {
+			t.Fatalf("entry %d: %v %v", i, e, e.Err)
+		}
 	}
 }
