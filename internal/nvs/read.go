@@ -148,6 +148,14 @@ type Entry struct {
 	// skips it, but nvs_get_blob reads it by name.
 	Legacy bool
 
+	// NoNamespace marks an entry whose namespace index has no definition
+	// (for example because the page that held it has a bad header CRC).
+	// The device's iterator then reports the namespace name of the entry
+	// it listed before (its entry_info is never cleared), or "" for the
+	// first one, and the getter looks the key up in that namespace.
+	// Namespace holds that name, NamespaceIndex the entry's own index.
+	NoNamespace bool
+
 	// Err is non-nil when the device lists the entry but its getter
 	// fails: a DeviceError such as DeviceNotFound for a string or blob
 	// whose data CRC is wrong. The value is then empty.
@@ -225,12 +233,14 @@ func readImage(b []byte, opts ReadOptions) (*Image, *rdEngine, error) {
 		img.Namespaces = append(img.Namespaces, Namespace{Name: string(n.name), Index: n.index})
 	}
 	var it rdIter
+	var name []byte // the iterator's entry_info.namespace_name
 	for guard := 0; guard <= len(e.flash)/EntrySize; guard++ {
 		p, idx, item, ok := e.next(&it, true)
 		if !ok {
 			break
 		}
-		img.Entries = append(img.Entries, e.readEntry(p, idx, &item))
+		ent := e.readEntry(p, idx, &item, &name)
+		img.Entries = append(img.Entries, ent)
 	}
 	if e.hookErr != nil {
 		return nil, nil, fmt.Errorf("nvs: decrypt entry: %w", e.hookErr)
@@ -239,8 +249,9 @@ func readImage(b []byte, opts ReadOptions) (*Image, *rdEngine, error) {
 }
 
 // readEntry builds the Entry for an item the iterator yielded, reading its
-// value the way nvs_open + nvs_get_* would.
-func (e *rdEngine) readEntry(p *rdPage, idx int, item *rdItem) Entry {
+// value the way nvs_open + nvs_get_* would. name is the iterator's
+// namespace name, which only changes when the item's namespace is known.
+func (e *rdEngine) readEntry(p *rdPage, idx int, item *rdItem, name *[]byte) Entry {
 	key := rdKey(item.keyField())
 	ent := Entry{
 		NamespaceIndex: item.ns(),
@@ -253,15 +264,13 @@ func (e *rdEngine) readEntry(p *rdPage, idx int, item *rdItem) Entry {
 		ent.Legacy = ent.Type == TypeBlob
 		ent.Type = TypeBlob
 	}
-	name, ok := e.namespaceName(item.ns())
-	if !ok {
-		// The iterator leaves the name empty; nvs_open("") then finds no
-		// namespace with this index.
-		ent.Err = DeviceNotFound
-		return ent
+	if n, ok := e.namespaceName(item.ns()); ok {
+		*name = n
+	} else {
+		ent.NoNamespace = true
 	}
-	ent.Namespace = string(name)
-	ns, rc := e.namespaceIndex(name, false)
+	ent.Namespace = string(*name)
+	ns, rc := e.namespaceIndex(*name, false)
 	if rc != devOK {
 		ent.Err = rc
 		return ent

@@ -413,3 +413,102 @@ func TestReadLargeImage(t *testing.T) {
 		}
 	}
 }
+
+// TestReadLostNamespace: when the page holding a namespace definition has
+// a bad header CRC, the namespace's keys are still listed, with the
+// namespace name the iterator last reported ("" at first), and cannot be
+// read (nvs-format.md §10).
+func TestReadLostNamespace(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(deviceDir, "spread_pages.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[4] ^= 1 // page 0 holds namespace "log"
+	img, err := ReadImage(b, ReadOptions{})
+	if err != nil || img.MountErr != nil {
+		t.Fatal(err, img.MountErr)
+	}
+	if len(img.Entries) == 0 {
+		t.Fatal("no entries")
+	}
+	for _, e := range img.Entries {
+		if !e.NoNamespace || e.Namespace != "" || !errors.Is(e.Err, DeviceNotFound) {
+			t.Fatalf("%v: NoNamespace=%v err=%v", e, e.NoNamespace, e.Err)
+		}
+	}
+}
+
+// TestReadStaleNamespaceName: an entry of an undefined namespace listed
+// after a normal entry gets that entry's namespace name, as the library's
+// iterator never clears it, and its getter looks there.
+func TestReadStaleNamespaceName(t *testing.T) {
+	ed, err := OpenEditor(mustRead(t, filepath.Join(deviceDir, "base_empty.bin")), EditOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []struct{ ns, key string }{{"a", "x"}, {"b", "x"}, {"a", "y"}} {
+		if err := ed.SetInt(s.ns, s.key, TypeU8, int64(len(s.ns)+len(s.key))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := ed.Bytes()
+	// Erase the definition of namespace "b" (entry 2: a, a/x, b, b/x, a/y).
+	SetEntryState(b[BitmapOffset:BitmapOffset+BitmapSize], 2, EntryErased)
+	img, err := ReadImage(b, ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := expectedLines(img.Entries)
+	want := []string{"a\tx\tu8\t2", "a\tx\tu8\t2", "a\ty\tu8\t2"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if !img.Entries[1].NoNamespace || img.Entries[1].NamespaceIndex != 2 {
+		t.Errorf("entry 1 = %+v", img.Entries[1].NoNamespace)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestEntryNeverPrintsValue: printing or marshalling entries (or a whole
+// Image) never shows a string or blob value, whatever the verb (R10, R13):
+// the PSK read from an image must not leak through a log line.
+func TestEntryNeverPrintsValue(t *testing.T) {
+	img, err := ReadImage(mustRead(t, filepath.Join(vectorDir, "usmp_psk.bin")), ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	psk := img.Lookup("usmp", "psk")
+	if psk == nil || psk.Len() != 32 {
+		t.Fatal("no 32-byte psk")
+	}
+	secret := psk.Bytes()
+	forms := []string{string(secret[:6]), hex.EncodeToString(secret[:6]), strings.ToUpper(hex.EncodeToString(secret[:6])),
+		fmt.Sprint(secret[:3])[1:8], "usmp-0001", "0x82, 0xf1"}
+	var outs []string
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%o", "%b"} {
+		outs = append(outs, fmt.Sprintf(verb, *psk), fmt.Sprintf(verb, psk), fmt.Sprintf(verb, img.Entries), fmt.Sprintf(verb, img))
+	}
+	j, err := json.Marshal(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs = append(outs, string(j))
+	for _, o := range outs {
+		for _, f := range forms {
+			if strings.Contains(o, f) {
+				t.Fatalf("value leaked (%q) in %.200s", f, o)
+			}
+		}
+	}
+	if got := fmt.Sprint(*psk); got != "usmp/psk blob (32 bytes)" {
+		t.Errorf("Sprint = %q", got)
+	}
+}
