@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -13,6 +14,8 @@ type rootOptions struct {
 	configFile     string
 	masterFile     string
 	allowUnignored bool
+	registry       string
+	lockTimeout    time.Duration
 }
 
 const rootLong = `usmp-psk provisions the pre-shared keys (PSKs) of USMP devices and keeps the
@@ -59,6 +62,7 @@ func newRootCmd(f *Factory) *cobra.Command {
 	pf.StringVar(&opts.configFile, "config", "", "config `FILE` (default ./usmp-psk.yaml or $XDG_CONFIG_HOME/usmp-psk/config.yaml; $USMP_PSK_CONFIG)")
 	pf.StringVar(&opts.masterFile, "master-file", "", "read the master secret from `PATH` instead of $USMP_MASTER_SECRET")
 	pf.BoolVar(&opts.allowUnignored, "allow-unignored", false, "write secret files inside a git work tree even where git does not ignore them")
+	addRegistryFlags(opts, pf)
 
 	root.AddCommand(
 		newGenerateCmd(f, opts, nil),
