@@ -52,6 +52,9 @@ func OpenEditor(b []byte, opts EditOptions) (*Editor, error) {
 	if len(b) > MaxImageSize {
 		return nil, ErrImageTooLarge
 	}
+	if (opts.Decrypt == nil) != (opts.Encrypt == nil) {
+		return nil, errors.New("nvs: an encrypted image needs both EditOptions.Decrypt and Encrypt")
+	}
 	n := len(b) / PageSize * PageSize
 	e := &rdEngine{
 		flash:   append([]byte(nil), b[:n]...),

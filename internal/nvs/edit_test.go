@@ -171,3 +171,92 @@ func BenchmarkEditSetPSK(b *testing.B) {
 		_ = ed.Bytes()
 	}
 }
+
+// TestEditErrors: names, ranges and image problems are refused without
+// touching the image, and the errors carry the device's code.
+func TestEditErrors(t *testing.T) {
+	base := mustRead(t, filepath.Join(vectorDir, "usmp_psk.bin"))
+	nop := func(int, []byte) error { return nil }
+	if _, err := OpenEditor(base, EditOptions{Encrypt: nop}); err == nil {
+		t.Error("Encrypt without Decrypt accepted")
+	}
+	if _, err := OpenEditor(mustRead(t, filepath.Join(deviceDir, "corrupt_truncated.bin")), EditOptions{}); !errors.Is(err, DeviceNoFreePages) {
+		t.Errorf("truncated image: err = %v", err)
+	}
+	tests := []struct {
+		name string
+		op   func(ed *Editor) error
+		want error
+	}{
+		{"empty key", func(ed *Editor) error { return ed.SetString("usmp", "", "x") }, ErrInvalidName},
+		{"long namespace", func(ed *Editor) error { return ed.SetString("sixteen_chars_ns", "k", "x") }, ErrInvalidName},
+		{"NUL in key", func(ed *Editor) error { return ed.SetBlob("usmp", "a\x00b", nil) }, ErrInvalidName},
+		{"NUL in string", func(ed *Editor) error { return ed.SetString("usmp", "k", "a\x00b") }, ErrStringNUL},
+		{"long string", func(ed *Editor) error { return ed.SetString("usmp", "k", strings.Repeat("x", 4000)) }, DeviceValueTooLong},
+		{"u8 range", func(ed *Editor) error { return ed.SetUint("usmp", "k", TypeU8, 256) }, nil},
+		{"i8 range", func(ed *Editor) error { return ed.SetInt("usmp", "k", TypeI8, -129) }, nil},
+		{"u16 negative", func(ed *Editor) error { return ed.SetInt("usmp", "k", TypeU16, -1) }, nil},
+		{"not an int", func(ed *Editor) error { return ed.SetInt("usmp", "k", TypeString, 1) }, nil},
+		{"erase missing key", func(ed *Editor) error { return ed.Erase("usmp", "nope") }, DeviceNotFound},
+		{"erase missing namespace", func(ed *Editor) error { return ed.Erase("nope", "psk") }, DeviceNotFound},
+		{"huge blob", func(ed *Editor) error { return ed.SetBlob("usmp", "big", make([]byte, 30000)) }, DeviceValueTooLong},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ed, err := OpenEditor(base, EditOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = tt.op(ed)
+			if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if !bytes.Equal(ed.Bytes(), base) {
+				t.Error("a refused edit changed the image")
+			}
+		})
+	}
+}
+
+// TestEditSameValueWritesNothing: setting a key to the value it has leaves
+// the image unchanged, as on the device (nvs-format.md §10).
+func TestEditSameValueWritesNothing(t *testing.T) {
+	base := mustRead(t, filepath.Join(vectorDir, "usmp_psk.bin"))
+	img, err := ReadImage(base, ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ed, err := OpenEditor(base, EditOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ed.SetBlob("usmp", "psk", img.Lookup("usmp", "psk").Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	if err := ed.SetString("usmp", "device_id", string(img.Lookup("usmp", "device_id").Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(ed.Bytes(), base) {
+		t.Error("rewriting the same values changed the image")
+	}
+}
+
+// TestEditKeepsTrailingBytes: bytes after the last whole page are kept.
+func TestEditKeepsTrailingBytes(t *testing.T) {
+	base := append(mustRead(t, filepath.Join(vectorDir, "usmp_psk.bin")), 1, 2, 3)
+	ed, err := OpenEditor(base, EditOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ed.SetInt("usmp", "n", TypeI32, -5); err != nil {
+		t.Fatal(err)
+	}
+	out := ed.Bytes()
+	if len(out) != len(base) || !bytes.Equal(out[len(out)-3:], []byte{1, 2, 3}) {
+		t.Error("trailing bytes lost")
+	}
+	img, err := ReadImage(out, ReadOptions{})
+	if err != nil || img.Lookup("usmp", "n") == nil || img.Lookup("usmp", "n").Int() != -5 {
+		t.Fatalf("read back: %v", err)
+	}
+}

@@ -39,8 +39,9 @@ const (
 
 // EntryCipher transforms one 32-byte entry in place. offset is the entry's
 // byte offset from the start of the partition, which is the XTS tweak that
-// NVS encryption uses (nvs-format.md §6). The reader passes a decrypting
-// EntryCipher, the editor an encrypting one as well.
+// NVS encryption uses (nvs-format.md §6). The reader takes a decrypting
+// EntryCipher, the editor an encrypting one as well. With the nvscrypt
+// package: func(off int, e []byte) error { return c.DecryptEntry(e, e, uint64(off)) }.
 type EntryCipher func(offset int, entry []byte) error
 
 // rdIsVar reports whether items of type t carry a variable-length payload.
