@@ -1,0 +1,178 @@
+package provision
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/usmp/usmp-psk/internal/nvs"
+	"github.com/usmp/usmp-psk/internal/nvs/nvscrypt"
+	"github.com/usmp/usmp-psk/internal/psk"
+)
+
+// Defaults of design §6: ESP-IDF's default partition tables put a 0x6000
+// byte nvs partition at 0x9000.
+const (
+	DefaultSize    = 0x6000
+	DefaultOffset  = 0x9000
+	DefaultVersion = 2
+)
+
+// Layout is where the USMP entries live in NVS (design §6; config
+// nvs.namespace, nvs.id_key, nvs.psk_key).
+type Layout struct {
+	Namespace string
+	IDKey     string
+	PSKKey    string
+}
+
+// DefaultLayout is namespace usmp, string device_id, blob psk.
+func DefaultLayout() Layout { return Layout{Namespace: "usmp", IDKey: "device_id", PSKKey: "psk"} }
+
+// ImageOptions says how a device image is built or read.
+type ImageOptions struct {
+	Layout
+	// Size of a fresh image (DefaultSize when 0). Ignored with Base.
+	Size int
+	// Version of the NVS format of a fresh image (DefaultVersion when 0).
+	Version int
+	// Base is an image read off the device: every other entry is kept and
+	// the id and key are written the way the device's library writes.
+	Base []byte
+	// Keys encrypts the image (NVS encryption, XTS-AES); with Base, the
+	// base is encrypted with the same keys.
+	Keys *nvscrypt.Keys
+}
+
+func (o ImageOptions) size() int {
+	if o.Size == 0 {
+		return DefaultSize
+	}
+	return o.Size
+}
+
+func (o ImageOptions) version() int {
+	if o.Version == 0 {
+		return DefaultVersion
+	}
+	return o.Version
+}
+
+// ErrWrongKeys reports an encrypted image that the given keys do not
+// decrypt (its entry CRCs fail), or an image that is not encrypted.
+var ErrWrongKeys = errors.New("the NVS keys do not decrypt this image (wrong keys, or the image is not encrypted)")
+
+// hooks returns the entry cipher hooks for k, or nils.
+func hooks(k *nvscrypt.Keys) (dec, enc nvs.EntryCipher, err error) {
+	if k == nil {
+		return nil, nil, nil
+	}
+	c, err := nvscrypt.NewCipher(k)
+	if err != nil {
+		return nil, nil, err
+	}
+	dec = func(off int, e []byte) error { return c.DecryptEntry(e, e, uint64(off)) }
+	enc = func(off int, e []byte) error { return c.EncryptEntry(e, e, uint64(off)) }
+	return dec, enc, nil
+}
+
+// BuildImage writes the NVS image of a device: a fresh one (namespace,
+// device id string, psk blob), or the base image with the id and key set
+// the way the device's library writes them. With Keys the result is
+// encrypted. The result holds the key: it is a secret (R21).
+func BuildImage(id string, key *psk.Secret, o ImageOptions) ([]byte, error) {
+	if o.Base == nil {
+		img, err := nvs.BuildUSMP(o.Namespace, o.IDKey, id, o.PSKKey, key.Expose(), o.size(), o.version())
+		if err != nil {
+			return nil, err
+		}
+		if o.Keys == nil {
+			return img, nil
+		}
+		out, err := nvscrypt.EncryptImage(img, o.Keys)
+		psk.Wipe(img)
+		return out, err
+	}
+	if o.Keys != nil {
+		if err := checkKeys(o.Base, o.Keys); err != nil {
+			return nil, err
+		}
+	}
+	dec, enc, err := hooks(o.Keys)
+	if err != nil {
+		return nil, err
+	}
+	ed, err := nvs.OpenEditor(o.Base, nvs.EditOptions{Decrypt: dec, Encrypt: enc})
+	if err != nil {
+		return nil, fmt.Errorf("base image: %w", err)
+	}
+	if err := ed.SetString(o.Namespace, o.IDKey, id); err != nil {
+		return nil, fmt.Errorf("base image: %w", err)
+	}
+	if err := ed.SetBlob(o.Namespace, o.PSKKey, key.Expose()); err != nil {
+		return nil, fmt.Errorf("base image: %w", err)
+	}
+	return ed.Bytes(), nil
+}
+
+// checkKeys refuses keys that do not decrypt an image holding entries.
+func checkKeys(img []byte, k *nvscrypt.Keys) error {
+	plain, err := nvscrypt.DecryptDeviceImage(img, k)
+	if err != nil {
+		return err
+	}
+	defer psk.Wipe(plain)
+	if valid, checked := nvscrypt.EntryCRCStats(plain); checked > 0 && valid == 0 {
+		return ErrWrongKeys
+	}
+	return nil
+}
+
+// DeviceImage is what an image says about its device.
+type DeviceImage struct {
+	ID  string
+	Key *psk.Secret // nil when the image has no key entry
+}
+
+// ReadImage reads the device id and key of an image the way the device's
+// library reads them, decrypting with Keys when given. Missing entries are
+// reported, never guessed.
+func ReadImage(img []byte, o ImageOptions) (*DeviceImage, error) {
+	if o.Keys != nil {
+		if err := checkKeys(img, o.Keys); err != nil {
+			return nil, err
+		}
+	}
+	dec, _, err := hooks(o.Keys)
+	if err != nil {
+		return nil, err
+	}
+	parsed, err := nvs.ReadImage(img, nvs.ReadOptions{Decrypt: dec})
+	if err != nil {
+		return nil, err
+	}
+	if parsed.MountErr != nil && len(parsed.Entries) == 0 {
+		return nil, fmt.Errorf("the device could not mount this image: %w", parsed.MountErr)
+	}
+	idEntry := parsed.Lookup(o.Namespace, o.IDKey)
+	if idEntry == nil || idEntry.Type != nvs.TypeString || idEntry.Err != nil {
+		if o.Keys == nil && looksEncrypted(img) {
+			return nil, fmt.Errorf("no %s/%s string in the image; it looks encrypted: give its keys with --keys or --hmac-key", o.Namespace, o.IDKey)
+		}
+		return nil, fmt.Errorf("no %s/%s string in the image", o.Namespace, o.IDKey)
+	}
+	out := &DeviceImage{ID: string(idEntry.Bytes())}
+	if k := parsed.Lookup(o.Namespace, o.PSKKey); k != nil && k.Type == nvs.TypeBlob && k.Err == nil {
+		out.Key = psk.CopySecret(k.Bytes())
+	}
+	for i := range parsed.Entries {
+		psk.Wipe(parsed.Entries[i].Bytes())
+	}
+	return out, nil
+}
+
+// looksEncrypted reports whether an image has written entries none of
+// whose CRCs hold in clear.
+func looksEncrypted(img []byte) bool {
+	valid, checked := nvscrypt.EntryCRCStats(img)
+	return checked > 0 && valid == 0
+}
