@@ -171,6 +171,14 @@ var secretFlagName = regexp.MustCompile(`(?i)secret|master|psk|pass|token|key`)
 // value is a path or a non-secret name (R1). Keep it short and justified.
 var flagAllowList = map[string]string{
 	"master-file": "path of the master secret file",
+	// nvs encrypt/decrypt/generate-key take the arguments of
+	// nvs_partition_gen.py; nvs dump/check take key files. All are paths.
+	"inputkey":         "path of an nvs_keys partition file (nvs encrypt)",
+	"keyfile":          "name of the keys file to write under DIR/keys/ (nvs encrypt, generate-key)",
+	"kp_hmac_inputkey": "path of an HMAC key file (nvs encrypt, generate-key)",
+	"kp_hmac_keyfile":  "name of the HMAC key file to write under DIR/keys/ (nvs encrypt, generate-key)",
+	"keys":             "path of an nvs_keys partition file (nvs dump, check)",
+	"hmac-key":         "path of an HMAC key file (nvs dump, check)",
 }
 
 // TestSecretFlagsArePathsOrSwitches is R1's flag walk.

@@ -8,6 +8,6 @@ func newPartitionCmd(f *Factory) *cobra.Command {
 		Use:   "partition <command>",
 		Short: "Read ESP-IDF partition tables (CSV or binary)",
 	}
-	cmd.AddCommand()
+	cmd.AddCommand(newPartitionShowCmd(f, nil))
 	return cmd
 }

@@ -1,0 +1,350 @@
+package cli
+
+// nvs encrypt and nvs generate-key: the drop-ins for nvs_partition_gen.py's
+// encrypt and generate-key. Keys come only from f.Rand, which is
+// crypto/rand in production (R26; the reference uses Python's random).
+// Key files and HMAC keys are secret files; reports show their paths and
+// KCVs, never their bytes (R10, R14).
+
+import (
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/usmp/usmp-psk/internal/nvs/nvscrypt"
+	"github.com/usmp/usmp-psk/internal/psk"
+)
+
+// nvsKeyGenOptions are the key-generation flags of encrypt --keygen and
+// generate-key.
+type nvsKeyGenOptions struct {
+	keyfile        string // --keyfile as given, "" for the dated default
+	hmac           bool   // --key_protect_hmac
+	hmacKeygen     bool   // --kp_hmac_keygen
+	hmacKeyfile    string // --kp_hmac_keyfile
+	hmacInputkey   string // --kp_hmac_inputkey
+	hmacInputGiven bool
+}
+
+func addKeyGenFlags(cmd *cobra.Command, o *nvsKeyGenOptions) {
+	fl := cmd.Flags()
+	fl.StringVar(&o.keyfile, "keyfile", "", "`NAME` of the keys file, under DIR/keys/ unless absolute (default keys-MM-DD_HH-MM.bin)")
+	fl.BoolVar(&o.hmac, "key_protect_hmac", false, "use the HMAC-based scheme: derive the XTS keys from an HMAC key (also --key-protect-hmac)")
+	fl.BoolVar(&o.hmacKeygen, "kp_hmac_keygen", false, "generate the HMAC key as well, written to keys/hmac-KEYFILE")
+	fl.StringVar(&o.hmacKeyfile, "kp_hmac_keyfile", "", "`NAME` of the generated HMAC key file, under DIR/keys/ unless absolute")
+	fl.StringVar(&o.hmacInputkey, "kp_hmac_inputkey", "", "read the 32-byte HMAC key from `FILE`")
+	fl.SetNormalizeFunc(nvsNormalizeFlag)
+}
+
+// validate refuses the combinations the reference silently ignores or
+// crashes on.
+func (o *nvsKeyGenOptions) validate(cmd *cobra.Command) error {
+	changed := cmd.Flags().Changed
+	o.hmacInputGiven = changed("kp_hmac_inputkey")
+	if !o.hmac {
+		for _, n := range []string{"kp_hmac_keygen", "kp_hmac_keyfile", "kp_hmac_inputkey"} {
+			if changed(n) {
+				return flagErrorf("--" + n + " needs --key_protect_hmac\nhint: nvs_partition_gen.py ignores it and makes random keys; add --key_protect_hmac for the HMAC scheme")
+			}
+		}
+	} else {
+		if o.hmacKeygen == o.hmacInputGiven {
+			return flagErrorf("--key_protect_hmac needs exactly one of --kp_hmac_keygen and --kp_hmac_inputkey FILE")
+		}
+		if changed("kp_hmac_keyfile") && !o.hmacKeygen {
+			return flagErrorf("--kp_hmac_keyfile names the generated HMAC key file: it needs --kp_hmac_keygen")
+		}
+		if o.hmacInputGiven && o.hmacInputkey == "" {
+			return flagErrorf("--kp_hmac_inputkey needs a FILE")
+		}
+	}
+	if o.keyfile != "" {
+		if _, err := keyFileName("--keyfile", o.keyfile); err != nil {
+			return err
+		}
+	}
+	if o.hmacKeyfile != "" {
+		if _, err := keyFileName("--kp_hmac_keyfile", o.hmacKeyfile); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// paths returns where the keys file and a generated HMAC key go: under
+// dir/keys/ unless absolute, named as the reference names them.
+func (o *nvsKeyGenOptions) paths(f *Factory, dir string) (keysPath, hmacPath string) {
+	keysDir := filepath.Join(dir, "keys")
+	keyfile := o.keyfile
+	if keyfile == "" {
+		keyfile = "keys-" + f.Now().Format("01-02_15-04") + ".bin"
+	}
+	name, _ := keyFileName("--keyfile", keyfile)
+	keysPath, _ = target(keysDir, name)
+	if o.hmac && o.hmacKeygen {
+		hname := o.hmacKeyfile
+		if hname == "" {
+			// The reference prefixes the whole --keyfile argument; with
+			// a directory in it that makes a directory "hmac-DIR". We
+			// prefix the base name, which is the same for plain names.
+			d, b := filepath.Split(keyfile)
+			hname = d + "hmac-" + b
+		}
+		hname, _ = keyFileName("--kp_hmac_keyfile", hname)
+		hmacPath, _ = target(keysDir, hname)
+	}
+	return keysPath, hmacPath
+}
+
+// nvsNewKeys makes the XTS keys: random, or derived from an HMAC key that
+// is read or generated. A generated HMAC key is returned for writing.
+func nvsNewKeys(f *Factory, o *nvsKeyGenOptions) (*nvscrypt.Keys, *nvscrypt.HMACKey, error) {
+	if !o.hmac {
+		k, err := nvscrypt.GenerateKeys(f.Rand)
+		return k, nil, err
+	}
+	var hk *nvscrypt.HMACKey
+	if o.hmacKeygen {
+		var err error
+		if hk, err = nvscrypt.GenerateHMACKey(f.Rand); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		data, err := readKeyFile(f, "--kp_hmac_inputkey", o.hmacInputkey)
+		if err != nil {
+			return nil, nil, err
+		}
+		hk, err = nvscrypt.ParseHMACKey(data)
+		psk.Wipe(data)
+		if err != nil {
+			return nil, nil, badInputf("--kp_hmac_inputkey %s: %w (an HMAC key file holds exactly 32 bytes)", o.hmacInputkey, err)
+		}
+	}
+	k, err := hk.DeriveKeys()
+	if err != nil || !o.hmacKeygen {
+		hk.Destroy()
+		hk = nil
+	}
+	return k, hk, err
+}
+
+// keyOutputs lists the key files of a key-generation run, in the order the
+// reference writes them, with their reports.
+func keyOutputs(keys *nvscrypt.Keys, hk *nvscrypt.HMACKey, keysPath, hmacPath string) ([]nvsOutput, []func(*Factory)) {
+	var outs []nvsOutput
+	var reports []func(*Factory)
+	if hk != nil {
+		kcv := hk.KCV()
+		outs = append(outs, nvsOutput{hmacPath, hk.File()})
+		reports = append(reports, func(f *Factory) {
+			f.IO.Infof("wrote HMAC key to %s (%d bytes, kcv %s); burn it into an eFuse key block with purpose HMAC_UP", hmacPath, nvscrypt.HMACKeySize, kcv)
+		})
+	}
+	kcv := keys.KCV()
+	outs = append(outs, nvsOutput{keysPath, keys.Partition()})
+	reports = append(reports, func(f *Factory) {
+		f.IO.Infof("wrote NVS encryption keys to %s (nvs_keys partition, %d bytes, kcv %s)", keysPath, nvscrypt.KeysPartitionSize, kcv)
+	})
+	return outs, reports
+}
+
+func wipeOutputs(outs []nvsOutput) {
+	for _, o := range outs {
+		psk.Wipe(o.data)
+	}
+}
+
+type nvsEncryptOptions struct {
+	nvsImageOptions
+	keygen   bool
+	inputkey string
+	gen      nvsKeyGenOptions
+}
+
+func newNVSEncryptCmd(f *Factory, root *rootOptions, runF func(*nvsEncryptOptions) error) *cobra.Command {
+	opts := &nvsEncryptOptions{}
+	cmd := &cobra.Command{
+		Use:   "encrypt INPUT.csv... OUTPUT.bin SIZE (--inputkey KEYS.bin | --keygen [--keyfile NAME] [--key_protect_hmac (--kp_hmac_inputkey FILE | --kp_hmac_keygen [--kp_hmac_keyfile NAME])]) [--version 1|2] [--outdir DIR]",
+		Short: "Build an XTS-AES encrypted NVS image (nvs_partition_gen.py encrypt)",
+		Long: `Build an NVS partition image from CSV files and encrypt it with NVS encryption
+(XTS-AES-256), byte-identical to nvs_partition_gen.py encrypt.
+
+The keys come from an nvs_keys partition file (--inputkey; its first 64 bytes
+are used) or are made with --keygen and written to DIR/keys/KEYFILE (default
+keys-MM-DD_HH-MM.bin). With --key_protect_hmac they are derived from an HMAC
+key (the HMAC-based scheme): read with --kp_hmac_inputkey, or generated with
+--kp_hmac_keygen and written to DIR/keys/hmac-KEYFILE. New keys come from the
+operating system's cryptographic random source, not Python's random module.
+
+Every output is a secret file: written 0600 and atomically, replacing an
+existing file like the reference, and refused inside a git work tree that does
+not ignore it. Standard error names the files and their key check values.
+The dash spellings --key-protect-hmac, --kp-hmac-keygen, --kp-hmac-keyfile and
+--kp-hmac-inputkey are accepted too.`,
+		Example: `  # new random keys in keys/device-keys.bin, the image in nvs.bin
+  $ usmp-psk nvs encrypt device.csv nvs.bin 0x6000 --keygen --keyfile device-keys.bin
+
+  # with an existing nvs_keys partition
+  $ usmp-psk nvs encrypt device.csv nvs.bin 0x6000 --inputkey keys/device-keys.bin
+
+  # HMAC scheme with the eFuse HMAC key in a file
+  $ usmp-psk nvs encrypt device.csv nvs.bin 0x6000 --keygen --key_protect_hmac --kp_hmac_inputkey hmac.bin`,
+		Args: nvsMinArgs(3, "INPUT.csv... OUTPUT.bin SIZE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.keygen && cmd.Flags().Changed("inputkey") {
+				return flagErrorf("--keygen and --inputkey exclude each other\nhint: --inputkey KEYS.bin encrypts with existing keys; --keygen makes new ones")
+			}
+			if !opts.keygen && !cmd.Flags().Changed("inputkey") {
+				return flagErrorf("encrypt needs --keygen or --inputkey KEYS.bin")
+			}
+			if err := opts.fill(f, cmd, args); err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("inputkey") {
+				if opts.gen.hmac {
+					return flagErrorf("--key_protect_hmac derives new keys: it needs --keygen, not --inputkey\nhint: nvs_partition_gen.py ignores it here and encrypts with the --inputkey keys")
+				}
+				if err := checkBinExt("--inputkey", opts.inputkey); err != nil {
+					return err
+				}
+			}
+			if err := opts.gen.validate(cmd); err != nil {
+				return err
+			}
+			if !opts.keygen && cmd.Flags().Changed("keyfile") {
+				f.IO.Warnf("--keyfile is ignored with --inputkey (no keys file is written)")
+			}
+			opts.allowUnignored = root.allowUnignored
+			if runF != nil {
+				return runF(opts)
+			}
+			return runNVSEncrypt(f, opts)
+		},
+	}
+	addImageFlags(cmd, &opts.nvsImageOptions)
+	cmd.Flags().BoolVar(&opts.keygen, "keygen", false, "generate new encryption keys (written under DIR/keys/)")
+	cmd.Flags().StringVar(&opts.inputkey, "inputkey", "", "encrypt with the keys of the nvs_keys partition `FILE` (.bin)")
+	addKeyGenFlags(cmd, &opts.gen)
+	return cmd
+}
+
+func runNVSEncrypt(f *Factory, opts *nvsEncryptOptions) error {
+	plain, _, err := buildNVSImage(f, &opts.nvsImageOptions)
+	if err != nil {
+		return err
+	}
+	defer psk.Wipe(plain)
+	var keys *nvscrypt.Keys
+	var hk *nvscrypt.HMACKey
+	if opts.keygen {
+		keys, hk, err = nvsNewKeys(f, &opts.gen)
+	} else {
+		keys, err = readInputKeys(f, "--inputkey", opts.inputkey)
+	}
+	if err != nil {
+		return err
+	}
+	defer keys.Destroy()
+	if hk != nil {
+		defer hk.Destroy()
+	}
+	enc, err := nvscrypt.EncryptImage(plain, keys)
+	if err != nil {
+		return err
+	}
+	out := opts.outdir.outputPath(f, opts.output)
+	var outs []nvsOutput
+	var reports []func(*Factory)
+	if opts.keygen {
+		// The reference puts the keys under the output's directory, or
+		// under ./keys when OUTPUT is absolute.
+		dir := ""
+		if opts.outdir.set && !filepath.IsAbs(opts.output) {
+			dir = opts.outdir.dir
+		}
+		keysPath, hmacPath := opts.gen.paths(f, dir)
+		outs, reports = keyOutputs(keys, hk, keysPath, hmacPath)
+	}
+	outs = append(outs, nvsOutput{out, enc})
+	defer wipeOutputs(outs)
+	if err := writeNVSOutputs(f, opts.allowUnignored, outs); err != nil {
+		return err
+	}
+	for _, r := range reports {
+		r(f)
+	}
+	f.IO.Infof("wrote encrypted NVS image %s (%d bytes, format version %d, keys kcv %s)", out, len(enc), opts.version, keys.KCV())
+	return nil
+}
+
+type nvsGenerateKeyOptions struct {
+	gen            nvsKeyGenOptions
+	outdir         nvsOutdir
+	allowUnignored bool
+}
+
+func newNVSGenerateKeyCmd(f *Factory, root *rootOptions, runF func(*nvsGenerateKeyOptions) error) *cobra.Command {
+	opts := &nvsGenerateKeyOptions{}
+	cmd := &cobra.Command{
+		Use:   "generate-key [--keyfile NAME] [--key_protect_hmac (--kp_hmac_inputkey FILE | --kp_hmac_keygen [--kp_hmac_keyfile NAME])] [--outdir DIR]",
+		Short: "Make an nvs_keys partition for NVS encryption (nvs_partition_gen.py generate-key)",
+		Long: `Make the XTS-AES-256 keys of NVS encryption and write them as an nvs_keys
+partition image (64 key bytes, their CRC, 0xFF padding to 4096 bytes) to
+DIR/keys/KEYFILE (default keys-MM-DD_HH-MM.bin), as nvs_partition_gen.py
+generate-key does.
+
+The keys are random, from the operating system's cryptographic random source
+(the reference uses Python's random module). With --key_protect_hmac they are
+derived from an HMAC key instead: read with --kp_hmac_inputkey, or generated
+with --kp_hmac_keygen and written to DIR/keys/hmac-KEYFILE.
+
+Key files are secret files: 0600, atomic, replacing an existing file like the
+reference, refused inside a git work tree that does not ignore them. Standard
+error names them with their key check values, never their bytes.`,
+		Example: `  # keys/nvs_keys.bin
+  $ usmp-psk nvs generate-key --keyfile nvs_keys.bin
+
+  # HMAC scheme: a new HMAC key and the nvs_keys partition derived from it
+  $ usmp-psk nvs generate-key --key-protect-hmac --kp-hmac-keygen --outdir secrets`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := opts.gen.validate(cmd); err != nil {
+				return err
+			}
+			opts.outdir.fill(f, cmd)
+			opts.allowUnignored = root.allowUnignored
+			if runF != nil {
+				return runF(opts)
+			}
+			return runNVSGenerateKey(f, opts)
+		},
+	}
+	addKeyGenFlags(cmd, &opts.gen)
+	addOutdirFlag(cmd, &opts.outdir)
+	return cmd
+}
+
+func runNVSGenerateKey(f *Factory, opts *nvsGenerateKeyOptions) error {
+	keys, hk, err := nvsNewKeys(f, &opts.gen)
+	if err != nil {
+		return err
+	}
+	defer keys.Destroy()
+	if hk != nil {
+		defer hk.Destroy()
+	}
+	dir := ""
+	if opts.outdir.set {
+		dir = opts.outdir.dir
+	}
+	keysPath, hmacPath := opts.gen.paths(f, dir)
+	outs, reports := keyOutputs(keys, hk, keysPath, hmacPath)
+	defer wipeOutputs(outs)
+	if err := writeNVSOutputs(f, opts.allowUnignored, outs); err != nil {
+		return err
+	}
+	for _, r := range reports {
+		r(f)
+	}
+	return nil
+}
