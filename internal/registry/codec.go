@@ -80,10 +80,37 @@ const (
 	fHistory
 )
 
-var deviceFields = map[string]uint16{
-	"id": fID, "source": fSource, "epoch": fEpoch, "status": fStatus, "kcv": fKCV, "psk": fPSK,
-	"created": fCreated, "updated": fUpdated, "revoked": fRevoked, "revoke_reason": fReason, "history": fHistory,
+// deviceField maps a member name of a device to its bit (0: unknown).
+func deviceField(name []byte) uint16 {
+	switch string(name) {
+	case "id":
+		return fID
+	case "source":
+		return fSource
+	case "epoch":
+		return fEpoch
+	case "status":
+		return fStatus
+	case "kcv":
+		return fKCV
+	case "psk":
+		return fPSK
+	case "created":
+		return fCreated
+	case "updated":
+		return fUpdated
+	case "revoked":
+		return fRevoked
+	case "revoke_reason":
+		return fReason
+	case "history":
+		return fHistory
+	}
+	return 0
 }
+
+// fieldNames lists the device members in file order, for messages.
+var fieldNames = []string{"id", "source", "epoch", "status", "kcv", "psk", "created", "updated", "revoked", "revoke_reason", "history"}
 
 const requiredFields = fID | fSource | fEpoch | fStatus | fKCV | fCreated | fUpdated
 
@@ -99,6 +126,8 @@ type decoder struct {
 	lines    lineIndex
 	problems []*CorruptError
 	dropped  int
+	slab     []Record // records are allocated in blocks
+	kcvs     kcvChecker
 }
 
 func (d *decoder) problem(off int, field, msg string) {
@@ -386,19 +415,26 @@ func (d *decoder) device() (*Record, int, *scanError) {
 		return nil, start, d.sc.skip(0)
 	}
 	first := len(d.problems)
-	r := &Record{}
+	if len(d.slab) == 0 {
+		d.slab = make([]Record, 256)
+	}
+	r := &d.slab[0]
+	d.slab = d.slab[1:]
 	var seen uint16
 	idOK := false
 	bad := false
-	err := d.sc.object(func(name string, off int) *scanError {
-		bit := deviceFields[name]
+	err := d.sc.objectRaw(func(rawName []byte, esc bool, off int) *scanError {
+		if esc {
+			rawName = []byte(unquote(rawName, esc))
+		}
+		bit := deviceField(rawName)
 		if bit == 0 {
 			d.problem(off, "", "unknown field")
 			bad = true
 			return d.sc.skip(0)
 		}
 		if seen&bit != 0 {
-			d.problem(off, name, "duplicate field")
+			d.problem(off, string(rawName), "duplicate field")
 			bad = true
 			return d.sc.skip(0)
 		}
@@ -477,14 +513,14 @@ func (d *decoder) device() (*Record, int, *scanError) {
 	})
 	if err == nil && !bad {
 		if missing := requiredFields &^ seen; missing != 0 {
-			for name, bit := range deviceFields {
-				if missing&bit != 0 {
+			for i, name := range fieldNames {
+				if bit := uint16(1) << i; missing&bit != 0 {
 					d.problem(start, name, "missing")
 					break
 				}
 			}
 			bad = true
-		} else if field, msg := r.crossCheck(seen); msg != "" {
+		} else if field, msg := r.crossCheck(seen, &d.kcvs); msg != "" {
 			d.problem(start, field, msg)
 			bad = true
 		}
@@ -502,13 +538,13 @@ func (d *decoder) device() (*Record, int, *scanError) {
 }
 
 // crossCheck applies the rules between fields of a decoded record.
-func (r *Record) crossCheck(seen uint16) (field, msg string) {
+func (r *Record) crossCheck(seen uint16, kc *kcvChecker) (field, msg string) {
 	switch {
 	case r.Source == SourceDerived && r.Key != nil:
 		return "psk", "a derived device must not hold key bytes"
 	case r.Source.Stored() && r.Status == StatusActive && r.Key == nil:
 		return "psk", "missing: an active " + string(r.Source) + " device holds its key"
-	case r.Key != nil && !equalKCV(psk.KCV(r.Key), r.KCV):
+	case r.Key != nil && !kc.matches(r.Key, r.KCV):
 		return "kcv", "does not match the stored key"
 	case r.Status == StatusActive && seen&(fRevoked|fReason) != 0:
 		return "revoked", "set on an active device"
@@ -535,9 +571,14 @@ func (d *decoder) history(r *Record) (bool, *scanError) {
 		start := d.sc.pos
 		var h Retired
 		var seen uint8
-		err := d.sc.object(func(name string, off int) *scanError {
+		err := d.sc.objectRaw(func(rawName []byte, esc bool, off int) *scanError {
+			name := ""
+			if esc {
+				name = unquote(rawName, esc)
+				rawName = []byte(name)
+			}
 			var bit uint8
-			switch name {
+			switch string(rawName) {
 			case "kcv":
 				bit = 1
 			case "epoch":
@@ -554,7 +595,7 @@ func (d *decoder) history(r *Record) (bool, *scanError) {
 				return d.sc.skip(0)
 			}
 			if seen&bit != 0 {
-				d.problem(off, "history."+name, "duplicate field")
+				d.problem(off, "history."+string(rawName), "duplicate field")
 				ok = false
 				return d.sc.skip(0)
 			}

@@ -356,6 +356,14 @@ func validNumber(b []byte) bool {
 // name and calls fn with the scanner positioned at the value, which fn
 // must consume. Member names are not secret.
 func (s *scanner) object(fn func(name string, nameOff int) *scanError) *scanError {
+	return s.objectRaw(func(raw []byte, esc bool, off int) *scanError {
+		return fn(unquote(raw, esc), off)
+	})
+}
+
+// objectRaw is object with the raw name (still escaped when esc), so hot
+// paths compare names without allocating.
+func (s *scanner) objectRaw(fn func(name []byte, esc bool, nameOff int) *scanError) *scanError {
 	if err := s.expect('{', "'{'"); err != nil {
 		return err
 	}
@@ -371,7 +379,7 @@ func (s *scanner) object(fn func(name string, nameOff int) *scanError) *scanErro
 		if err := s.expect(':', "':'"); err != nil {
 			return err
 		}
-		if err := fn(unquote(raw, esc), off); err != nil {
+		if err := fn(raw, esc, off); err != nil {
 			return err
 		}
 		switch s.peek() {

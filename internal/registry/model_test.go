@@ -180,3 +180,31 @@ func TestDerivedOnlyHoldsNoKey(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestKCVChecker: the reading path's KCV equals psk.KCV for keys of every
+// length, and rejects every other KCV (R14).
+func TestKCVChecker(t *testing.T) {
+	var c kcvChecker
+	for n := 1; n <= 130; n++ {
+		b := make([]byte, n)
+		if _, err := (&counterReader{n: byte(n)}).Read(b); err != nil {
+			t.Fatal(err)
+		}
+		k := psk.CopySecret(b)
+		want := psk.KCV(k)
+		if !c.matches(k, want) {
+			t.Fatalf("%d-byte key: KCV differs from psk.KCV", n)
+		}
+		if c.matches(k, "00000000") && want != "00000000" || c.matches(k, want[:7]) {
+			t.Fatalf("%d-byte key: a wrong KCV matched", n)
+		}
+	}
+	if !c.matches(psk.CopySecret(mustDecodeHex("82f1373ae449ab63ca9dc14556934ddcdd7ec361c1d80030d316e9ca7355a40a")), "73b52cac") {
+		t.Fatal("golden vector")
+	}
+	for _, b := range c.pad {
+		if b != 0 {
+			t.Fatal("pad not wiped")
+		}
+	}
+}
