@@ -1,0 +1,259 @@
+package registry
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/usmp/usmp-psk/internal/psk"
+)
+
+// scriptsDir is the repository's scripts directory.
+var scriptsDir = filepath.Join("..", "..", "scripts")
+
+// python3 finds the interpreter. CI must run the gateway tests: there a
+// missing python3 fails instead of skipping.
+func python3(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("python3")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("python3 is needed to test scripts/usmp_gateway.py (CI is set, so this is not skipped)")
+		}
+		t.Skip("python3 not found")
+	}
+	return p
+}
+
+// pythonEnv is the explicit environment of the Python children (R4): what
+// finding and running the interpreter needs, nothing else, plus extra.
+func pythonEnv(extra ...string) []string {
+	env := []string{"PYTHONDONTWRITEBYTECODE=1", "PYTHONPATH=" + scriptsDir, "PYTHONIOENCODING=utf-8"}
+	for _, k := range []string{"PATH", "HOME", "PYENV_ROOT", "PYENV_VERSION", "SYSTEMROOT", "LANG"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return append(env, extra...)
+}
+
+// TestPythonUnittest runs scripts/test_usmp_gateway.py.
+func TestPythonUnittest(t *testing.T) {
+	py := python3(t)
+	cmd := exec.Command(py, "-m", "unittest", "-q", "test_usmp_gateway")
+	cmd.Dir = scriptsDir
+	cmd.Env = pythonEnv()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("python unittest: %v\n%s", err, out)
+	}
+}
+
+// gateway is a running driver process.
+type gateway struct {
+	t   *testing.T
+	in  *json.Encoder
+	out *bufio.Scanner
+}
+
+func startGateway(t *testing.T, env ...string) *gateway {
+	t.Helper()
+	py := python3(t)
+	driver, _ := filepath.Abs(filepath.Join("testdata", "gateway_driver.py"))
+	cmd := exec.Command(py, driver)
+	cmd.Env = pythonEnv(env...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		_ = cmd.Wait()
+	})
+	return &gateway{t: t, in: json.NewEncoder(stdin), out: bufio.NewScanner(stdout)}
+}
+
+type reply struct {
+	OK    bool              `json:"ok"`
+	Key   string            `json:"key"`
+	Keys  map[string]string `json:"keys"`
+	Error string            `json:"error"`
+}
+
+func (g *gateway) call(cmd map[string]any) reply {
+	g.t.Helper()
+	if err := g.in.Encode(cmd); err != nil {
+		g.t.Fatal(err)
+	}
+	if !g.out.Scan() {
+		g.t.Fatalf("the driver stopped: %v", g.out.Err())
+	}
+	var r reply
+	if err := json.Unmarshal(g.out.Bytes(), &r); err != nil {
+		g.t.Fatal(err)
+	}
+	return r
+}
+
+// expectKey checks one lookup: a key (byte for byte) or an exception type.
+func (g *gateway) expectKey(id string, want *psk.Secret, wantErr string) {
+	g.t.Helper()
+	r := g.call(map[string]any{"op": "get", "id": id})
+	switch {
+	case wantErr != "":
+		if r.Error != wantErr {
+			g.t.Errorf("get_psk(%s): error %q, want %s", id, r.Error, wantErr)
+		}
+	case r.Error != "":
+		g.t.Errorf("get_psk(%s): %s", id, r.Error)
+	case r.Key != hex.EncodeToString(want.Expose()):
+		g.t.Errorf("get_psk(%s): wrong key, want KCV %s", id, psk.KCV(want))
+	}
+}
+
+// TestPythonGateway checks scripts/usmp_gateway.py against registries and
+// exports the Go code wrote: every device's key byte for byte (derived at
+// epochs 0 and 2, random, imported), revoked and unknown devices, strict
+// mode, the master as str, bytes or $USMP_MASTER_SECRET, and a reload after
+// a rotation and a revocation without a restart (design §5).
+func TestPythonGateway(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the driver talks over pipes with a POSIX python3")
+	}
+	ctx := context.Background()
+	e := newEnv(t)
+	master := canaryMaster(t)
+	must := func(res *AddResult, err error) *psk.Secret {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Key
+	}
+	keys := map[string]*psk.Secret{
+		"d0":          must(e.reg.Add(ctx, "d0", Derived(master, 0))),
+		"d2":          must(e.reg.Add(ctx, "d2", Derived(master, 2))),
+		"rnd":         must(e.reg.Add(ctx, "rnd", Random())),
+		"imp":         must(e.reg.Add(ctx, "imp", Imported(psk.CopySecret([]byte("an imported key of 28 bytes.."))))),
+		"24:6F:28:AA": must(e.reg.Add(ctx, "24:6F:28:AA", Derived(master, 0))),
+		"rot":         must(e.reg.Add(ctx, "rot", Derived(master, 0))),
+	}
+	for range 2 {
+		res, err := e.reg.Rotate(ctx, "rot", RotateOptions{Master: master, Reason: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys["rot"] = res.Key
+	}
+	if !keys["rot"].Equal(psk.Derive(master, "rot", 2)) {
+		t.Fatal("rot is not at epoch 2")
+	}
+	for _, id := range []string{"gone", "gone-d"} {
+		spec := Random()
+		if id == "gone-d" {
+			spec = Derived(master, 0)
+		}
+		must(e.reg.Add(ctx, id, spec))
+		if _, err := e.reg.Revoke(ctx, id, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exportPath := filepath.Join(filepath.Dir(e.path), "export.json")
+	ex, err := e.reg.Export(ctx, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(exportPath, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ex.WriteJSON(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	ex.Destroy()
+
+	masterText := string(master.Expose())
+	g := startGateway(t, psk.MasterEnv+"="+masterText)
+
+	// load_psk_registry: exactly the active devices, byte for byte.
+	r := g.call(map[string]any{"op": "load", "path": exportPath})
+	if r.Error != "" || len(r.Keys) != len(keys) {
+		t.Fatalf("load_psk_registry: %q, %d keys, want %d", r.Error, len(r.Keys), len(keys))
+	}
+	for id, k := range keys {
+		if r.Keys[id] != hex.EncodeToString(k.Expose()) {
+			t.Errorf("load_psk_registry: device %s has the wrong key", id)
+		}
+	}
+
+	unknown := psk.Derive(master, "new-device", 0)
+	for _, mode := range []struct {
+		name   string
+		master any
+		strict bool
+	}{
+		{"env", nil, false},
+		{"str", map[string]string{"str": masterText}, false},
+		{"bytes strict", map[string]string{"hex": hex.EncodeToString(master.Expose())}, true},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			g.t = t
+			if r := g.call(map[string]any{"op": "make", "registry": e.path, "master": mode.master, "strict": mode.strict}); !r.OK {
+				t.Fatalf("make_get_psk: %s", r.Error)
+			}
+			for id, k := range keys {
+				g.expectKey(id, k, "")
+			}
+			g.expectKey("gone", nil, "KeyError")
+			g.expectKey("gone-d", nil, "KeyError")
+			if mode.strict {
+				g.expectKey("new-device", nil, "KeyError")
+			} else {
+				g.expectKey("new-device", unknown, "")
+			}
+		})
+	}
+	g.t = t
+
+	// The same get_psk follows a rotation and a revocation (reload).
+	if r := g.call(map[string]any{"op": "make", "registry": e.path}); !r.OK {
+		t.Fatal(r.Error)
+	}
+	g.expectKey("d0", keys["d0"], "")
+	g.expectKey("rnd", keys["rnd"], "")
+	rot, err := e.reg.Rotate(ctx, "d0", RotateOptions{Master: master, Reason: "reload test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rot2, err := e.reg.Rotate(ctx, "imp", RotateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.expectKey("d0", rot.Key, "")
+	g.expectKey("imp", rot2.Key, "")
+	if _, err := e.reg.Revoke(ctx, "rnd", "reload test"); err != nil {
+		t.Fatal(err)
+	}
+	g.expectKey("rnd", nil, "KeyError")
+
+	// A wrong master secret is caught by the KCV, not served.
+	if r := g.call(map[string]any{"op": "make", "registry": e.path, "master": map[string]string{"str": "wrong master"}}); !r.OK {
+		t.Fatal(r.Error)
+	}
+	g.expectKey("d2", nil, "RegistryError")
+	g.expectKey("rot", nil, "RegistryError")
+}

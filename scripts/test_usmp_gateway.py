@@ -1,0 +1,205 @@
+"""Unit tests of usmp_gateway (standard library unittest).
+
+Run with ``python3 -m unittest discover -s scripts -p 'test_usmp_gateway.py'``;
+the Go test internal/registry TestPythonUnittest runs them too, and
+TestPythonGateway checks the module against registries the Go code wrote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import os
+import struct
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import usmp_gateway as gw  # noqa: E402
+
+MASTER = "canary-master-0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+
+
+def derived(device_id: bytes, epoch: int = 0, master: str = MASTER) -> bytes:
+    msg = device_id if epoch == 0 else device_id + b"\x00" + struct.pack(">I", epoch)
+    return hmac.new(master.encode(), msg, hashlib.sha256).digest()
+
+
+def record(device_id, source, epoch, status, key=None, master=MASTER):
+    k = key if key is not None else derived(device_id.encode(), epoch, master)
+    r = {
+        "id": device_id,
+        "source": source,
+        "epoch": epoch,
+        "status": status,
+        "kcv": gw.kcv(k),
+        "created": "2025-01-01T00:00:00Z",
+        "updated": "2025-01-01T00:00:00Z",
+    }
+    if source != "derived" and status == "active":
+        r["psk"] = k.hex()
+    if status == "revoked":
+        r["revoked"] = "2025-01-02T00:00:00Z"
+    return r
+
+
+class TempDir(unittest.TestCase):
+    def setUp(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory()
+        self.dir = self._tmp.name
+
+    def tearDown(self) -> None:
+        self._tmp.cleanup()
+
+    def write(self, name: str, obj) -> str:
+        path = os.path.join(self.dir, name)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            if isinstance(obj, (bytes, str)):
+                f.write(obj if isinstance(obj, str) else obj.decode())
+            else:
+                json.dump(obj, f)
+        os.replace(tmp, path)  # like usmp-psk: a new inode every time
+        return path
+
+
+class DeriveTest(unittest.TestCase):
+    def test_epoch0_is_gateway_hmac(self):
+        want = hmac.new(MASTER.encode(), b"device-id-1", hashlib.sha256).digest()
+        self.assertEqual(gw.derive_psk(MASTER.encode(), b"device-id-1"), want)
+
+    def test_epochs(self):
+        for n in (1, 2, 0xFFFFFFFF):
+            want = hmac.new(MASTER.encode(), b"dev" + b"\x00" + struct.pack(">I", n), hashlib.sha256).digest()
+            self.assertEqual(gw.derive_psk(MASTER.encode(), b"dev", n), want)
+        with self.assertRaises(ValueError):
+            gw.derive_psk(b"m", b"dev", -1)
+
+    def test_kcv_golden(self):
+        # design §3 golden vector
+        key = bytes.fromhex("82f1373ae449ab63ca9dc14556934ddcdd7ec361c1d80030d316e9ca7355a40a")
+        self.assertEqual(gw.kcv(key), "73b52cac")
+
+
+class LoadExportTest(TempDir):
+    def test_load(self):
+        k1, k2 = os.urandom(32), os.urandom(16)
+        path = self.write("export.json", {"dev-1": k1.hex(), "24:6F:28:AA": k2.hex().upper()})
+        self.assertEqual(gw.load_psk_registry(path), {b"dev-1": k1, b"24:6F:28:AA": k2})
+
+    def test_load_from_stream(self):
+        k = os.urandom(32)
+        stream = io.BytesIO(json.dumps({"dev": k.hex()}).encode())
+        self.assertEqual(gw.load_psk_registry(stream), {b"dev": k})
+
+    def test_errors_never_show_keys(self):
+        k = os.urandom(32).hex()
+        cases = {
+            "not json": k[:40] + "{",
+            "not a map": json.dumps([k]),
+            "bad id": json.dumps({"bad id": k}),
+            "bad hex": json.dumps({"dev": k[:-1] + "z"}),
+            "odd hex": json.dumps({"dev": k[:-1]}),
+            "duplicate": '{"dev": "%s", "dev": "%s"}' % (k, k),
+            "not a string": json.dumps({"dev": 5}),
+        }
+        for name, text in cases.items():
+            with self.subTest(name):
+                path = self.write("bad.json", text)
+                with self.assertRaises(gw.RegistryError) as cm:
+                    gw.load_psk_registry(path)
+                msg = str(cm.exception)
+                for i in range(len(k) - 3):
+                    self.assertNotIn(k[i : i + 4], msg)
+
+
+class GetPSKTest(TempDir):
+    def registry(self, *records):
+        return self.write("usmp-registry.json", {"version": 1, "devices": list(records)})
+
+    def test_lookup(self):
+        rnd = os.urandom(32)
+        path = self.registry(
+            record("d0", "derived", 0, "active"),
+            record("d2", "derived", 2, "active"),
+            record("rnd", "random", 1, "active", key=rnd),
+            record("gone", "derived", 0, "revoked"),
+        )
+        get = gw.make_get_psk(path, master=MASTER)
+        self.assertEqual(get(b"d0"), derived(b"d0"))
+        self.assertEqual(get(b"d2"), derived(b"d2", 2))
+        self.assertEqual(get(b"rnd"), rnd)
+        self.assertEqual(get(b"unknown"), derived(b"unknown"))
+        with self.assertRaises(KeyError):
+            get(b"gone")
+        strict = gw.make_get_psk(path, master=MASTER.encode(), strict=True)
+        with self.assertRaises(KeyError):
+            strict(b"unknown")
+        self.assertEqual(strict(b"d2"), derived(b"d2", 2))
+
+    def test_master_from_env(self):
+        path = self.registry(record("d1", "derived", 1, "active"))
+        old = os.environ.get(gw.MASTER_ENV)
+        os.environ[gw.MASTER_ENV] = MASTER
+        try:
+            self.assertEqual(gw.make_get_psk(path)(b"d1"), derived(b"d1", 1))
+        finally:
+            if old is None:
+                del os.environ[gw.MASTER_ENV]
+            else:
+                os.environ[gw.MASTER_ENV] = old
+
+    def test_no_master(self):
+        path = self.registry(record("rnd", "random", 0, "active", key=os.urandom(32)))
+        env = os.environ.pop(gw.MASTER_ENV, None)
+        try:
+            with self.assertRaises(gw.RegistryError):
+                gw.make_get_psk(path)  # unknown devices need the master
+            get = gw.make_get_psk(path, strict=True)  # stored keys only: fine
+            self.assertEqual(len(get(b"rnd")), 32)
+        finally:
+            if env is not None:
+                os.environ[gw.MASTER_ENV] = env
+
+    def test_wrong_master(self):
+        path = self.registry(record("d0", "derived", 0, "active"))
+        get = gw.make_get_psk(path, master="another master")
+        with self.assertRaises(gw.RegistryError):
+            get(b"d0")
+
+    def test_reload_after_rotation(self):
+        path = self.registry(record("d", "derived", 0, "active"))
+        get = gw.make_get_psk(path, master=MASTER)
+        self.assertEqual(get(b"d"), derived(b"d"))
+        self.registry(record("d", "derived", 1, "active"))
+        self.assertEqual(get(b"d"), derived(b"d", 1))
+        self.registry(record("d", "derived", 1, "revoked"))
+        with self.assertRaises(KeyError):
+            get(b"d")
+
+    def test_damaged_registry(self):
+        k = os.urandom(32)
+        good = record("rnd", "random", 0, "active", key=k)
+        cases = {
+            "version": {"version": 2, "devices": []},
+            "derived with key": {"version": 1, "devices": [dict(record("d", "derived", 0, "active"), psk=k.hex())]},
+            "kcv mismatch": {"version": 1, "devices": [dict(good, kcv="00000000")]},
+            "bad hex": {"version": 1, "devices": [dict(good, psk=k.hex()[:-1] + "z")]},
+            "duplicate": {"version": 1, "devices": [good, good]},
+        }
+        for name, obj in cases.items():
+            with self.subTest(name):
+                path = self.write("usmp-registry.json", obj)
+                with self.assertRaises(gw.RegistryError) as cm:
+                    gw.make_get_psk(path, master=MASTER)
+                msg = str(cm.exception)
+                for i in range(len(k.hex()) - 3):
+                    self.assertNotIn(k.hex()[i : i + 4], msg)
+
+
+if __name__ == "__main__":
+    unittest.main()
