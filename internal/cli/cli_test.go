@@ -179,6 +179,9 @@ var flagAllowList = map[string]string{
 	"kp_hmac_keyfile":  "name of the HMAC key file to write under DIR/keys/ (nvs encrypt, generate-key)",
 	"keys":             "path of an nvs_keys partition file (nvs dump, check)",
 	"hmac-key":         "path of an HMAC key file (nvs dump, check)",
+	// provision and rotate take the key from a file, never a value.
+	"psk-file":     "path of a key file, or - for standard input (provision, rotate)",
+	"psk-encoding": "the name of the encoding of --psk-file (hex, base64, raw)",
 }
 
 // TestSecretFlagsArePathsOrSwitches is R1's flag walk.

@@ -70,6 +70,10 @@ func newRootCmd(f *Factory) *cobra.Command {
 		newFingerprintCmd(f, nil),
 		newNVSCmd(f, opts),
 		newPartitionCmd(f),
+		newProvisionCmd(f, opts, nil),
+		newVerifyCmd(f, opts, nil),
+		newRotateCmd(f, opts, nil),
+		newFlashCmd(f, nil),
 		newVersionCmd(f),
 		newSelfcheckCmd(f),
 	)

@@ -1,0 +1,182 @@
+package cli
+
+// Flags shared by the commands that write or read a device's NVS image
+// (provision, rotate, verify, batch, flash): size or partition table,
+// encryption keys, base image.
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/usmp/usmp-psk/internal/nvs"
+	"github.com/usmp/usmp-psk/internal/nvs/nvscrypt"
+	"github.com/usmp/usmp-psk/internal/partition"
+	"github.com/usmp/usmp-psk/internal/provision"
+	"github.com/usmp/usmp-psk/internal/psk"
+)
+
+// imageFlags are the image options as given on the command line.
+type imageFlags struct {
+	size           string
+	partitionTable string
+	partitionName  string
+	version        int
+	keys           string
+	hmacKey        string
+	base           string
+}
+
+func (fl *imageFlags) addLayout(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&fl.size, "size", "", "image `SIZE` (decimal, 0x, 0o or 0b; default 0x6000)")
+	cmd.Flags().StringVar(&fl.partitionTable, "partition-table", "", "take size and offset from the nvs partition of this `TABLE` (CSV or binary)")
+	cmd.Flags().StringVar(&fl.partitionName, "partition", "nvs", "partition `NAME` in --partition-table")
+	cmd.Flags().IntVar(&fl.version, "version", provision.DefaultVersion, "NVS format version of a fresh image: 1 or 2")
+	cmd.MarkFlagsMutuallyExclusive("size", "partition-table")
+}
+
+func (fl *imageFlags) addKeys(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&fl.keys, "keys", "", "encrypt with the nvs_keys partition in `KEYS.bin` (NVS encryption)")
+	cmd.Flags().StringVar(&fl.hmacKey, "hmac-key", "", "encrypt with keys derived from the 32-byte eFuse HMAC key in `FILE` (HMAC scheme)")
+	cmd.MarkFlagsMutuallyExclusive("keys", "hmac-key")
+}
+
+func (fl *imageFlags) addBase(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&fl.base, "base", "", "keep every other entry of this `IMAGE` read off the device (esptool read_flash)")
+}
+
+// resolvedImage is what the flags resolve to.
+type resolvedImage struct {
+	opts   provision.ImageOptions
+	offset int64 // flash offset of the partition
+	// tableNote says where size and offset came from, for reports.
+	tableNote string
+}
+
+// resolve reads the partition table, base image and key files the flags
+// name. Key files get the R7 mode check.
+func (fl *imageFlags) resolve(f *Factory) (*resolvedImage, error) {
+	r := &resolvedImage{offset: provision.DefaultOffset}
+	r.opts.Layout = provision.Layout{Namespace: f.Config.NVSNamespace, IDKey: f.Config.NVSIDKey, PSKKey: f.Config.NVSPSKKey}
+	if fl.version != 1 && fl.version != 2 {
+		return nil, flagErrorf("--version must be 1 or 2")
+	}
+	r.opts.Version = fl.version
+	switch {
+	case fl.size != "":
+		n, err := nvs.ParseSize(fl.size)
+		if err != nil {
+			return nil, &FlagError{Err: fmt.Errorf("--size: %w", err)}
+		}
+		r.opts.Size = n
+	case fl.partitionTable != "":
+		p, err := findPartition(fl.partitionTable, fl.partitionName)
+		if err != nil {
+			return nil, err
+		}
+		r.opts.Size, r.offset = int(p.Size), int64(p.Offset)
+		r.tableNote = fmt.Sprintf("partition %s of %s at 0x%x", p.Name, fl.partitionTable, p.Offset)
+	}
+	if fl.base != "" {
+		b, err := os.ReadFile(fl.base)
+		if err != nil {
+			return nil, &FlagError{Err: fmt.Errorf("--base: %w", err)}
+		}
+		if r.opts.Size != 0 && r.opts.Size != len(b) {
+			return nil, flagErrorf(fmt.Sprintf("--base %s is %d bytes but the partition is %d", fl.base, len(b), r.opts.Size))
+		}
+		if len(b) < nvs.PageSize || len(b)%nvs.PageSize != 0 {
+			return nil, flagErrorf(fmt.Sprintf("--base %s is %d bytes, not a whole number of 4096-byte pages", fl.base, len(b)))
+		}
+		r.opts.Base = b
+	}
+	keys, err := loadNVSKeys(f, fl.keys, fl.hmacKey)
+	if err != nil {
+		return nil, err
+	}
+	r.opts.Keys = keys
+	return r, nil
+}
+
+// findPartition reads a partition table and finds a partition by name.
+func findPartition(path, name string) (*partition.Partition, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &FlagError{Err: fmt.Errorf("--partition-table: %w", err)}
+	}
+	t, err := partition.Parse(data, path)
+	if err != nil {
+		return nil, err
+	}
+	p, ok := t.Find(name)
+	if !ok {
+		return nil, &psk.InputError{Source: path, Msg: fmt.Sprintf("no partition named %q (use --partition NAME)", name)}
+	}
+	return p, nil
+}
+
+// readSecretFile reads a key file, refusing one others can write (R7).
+func readSecretFile(f *Factory, flag, path string, limit int64) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, &FlagError{Err: fmt.Errorf("%s: %w", flag, err)}
+	}
+	defer fh.Close()
+	if err := psk.CheckKeyFileMode(fh, path, f.IO.Warn); err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(fh, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: read failed", flag, path)
+	}
+	if int64(len(b)) > limit {
+		psk.Wipe(b)
+		return nil, &psk.InputError{Source: path, Msg: fmt.Sprintf("too large for %s", flag)}
+	}
+	return b, nil
+}
+
+// loadNVSKeys reads --keys (an nvs_keys partition, CRC checked) or
+// --hmac-key (a 32-byte HMAC key, from which the XTS keys are derived).
+func loadNVSKeys(f *Factory, keysPath, hmacPath string) (*nvscrypt.Keys, error) {
+	switch {
+	case keysPath != "":
+		b, err := readSecretFile(f, "--keys", keysPath, 1<<20)
+		if err != nil {
+			return nil, err
+		}
+		defer psk.Wipe(b)
+		k, err := nvscrypt.ParseKeysPartition(b)
+		if err != nil {
+			return nil, &psk.InputError{Source: keysPath, Msg: "not an nvs_keys partition: " + err.Error()}
+		}
+		return k, nil
+	case hmacPath != "":
+		b, err := readSecretFile(f, "--hmac-key", hmacPath, 1<<10)
+		if err != nil {
+			return nil, err
+		}
+		defer psk.Wipe(b)
+		h, err := nvscrypt.ParseHMACKey(b)
+		if err != nil {
+			return nil, &psk.InputError{Source: hmacPath, Msg: "not an HMAC key: " + err.Error()}
+		}
+		defer h.Destroy()
+		return h.DeriveKeys()
+	}
+	return nil, nil
+}
+
+// errWrongKeys maps a wrong-keys error to a verification failure (exit 3).
+func errWrongKeys(err error) error {
+	if errors.Is(err, provision.ErrWrongKeys) || errors.Is(err, nvscrypt.ErrWrongKey) {
+		return &mismatchError{msg: err.Error()}
+	}
+	return err
+}
+
+// lstat is os.Lstat (a variable for tests of odd file systems).
+var lstat = os.Lstat

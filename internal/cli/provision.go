@@ -1,0 +1,205 @@
+package cli
+
+import (
+	"errors"
+
+	"github.com/spf13/cobra"
+
+	"github.com/usmp/usmp-psk/internal/provision"
+	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/registry"
+	"github.com/usmp/usmp-psk/internal/secfile"
+)
+
+type provisionOptions struct {
+	deviceID    string
+	output      string
+	derive      bool
+	epoch       uint32
+	random      bool
+	pskFile     string
+	pskEncoding string
+	force       bool
+	json        bool
+	image       imageFlags
+}
+
+func newProvisionCmd(f *Factory, root *rootOptions, runF func(*provisionOptions) error) *cobra.Command {
+	opts := &provisionOptions{}
+	cmd := &cobra.Command{
+		Use:   "provision DEVICE_ID -o IMAGE [--derive [--epoch N] | --random | --psk-file FILE] [--base IMAGE] [--size SIZE | --partition-table TABLE] [--keys KEYS.bin | --hmac-key FILE]",
+		Short: "Write a device's NVS image with its id and key, and record it in the registry",
+		Long: `Write the NVS partition image of one device: namespace usmp, the device id as a
+string (device_id) and its key as a blob (psk), and record the device in the
+registry first, so the gateway and the device hold the same key.
+
+The key source must be given for a new device: --derive (from the master secret,
+at --epoch), --random, or --psk-file. A device the registry knows uses its
+recorded key; a source that conflicts with the record is an error (use rotate).
+
+The image is 0x6000 bytes unless --size says otherwise, or the size of the
+nvs partition of --partition-table. With --base, an image read off the device
+(for example with esptool read_flash) keeps every other entry and gets the id
+and key the way the device's own library writes them. --keys or --hmac-key
+encrypt the image (NVS encryption); a plaintext image gets a warning.`,
+		Example: `  # a derived device, plaintext image
+  $ usmp-psk provision device-id-1 --derive -o device-id-1.bin
+
+  # encrypted with the device's nvs_keys partition
+  $ usmp-psk provision device-id-1 --derive --keys nvs_keys.bin -o device-id-1.bin
+
+  # keep the WiFi credentials already on the device
+  $ esptool.py read_flash 0x9000 0x6000 dev.bin
+  $ usmp-psk provision 24:6F:28:AA --random --base dev.bin -o dev-new.bin`,
+		Args: exactArgs(1, "DEVICE_ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := psk.ValidateDeviceID(args[0]); err != nil {
+				return err
+			}
+			opts.deviceID = args[0]
+			if opts.output == "" {
+				return flagErrorf("-o IMAGE is required")
+			}
+			if cmd.Flags().Changed("epoch") && !opts.derive {
+				return flagErrorf("--epoch goes with --derive")
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return runProvision(cmd, f, root, opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&opts.output, "output", "o", "", "write the image to `IMAGE` (0600)")
+	fl.BoolVar(&opts.derive, "derive", false, "derive the key from the master secret")
+	fl.Uint32Var(&opts.epoch, "epoch", 0, "key epoch `N` for --derive")
+	fl.BoolVar(&opts.random, "random", false, "a new random 32-byte key")
+	fl.StringVar(&opts.pskFile, "psk-file", "", "take the key from `FILE` (- for stdin)")
+	fl.StringVar(&opts.pskEncoding, "psk-encoding", "hex", "encoding of --psk-file: hex, base64 or raw")
+	fl.BoolVar(&opts.force, "force", false, "replace an existing image file")
+	fl.BoolVar(&opts.json, "json", false, "print the result as JSON")
+	cmd.MarkFlagsMutuallyExclusive("derive", "random", "psk-file")
+	opts.image.addLayout(cmd)
+	opts.image.addKeys(cmd)
+	opts.image.addBase(cmd)
+	return cmd
+}
+
+// provisionReport is what provision says: never the key.
+type provisionReport struct {
+	DeviceID  string          `json:"device_id"`
+	Image     string          `json:"image"`
+	KCV       string          `json:"kcv"`
+	Source    registry.Source `json:"source"`
+	Epoch     uint32          `json:"epoch"`
+	Size      int             `json:"size"`
+	Offset    int64           `json:"offset"`
+	Encrypted bool            `json:"encrypted"`
+	Existing  bool            `json:"existing"`
+	Registry  string          `json:"registry"`
+}
+
+func runProvision(cmd *cobra.Command, f *Factory, root *rootOptions, opts *provisionOptions) error {
+	ctx := cmd.Context()
+	img, err := opts.image.resolve(f)
+	if err != nil {
+		return err
+	}
+	if img.opts.Keys != nil {
+		defer img.opts.Keys.Destroy()
+	}
+	// Check the destination before anything is recorded (R6, R8).
+	wopts := secfile.Options{Replace: opts.force, AllowUnignored: root.allowUnignored, Warn: f.IO.Warn}
+	if err := secfile.Check(opts.output, wopts); err != nil {
+		return err
+	}
+	if !opts.force {
+		if exists(opts.output) {
+			return &secfile.ExistsError{Path: opts.output}
+		}
+	}
+	reg, err := f.openRegistry(root)
+	if err != nil {
+		return err
+	}
+	q := provision.Request{ID: opts.deviceID, Epoch: opts.epoch}
+	switch {
+	case opts.derive:
+		q.Source = provision.Derive
+	case opts.random:
+		q.Source = provision.Random
+	case opts.pskFile != "":
+		q.Source = provision.Imported
+		enc, err := psk.ParseEncoding("--psk-encoding", opts.pskEncoding, true)
+		if err != nil {
+			return err
+		}
+		data, source, err := readKeyInput(f, opts.pskFile)
+		if err != nil {
+			return err
+		}
+		key, err := psk.Decode(source, data, enc)
+		psk.Wipe(data)
+		if err != nil {
+			return err
+		}
+		defer key.Destroy()
+		q.PSK = key
+	}
+	// The master is needed to derive, or for a recorded derived device.
+	needMaster := opts.derive
+	if q.Source == provision.FromRegistry {
+		dev, err := reg.Show(ctx, opts.deviceID)
+		needMaster = err == nil && dev.Source == registry.SourceDerived
+	}
+	if needMaster {
+		m, err := f.Master(root.masterFile)
+		if err != nil {
+			return err
+		}
+		defer m.Destroy()
+		q.Master = m
+	}
+	res, err := provision.Provision(ctx, reg, q, img.opts)
+	if err != nil {
+		return registryErr(err)
+	}
+	defer res.Key.Destroy()
+	defer psk.Wipe(res.Image)
+	if err := secfile.WriteFile(opts.output, res.Image, wopts); err != nil {
+		return err
+	}
+	rep := provisionReport{
+		DeviceID: opts.deviceID, Image: opts.output, KCV: res.Device.KCV, Source: res.Device.Source,
+		Epoch: res.Device.Epoch, Size: len(res.Image), Offset: img.offset, Encrypted: img.opts.Keys != nil,
+		Existing: res.Existing, Registry: reg.Location(),
+	}
+	if !rep.Encrypted {
+		warnPlaintextImage(f, opts.output)
+	}
+	if opts.json {
+		return printJSON(f, rep)
+	}
+	state := "recorded"
+	if res.Existing {
+		state = "already recorded"
+	}
+	f.IO.Infof("provisioned device %s into %s (0x%x bytes, %s, kcv %s; %s %s, epoch %d, in %s)",
+		rep.DeviceID, rep.Image, rep.Size, map[bool]string{true: "encrypted", false: "plaintext"}[rep.Encrypted], rep.KCV, state, rep.Source, rep.Epoch, rep.Registry)
+	return nil
+}
+
+// warnPlaintextImage is the one-line warning of design §6.
+func warnPlaintextImage(f *Factory, path string) {
+	f.IO.Warnf("%s holds the key in clear: encrypt it with --keys KEYS.bin or --hmac-key FILE (NVS encryption) and enable flash encryption on the device", path)
+}
+
+func exists(path string) bool {
+	_, err := lstat(path)
+	return err == nil
+}
+
+// notFound reports whether err says a device or the registry is missing.
+func notFound(err error) bool {
+	return errors.Is(err, registry.ErrUnknownDevice) || errors.Is(err, registry.ErrNoRegistry)
+}

@@ -1,0 +1,176 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/usmp/usmp-psk/internal/provision"
+	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/registry"
+	"github.com/usmp/usmp-psk/internal/secfile"
+)
+
+type rotateOptions struct {
+	deviceID    string
+	reason      string
+	output      string
+	random      bool
+	pskFile     string
+	pskEncoding string
+	force       bool
+	json        bool
+	image       imageFlags
+}
+
+func newRotateCmd(f *Factory, root *rootOptions, runF func(*rotateOptions) error) *cobra.Command {
+	opts := &rotateOptions{}
+	cmd := &cobra.Command{
+		Use:   "rotate DEVICE_ID [--reason TEXT] [-o IMAGE] [--base IMAGE] [--keys KEYS.bin | --hmac-key FILE] [--random | --psk-file FILE]",
+		Short: "Give a compromised device a new key",
+		Long: `Give a device a new key in the registry: a derived device moves to the next
+epoch, a random one gets a new random key (--random makes any device random,
+--psk-file imports a given key). The old KCV goes to the device's history with
+--reason, and the audit log records the rotation. A device the registry does not
+know is taken as what the gateway assumes — derived, epoch 0 — recorded, and
+moved to epoch 1.
+
+With -o the new image is written too (same options as provision). Then flash
+the image and let the gateway load the new key; the old one stops working as
+soon as the gateway does. See docs/rotation.md.`,
+		Example: `  # a stolen device: new key, new image, in one step
+  $ usmp-psk rotate device-id-1 --reason "device stolen" -o device-id-1.bin --keys nvs_keys.bin
+
+  # keep the device's other entries
+  $ usmp-psk rotate 24:6F:28:AA --reason leak --base dev.bin -o dev-new.bin`,
+		Args: exactArgs(1, "DEVICE_ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := psk.ValidateDeviceID(args[0]); err != nil {
+				return err
+			}
+			opts.deviceID = args[0]
+			if opts.output == "" && (opts.image.base != "" || opts.image.keys != "" || opts.image.hmacKey != "" || opts.image.size != "" || opts.image.partitionTable != "") {
+				return flagErrorf("image options need -o IMAGE")
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return runRotate(cmd, f, root, opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.reason, "reason", "", "why the key is retired (recorded in the history and audit log)")
+	fl.StringVarP(&opts.output, "output", "o", "", "also write the new image to `IMAGE` (0600)")
+	fl.BoolVar(&opts.random, "random", false, "a new random key, whatever the device's source")
+	fl.StringVar(&opts.pskFile, "psk-file", "", "import the new key from `FILE` (- for stdin)")
+	fl.StringVar(&opts.pskEncoding, "psk-encoding", "hex", "encoding of --psk-file: hex, base64 or raw")
+	fl.BoolVar(&opts.force, "force", false, "replace an existing image file")
+	fl.BoolVar(&opts.json, "json", false, "print the result as JSON")
+	cmd.MarkFlagsMutuallyExclusive("random", "psk-file")
+	opts.image.addLayout(cmd)
+	opts.image.addKeys(cmd)
+	opts.image.addBase(cmd)
+	return cmd
+}
+
+type rotateReport struct {
+	DeviceID string          `json:"device_id"`
+	Source   registry.Source `json:"source"`
+	OldKCV   string          `json:"old_kcv"`
+	OldEpoch uint32          `json:"old_epoch"`
+	KCV      string          `json:"kcv"`
+	Epoch    uint32          `json:"epoch"`
+	Image    string          `json:"image,omitempty"`
+	Registry string          `json:"registry"`
+}
+
+func runRotate(cmd *cobra.Command, f *Factory, root *rootOptions, opts *rotateOptions) error {
+	ctx := cmd.Context()
+	var imgOpts *provision.ImageOptions
+	wopts := secfile.Options{Replace: opts.force, AllowUnignored: root.allowUnignored, Warn: f.IO.Warn}
+	if opts.output != "" {
+		img, err := opts.image.resolve(f)
+		if err != nil {
+			return err
+		}
+		if img.opts.Keys != nil {
+			defer img.opts.Keys.Destroy()
+		}
+		if err := secfile.Check(opts.output, wopts); err != nil {
+			return err
+		}
+		if !opts.force && exists(opts.output) {
+			return &secfile.ExistsError{Path: opts.output}
+		}
+		imgOpts = &img.opts
+	}
+	reg, err := f.openRegistry(root)
+	if err != nil {
+		return err
+	}
+	ro := registry.RotateOptions{Reason: opts.reason, Random: opts.random, Register: true}
+	if opts.pskFile != "" {
+		enc, err := psk.ParseEncoding("--psk-encoding", opts.pskEncoding, true)
+		if err != nil {
+			return err
+		}
+		data, source, err := readKeyInput(f, opts.pskFile)
+		if err != nil {
+			return err
+		}
+		key, err := psk.Decode(source, data, enc)
+		psk.Wipe(data)
+		if err != nil {
+			return err
+		}
+		defer key.Destroy()
+		ro.NewKey = key
+	}
+	dev, showErr := reg.Show(ctx, opts.deviceID)
+	known := showErr == nil
+	if showErr != nil && !notFound(showErr) {
+		return registryErr(showErr)
+	}
+	// A derived device (or an unknown one, taken as derived) needs the
+	// master to move to the next epoch; verifying an unknown device's
+	// registration needs it as well.
+	if !known || (dev.Source == registry.SourceDerived && !opts.random && opts.pskFile == "") {
+		m, err := f.Master(root.masterFile)
+		if err != nil {
+			return err
+		}
+		defer m.Destroy()
+		ro.Master = m
+	}
+	res, err := provision.Rotate(ctx, reg, opts.deviceID, ro, imgOpts)
+	if err != nil {
+		return registryErr(err)
+	}
+	defer res.Key.Destroy()
+	defer psk.Wipe(res.Image)
+	if !known {
+		f.IO.Infof("device %s was not in the registry: recorded it as the gateway assumes (derived, epoch 0) before rotating", opts.deviceID)
+	}
+	rep := rotateReport{DeviceID: opts.deviceID, Source: res.Device.Source, OldKCV: res.OldKCV, OldEpoch: res.OldEpoch,
+		KCV: res.Device.KCV, Epoch: res.Device.Epoch, Registry: reg.Location()}
+	if opts.output != "" {
+		if err := secfile.WriteFile(opts.output, res.Image, wopts); err != nil {
+			return fmt.Errorf("the registry holds the new key, but writing the image failed (re-run 'usmp-psk provision %s -o %s' to write it): %w", opts.deviceID, opts.output, err)
+		}
+		rep.Image = opts.output
+		if imgOpts.Keys == nil {
+			warnPlaintextImage(f, opts.output)
+		}
+	}
+	if opts.json {
+		return printJSON(f, rep)
+	}
+	f.IO.Infof("rotated device %s: kcv %s (epoch %d) retired, new kcv %s (%s, epoch %d)", rep.DeviceID, rep.OldKCV, rep.OldEpoch, rep.KCV, rep.Source, rep.Epoch)
+	if rep.Image != "" {
+		f.IO.Infof("next: flash %s to the device (usmp-psk flash %s --port PORT)", rep.Image, rep.Image)
+	} else {
+		f.IO.Infof("next: write the device's image (usmp-psk provision %s -o IMAGE) and flash it", rep.DeviceID)
+	}
+	f.IO.Infof("next: reload the gateway's keys (usmp-psk registry export, or nothing if it reads %s through make_get_psk); the old key stops working then", rep.Registry)
+	return nil
+}
