@@ -2,6 +2,7 @@ package registry
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,8 +123,8 @@ func FuzzImport(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		set, err := ParseImport("fuzz", bytes.Clone(data))
 		if err != nil {
-			ie, ok := err.(*ImportError)
-			if !ok {
+			var ie *ImportError
+			if !errors.As(err, &ie) {
 				t.Fatalf("not an ImportError: %T", err)
 			}
 			if ie.Device != "" && psk.ValidateDeviceID(ie.Device) != nil {

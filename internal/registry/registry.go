@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -40,7 +41,9 @@ type Options struct {
 	OnCreate func(location string)
 }
 
-// Registry is the device registry the commands use, on top of a Store.
+// Registry is the device registry the commands use, on top of a Store. It
+// is safe for concurrent use; writers in other processes are serialised by
+// the store.
 type Registry struct {
 	store    Store
 	nowFn    func() time.Time
@@ -692,8 +695,8 @@ func (r *Registry) Check(ctx context.Context, master *psk.Secret) (*CheckReport,
 			}
 			if rec.Source == SourceDerived {
 				rep.Checked++
-				if err := verifyDerived(rec, master); err != nil {
-					me := err.(*MismatchError)
+				var me *MismatchError
+				if err := verifyDerived(rec, master); errors.As(err, &me) {
 					own = append(own, Finding{Device: rec.ID, Field: "kcv", Problem: fmt.Sprintf("does not match the key the master secret derives at epoch %d (registry %s, derived %s)", me.Epoch, me.Registered, me.Derived)})
 				}
 			}
