@@ -125,9 +125,10 @@ func (r *Registry) event(t time.Time, ev Event, rec *Record) AuditEvent {
 // update runs fn in a transaction; a registry the transaction creates gets
 // its init entry first, and OnCreate after the commit.
 func (r *Registry) update(ctx context.Context, create bool, fn func(tx Tx, now time.Time) error) error {
-	now := r.now()
 	created := false
 	err := r.store.Update(ctx, UpdateOptions{Create: create}, func(tx Tx) error {
+		// The time is taken under the lock, so audit times follow seq.
+		now := r.now()
 		created = tx.Created()
 		if created {
 			tx.Log(r.event(now, EventInit, nil))
@@ -143,9 +144,8 @@ func (r *Registry) update(ctx context.Context, create bool, fn func(tx Tx, now t
 // Init creates an empty registry (registry init). It refuses to touch an
 // existing one (ErrRegistryExists).
 func (r *Registry) Init(ctx context.Context) error {
-	now := r.now()
 	return r.store.Update(ctx, UpdateOptions{Create: true, Exclusive: true}, func(tx Tx) error {
-		tx.Log(r.event(now, EventInit, nil))
+		tx.Log(r.event(r.now(), EventInit, nil))
 		return nil
 	})
 }
