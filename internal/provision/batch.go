@@ -1,0 +1,452 @@
+package provision
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"github.com/usmp/usmp-psk/internal/nvs"
+	"github.com/usmp/usmp-psk/internal/nvs/nvscrypt"
+	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/registry"
+	"github.com/usmp/usmp-psk/internal/secfile"
+)
+
+// BatchSpec is a factory batch (design §5, §8; issue #7).
+type BatchSpec struct {
+	IDs    IDList
+	Shard  Shard
+	Source Source // Derive or Random
+	Master *psk.Secret
+	// Out is the directory the batch owns: DIR/<file name>.bin images,
+	// DIR/keys/<file name>.bin per-device keys, DIR/manifest.json.
+	Out string
+	// Image: layout, size and version of each image; Keys encrypts every
+	// image with one nvs_keys partition.
+	Image ImageOptions
+	// PerDeviceKeys gives every device its own random nvs_keys partition
+	// (DIR/keys/<file name>.bin); a re-run reuses the existing ones.
+	PerDeviceKeys bool
+	// Offset is the flash offset of the nvs partition (for the manifest).
+	Offset int64
+	// Jobs is the number of image writers (default: the number of CPUs).
+	Jobs int
+	// Chunk is how many devices are recorded per registry transaction
+	// before their images are written (default 16384). It bounds memory.
+	Chunk int
+	// Rand is the source of per-device encryption keys (crypto/rand).
+	Rand io.Reader
+	// Progress is called with the number of devices done (may be nil).
+	Progress func(done int)
+	// AllowUnignored is --allow-unignored for the git guard.
+	AllowUnignored bool
+	// Warn receives warnings.
+	Warn func(string)
+}
+
+// ManifestDevice is one device of manifest.json (design §5): no key bytes.
+type ManifestDevice struct {
+	ID     string          `json:"id"`
+	Image  string          `json:"image"`
+	SHA256 string          `json:"sha256"`
+	KCV    string          `json:"kcv"`
+	Epoch  uint32          `json:"epoch"`
+	Source registry.Source `json:"source"`
+	Offset int64           `json:"offset"`
+	Keys   string          `json:"keys,omitempty"`
+}
+
+// Manifest is the head of manifest.json; Devices follow in batch order.
+type Manifest struct {
+	Version   int    `json:"version"`
+	Namespace string `json:"namespace"`
+	IDKey     string `json:"id_key"`
+	PSKKey    string `json:"psk_key"`
+	Size      int    `json:"size"`
+	Offset    int64  `json:"offset"`
+	Encrypted string `json:"encryption"` // "none", "shared-keys", "per-device-keys"
+	Shard     string `json:"shard,omitempty"`
+	Total     int    `json:"total"` // devices in the whole batch (all shards)
+	Count     int    `json:"count"` // devices in this manifest
+}
+
+// BatchResult summarizes a batch.
+type BatchResult struct {
+	Devices  int    `json:"devices"`
+	New      int    `json:"new"`
+	Existing int    `json:"existing"`
+	Out      string `json:"out"`
+	Manifest string `json:"manifest"`
+	Registry string `json:"registry"`
+}
+
+// PlannedDevice is one line of a dry run.
+type PlannedDevice struct {
+	Position int    `json:"position"`
+	ID       string `json:"id"`
+	Image    string `json:"image"`
+	Keys     string `json:"keys,omitempty"`
+}
+
+// Plan lists what a batch would write, in order, without writing anything.
+func Plan(spec BatchSpec, visit func(PlannedDevice) error) error {
+	for _, p := range spec.Shard.Positions(spec.IDs.Len()) {
+		id := spec.IDs.ID(p)
+		d := PlannedDevice{Position: p, ID: id, Image: ImageName(id)}
+		if spec.PerDeviceKeys {
+			d.Keys = filepath.ToSlash(filepath.Join("keys", ImageName(id)))
+		}
+		if err := visit(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ImageName is the image file name of a device (design §3: ':' → %3A).
+func ImageName(id string) string { return psk.DeviceFileName(id) + ".bin" }
+
+func (s *BatchSpec) jobs() int {
+	if s.Jobs > 0 {
+		return s.Jobs
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+func (s *BatchSpec) chunk() int {
+	if s.Chunk > 0 {
+		return s.Chunk
+	}
+	return 16384
+}
+
+func (s *BatchSpec) manifestHead(count int) Manifest {
+	m := Manifest{Version: 1, Namespace: s.Image.Namespace, IDKey: s.Image.IDKey, PSKKey: s.Image.PSKKey,
+		Size: s.Image.size(), Offset: s.Offset, Encrypted: "none", Total: s.IDs.Len(), Count: count}
+	switch {
+	case s.PerDeviceKeys:
+		m.Encrypted = "per-device-keys"
+	case s.Image.Keys != nil:
+		m.Encrypted = "shared-keys"
+	}
+	if s.Shard.N > 1 {
+		m.Shard = fmt.Sprintf("%d/%d", s.Shard.I, s.Shard.N)
+	}
+	return m
+}
+
+// job is one device of a chunk.
+type job struct {
+	id  string
+	key *psk.Secret
+	dev registry.Device
+	out ManifestDevice
+	err error
+}
+
+// RunBatch provisions the batch: for each chunk of devices it records them
+// in the registry (durably, before any of their images exist), then writes
+// their images in parallel, directly at 0600 (no temp file or fsync per
+// image: the batch owns its directory, and a re-run rewrites every image of
+// the batch, R8), then streams their manifest entries. One sync at the end.
+// A re-run after a crash or an interrupt finishes what is missing; images,
+// manifest and registry come out byte for byte the same.
+func RunBatch(ctx context.Context, reg *registry.Registry, spec BatchSpec) (*BatchResult, error) {
+	if spec.Source != Derive && spec.Source != Random {
+		return nil, errors.New("a batch derives or makes random keys")
+	}
+	if spec.Image.Base != nil {
+		return nil, errors.New("a batch writes fresh images")
+	}
+	if err := secfile.MkdirAll(spec.Out); err != nil {
+		return nil, fmt.Errorf("output directory: %w", err)
+	}
+	// The location rules once for the directory (R7, R19).
+	probe := filepath.Join(spec.Out, ImageName(spec.IDs.ID(0)))
+	if err := secfile.Check(probe, secfile.Options{AllowUnignored: spec.AllowUnignored, Warn: spec.Warn}); err != nil {
+		return nil, err
+	}
+	keysDir := filepath.Join(spec.Out, "keys")
+	if spec.PerDeviceKeys {
+		if err := secfile.MkdirAll(keysDir); err != nil {
+			return nil, fmt.Errorf("keys directory: %w", err)
+		}
+	}
+	positions := spec.Shard.Positions(spec.IDs.Len())
+	res := &BatchResult{Devices: len(positions), Out: spec.Out, Manifest: filepath.Join(spec.Out, "manifest.json"), Registry: reg.Location()}
+
+	mw, err := newManifestWriter(res.Manifest, spec.manifestHead(len(positions)), spec)
+	if err != nil {
+		return nil, err
+	}
+	defer mw.abort()
+
+	ev := registry.EventBatch
+	done := 0
+	for start := 0; start < len(positions); start += spec.chunk() {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		end := min(start+spec.chunk(), len(positions))
+		reqs := make([]registry.AddRequest, 0, end-start)
+		for _, p := range positions[start:end] {
+			var ks registry.KeySpec
+			if spec.Source == Derive {
+				ks = registry.Derived(spec.Master, 0)
+			} else {
+				ks = registry.Random()
+			}
+			reqs = append(reqs, registry.AddRequest{ID: spec.IDs.ID(p), Key: ks})
+		}
+		added, err := reg.AddMany(ctx, reqs, registry.AddOptions{Event: ev, KeepExisting: true})
+		if err != nil {
+			var ce *registry.DeviceError
+			if errors.As(err, &ce) && errors.Is(err, registry.ErrDeviceExists) {
+				dev, _ := reg.Show(ctx, ce.ID)
+				return nil, &ConflictError{ID: ce.ID, Record: dev, Err: err}
+			}
+			return nil, err
+		}
+		jobs := make([]job, len(added))
+		for i := range added {
+			jobs[i] = job{id: reqs[i].ID, key: added[i].Key, dev: added[i].Device}
+			if added[i].Existing {
+				res.Existing++
+			} else {
+				res.New++
+			}
+		}
+		err = spec.writeImages(ctx, jobs, keysDir, func(n int) {
+			if spec.Progress != nil {
+				spec.Progress(done + n)
+			}
+		})
+		for i := range jobs {
+			jobs[i].key.Destroy()
+		}
+		if err != nil {
+			return nil, err
+		}
+		for i := range jobs {
+			if err := mw.add(jobs[i].out); err != nil {
+				return nil, err
+			}
+		}
+		done = end
+	}
+	if err := mw.commit(); err != nil {
+		return nil, err
+	}
+	if err := syncAll(spec.Out); err != nil {
+		return nil, fmt.Errorf("sync %s: %w", spec.Out, err)
+	}
+	return res, nil
+}
+
+// writeImages builds and writes the images of one chunk with spec.jobs()
+// workers, each with its own image buffer.
+func (s *BatchSpec) writeImages(ctx context.Context, jobs []job, keysDir string, progress func(int)) error {
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		next    int
+		doneCnt int
+		first   error
+	)
+	umask := currentUmask()
+	worker := func() {
+		defer wg.Done()
+		buf := make([]byte, 0, s.Image.size())
+		for {
+			mu.Lock()
+			if first != nil || next >= len(jobs) || ctx.Err() != nil {
+				if first == nil && ctx.Err() != nil {
+					first = ctx.Err()
+				}
+				mu.Unlock()
+				return
+			}
+			j := &jobs[next]
+			next++
+			mu.Unlock()
+			j.err = s.writeOne(j, buf, keysDir, umask)
+			mu.Lock()
+			doneCnt++
+			if j.err != nil && first == nil {
+				first = j.err
+			}
+			n := doneCnt
+			mu.Unlock()
+			progress(n)
+		}
+	}
+	for i := 0; i < s.jobs(); i++ {
+		wg.Add(1)
+		go worker()
+	}
+	wg.Wait()
+	return first
+}
+
+// writeOne builds one image into buf and writes it.
+func (s *BatchSpec) writeOne(j *job, buf []byte, keysDir string, umask int) error {
+	name := ImageName(j.id)
+	img, err := nvs.AppendUSMP(buf[:0], s.Image.Namespace, s.Image.IDKey, j.id, s.Image.PSKKey, j.key.Expose(), s.Image.size(), s.Image.version())
+	if err != nil {
+		return fmt.Errorf("device %s: %w", j.id, err)
+	}
+	defer psk.Wipe(img)
+	keys := s.Image.Keys
+	if s.PerDeviceKeys {
+		k, rel, err := s.deviceKeys(keysDir, name, umask)
+		if err != nil {
+			return fmt.Errorf("device %s: %w", j.id, err)
+		}
+		defer k.Destroy()
+		keys = k
+		j.out.Keys = rel
+	}
+	if keys != nil {
+		enc, err := nvscrypt.EncryptImage(img, keys)
+		if err != nil {
+			return fmt.Errorf("device %s: %w", j.id, err)
+		}
+		copy(img, enc)
+	}
+	sum := sha256.Sum256(img)
+	if err := writeDirect(filepath.Join(s.Out, name), img, umask); err != nil {
+		return err
+	}
+	j.out.ID, j.out.Image, j.out.SHA256 = j.id, name, hex.EncodeToString(sum[:])
+	j.out.KCV, j.out.Epoch, j.out.Source, j.out.Offset = j.dev.KCV, j.dev.Epoch, j.dev.Source, s.Offset
+	return nil
+}
+
+// deviceKeys returns the device's nvs_keys partition: the existing file of
+// an earlier run of the batch when it is valid, otherwise new random keys.
+func (s *BatchSpec) deviceKeys(keysDir, name string, umask int) (*nvscrypt.Keys, string, error) {
+	path := filepath.Join(keysDir, name)
+	rel := filepath.ToSlash(filepath.Join("keys", name))
+	if b, err := os.ReadFile(path); err == nil {
+		k, perr := nvscrypt.ParseKeysPartition(b)
+		psk.Wipe(b)
+		if perr == nil {
+			return k, rel, nil
+		}
+		// A keys file cut short by a crash: replace it (its image is
+		// rewritten below with the new keys).
+	}
+	k, err := nvscrypt.GenerateKeys(s.Rand)
+	if err != nil {
+		return nil, "", err
+	}
+	part := k.Partition()
+	defer psk.Wipe(part)
+	if err := writeDirect(path, part, umask); err != nil {
+		k.Destroy()
+		return nil, "", err
+	}
+	return k, rel, nil
+}
+
+// writeDirect writes a batch file in place at mode 0600: a new file is
+// created exclusively; an existing one (a re-run) is truncated and made
+// 0600 (R5, R6's batch exception).
+func writeDirect(path string, data []byte, umask int) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	fix := umask&0o600 != 0
+	if errors.Is(err, fs.ErrExist) {
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+		fix = true
+	}
+	if err != nil {
+		return err
+	}
+	if fix {
+		if err := f.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
+			f.Close()
+			return err
+		}
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// manifestWriter streams manifest.json through a secret-file write: the
+// file appears, complete, only on commit.
+type manifestWriter struct {
+	path  string
+	head  Manifest
+	spec  BatchSpec
+	pr    *io.PipeReader
+	pw    *io.PipeWriter
+	done  chan error
+	count int
+}
+
+func newManifestWriter(path string, head Manifest, spec BatchSpec) (*manifestWriter, error) {
+	pr, pw := io.Pipe()
+	m := &manifestWriter{path: path, head: head, spec: spec, pr: pr, pw: pw, done: make(chan error, 1)}
+	go func() {
+		err := secfile.Write(path, secfile.Options{Replace: true, AllowUnignored: spec.AllowUnignored, Warn: spec.Warn}, func(w io.Writer) error {
+			_, err := io.Copy(w, pr)
+			return err
+		})
+		pr.CloseWithError(err)
+		m.done <- err
+	}()
+	b, err := json.Marshal(head)
+	if err != nil {
+		return nil, err
+	}
+	// {"version":1,…,"devices":[ … ]}
+	if _, err := pw.Write(append(b[:len(b)-1], []byte(",\"devices\":[")...)); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *manifestWriter) add(d ManifestDevice) error {
+	b, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	sep := ",\n"
+	if m.count == 0 {
+		sep = "\n"
+	}
+	m.count++
+	_, err = m.pw.Write(append([]byte(sep), b...))
+	return err
+}
+
+func (m *manifestWriter) commit() error {
+	if _, err := m.pw.Write([]byte("\n]}\n")); err != nil {
+		return err
+	}
+	m.pw.Close()
+	err := <-m.done
+	m.done = nil
+	return err
+}
+
+// abort cancels an uncommitted manifest: no partial file is published.
+func (m *manifestWriter) abort() {
+	if m.done == nil {
+		return
+	}
+	m.pw.CloseWithError(errors.New("batch aborted"))
+	<-m.done
+}

@@ -1,0 +1,309 @@
+package provision
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/usmp/usmp-psk/internal/nvs/nvscrypt"
+	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/registry"
+)
+
+func TestCountIDs(t *testing.T) {
+	c, err := NewCountIDs("fac-", 1, 2000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ID(0) != "fac-0001" || c.ID(1999) != "fac-2000" || c.Len() != 2000 {
+		t.Fatalf("%s … %s", c.ID(0), c.ID(1999))
+	}
+	c, _ = NewCountIDs("d", 95, 10)
+	if c.ID(0) != "d095" || c.ID(9) != "d104" {
+		t.Fatalf("%s … %s", c.ID(0), c.ID(9))
+	}
+	for _, bad := range []struct {
+		prefix       string
+		start, count int
+	}{{"bad id-", 1, 3}, {"", 1, 0}, {".x", 1, 2}, {strings.Repeat("p", 63), 1, 100}} {
+		if _, err := NewCountIDs(bad.prefix, bad.start, bad.count); err == nil {
+			t.Errorf("accepted %+v", bad)
+		}
+	}
+	// An empty prefix gives plain numbers, which are valid ids.
+	if c, err := NewCountIDs("", 7, 3); err != nil || c.ID(2) != "9" {
+		t.Fatalf("empty prefix: %v", err)
+	}
+}
+
+func TestReadIDs(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     []string
+		errHas   string
+	}{
+		{"lines", "a\n# comment\n\nb\r\nc\n", []string{"a", "b", "c"}, ""},
+		{"csv", "mac,id,batch\nx,dev-1,7\ny,\"dev-2\",7\n", []string{"dev-1", "dev-2"}, ""},
+		{"header only id", "id\ndev-1\n", []string{"dev-1"}, ""},
+		{"duplicate", "a\nb\na\n", nil, "ids:3: device a is listed twice (first on line 1)"},
+		{"invalid", "a\nb c\n", nil, "ids:2: device id: character 2"},
+		{"csv no id column", "mac,name\nx,y\n", nil, "needs an \"id\" column"},
+		{"csv ragged", "id,x\na\n", nil, "ids:2: 1 fields"},
+		{"empty", "\n# nothing\n", nil, "no device ids"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ReadIDs(strings.NewReader(tt.in), "ids")
+			if tt.errHas != "" {
+				var ie *IDError
+				if err == nil || !strings.Contains(err.Error(), tt.errHas) || !errors.As(err, &ie) {
+					t.Fatalf("err = %v, want %q", err, tt.errHas)
+				}
+				return
+			}
+			if err != nil || strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Fatalf("got %v, %v", got, err)
+			}
+		})
+	}
+}
+
+// TestShardsSplitExactly: every position in exactly one shard, in order.
+func TestShardsSplitExactly(t *testing.T) {
+	for _, total := range []int{1, 7, 100, 1001} {
+		for n := 1; n <= 5; n++ {
+			seen := make([]int, total)
+			for i := 1; i <= n; i++ {
+				prev := -1
+				for _, p := range (Shard{I: i, N: n}).Positions(total) {
+					if p%n != i-1 || p <= prev {
+						t.Fatalf("shard %d/%d has position %d", i, n, p)
+					}
+					prev = p
+					seen[p]++
+				}
+			}
+			for p, c := range seen {
+				if c != 1 {
+					t.Fatalf("total %d n %d: position %d in %d shards", total, n, p, c)
+				}
+			}
+		}
+	}
+	for _, bad := range []string{"0/2", "3/2", "1", "a/b", "1/0", "-1/2"} {
+		if _, err := ParseShard(bad); err == nil {
+			t.Errorf("ParseShard(%q) accepted", bad)
+		}
+	}
+}
+
+func batchReg(t *testing.T, path string) *registry.Registry {
+	t.Helper()
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	reg, err := registry.Open(path, registry.Options{Now: func() time.Time { return now }, User: func() string { return "tester" }, Getenv: func(string) string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+// snapshot reads every file under dir.
+func snapshot(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		out[rel] = b
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func sameFiles(t *testing.T, a, b map[string][]byte) {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("%d files, then %d", len(a), len(b))
+	}
+	for k, v := range a {
+		if !bytes.Equal(v, b[k]) {
+			t.Fatalf("%s differs", k)
+		}
+	}
+}
+
+type manifestFile struct {
+	Manifest
+	Devices []ManifestDevice `json:"devices"`
+}
+
+func TestBatchDerived(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	out := filepath.Join(root, "out")
+	regPath := filepath.Join(root, "reg.json")
+	ids, _ := NewCountIDs("fac-", 1, 60)
+	spec := BatchSpec{IDs: ids, Source: Derive, Master: master, Out: out, Image: ImageOptions{Layout: DefaultLayout()}, Offset: DefaultOffset, Jobs: 3, Chunk: 25}
+	res, err := RunBatch(ctx, batchReg(t, regPath), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Devices != 60 || res.New != 60 || res.Existing != 0 {
+		t.Fatalf("result %+v", res)
+	}
+	var m manifestFile
+	mb, _ := os.ReadFile(filepath.Join(out, "manifest.json"))
+	if err := json.Unmarshal(mb, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Version != 1 || len(m.Devices) != 60 || m.Count != 60 || m.Encrypted != "none" {
+		t.Fatalf("manifest head %+v, %d devices", m.Manifest, len(m.Devices))
+	}
+	for i, d := range m.Devices {
+		if d.ID != ids.ID(i) || d.Image != d.ID+".bin" || d.Offset != DefaultOffset || d.Source != registry.SourceDerived {
+			t.Fatalf("manifest entry %d: %+v", i, d)
+		}
+		img, err := os.ReadFile(filepath.Join(out, d.Image))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, _ := os.Stat(filepath.Join(out, d.Image))
+		if fi.Mode().Perm() != 0o600 {
+			t.Fatalf("image mode %o", fi.Mode().Perm())
+		}
+		sum := sha256.Sum256(img)
+		if hex.EncodeToString(sum[:]) != d.SHA256 {
+			t.Fatal("sha256 in manifest is wrong")
+		}
+		di, err := ReadImage(img, ImageOptions{Layout: DefaultLayout()})
+		key := psk.Derive(master, d.ID, 0)
+		if err != nil || di.ID != d.ID || !di.Key.Equal(key) || psk.KCV(key) != d.KCV {
+			t.Fatalf("image of %s does not hold its id and key", d.ID)
+		}
+		// No key bytes in the manifest (R18).
+		if bytes.Contains(mb, []byte(hex.EncodeToString(key.Expose()))) {
+			t.Fatal("manifest holds a key")
+		}
+	}
+	before := snapshot(t, root)
+	// A re-run changes nothing, byte for byte.
+	res, err = RunBatch(ctx, batchReg(t, regPath), spec)
+	if err != nil || res.Existing != 60 || res.New != 0 {
+		t.Fatalf("re-run: %+v %v", res, err)
+	}
+	sameFiles(t, before, snapshot(t, root))
+}
+
+func TestBatchRandomPerDeviceKeysResumes(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	out := filepath.Join(root, "out")
+	regPath := filepath.Join(root, "reg.json")
+	ids := ListIDs{"24:6F:28:AA", "dev-b", "dev-c", "dev-d", "dev-e", "dev-f", "dev-g"}
+	spec := BatchSpec{IDs: ids, Source: Random, Out: out, Image: ImageOptions{Layout: DefaultLayout()}, PerDeviceKeys: true, Jobs: 2, Chunk: 3}
+
+	// Interrupted after the first chunk: the registry holds what was done.
+	cctx, cancel := context.WithCancel(ctx)
+	spec.Progress = func(done int) {
+		if done >= 3 {
+			cancel()
+		}
+	}
+	if _, err := RunBatch(cctx, batchReg(t, regPath), spec); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "manifest.json")); err == nil {
+		t.Fatal("a manifest was published by an interrupted run")
+	}
+	spec.Progress = nil
+	res, err := RunBatch(ctx, batchReg(t, regPath), spec)
+	if err != nil || res.Devices != 7 || res.Existing < 3 {
+		t.Fatalf("resume: %+v %v", res, err)
+	}
+	reg := batchReg(t, regPath)
+	for _, id := range ids {
+		name := ImageName(id)
+		kb, err := os.ReadFile(filepath.Join(out, "keys", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, err := nvscrypt.ParseKeysPartition(kb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, _ := os.ReadFile(filepath.Join(out, name))
+		di, err := ReadImage(img, ImageOptions{Layout: DefaultLayout(), Keys: keys})
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		want, _, err := reg.Key(ctx, id, nil)
+		if err != nil || !di.Key.Equal(want) {
+			t.Fatalf("%s: image key is not the registry's", id)
+		}
+		if bytes.Contains(img, want.Expose()) {
+			t.Fatal("encrypted image holds the key in clear (R21)")
+		}
+	}
+	if !strings.Contains(filepath.Base(filepath.Join(out, ImageName("24:6F:28:AA"))), "%3A") {
+		t.Fatal("file name not escaped")
+	}
+	before := snapshot(t, root)
+	if _, err := RunBatch(ctx, batchReg(t, regPath), spec); err != nil {
+		t.Fatal(err)
+	}
+	sameFiles(t, before, snapshot(t, root))
+}
+
+func TestBatchShardsAndPlan(t *testing.T) {
+	ctx := context.Background()
+	ids, _ := NewCountIDs("s-", 1, 10)
+	var all []string
+	for i := 1; i <= 3; i++ {
+		root := t.TempDir()
+		spec := BatchSpec{IDs: ids, Shard: Shard{I: i, N: 3}, Source: Derive, Master: master, Out: filepath.Join(root, "out"), Image: ImageOptions{Layout: DefaultLayout()}}
+		var planned []string
+		if err := Plan(spec, func(d PlannedDevice) error { planned = append(planned, d.ID); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(spec.Out); err == nil {
+			t.Fatal("Plan wrote something")
+		}
+		res, err := RunBatch(ctx, batchReg(t, filepath.Join(root, "reg.json")), spec)
+		if err != nil || res.Devices != len(planned) {
+			t.Fatalf("shard %d: %+v %v", i, res, err)
+		}
+		all = append(all, planned...)
+	}
+	if len(all) != 10 {
+		t.Fatalf("shards cover %d devices", len(all))
+	}
+}
+
+func TestBatchConflictsWithRecord(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	reg := batchReg(t, filepath.Join(root, "reg.json"))
+	if _, err := reg.Add(ctx, "c-1", registry.Random()); err != nil {
+		t.Fatal(err)
+	}
+	ids, _ := NewCountIDs("c-", 1, 2)
+	spec := BatchSpec{IDs: ids, Source: Derive, Master: master, Out: filepath.Join(root, "out"), Image: ImageOptions{Layout: DefaultLayout()}}
+	var ce *ConflictError
+	if _, err := RunBatch(ctx, reg, spec); !errors.As(err, &ce) {
+		t.Fatalf("err = %v", err)
+	}
+}
