@@ -48,6 +48,8 @@ as their length and key check value (KCV).`,
 		newNVSEncryptCmd(f, root, nil),
 		newNVSDecryptCmd(f, root, nil),
 		newNVSGenerateKeyCmd(f, root, nil),
+		newNVSDumpCmd(f, nil),
+		newNVSCheckCmd(f, nil),
 	)
 	return cmd
 }
