@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,12 +28,14 @@ func TestMain(m *testing.M) {
 }
 
 // usmpPSKTestMain is the real command, plus the test-only crash hook of R16:
-// USMP_PSK_TEST_CRASH_AT=<step> kills the process with SIGKILL at that step
-// of a secret-file write. The production binary has no such hook.
+// USMP_PSK_TEST_CRASH_AT=<step>[:<file name>] kills the process with SIGKILL
+// at that step of a secret-file write (of that file only, when named). The
+// production binary has no such hook.
 func usmpPSKTestMain() {
 	if at := os.Getenv("USMP_PSK_TEST_CRASH_AT"); at != "" {
-		secfile.CrashHook = func(step string) {
-			if step == at {
+		step, name, _ := strings.Cut(at, ":")
+		secfile.CrashHookAt = func(s, path string) {
+			if s == step && (name == "" || filepath.Base(path) == name) {
 				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			}
 		}

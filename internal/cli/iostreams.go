@@ -21,6 +21,7 @@ type IOStreams struct {
 
 	stdinTTY  bool
 	stdoutTTY bool
+	stderrTTY bool
 
 	// outFile is stdout as a file, when it is one, for the R7 mode check.
 	outFile *os.File
@@ -36,6 +37,7 @@ func System() *IOStreams {
 		ErrOut:    os.Stderr,
 		stdinTTY:  term.IsTerminal(int(os.Stdin.Fd())),
 		stdoutTTY: term.IsTerminal(int(os.Stdout.Fd())),
+		stderrTTY: term.IsTerminal(int(os.Stderr.Fd())),
 		outFile:   os.Stdout,
 	}
 	s.prompter = newTTYPrompter(s.stdinTTY)
@@ -53,6 +55,12 @@ func (s *IOStreams) IsStdinTTY() bool { return s.stdinTTY }
 
 // IsStdoutTTY reports whether stdout is a terminal.
 func (s *IOStreams) IsStdoutTTY() bool { return s.stdoutTTY }
+
+// IsStderrTTY reports whether stderr is a terminal (progress bars).
+func (s *IOStreams) IsStderrTTY() bool { return s.stderrTTY }
+
+// SetStderrTTY overrides terminal detection (tests).
+func (s *IOStreams) SetStderrTTY(v bool) { s.stderrTTY = v }
 
 // SetStdinTTY overrides terminal detection (tests).
 func (s *IOStreams) SetStdinTTY(v bool) { s.stdinTTY = v }

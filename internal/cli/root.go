@@ -74,6 +74,7 @@ func newRootCmd(f *Factory) *cobra.Command {
 		newVerifyCmd(f, opts, nil),
 		newRotateCmd(f, opts, nil),
 		newFlashCmd(f, nil),
+		newBatchCmd(f, opts, nil),
 		newVersionCmd(f),
 		newSelfcheckCmd(f),
 	)

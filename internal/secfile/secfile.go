@@ -64,9 +64,16 @@ func (e *UnsafeError) BadInput() bool { return true }
 // crash tests kill the process there.
 var CrashHook func(step string)
 
-func crashPoint(step string) {
+// CrashHookAt is CrashHook with the target path, so a test can crash at
+// one file's write among several.
+var CrashHookAt func(step, path string)
+
+func crashPoint(step, path string) {
 	if CrashHook != nil {
 		CrashHook(step)
+	}
+	if CrashHookAt != nil {
+		CrashHookAt(step, path)
 	}
 }
 
@@ -109,19 +116,19 @@ func Write(path string, opts Options, fn func(w io.Writer) error) (err error) {
 	if err = fn(f); err != nil {
 		return err
 	}
-	crashPoint("after-write")
+	crashPoint("after-write", path)
 	if err = f.Sync(); err != nil {
 		return fmt.Errorf("sync %s: %w", tmp, err)
 	}
-	crashPoint("after-fsync")
+	crashPoint("after-fsync", path)
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", tmp, err)
 	}
 	if err = publish(tmp, path, opts.Replace); err != nil {
 		return err
 	}
-	crashPoint("after-rename")
-	crashPoint("before-dirsync")
+	crashPoint("after-rename", path)
+	crashPoint("before-dirsync", path)
 	return SyncDir(dir)
 }
 

@@ -1,0 +1,244 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/usmp/usmp-psk/internal/provision"
+)
+
+type batchOptions struct {
+	idsFile       string
+	count         int
+	prefix        string
+	start         int
+	out           string
+	derive        bool
+	random        bool
+	perDeviceKeys bool
+	jobs          int
+	shard         string
+	dryRun        bool
+	json          bool
+	image         imageFlags
+}
+
+func newBatchCmd(f *Factory, root *rootOptions, runF func(*batchOptions) error) *cobra.Command {
+	opts := &batchOptions{}
+	cmd := &cobra.Command{
+		Use:   "batch (--ids FILE | --count N --prefix P [--start K]) --out DIR [--derive | --random] [--size SIZE | --partition-table TABLE] [--keys KEYS.bin | --hmac-key FILE | --encrypt-per-device] [--jobs N] [--shard I/N] [--dry-run] [--json]",
+		Short: "Provision a factory batch: one NVS image per device, a manifest, the registry",
+		Long: `Provision many devices at once. For each device: its key (derived from the
+master secret by default, or --random) is recorded in the registry first, then
+its NVS image is written to DIR/<id>.bin (0600; ':' in ids becomes %3A), and
+DIR/manifest.json lists every device with its image, SHA-256, KCV, epoch,
+source and flash offset — no key bytes, so it can be archived and shared.
+
+Ids come from --ids FILE (one per line, or a CSV with an "id" column) or from
+--count N --prefix P [--start K]: P followed by K … K+N-1, zero-padded to the
+width of the largest. Every id is validated before anything is written.
+
+A batch owns DIR: re-running it after a crash, a Ctrl-C or to completion
+finishes what is missing, and images, manifest and registry come out byte for
+byte the same. --shard I/N takes the devices whose position modulo N is I-1,
+a deterministic split across CI runners (each with its own registry).
+--dry-run prints the plan and writes nothing.`,
+		Example: `  # 2000 derived devices fac-0001 … fac-2000, images encrypted with one keys partition
+  $ usmp-psk batch --count 2000 --prefix fac- --out out/ --keys nvs_keys.bin
+
+  # the second of four CI runners
+  $ usmp-psk batch --ids devices.csv --out out/ --shard 2/4 --registry shard2.json --json
+
+  # every device with its own nvs_keys partition in out/keys/
+  $ usmp-psk batch --ids devices.txt --out out/ --random --encrypt-per-device`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.out == "" {
+				return flagErrorf("--out DIR is required")
+			}
+			switch {
+			case opts.idsFile == "" && !cmd.Flags().Changed("count"):
+				return flagErrorf("give the devices with --ids FILE or --count N --prefix P")
+			case opts.idsFile != "" && (cmd.Flags().Changed("count") || cmd.Flags().Changed("prefix") || cmd.Flags().Changed("start")):
+				return flagErrorf("--ids and --count/--prefix/--start exclude each other")
+			}
+			if opts.perDeviceKeys && (opts.image.keys != "" || opts.image.hmacKey != "") {
+				return flagErrorf("--encrypt-per-device and --keys/--hmac-key exclude each other")
+			}
+			if opts.jobs < 0 {
+				return flagErrorf("--jobs must be positive")
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return runBatch(cmd, f, root, opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.idsFile, "ids", "", "device ids from `FILE` (one per line, or CSV with an id column)")
+	fl.IntVar(&opts.count, "count", 0, "number of devices `N`")
+	fl.StringVar(&opts.prefix, "prefix", "", "id prefix `P` for --count")
+	fl.IntVar(&opts.start, "start", 1, "first number `K` for --count")
+	fl.StringVar(&opts.out, "out", "", "output `DIR` (owned by the batch)")
+	fl.BoolVar(&opts.derive, "derive", false, "derive keys from the master secret (the default)")
+	fl.BoolVar(&opts.random, "random", false, "random keys, kept in the registry")
+	fl.BoolVar(&opts.perDeviceKeys, "encrypt-per-device", false, "give every device its own nvs_keys partition in DIR/keys/")
+	fl.IntVar(&opts.jobs, "jobs", 0, "parallel image writers (default: number of CPUs)")
+	fl.StringVar(&opts.shard, "shard", "", "take only shard `I/N` of the batch")
+	fl.BoolVar(&opts.dryRun, "dry-run", false, "print the plan and write nothing")
+	fl.BoolVar(&opts.json, "json", false, "print the plan or summary as JSON")
+	cmd.MarkFlagsMutuallyExclusive("derive", "random")
+	opts.image.addLayout(cmd)
+	opts.image.addKeys(cmd)
+	return cmd
+}
+
+type batchSummary struct {
+	provision.BatchResult
+	Seconds   float64 `json:"seconds"`
+	PerSecond float64 `json:"devices_per_second"`
+	Encrypted string  `json:"encryption"`
+}
+
+func runBatch(cmd *cobra.Command, f *Factory, root *rootOptions, opts *batchOptions) error {
+	ctx := cmd.Context()
+	var ids provision.IDList
+	if opts.idsFile != "" {
+		fh, err := os.Open(opts.idsFile)
+		if err != nil {
+			return &FlagError{Err: fmt.Errorf("--ids: %w", err)}
+		}
+		list, err := provision.ReadIDs(fh, opts.idsFile)
+		fh.Close()
+		if err != nil {
+			return err
+		}
+		ids = list
+	} else {
+		c, err := provision.NewCountIDs(opts.prefix, opts.start, opts.count)
+		if err != nil {
+			return err
+		}
+		ids = c
+	}
+	shard := provision.Shard{I: 1, N: 1}
+	if opts.shard != "" {
+		s, err := provision.ParseShard(opts.shard)
+		if err != nil {
+			return err
+		}
+		shard = s
+	}
+	img, err := opts.image.resolve(f)
+	if err != nil {
+		return err
+	}
+	if img.opts.Keys != nil {
+		defer img.opts.Keys.Destroy()
+	}
+	spec := provision.BatchSpec{
+		IDs: ids, Shard: shard, Source: provision.Derive, Out: opts.out, Image: img.opts,
+		PerDeviceKeys: opts.perDeviceKeys, Offset: img.offset, Jobs: opts.jobs, Rand: f.Rand,
+		AllowUnignored: root.allowUnignored, Warn: f.IO.Warn,
+	}
+	if opts.random {
+		spec.Source = provision.Random
+	}
+	if opts.dryRun {
+		return printPlan(f, spec, opts)
+	}
+	if spec.Source == provision.Derive {
+		m, err := f.Master(root.masterFile)
+		if err != nil {
+			return err
+		}
+		defer m.Destroy()
+		spec.Master = m
+	}
+	reg, err := f.openRegistry(root)
+	if err != nil {
+		return err
+	}
+	total := len(shard.Positions(ids.Len()))
+	if f.IO.IsStderrTTY() && !opts.json {
+		bar := progressbar.NewOptions(total,
+			progressbar.OptionSetWriter(f.IO.ErrOut),
+			progressbar.OptionSetDescription("usmp-psk: batch"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("devices"),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish())
+		spec.Progress = func(done int) { _ = bar.Set(done) }
+		defer bar.Finish()
+	}
+	started := time.Now()
+	res, err := provision.RunBatch(ctx, reg, spec)
+	if err != nil {
+		return registryErr(err)
+	}
+	secs := time.Since(started).Seconds()
+	sum := batchSummary{BatchResult: *res, Seconds: secs, PerSecond: float64(res.Devices) / max(secs, 1e-9), Encrypted: "none"}
+	switch {
+	case opts.perDeviceKeys:
+		sum.Encrypted = "per-device-keys"
+	case img.opts.Keys != nil:
+		sum.Encrypted = "shared-keys"
+	default:
+		f.IO.Warnf("the images in %s hold their keys in clear: encrypt them with --keys KEYS.bin, --hmac-key FILE or --encrypt-per-device (NVS encryption)", opts.out)
+	}
+	if opts.json {
+		return printJSON(f, sum)
+	}
+	f.IO.Infof("batch: %d devices (%d new, %d already recorded) in %s, manifest %s, registry %s; %.2fs, %.0f devices/s",
+		res.Devices, res.New, res.Existing, res.Out, res.Manifest, res.Registry, secs, sum.PerSecond)
+	return nil
+}
+
+// printPlan prints what a batch would do (--dry-run): nothing is written.
+func printPlan(f *Factory, spec provision.BatchSpec, opts *batchOptions) error {
+	var devices []provision.PlannedDevice
+	err := provision.Plan(spec, func(d provision.PlannedDevice) error {
+		if opts.json {
+			devices = append(devices, d)
+			return nil
+		}
+		line := fmt.Sprintf("%d\t%s\t%s", d.Position, d.ID, d.Image)
+		if d.Keys != "" {
+			line += "\t" + d.Keys
+		}
+		_, err := fmt.Fprintln(f.IO.Out, line)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if opts.json {
+		source := "derived"
+		if spec.Source == provision.Random {
+			source = "random"
+		}
+		return printJSON(f, struct {
+			Out     string                    `json:"out"`
+			Source  string                    `json:"source"`
+			Size    int                       `json:"size"`
+			Offset  int64                     `json:"offset"`
+			Shard   string                    `json:"shard,omitempty"`
+			Total   int                       `json:"total"`
+			Count   int                       `json:"count"`
+			Devices []provision.PlannedDevice `json:"devices"`
+		}{spec.Out, source, imageSize(spec.Image), spec.Offset, opts.shard, spec.IDs.Len(), len(devices), devices})
+	}
+	return nil
+}
+
+func imageSize(o provision.ImageOptions) int {
+	if o.Size == 0 {
+		return provision.DefaultSize
+	}
+	return o.Size
+}
