@@ -34,7 +34,7 @@ const (
 	ruleC        = "usmp-psk-c-array"
 
 	// The USMP documentation's example key (design §3): allowed.
-	docsExampleKey = "7f3a1b9e2c4d5f6a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a"
+	docsExampleKey = "7f3a1b9e2c4d5f6a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a" // gitleaks:allow (public example)
 )
 
 func repoRoot(t *testing.T) string {
@@ -222,9 +222,11 @@ func makeFixtures(t *testing.T) *fixtures {
 	fx.add("placeholder.psk", []byte(strings.Repeat("0", 64)+"\n"), nil)
 	fx.add("example.psk", []byte(docsExampleKey+"\n"), nil)
 	fx.add("README.md", []byte("Run `usmp-psk generate -o device.psk`; the key check value is 73b52cac.\n"), nil)
-	fx.add("server.key", []byte("-----BEGIN PRIVATE KEY-----\n"+strings.Repeat("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n", 3)+"-----END PRIVATE KEY-----\n"), nil)
+	fx.add("server.key", []byte("-----BEGIN PRIVATE KEY-----\n"+strings.Repeat("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n", 3)+"-----END PRIVATE KEY-----\n"), nil) // gitleaks:allow (truncated fake)
 
-	// Test vectors under testdata/ are allowed, in every format.
+	// Test vectors under testdata/ are allowed, in every format, and so are
+	// our formats in Go tests (fuzz seeds).
+	fx.add("internal/registry/fuzz_test.go", []byte("package registry\n\nvar seed = `"+rec+"`\nvar c = `"+string(cArr)+"`\n"), nil)
 	fx.add("internal/nvs/testdata/usmp.psk", psk.Encode(k32, psk.Hex), nil)
 	fx.add("internal/psk/testdata/usmp_psk.h", cArr, nil)
 	fx.add("internal/registry/testdata/keys.json", []byte(rec), nil)
