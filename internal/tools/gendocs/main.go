@@ -154,13 +154,13 @@ func writeMarkdown(cmds []*cobra.Command, dir string) error {
 	for _, c := range cmds {
 		var b bytes.Buffer
 		renderMarkdown(&b, c)
-		if err := os.WriteFile(filepath.Join(dir, MarkdownName(c)), b.Bytes(), 0o644); err != nil { //nolint:gosec // G306: public documentation, not a secret
+		if err := os.WriteFile(filepath.Join(dir, MarkdownName(c)), b.Bytes(), 0o644); err != nil {
 			return err
 		}
 	}
 	var b bytes.Buffer
 	renderIndex(&b, cmds)
-	return os.WriteFile(filepath.Join(dir, IndexName), b.Bytes(), 0o644) //nolint:gosec // G306: public documentation, not a secret
+	return os.WriteFile(filepath.Join(dir, IndexName), b.Bytes(), 0o644)
 }
 
 // renderIndex writes the table of every documented command.
@@ -263,7 +263,7 @@ func writeMan(cmds []*cobra.Command, dir string, day time.Time, gz bool) error {
 			}
 			name += ".gz"
 		}
-		if err := os.WriteFile(filepath.Join(dir, name), page, 0o644); err != nil { //nolint:gosec // G306: public documentation, not a secret
+		if err := os.WriteFile(filepath.Join(dir, name), page, 0o644); err != nil {
 			return err
 		}
 	}

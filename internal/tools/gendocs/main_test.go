@@ -174,7 +174,7 @@ func mustDate(t *testing.T) time.Time {
 func TestManDate(t *testing.T) {
 	for _, tt := range []struct {
 		name, flag, epoch, want string
-		wantErr             bool
+		wantErr                 bool
 	}{
 		{name: "flag", flag: "2026-03-04", epoch: "0", want: "2026-03-04"},
 		{name: "epoch", epoch: "1767225600", want: "2026-01-01"},
