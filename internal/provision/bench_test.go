@@ -8,11 +8,14 @@ package provision
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/usmp/usmp-psk/internal/nvs"
+	"github.com/usmp/usmp-psk/internal/psk"
 	"github.com/usmp/usmp-psk/internal/registry"
 )
 
@@ -25,15 +28,18 @@ func benchDir(b *testing.B) string {
 			base = "/dev/shm"
 		}
 	}
-	dir, err := os.MkdirTemp(base, "usmp-bench-")
+	// Not b.TempDir: that is under $TMPDIR, usually a disk (design §8).
+	dir, err := os.MkdirTemp(base, "usmp-bench-") //nolint:usetesting // the benchmarks run on tmpfs, not in $TMPDIR
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { os.RemoveAll(dir) })
+	b.Cleanup(func() { _ = os.RemoveAll(dir) })
 	return dir
 }
 
-func benchBatch(b *testing.B, n int, perDevice bool) {
+func benchBatch(b *testing.B, n int, perDevice bool) { benchBatchJobs(b, n, perDevice, 0) }
+
+func benchBatchJobs(b *testing.B, n int, perDevice bool, jobs int) {
 	ctx := context.Background()
 	ids, _ := NewCountIDs("fac-", 1, n)
 	b.ReportAllocs()
@@ -44,7 +50,7 @@ func benchBatch(b *testing.B, n int, perDevice bool) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		spec := BatchSpec{IDs: ids, Source: Derive, Master: master, Out: filepath.Join(dir, "out"), Image: ImageOptions{Layout: DefaultLayout()}, PerDeviceKeys: perDevice}
+		spec := BatchSpec{IDs: ids, Source: Derive, Master: master, Out: filepath.Join(dir, "out"), Image: ImageOptions{Layout: DefaultLayout()}, PerDeviceKeys: perDevice, Jobs: jobs}
 		b.StartTimer()
 		if _, err := RunBatch(ctx, reg, spec); err != nil {
 			b.Fatal(err)
@@ -56,6 +62,12 @@ func benchBatch(b *testing.B, n int, perDevice bool) {
 // BenchmarkBatch10k is a derived batch of 10,000 devices, registry and
 // manifest included.
 func BenchmarkBatch10k(b *testing.B) { benchBatch(b, 10000, false) }
+
+// BenchmarkBatch10kJobs1 is BenchmarkBatch10k with one image writer: what
+// a runner with one CPU gets, and the batch's CPU time per device (compare
+// with BenchmarkFloor10k: the difference is what the batch does besides
+// creating files).
+func BenchmarkBatch10kJobs1(b *testing.B) { benchBatchJobs(b, 10000, false, 1) }
 
 // BenchmarkBatch1k is the same with 1,000 devices.
 func BenchmarkBatch1k(b *testing.B) { benchBatch(b, 1000, false) }
@@ -94,3 +106,81 @@ func BenchmarkFloor10k(b *testing.B) { benchFloor(b, 10000) }
 
 // BenchmarkFloor1k creates 1,000 such files.
 func BenchmarkFloor1k(b *testing.B) { benchFloor(b, 1000) }
+
+// The parts of a batch's cost per device, to read a profile against
+// (scripts/bench-batch.sh; docs/factory.md, "Measuring"). Each reports
+// ns/device.
+
+// BenchmarkBatchPartRegistry10k records 10,000 derived devices in a fresh
+// registry in one transaction, as RunBatch does before any image is written
+// (keys derived, KCVs, audit log, the durable write).
+func BenchmarkBatchPartRegistry10k(b *testing.B) {
+	const n = 10000
+	ctx := context.Background()
+	reqs := make([]registry.AddRequest, n)
+	for i := range reqs {
+		reqs[i] = registry.AddRequest{ID: fmt.Sprintf("fac-%05d", i+1), Key: registry.Derived(master, 0)}
+	}
+	for b.Loop() {
+		b.StopTimer()
+		dir := benchDir(b)
+		reg, err := registry.Open(filepath.Join(dir, "reg.json"), registry.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		added, err := reg.AddMany(ctx, reqs, registry.AddOptions{Event: registry.EventBatch, KeepExisting: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		for _, a := range added {
+			a.Key.Destroy()
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/device")
+}
+
+// benchParts is how many devices one op of the small parts handles, so
+// that -benchtime 3x (as docs/factory.md runs them) still measures.
+const benchParts = 1000
+
+// BenchmarkBatchPartImage builds USMP images (0x6000) in a reused buffer.
+func BenchmarkBatchPartImage(b *testing.B) {
+	ids := make([]string, benchParts)
+	keys := make([]*psk.Secret, benchParts)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("fac-%05d", i+1)
+		keys[i] = psk.Derive(master, ids[i], 0)
+		defer keys[i].Destroy()
+	}
+	buf := make([]byte, 0, DefaultSize)
+	for b.Loop() {
+		for i, id := range ids {
+			img, err := nvs.AppendUSMP(buf[:0], "usmp", "device_id", id, "psk", keys[i].Expose(), DefaultSize, 2)
+			if err != nil {
+				b.Fatal(err)
+			}
+			buf = img
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchParts, "ns/device")
+}
+
+// BenchmarkBatchPartSHA256 hashes 0x6000-byte images for the manifest's
+// sha256 (design §5).
+func BenchmarkBatchPartSHA256(b *testing.B) {
+	img := make([]byte, DefaultSize)
+	for i := range img {
+		img[i] = 0xff
+	}
+	b.SetBytes(DefaultSize * benchParts)
+	for b.Loop() {
+		for range benchParts {
+			sum := sha256.Sum256(img)
+			img[0] = sum[0]
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchParts, "ns/device")
+}
