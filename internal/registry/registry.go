@@ -57,15 +57,16 @@ type Registry struct {
 	actorStr  string
 }
 
-// Open returns the registry at location: a file path (the embedded JSON
-// file store). A postgres:// URL is refused until the PostgreSQL store
-// exists. Open does no I/O.
+// Open returns the registry at location: a postgres:// (or postgresql://)
+// URL is a PostgreSQL registry (PGStore; the URL may not hold a password,
+// the registry key comes from $USMP_REGISTRY_KEY), anything else a file
+// path (the embedded JSON file store). Open does no I/O.
 func Open(location string, opts Options) (*Registry, error) {
 	switch {
 	case location == "":
 		return nil, &psk.InputError{Source: "--registry", Msg: "empty registry path"}
 	case strings.HasPrefix(location, "postgres://"), strings.HasPrefix(location, "postgresql://"):
-		return nil, &psk.InputError{Source: "--registry", Msg: "PostgreSQL registries are not supported by this build yet"}
+		return openPostgres(location, opts)
 	}
 	st := NewFileStore(location, FileOptions{LockTimeout: opts.LockTimeout, AllowUnignored: opts.AllowUnignored, Warn: opts.Warn})
 	return New(st, opts), nil

@@ -246,7 +246,7 @@ func TestInitAndCreate(t *testing.T) {
 	if got := AuditPath("/x/registry"); got != "/x/registry.audit.jsonl" {
 		t.Fatalf("audit path %s", got)
 	}
-	if _, err := Open("postgres://host/db", Options{}); !isBadInput(err) {
+	if _, err := Open("postgres://u:pw@host/db", Options{}); !isBadInput(err) {
 		t.Fatalf("postgres: %v", err)
 	}
 }

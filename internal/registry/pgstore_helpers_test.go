@@ -1,0 +1,394 @@
+package registry
+
+// Test helpers of the PostgreSQL store, and the fixture that lets the same
+// tests run on both stores (pgstore_suite_test.go).
+//
+// The server comes from $USMP_PSK_TEST_POSTGRES (scripts/ci-services.sh
+// starts one in CI): a URL without a password, which comes from
+// $PGPASSWORD or the password file ($PGPASSFILE). Without it the tests
+// that need PostgreSQL skip, but fail when $CI is set. Each test gets a
+// schema of its own (options=-csearch_path=…), dropped at the end.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/usmp/usmp-psk/internal/psk"
+)
+
+// pgTestEnv names the test server's URL.
+const pgTestEnv = "USMP_PSK_TEST_POSTGRES"
+
+// pgTestURL returns the test server's URL, or skips (fails when CI is set).
+func pgTestURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv(pgTestEnv)
+	if u == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("$%s is not set: CI must run the PostgreSQL store tests (scripts/ci-services.sh starts a server)", pgTestEnv)
+		}
+		t.Skipf("$%s is not set (see scripts/ci-services.sh)", pgTestEnv)
+	}
+	return u
+}
+
+// withQuery adds a query parameter to a URL.
+func withQuery(base, key, value string) string {
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + url.QueryEscape(key) + "=" + url.QueryEscape(value)
+}
+
+// pgConnect opens a connection for test setup and inspection.
+func pgConnect(t testing.TB, u string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), u)
+	if err != nil {
+		t.Fatalf("test connection: %v", err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// pgSchema is a test's own schema on the test server.
+type pgSchema struct {
+	base   string // the server URL
+	name   string // the schema
+	url    string // the registry URL: base + search_path
+	admin  *pgx.Conn
+	tables []string
+}
+
+// newPGSchema creates a fresh schema for a test and returns it; the schema
+// is dropped when the test ends.
+func newPGSchema(t testing.TB) *pgSchema {
+	t.Helper()
+	base := pgTestURL(t)
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	s := &pgSchema{base: base, name: "usmp_t_" + hex.EncodeToString(b)}
+	s.url = withQuery(base, "options", "-csearch_path="+s.name)
+	s.admin = pgConnect(t, withQuery(base, "options", "-csearch_path="+s.name))
+	if _, err := s.admin.Exec(context.Background(), "CREATE SCHEMA "+s.name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = s.admin.Exec(context.Background(), "DROP SCHEMA "+s.name+" CASCADE")
+	})
+	return s
+}
+
+// exec runs SQL in the test's schema.
+func (s *pgSchema) exec(t testing.TB, sql string, args ...any) int64 {
+	t.Helper()
+	tag, err := s.admin.Exec(context.Background(), sql, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return tag.RowsAffected()
+}
+
+// dump returns every row of the registry's tables as text (the "unchanged"
+// check and the R22 scan).
+func (s *pgSchema) dump(t testing.TB) string {
+	t.Helper()
+	var out strings.Builder
+	for _, q := range []string{
+		`SELECT t::text FROM usmp_meta t`,
+		`SELECT t::text FROM usmp_devices t ORDER BY id`,
+		`SELECT t::text FROM usmp_audit t ORDER BY seq`,
+	} {
+		rows, err := s.admin.Query(context.Background(), q)
+		if err != nil {
+			if strings.Contains(err.Error(), "does not exist") {
+				continue
+			}
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			out.WriteString(line)
+			out.WriteByte('\n')
+		}
+		rows.Close()
+	}
+	return out.String()
+}
+
+// exists reports whether the registry's tables exist.
+func (s *pgSchema) exists(t testing.TB) bool {
+	t.Helper()
+	var ok bool
+	if err := s.admin.QueryRow(context.Background(), `SELECT to_regclass('usmp_meta') IS NOT NULL`).Scan(&ok); err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+// pgDumpTool runs pg_dump of the test's schema (R22: what a backup holds).
+// Without pg_dump it skips, but fails when CI is set.
+func (s *pgSchema) pgDumpTool(t testing.TB) []byte {
+	t.Helper()
+	tool, err := exec.LookPath("pg_dump")
+	if err != nil {
+		for _, d := range []string{"/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin"} {
+			if _, err2 := os.Stat(filepath.Join(d, "pg_dump")); err2 == nil {
+				tool, err = filepath.Join(d, "pg_dump"), nil
+				break
+			}
+		}
+	}
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("pg_dump is needed for the R22 scan of a dump (CI is set, so this is not skipped)")
+		}
+		t.Skip("pg_dump not found")
+	}
+	cmd := exec.Command(tool, "--no-owner", "--schema="+s.name, "--dbname="+s.base)
+	cmd.Env = pgChildEnv()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("pg_dump: %v\n%s", err, stderr.String())
+	}
+	return out
+}
+
+// pgChildEnv is the explicit environment of child processes that talk to
+// the test server (R4): where to find programs and the password, nothing
+// else.
+func pgChildEnv() []string {
+	var env []string
+	for _, k := range []string{"PATH", "HOME", "PGPASSFILE", "PGPASSWORD", "PGSSLMODE", "PGSSLROOTCERT", "TMPDIR", "GOCOVERDIR"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// testRegistryKey returns a fresh random registry key.
+func testRegistryKey(t testing.TB) *psk.Secret {
+	t.Helper()
+	b := make([]byte, RegistryKeyBytes)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return psk.NewSecret(b)
+}
+
+// fixture is a registry on one kind of store, for the tests that run on
+// both: the location, a Registry on it (env.reg, with the usual test
+// options) and ways to open more Registries on it, to read back what is
+// stored and to tell whether it exists.
+type fixture struct {
+	kind string // "file" or "postgres"
+	loc  string
+	env  *testEnv
+	key  *psk.Secret // the registry key (postgres)
+	pg   *pgSchema   // postgres
+	mods []func(*Options)
+}
+
+// testOptions are newEnv's options, warnings and creations collected in e.
+func testOptions(e *testEnv) Options {
+	return Options{
+		Now:    clock(),
+		User:   func() string { return "tester" },
+		Getenv: func(string) string { return "" },
+		Warn: func(m string) {
+			e.mu.Lock()
+			e.warns = append(e.warns, m)
+			e.mu.Unlock()
+		},
+		OnCreate: func(loc string) {
+			e.mu.Lock()
+			e.made = append(e.made, loc)
+			e.mu.Unlock()
+		},
+		LockTimeout: 30 * time.Second,
+	}
+}
+
+// open returns another Registry on the fixture's registry.
+func (f *fixture) open(t testing.TB, opts Options) *Registry {
+	t.Helper()
+	if f.kind == "file" {
+		reg, err := Open(f.loc, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reg
+	}
+	st, err := NewPGStore(f.loc, PGOptions{LockTimeout: opts.LockTimeout, Key: f.key, Warn: opts.Warn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(st, opts)
+}
+
+// state returns everything stored, to check that a refused operation
+// changed nothing.
+func (f *fixture) state(t testing.TB) string {
+	t.Helper()
+	if f.kind == "file" {
+		var s string
+		for _, p := range []string{f.loc, AuditPath(f.loc)} {
+			b, err := os.ReadFile(p)
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			s += string(b) + "\x00"
+		}
+		return s
+	}
+	return f.pg.dump(t)
+}
+
+// exists reports whether the registry exists.
+func (f *fixture) exists(t testing.TB) bool {
+	t.Helper()
+	if f.kind == "file" {
+		_, err := os.Stat(f.loc)
+		return err == nil
+	}
+	return f.pg.exists(t)
+}
+
+// storeKinds are the stores the shared tests run on.
+var storeKinds = []string{"file", "postgres"}
+
+// newFixture makes an empty registry location of kind with a Registry on
+// it (newEnv's options, then mods).
+func newFixture(t testing.TB, kind string, mods ...func(*Options)) *fixture {
+	t.Helper()
+	f := &fixture{kind: kind, mods: mods}
+	e := &testEnv{}
+	switch kind {
+	case "file":
+		f.loc = filepath.Join(t.TempDir(), "usmp-registry.json")
+	default:
+		f.pg = newPGSchema(t)
+		f.loc = f.pg.url
+		f.key = testRegistryKey(t)
+	}
+	e.path = f.loc
+	opts := testOptions(e)
+	for _, m := range mods {
+		m(&opts)
+	}
+	e.reg = f.open(t, opts)
+	f.env = e
+	return f
+}
+
+// forEachStore runs test on each kind of store as a subtest.
+func forEachStore(t *testing.T, test func(t *testing.T, kind string)) {
+	for _, kind := range storeKinds {
+		t.Run(kind, func(t *testing.T) { test(t, kind) })
+	}
+}
+
+// auditLinesOf returns the audit log of a registry in the file form, one
+// line per entry (rebuilt from the verified entries).
+func auditLinesOf(t testing.TB, reg *Registry) []byte {
+	t.Helper()
+	entries, err := reg.AuditEntries(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	for i := range entries {
+		var h string
+		out, h = appendAuditLine(out, entries[i].Seq, &entries[i].AuditEvent, entries[i].Prev)
+		if h != entries[i].Hash {
+			t.Fatalf("audit entry %d: the hash does not match", i+1)
+		}
+	}
+	return out
+}
+
+// checkAllDevices checks that the registry holds exactly the ids, passes
+// check, and that its audit log has one init and then exactly one entry
+// per id (nothing lost, nothing twice).
+func checkAllDevices(t *testing.T, reg *Registry, want []string) {
+	t.Helper()
+	ctx := context.Background()
+	list, err := reg.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(want)
+	if got := strings.Join(ids(list), ","); got != strings.Join(want, ",") {
+		t.Fatalf("devices (%d)\n%s\nwant (%d)\n%s", len(list), got, len(want), strings.Join(want, ","))
+	}
+	rep, err := reg.Check(ctx, nil)
+	if err != nil || len(rep.Findings) > 0 {
+		t.Fatalf("check: %v %v", err, rep)
+	}
+	entries, err := reg.AuditEntries(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != len(want)+1 || entries[0].Event != EventInit {
+		t.Fatalf("%d audit entries, want %d starting with init", len(entries), len(want)+1)
+	}
+	seen := map[string]bool{}
+	for _, e := range entries[1:] {
+		if e.Device == "" || seen[e.Device] {
+			t.Fatalf("audit entry %d: device %q is not new", e.Seq, e.Device)
+		}
+		seen[e.Device] = true
+	}
+	if _, err := reg.VerifyAudit(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// collector gathers warnings of concurrent registries.
+type collector struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (c *collector) add(m string) {
+	c.mu.Lock()
+	c.msgs = append(c.msgs, m)
+	c.mu.Unlock()
+}
+
+func (c *collector) all() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.msgs...)
+}
+
+func seqIDs(format string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf(format, i)
+	}
+	return out
+}
