@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/usmp/usmp-psk/internal/cli"
 )
@@ -191,5 +192,36 @@ func TestManDate(t *testing.T) {
 				t.Errorf("date = %s, want %s", d.Format("2006-01-02"), tt.want)
 			}
 		})
+	}
+}
+
+// TestFlagsPage: every visible flag of every documented command is in the
+// flags table with its environment variable.
+func TestFlagsPage(t *testing.T) {
+	cmds := Documented(cli.CommandTree())
+	var b bytes.Buffer
+	renderFlags(&b, cmds)
+	page := b.String()
+	for _, c := range cmds {
+		c.NonInheritedFlags().VisitAll(func(f *pflag.Flag) {
+			if f.Hidden || f.Name == "help" {
+				return
+			}
+			if !strings.Contains(page, "| `--"+f.Name+"` |") || !strings.Contains(page, "`"+EnvVar(f.Name)+"`") {
+				t.Errorf("flag --%s of %q is not in %s", f.Name, c.CommandPath(), FlagsName)
+			}
+		})
+	}
+	for _, tt := range []struct{ flag, env string }{
+		{"master-file", "USMP_PSK_MASTER_FILE"},
+		{"nvs.namespace", "USMP_PSK_NVS_NAMESPACE"},
+		{"encoding", "USMP_PSK_ENCODING"},
+	} {
+		if got := EnvVar(tt.flag); got != tt.env {
+			t.Errorf("EnvVar(%q) = %q, want %q", tt.flag, got, tt.env)
+		}
+	}
+	if !strings.Contains(page, "| `--config` | string | `USMP_PSK_CONFIG` | — |") {
+		t.Errorf("--config should have no config key:\n%s", page)
 	}
 }
