@@ -509,6 +509,10 @@ func (s *PGStore) Update(ctx context.Context, opts UpdateOptions, fn func(Tx) er
 		if err != nil {
 			return s.lockErr(ctx, err, start)
 		}
+		if from == to {
+			// Another process upgraded it meanwhile.
+			return &RegistryError{Location: s.url, Err: ErrRegistryExists, Hint: "its schema is current (another usmp-psk upgraded it just now)"}
+		}
 		s.warn(fmt.Sprintf("registry %s: upgraded the schema from version %d to %d", s.url, from, to))
 		return nil
 	}
