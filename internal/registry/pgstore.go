@@ -283,11 +283,7 @@ func (s *PGStore) connectErr(ctx context.Context, err error, cfg *pgx.ConnConfig
 		}
 		return e
 	}
-	detail := err.Error()
-	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) && ce.Unwrap() != nil {
-		detail = ce.Unwrap().Error()
-	}
+	detail := connectDetail(err)
 	detail = scrub(detail, pw)
 	e := &PGError{Location: s.url, What: "connect to " + where, Msg: detail,
 		Hint: "is PostgreSQL running there and reachable? (host and port come from the URL, else $PGHOST and $PGPORT)"}
@@ -298,6 +294,33 @@ func (s *PGStore) connectErr(ctx context.Context, err error, cfg *pgx.ConnConfig
 		e.Hint = "check sslmode and the certificates in the URL (e.g. ?sslmode=verify-full&sslrootcert=FILE)"
 	}
 	return e
+}
+
+// connectDetail is the gist of a connection failure: the network error
+// ("connect: connection refused", "lookup db: no such host") when there is
+// one, else the driver's message without its prefix, each line once (the
+// driver tries TLS and then plain text, failing twice alike).
+func connectDetail(err error) string {
+	var ne *net.OpError
+	if errors.As(err, &ne) && ne.Err != nil {
+		return ne.Op + ": " + ne.Err.Error()
+	}
+	var de *net.DNSError
+	if errors.As(err, &de) {
+		return de.Error()
+	}
+	detail := err.Error()
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) && ce.Unwrap() != nil {
+		detail = ce.Unwrap().Error()
+	}
+	var lines []string
+	for _, l := range strings.Split(detail, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !slices.Contains(lines, l) {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "; ")
 }
 
 // begin starts a transaction whose lock waits end after the lock timeout.
@@ -500,7 +523,7 @@ func (s *PGStore) Update(ctx context.Context, opts UpdateOptions, fn func(Tx) er
 			if v > len(s.migrations) {
 				return &SchemaError{Location: s.url, Have: v, Want: len(s.migrations)}
 			}
-			return &RegistryError{Location: s.url, Err: ErrRegistryExists, Hint: "it is kept as it is; use it, or choose another --registry (another database, or ?search_path=SCHEMA)"}
+			return &RegistryError{Location: s.url, Err: ErrRegistryExists, Hint: "it is kept as it is; use it, or choose another --registry (another database, or another schema: ?options=-csearch_path%3DSCHEMA)"}
 		}
 		// registry init upgrades an older schema (issue 8).
 		_ = tx.Rollback(ctx)

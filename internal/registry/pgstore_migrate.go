@@ -60,7 +60,7 @@ func Migrate(ctx context.Context, from, to Store) (*MigrateReport, error) {
 	err := to.View(ctx, func(Reader) error { return nil })
 	switch {
 	case err == nil:
-		return nil, &RegistryError{Location: to.Location(), Err: ErrRegistryExists, Hint: "migrate only into a registry that does not exist yet (another database, or ?search_path=SCHEMA)"}
+		return nil, &RegistryError{Location: to.Location(), Err: ErrRegistryExists, Hint: "migrate only into a registry that does not exist yet (another database, or another schema: ?options=-csearch_path%3DSCHEMA)"}
 	case !errors.Is(err, ErrNoRegistry):
 		return nil, err
 	}

@@ -3,7 +3,8 @@ package registry
 // The PostgreSQL schema of a registry and its versioned migrations
 // (issue 8). A registry lives in the first schema of the connection's
 // search_path (default "public"; give each registry its own schema with
-// ?search_path=NAME in the URL to keep several in one database):
+// ?options=-csearch_path%3DNAME in the URL, which libpq tools read too, to
+// keep several in one database):
 //
 //	usmp_meta     one row: schema version, audit head, key id
 //	usmp_devices  one row per device; stored keys only sealed (pgstore_crypt.go)
@@ -126,7 +127,7 @@ func (s *PGStore) pgCreate(ctx context.Context, tx pgx.Tx) error {
 	}
 	if schema == nil {
 		return &RegistryError{Location: s.Location(), Err: ErrNoRegistry,
-			Hint: "no schema of the search_path exists: create it (CREATE SCHEMA name) or fix ?search_path= in the URL"}
+			Hint: "no schema of the search_path exists: create it (CREATE SCHEMA name) or fix options=-csearch_path%3DNAME in the URL"}
 	}
 	for i := range s.migrations {
 		if err := s.migrate(ctx, tx, i); err != nil {
