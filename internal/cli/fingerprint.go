@@ -120,3 +120,19 @@ func readKeyInput(f *Factory, file string) ([]byte, string, error) {
 	}
 	return data, source, nil
 }
+
+// readPSKFile reads a key given with --psk-file (a file, or - for stdin) in
+// the --psk-encoding encoding. Placeholders are refused later, by whoever
+// records the key (design §3).
+func readPSKFile(f *Factory, path, encoding string) (*psk.Secret, error) {
+	enc, err := psk.ParseEncoding("--psk-encoding", encoding, true)
+	if err != nil {
+		return nil, err
+	}
+	data, source, err := readKeyInput(f, path)
+	if err != nil {
+		return nil, err
+	}
+	defer psk.Wipe(data)
+	return psk.Decode(source, data, enc)
+}

@@ -130,16 +130,7 @@ func runProvision(cmd *cobra.Command, f *Factory, root *rootOptions, opts *provi
 		q.Source = provision.Random
 	case opts.pskFile != "":
 		q.Source = provision.Imported
-		enc, err := psk.ParseEncoding("--psk-encoding", opts.pskEncoding, true)
-		if err != nil {
-			return err
-		}
-		data, source, err := readKeyInput(f, opts.pskFile)
-		if err != nil {
-			return err
-		}
-		key, err := psk.Decode(source, data, enc)
-		psk.Wipe(data)
+		key, err := readPSKFile(f, opts.pskFile, opts.pskEncoding)
 		if err != nil {
 			return err
 		}

@@ -110,16 +110,7 @@ func runRotate(cmd *cobra.Command, f *Factory, root *rootOptions, opts *rotateOp
 	}
 	ro := registry.RotateOptions{Reason: opts.reason, Random: opts.random, Register: true}
 	if opts.pskFile != "" {
-		enc, err := psk.ParseEncoding("--psk-encoding", opts.pskEncoding, true)
-		if err != nil {
-			return err
-		}
-		data, source, err := readKeyInput(f, opts.pskFile)
-		if err != nil {
-			return err
-		}
-		key, err := psk.Decode(source, data, enc)
-		psk.Wipe(data)
+		key, err := readPSKFile(f, opts.pskFile, opts.pskEncoding)
 		if err != nil {
 			return err
 		}
