@@ -25,17 +25,15 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// PGSchemaVersion is the schema version this build writes.
-var PGSchemaVersion = len(pgMigrations)
-
 // pgMigration brings the schema from version N-1 to N (N its index + 1).
 type pgMigration struct {
 	what string
 	sql  string
 }
 
-// pgMigrations are the schema's versions in order. Never edit one that
-// was released: add the next.
+// pgMigrations are the schema's versions in order; the schema version
+// this build writes is len(pgMigrations). Never edit one that was
+// released: add the next.
 var pgMigrations = []pgMigration{
 	{what: "the registry tables", sql: `
 CREATE TABLE usmp_meta (
@@ -76,9 +74,9 @@ INSERT INTO usmp_meta (id, schema_version) VALUES (1, 1);
 `},
 }
 
-// pgLockKey is the advisory lock key of schema changes: one per schema of
-// the search_path, so registries in different schemas do not wait for each
-// other.
+// pgLockKeySQL takes the advisory lock of schema changes, one per schema
+// of the search_path, so registries in different schemas do not wait for
+// each other.
 const pgLockKeySQL = `SELECT pg_advisory_xact_lock(hashtext('usmp-psk registry schema ' || coalesce(current_schema(), '')))`
 
 // SchemaError reports a registry whose schema this build cannot use as it
