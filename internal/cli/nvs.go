@@ -250,6 +250,9 @@ type nvsOutput struct {
 // written; if a write still fails, the files and directories this run made
 // are removed, so an error leaves no output behind (R8).
 func writeNVSOutputs(f *Factory, allowUnignored bool, outs []nvsOutput) (err error) {
+	if err := checkDistinctOutputs(outs); err != nil {
+		return err
+	}
 	var madeDirs, written []string
 	defer func() {
 		if err == nil {
@@ -283,6 +286,38 @@ func writeNVSOutputs(f *Factory, allowUnignored bool, outs []nvsOutput) (err err
 		written = append(written, o.path)
 	}
 	return nil
+}
+
+// checkDistinctOutputs refuses a run whose outputs share a path, such as
+// OUTPUT keys/k.bin with --keyfile k: the reference writes both, and the
+// image silently replaces the only copy of its keys (or the HMAC key the
+// keys file). Paths are compared cleaned and absolute, and as files where
+// both exist (a symbolic link, a case-insensitive file system).
+func checkDistinctOutputs(outs []nvsOutput) error {
+	for i := range outs {
+		for j := range i {
+			if !samePath(outs[i].path, outs[j].path) {
+				continue
+			}
+			where := outs[i].path
+			if outs[j].path != outs[i].path {
+				where = outs[j].path + " and " + outs[i].path
+			}
+			return badInputf("%s: two outputs of this run go to the same file, and the second would replace the first; nothing was written\nhint: give OUTPUT, --keyfile and --kp_hmac_keyfile different names", where)
+		}
+	}
+	return nil
+}
+
+func samePath(a, b string) bool {
+	aa, errA := filepath.Abs(a)
+	ab, errB := filepath.Abs(b)
+	if errA == nil && errB == nil && aa == ab {
+		return true
+	}
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(fa, fb)
 }
 
 // mkdirTracked creates dir and its missing parents (0700) and returns the

@@ -589,3 +589,42 @@ func TestSafeText(t *testing.T) {
 		t.Errorf("cellText: %q", got)
 	}
 }
+
+// TestNVSOutputsDistinct: a run whose outputs share a file is refused
+// before anything is written, whether the paths are spelled alike or not
+// (the reference writes the image over its only keys file).
+func TestNVSOutputsDistinct(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.WriteFile("k.bin", []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("k.bin", "link.bin"); err != nil {
+		t.Skip(err)
+	}
+	f, _, _, _ := testFactory(t, "")
+	for _, tt := range []struct {
+		a, b string
+		ok   bool
+	}{
+		{"keys/k.bin", "keys/k.bin", false},
+		{"keys/k.bin", "keys/../keys/./k.bin", false},
+		{"k.bin", "link.bin", false},
+		{"keys/k.bin", "k.bin", true},
+	} {
+		err := writeNVSOutputs(f, true, []nvsOutput{{tt.a, []byte("keys")}, {tt.b, []byte("image")}})
+		if (err == nil) != tt.ok {
+			t.Errorf("%s, %s: %v", tt.a, tt.b, err)
+		}
+		if !tt.ok {
+			if code := exitCodeFor(err); code != exitUsage {
+				t.Errorf("%s, %s: exit %d, want 2", tt.a, tt.b, code)
+			}
+			if b, _ := os.ReadFile("k.bin"); string(b) != "old" {
+				t.Errorf("%s, %s: k.bin changed to %q", tt.a, tt.b, b)
+			}
+			if _, err := os.Stat("keys"); err == nil {
+				t.Errorf("%s, %s: keys/ was created", tt.a, tt.b)
+			}
+		}
+	}
+}
