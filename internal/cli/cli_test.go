@@ -180,7 +180,7 @@ var flagAllowList = map[string]string{
 	"keys":             "path of an nvs_keys partition file (nvs dump, check)",
 	"hmac-key":         "path of an HMAC key file (nvs dump, check)",
 	// provision and rotate take the key from a file, never a value.
-	"psk-file":     "path of a key file, or - for standard input (provision, rotate)",
+	"psk-file":     "path of a key file, or - for standard input (provision, rotate, registry add)",
 	"psk-encoding": "the name of the encoding of --psk-file (hex, base64, raw)",
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/usmp/usmp-psk/internal/registry"
@@ -33,6 +34,9 @@ func registryErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, registry.ErrLocked) && strings.Contains(err.Error(), "\nhint: "):
+		// The registry's LockedError carries its own hint.
+		return err
 	case errors.Is(err, registry.ErrLocked):
 		return errors.Join(err, errors.New("hint: another usmp-psk is writing the registry; wait, or raise --lock-timeout"))
 	}

@@ -73,6 +73,7 @@ func newRootCmd(f *Factory) *cobra.Command {
 		newProvisionCmd(f, opts, nil),
 		newVerifyCmd(f, opts, nil),
 		newRotateCmd(f, opts, nil),
+		newRegistryCmd(f, opts),
 		newFlashCmd(f, nil),
 		newBatchCmd(f, opts, nil),
 		newVersionCmd(f),

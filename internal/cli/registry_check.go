@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/registry"
+)
+
+type registryCheckOptions struct {
+	json bool
+}
+
+func newRegistryCheckCmd(f *Factory, root *rootOptions, runF func(*registryCheckOptions) error) *cobra.Command {
+	opts := &registryCheckOptions{}
+	cmd := &cobra.Command{
+		Use:   "check [--json]",
+		Short: "Check the registry for damage and inconsistencies (exit 3 on findings)",
+		Long: `Read the whole registry and report every problem, without changing anything:
+damaged or invalid records (with their line), ids given twice, stored keys whose
+KCV does not match, example keys of the USMP documentation, a registry holding
+keys that group or others can read, and a broken audit chain. When a master
+secret is given (--master-file or $USMP_MASTER_SECRET; check never prompts),
+the KCVs of derived devices, current and retired, are checked against it too.
+
+Findings go to standard output, one per line; the exit code is 3 when there is
+one, 0 when there is none. With --json the output is
+  {"registry","devices","checked","findings":[{"device","line","field","problem"}],"problems"}
+where checked counts the derived devices checked against the master secret.`,
+		Example: `  $ usmp-psk registry check
+  $ USMP_MASTER_SECRET=… usmp-psk registry check --json`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return runRegistryCheck(cmd, f, root, opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.json, "json", false, "print the findings as JSON")
+	return cmd
+}
+
+// registryCheckReport is the JSON of 'registry check --json'.
+type registryCheckReport struct {
+	Registry string             `json:"registry"`
+	Devices  int                `json:"devices"`
+	Checked  int                `json:"checked"`
+	Findings []registry.Finding `json:"findings"`
+	Problems int                `json:"problems"`
+}
+
+func runRegistryCheck(cmd *cobra.Command, f *Factory, root *rootOptions, opts *registryCheckOptions) error {
+	ctx := cmd.Context()
+	reg, err := f.openRegistry(root)
+	if err != nil {
+		return err
+	}
+	// The master secret is used when one is given; check never prompts, so
+	// it runs unattended (cron, CI) on a registry of any kind.
+	var master *psk.Secret
+	if root.masterFile != "" || f.hasMasterEnv {
+		if master, err = f.Master(root.masterFile); err != nil {
+			return err
+		}
+		defer master.Destroy()
+	}
+	rep, err := reg.Check(ctx, master)
+	if err != nil {
+		return registryErr(err)
+	}
+	out := registryCheckReport{Registry: reg.Location(), Devices: rep.Devices, Checked: rep.Checked, Findings: rep.Findings, Problems: len(rep.Findings)}
+	if out.Findings == nil {
+		out.Findings = []registry.Finding{}
+	}
+	if opts.json {
+		if err := printJSON(f, out); err != nil {
+			return err
+		}
+	} else {
+		for _, fd := range out.Findings {
+			if _, err := fmt.Fprintln(f.IO.Out, registryText(fd.String())); err != nil {
+				return err
+			}
+		}
+	}
+	if out.Problems > 0 {
+		return &mismatchError{msg: fmt.Sprintf("registry %s: %s found", reg.Location(), registryCount(out.Problems, "problem"))}
+	}
+	derived := ""
+	switch {
+	case master != nil:
+		derived = fmt.Sprintf("; %s checked against the master secret", registryCount(rep.Checked, "derived device"))
+	default:
+		if st, err := reg.Stats(ctx); err == nil && st.ActiveDerived > 0 {
+			derived = "; derived devices not checked against the master secret (none given: set " + psk.MasterEnv + " or use --master-file)"
+		}
+	}
+	f.IO.Infof("registry %s: %s, no problems found%s", reg.Location(), registryCount(rep.Devices, "device"), derived)
+	return nil
+}

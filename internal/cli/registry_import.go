@@ -1,0 +1,170 @@
+package cli
+
+// registry import reads key material: a file that others can write is
+// refused and one they can read is warned about (R7), a terminal is refused
+// as input (it would echo the keys), and the data is wiped once parsed
+// (R26). Errors name the file and line, never a key (R9).
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/registry"
+)
+
+// maxImportBytes bounds an import file: millions of devices.
+const maxImportBytes = 256 << 20
+
+// importListed is how many added devices the text report names one by one.
+const importListed = 20
+
+type registryImportOptions struct {
+	file string
+	json bool
+}
+
+func newRegistryImportCmd(f *Factory, root *rootOptions, runF func(*registryImportOptions) error) *cobra.Command {
+	opts := &registryImportOptions{}
+	cmd := &cobra.Command{
+		Use:   "import FILE [--json]",
+		Short: "Record the keys of an existing fleet from a JSON map or CSV",
+		Long: `Record devices with existing keys, as imported devices whose keys the
+registry stores. FILE (- for standard input) is either
+
+  a JSON map {"device_id": "hex psk", ...} — what 'registry export' writes, or
+  CSV with the header id,psk (or device_id,psk) and one "id,hex psk" per line.
+
+Every line is checked before anything is recorded: valid device ids, hex keys,
+no id twice, and no example or placeholder key of the USMP documentation. Keys
+shorter than 32 bytes are accepted with a warning. A device already recorded
+with the same key is left as it is; one recorded with another key, or revoked,
+is an error and nothing is imported. The registry is created when missing.
+
+The file holds keys: one that group or others can write is refused, one they
+can read gets a warning. Errors name the line, never a key.`,
+		Example: `  $ usmp-psk registry import fleet.csv
+  $ usmp-psk --registry new.json registry import old-export.json`,
+		Args: exactArgs(1, "FILE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.file = args[0]
+			if runF != nil {
+				return runF(opts)
+			}
+			return runRegistryImport(cmd, f, root, opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.json, "json", false, `print {"registry","file","added":[{"id",...,"kcv"}],"unchanged"} as JSON`)
+	return cmd
+}
+
+// registryImportReport is what import says: never a key.
+type registryImportReport struct {
+	Registry  string             `json:"registry"`
+	File      string             `json:"file"`
+	Added     []registry.Summary `json:"added"`
+	Unchanged int                `json:"unchanged"`
+}
+
+func runRegistryImport(cmd *cobra.Command, f *Factory, root *rootOptions, opts *registryImportOptions) error {
+	data, source, err := readImportFile(f, opts.file)
+	if err != nil {
+		return err
+	}
+	set, err := registry.ParseImport(source, data)
+	psk.Wipe(data)
+	if err != nil {
+		return err
+	}
+	defer set.Destroy()
+	reg, err := f.openRegistry(root)
+	if err != nil {
+		return err
+	}
+	res, err := reg.Import(cmd.Context(), set)
+	if err != nil {
+		return registryErr(err)
+	}
+	rep := registryImportReport{Registry: reg.Location(), File: source, Added: make([]registry.Summary, 0, len(res.Added)), Unchanged: res.Unchanged}
+	for i := range res.Added {
+		rep.Added = append(rep.Added, res.Added[i].Summary())
+	}
+	if opts.json {
+		return printJSON(f, rep)
+	}
+	for i, d := range res.Added {
+		if i == importListed {
+			f.IO.Infof("… and %d more ('usmp-psk registry list' shows them all)", len(res.Added)-importListed)
+			break
+		}
+		f.IO.Infof("imported device %s (kcv %s)", d.ID, d.KCV)
+	}
+	same := ""
+	if res.Unchanged > 0 {
+		same = fmt.Sprintf("; %s already recorded with the same key", registryCount(res.Unchanged, "device"))
+	}
+	f.IO.Infof("imported %s from %s into %s%s", registryCount(len(res.Added), "device"), source, reg.Location(), same)
+	return nil
+}
+
+// readImportFile reads an import file or standard input ("-"), refusing a
+// terminal and files that others can write (R7).
+func readImportFile(f *Factory, file string) ([]byte, string, error) {
+	var r io.Reader
+	source := file
+	if file == "-" {
+		source = "standard input"
+		if f.IO.IsStdinTTY() {
+			return nil, source, flagErrorf("refusing to read keys typed on a terminal (they would be echoed)\nhint: pass a FILE or pipe the keys in")
+		}
+		r = f.IO.In
+	} else {
+		fh, err := os.Open(file)
+		if err != nil {
+			return nil, source, &FlagError{Err: fmt.Errorf("import file: %w", err)}
+		}
+		defer fh.Close()
+		if err := psk.CheckKeyFileMode(fh, file, f.IO.Warn); err != nil {
+			return nil, source, err
+		}
+		r = fh
+	}
+	data, tooLarge, err := readAllWiping(r, maxImportBytes)
+	switch {
+	case err != nil:
+		return nil, source, fmt.Errorf("%s: read failed", source)
+	case tooLarge:
+		return nil, source, &psk.InputError{Source: source, Msg: "larger than 256 MiB; split the import"}
+	}
+	return data, source, nil
+}
+
+// readAllWiping reads r to its end, at most limit bytes, wiping every buffer
+// it outgrows (the data is key text; R26, best effort). On an error or when
+// r holds more than limit bytes, nothing is returned and all is wiped.
+func readAllWiping(r io.Reader, limit int) (data []byte, tooLarge bool, err error) {
+	buf := make([]byte, 0, 64<<10)
+	for {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), 2*cap(buf))
+			copy(grown, buf)
+			psk.Wipe(buf)
+			buf = grown
+		}
+		n, rerr := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case len(buf) > limit:
+			psk.Wipe(buf)
+			return nil, true, nil
+		case rerr == io.EOF:
+			return buf, false, nil
+		case rerr != nil:
+			psk.Wipe(buf)
+			return nil, false, rerr
+		}
+	}
+}
