@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -190,58 +191,57 @@ func RunBatch(ctx context.Context, reg *registry.Registry, spec BatchSpec) (*Bat
 	}
 	defer mw.abort()
 
-	ev := registry.EventBatch
-	done := 0
-	for start := 0; start < len(positions); start += spec.chunk() {
+	// Chunks grow from small to spec.chunk(): the first images start early,
+	// and while the workers write chunk k, chunk k+1 is being recorded (its
+	// images are written only once it is durable).
+	bounds := chunkBounds(len(positions), spec.chunk())
+	record := func(b [2]int) recorded {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return recorded{err: err}
 		}
-		end := min(start+spec.chunk(), len(positions))
-		reqs := make([]registry.AddRequest, 0, end-start)
-		for _, p := range positions[start:end] {
-			var ks registry.KeySpec
-			if spec.Source == Derive {
-				ks = registry.Derived(spec.Master, 0)
-			} else {
-				ks = registry.Random()
-			}
-			reqs = append(reqs, registry.AddRequest{ID: spec.IDs.ID(p), Key: ks})
+		return spec.record(ctx, reg, positions[b[0]:b[1]])
+	}
+	next := make(chan recorded, 1)
+	pending := len(bounds) > 0
+	if pending {
+		go func() { next <- record(bounds[0]) }()
+	}
+	defer func() {
+		// On an early return, wait for the recording in flight and wipe
+		// its keys.
+		if pending {
+			r := <-next
+			r.destroy()
 		}
-		added, err := reg.AddMany(ctx, reqs, registry.AddOptions{Event: ev, KeepExisting: true})
-		if err != nil {
-			var ce *registry.DeviceError
-			if errors.As(err, &ce) && errors.Is(err, registry.ErrDeviceExists) {
-				dev, _ := reg.Show(ctx, ce.ID)
-				return nil, &ConflictError{ID: ce.ID, Record: dev, Err: err}
-			}
-			return nil, err
+	}()
+	done := 0
+	for k := range bounds {
+		r := <-next
+		pending = false
+		if r.err != nil {
+			return nil, r.err
 		}
-		jobs := make([]job, len(added))
-		for i := range added {
-			jobs[i] = job{id: reqs[i].ID, key: added[i].Key, dev: added[i].Device}
-			if added[i].Existing {
-				res.Existing++
-			} else {
-				res.New++
-			}
+		if k+1 < len(bounds) {
+			pending = true
+			go func(b [2]int) { next <- record(b) }(bounds[k+1])
 		}
-		err = spec.writeImages(ctx, jobs, keysDir, func(n int) {
+		res.New += r.added
+		res.Existing += r.existing
+		err := spec.writeImages(ctx, r.jobs, keysDir, func(n int) {
 			if spec.Progress != nil {
 				spec.Progress(done + n)
 			}
 		})
-		for i := range jobs {
-			jobs[i].key.Destroy()
-		}
+		r.destroy()
 		if err != nil {
 			return nil, err
 		}
-		for i := range jobs {
-			if err := mw.add(jobs[i].out); err != nil {
+		for i := range r.jobs {
+			if err := mw.add(r.jobs[i].out); err != nil {
 				return nil, err
 			}
 		}
-		done = end
+		done = bounds[k][1]
 	}
 	if err := mw.commit(); err != nil {
 		return nil, err
@@ -250,6 +250,64 @@ func RunBatch(ctx context.Context, reg *registry.Registry, spec BatchSpec) (*Bat
 		return nil, fmt.Errorf("sync %s: %w", spec.Out, err)
 	}
 	return res, nil
+}
+
+// recorded is one chunk recorded in the registry.
+type recorded struct {
+	jobs            []job
+	added, existing int
+	err             error
+}
+
+func (r recorded) destroy() {
+	for i := range r.jobs {
+		r.jobs[i].key.Destroy()
+	}
+}
+
+// chunkBounds cuts n positions into chunks of 512, 1024, … up to maxChunk.
+func chunkBounds(n, maxChunk int) [][2]int {
+	var out [][2]int
+	size := min(512, maxChunk)
+	for start := 0; start < n; {
+		end := min(start+size, n)
+		out = append(out, [2]int{start, end})
+		start = end
+		size = min(size*2, maxChunk)
+	}
+	return out
+}
+
+// record adds the devices at positions to the registry (keeping those it
+// already has) and returns their keys.
+func (s *BatchSpec) record(ctx context.Context, reg *registry.Registry, positions []int) recorded {
+	reqs := make([]registry.AddRequest, 0, len(positions))
+	for _, p := range positions {
+		ks := registry.Random()
+		if s.Source == Derive {
+			ks = registry.Derived(s.Master, 0)
+		}
+		reqs = append(reqs, registry.AddRequest{ID: s.IDs.ID(p), Key: ks})
+	}
+	added, err := reg.AddMany(ctx, reqs, registry.AddOptions{Event: registry.EventBatch, KeepExisting: true})
+	if err != nil {
+		var ce *registry.DeviceError
+		if errors.As(err, &ce) && errors.Is(err, registry.ErrDeviceExists) {
+			dev, _ := reg.Show(ctx, ce.ID)
+			return recorded{err: &ConflictError{ID: ce.ID, Record: dev, Err: err}}
+		}
+		return recorded{err: err}
+	}
+	r := recorded{jobs: make([]job, len(added))}
+	for i := range added {
+		r.jobs[i] = job{id: reqs[i].ID, key: added[i].Key, dev: added[i].Device}
+		if added[i].Existing {
+			r.existing++
+		} else {
+			r.added++
+		}
+	}
+	return r
 }
 
 // writeImages builds and writes the images of one chunk with spec.jobs()
@@ -392,13 +450,14 @@ type manifestWriter struct {
 	spec  BatchSpec
 	pr    *io.PipeReader
 	pw    *io.PipeWriter
+	bw    *bufio.Writer // batches entries: one pipe hand-off per 64 KiB
 	done  chan error
 	count int
 }
 
 func newManifestWriter(path string, head Manifest, spec BatchSpec) (*manifestWriter, error) {
 	pr, pw := io.Pipe()
-	m := &manifestWriter{path: path, head: head, spec: spec, pr: pr, pw: pw, done: make(chan error, 1)}
+	m := &manifestWriter{path: path, head: head, spec: spec, pr: pr, pw: pw, bw: bufio.NewWriterSize(pw, 64<<10), done: make(chan error, 1)}
 	go func() {
 		err := secfile.Write(path, secfile.Options{Replace: true, AllowUnignored: spec.AllowUnignored, Warn: spec.Warn}, func(w io.Writer) error {
 			_, err := io.Copy(w, pr)
@@ -412,7 +471,7 @@ func newManifestWriter(path string, head Manifest, spec BatchSpec) (*manifestWri
 		return nil, err
 	}
 	// {"version":1,…,"devices":[ … ]}
-	if _, err := pw.Write(append(b[:len(b)-1], []byte(",\"devices\":[")...)); err != nil {
+	if _, err := m.bw.Write(append(b[:len(b)-1], []byte(",\"devices\":[")...)); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -428,12 +487,18 @@ func (m *manifestWriter) add(d ManifestDevice) error {
 		sep = "\n"
 	}
 	m.count++
-	_, err = m.pw.Write(append([]byte(sep), b...))
+	if _, err := m.bw.WriteString(sep); err != nil {
+		return err
+	}
+	_, err = m.bw.Write(b)
 	return err
 }
 
 func (m *manifestWriter) commit() error {
-	if _, err := m.pw.Write([]byte("\n]}\n")); err != nil {
+	if _, err := m.bw.WriteString("\n]}\n"); err != nil {
+		return err
+	}
+	if err := m.bw.Flush(); err != nil {
 		return err
 	}
 	m.pw.Close()

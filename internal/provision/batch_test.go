@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -305,5 +306,39 @@ func TestBatchConflictsWithRecord(t *testing.T) {
 	var ce *ConflictError
 	if _, err := RunBatch(ctx, reg, spec); !errors.As(err, &ce) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestChunkBounds(t *testing.T) {
+	tests := []struct {
+		n, max int
+		want   string
+	}{
+		{0, 16384, "[]"},
+		{10, 16384, "[[0 10]]"},
+		{3000, 16384, "[[0 512] [512 1536] [1536 3000]]"},
+		{10, 3, "[[0 3] [3 6] [6 9] [9 10]]"},
+	}
+	for _, tt := range tests {
+		if got := fmt.Sprint(chunkBounds(tt.n, tt.max)); got != tt.want {
+			t.Errorf("chunkBounds(%d, %d) = %s, want %s", tt.n, tt.max, got, tt.want)
+		}
+	}
+}
+
+// A shard with no devices (more shards than devices) writes an empty
+// manifest.
+func TestBatchEmptyShard(t *testing.T) {
+	root := t.TempDir()
+	ids := ListIDs{"only"}
+	spec := BatchSpec{IDs: ids, Shard: Shard{I: 2, N: 2}, Source: Derive, Master: master, Out: filepath.Join(root, "out"), Image: ImageOptions{Layout: DefaultLayout()}}
+	res, err := RunBatch(context.Background(), batchReg(t, filepath.Join(root, "reg.json")), spec)
+	if err != nil || res.Devices != 0 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	var m manifestFile
+	b, _ := os.ReadFile(filepath.Join(root, "out", "manifest.json"))
+	if err := json.Unmarshal(b, &m); err != nil || len(m.Devices) != 0 {
+		t.Fatalf("manifest %s: %v", b, err)
 	}
 }
