@@ -28,10 +28,17 @@
 # its helpers and variables under the usmp_pg_ prefix.
 
 usmp_pg_as_owner() {
-  if [ "$(id -u)" = 0 ]; then
-    runuser -u postgres -- "$@"
-  else
+  if [ "$(id -u)" != 0 ]; then
     "$@"
+  elif command -v runuser >/dev/null 2>&1; then
+    runuser -u postgres -- "$@"
+  elif [ -x /usr/sbin/runuser ]; then
+    /usr/sbin/runuser -u postgres -- "$@"
+  elif [ -x /sbin/runuser ]; then
+    /sbin/runuser -u postgres -- "$@"
+  else
+    # su passes the arguments to sh -c as "$@" after the '_' placeholder.
+    su -s /bin/sh postgres -c '"$@"' _ "$@"
   fi
 }
 
