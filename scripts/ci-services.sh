@@ -38,7 +38,7 @@ usmp_pg_as_owner() {
     /sbin/runuser -u postgres -- "$@"
   else
     # su passes the arguments to sh -c as "$@" after the '_' placeholder.
-    su -s /bin/sh postgres -c '"$@"' _ "$@"
+    su -s /bin/sh -c '"$@"' -- postgres _ "$@"
   fi
 }
 
