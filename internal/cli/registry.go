@@ -62,7 +62,7 @@ func newRegistryCmd(f *Factory, root *rootOptions) *cobra.Command {
   $ usmp-psk registry list
 
   # the gateway's keys, straight into its loader
-  $ usmp-psk registry export -o /etc/usmp/psk.json`,
+  $ usmp-psk registry export -o /etc/usmp/psk-registry.json`,
 	}
 	cmd.AddCommand(
 		newRegistryInitCmd(f, root, nil),

@@ -38,10 +38,10 @@ The export holds key bytes. It goes to -o FILE, written 0600 and atomically
 that is a pipe or a file; a terminal is refused. The audit log records every
 export. See docs/gateway.md.`,
 		Example: `  # a file for the gateway (0600)
-  $ usmp-psk registry export -o /etc/usmp/psk.json
+  $ usmp-psk registry export -o /etc/usmp/psk-registry.json
 
   # after a rotation or revocation: replace it, then reload the gateway
-  $ usmp-psk registry export -o /etc/usmp/psk.json --force
+  $ usmp-psk registry export -o /etc/usmp/psk-registry.json --force
 
   # straight into a loader, through a pipe
   $ usmp-psk registry export | python3 -c 'import sys, usmp_gateway as g; print(len(g.load_psk_registry(sys.stdin.buffer)))'`,

@@ -25,7 +25,7 @@ the record and the audit log keep what happened.
 
 To give a device a new key instead, use 'usmp-psk rotate'.`,
 		Example: `  $ usmp-psk registry revoke 24:6F:28:AA --reason "device lost"
-  $ usmp-psk registry export -o /etc/usmp/psk.json --force   # then reload the gateway`,
+  $ usmp-psk registry export -o /etc/usmp/psk-registry.json --force   # then reload the gateway`,
 		Args: exactArgs(1, "DEVICE_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := psk.ValidateDeviceID(args[0]); err != nil {
