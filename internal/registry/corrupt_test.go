@@ -3,7 +3,7 @@ package registry
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"os"
@@ -18,10 +18,11 @@ import (
 // line and field, never echoing key bytes (R9); nothing is repaired: a
 // writer refuses the file and leaves it as it is.
 func TestCorruption(t *testing.T) {
-	kb := make([]byte, 32)
-	if _, err := rand.Read(kb); err != nil {
-		t.Fatal(err)
-	}
+	// A fixed key: the test compares 4-character runs of its hex with the
+	// messages, and with a random key a run now and then matched a digit
+	// run of the temporary directory's name (a false alarm, not a leak).
+	sum := sha256.Sum256([]byte("TestCorruption canary"))
+	kb := sum[:]
 	key := psk.CopySecret(kb)
 	kh := hex.EncodeToString(kb)
 	kcv := psk.KCV(key)
@@ -104,7 +105,8 @@ func TestCorruption(t *testing.T) {
 			}
 			// R9: no run of the key in the message (the device id is a
 			// valid id, never key text).
-			assertNoOverlap(t, strings.Replace(err.Error(), ce.Device, "", 1), kh)
+			msg := strings.ReplaceAll(err.Error(), ce.Path, "")
+			assertNoOverlap(t, strings.Replace(msg, ce.Device, "", 1), kh)
 
 			// Never repaired: a writer refuses, the file stays as it was.
 			if _, err := reg.Add(ctx, "new", Random()); !errors.Is(err, ErrCorrupt) {
@@ -122,7 +124,7 @@ func TestCorruption(t *testing.T) {
 				t.Fatal("check has no findings")
 			}
 			for _, f := range rep.Findings {
-				assertNoOverlap(t, strings.Replace(f.String(), f.Device, "", 1), kh)
+				assertNoOverlap(t, strings.ReplaceAll(strings.Replace(f.String(), f.Device, "", 1), path, ""), kh)
 			}
 		})
 	}
