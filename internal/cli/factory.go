@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/registry"
 )
 
 // Factory carries the dependencies of every command (house style §6).
@@ -22,6 +23,11 @@ type Factory struct {
 	masterEnv    string
 	hasMasterEnv bool
 
+	// registryKeyEnv is $USMP_REGISTRY_KEY (the PostgreSQL registry's
+	// sealing key), also taken out of the environment at start-up.
+	registryKeyEnv    string
+	hasRegistryKeyEnv bool
+
 	// Config is filled by the root's PersistentPreRunE from flags,
 	// USMP_PSK_* variables and the config file.
 	Config *Config
@@ -32,14 +38,18 @@ type Factory struct {
 func newSystemFactory() *Factory {
 	v, ok := os.LookupEnv(psk.MasterEnv)
 	_ = os.Unsetenv(psk.MasterEnv)
+	rk, rkOK := os.LookupEnv(registry.RegistryKeyEnv)
+	_ = os.Unsetenv(registry.RegistryKeyEnv)
 	return &Factory{
-		IO:           System(),
-		Now:          time.Now,
-		Rand:         rand.Reader,
-		Getenv:       os.Getenv,
-		masterEnv:    v,
-		hasMasterEnv: ok,
-		Config:       defaultConfig(),
+		registryKeyEnv:    rk,
+		hasRegistryKeyEnv: rkOK,
+		IO:                System(),
+		Now:               time.Now,
+		Rand:              rand.Reader,
+		Getenv:            os.Getenv,
+		masterEnv:         v,
+		hasMasterEnv:      ok,
+		Config:            defaultConfig(),
 	}
 }
 

@@ -26,6 +26,7 @@ func (f *Factory) openRegistry(root *rootOptions) (*registry.Registry, error) {
 		OnCreate: func(location string) {
 			f.IO.Infof("created registry %s", location)
 		},
+		RegistryKey: func() (string, bool) { return f.registryKeyEnv, f.hasRegistryKeyEnv },
 	})
 }
 

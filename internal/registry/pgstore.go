@@ -123,14 +123,18 @@ func NewPGStore(rawURL string, opts PGOptions) (*PGStore, error) {
 }
 
 // openPostgres is Open's branch for postgres:// URLs. The registry key
-// comes from $USMP_REGISTRY_KEY, read here and only here (outside viper,
+// comes from $USMP_REGISTRY_KEY through opts.RegistryKey (outside viper,
 // whose prefix is USMP_PSK_).
 func openPostgres(location string, opts Options) (*Registry, error) {
 	if err := checkPGURL(location); err != nil {
 		return nil, err
 	}
+	lookup := opts.RegistryKey
+	if lookup == nil {
+		lookup = func() (string, bool) { return os.LookupEnv(RegistryKeyEnv) }
+	}
 	var key *psk.Secret
-	if v, ok := os.LookupEnv(RegistryKeyEnv); ok {
+	if v, ok := lookup(); ok {
 		k, err := ParseRegistryKey("$"+RegistryKeyEnv, v)
 		if err != nil {
 			return nil, err

@@ -39,6 +39,11 @@ type Options struct {
 	// OnCreate is called after a commit that created the registry (commands
 	// that record devices create a missing registry and say so on stderr).
 	OnCreate func(location string)
+	// RegistryKey returns the value of $USMP_REGISTRY_KEY, the key that
+	// seals stored keys in a PostgreSQL registry (default os.LookupEnv).
+	// The CLI reads the variable once at start-up and removes it from the
+	// environment, as it does the master secret (R4).
+	RegistryKey func() (string, bool)
 }
 
 // Registry is the device registry the commands use, on top of a Store. It
