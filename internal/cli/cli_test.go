@@ -261,6 +261,7 @@ func TestExitCodes(t *testing.T) {
 		{"short bytes", "", []string{"generate", "--bytes", "31", "-o", "y.psk"}, exitUsage},
 		{"bad encoding", "", []string{"generate", "--encoding", "pem", "-o", "y.psk"}, exitUsage},
 		{"json to stdout", "", []string{"generate", "--json"}, exitUsage},
+		{"exclusive flags", "m", []string{"provision", "dev-1", "--derive", "--random", "-o", "z.bin"}, exitUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

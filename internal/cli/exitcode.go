@@ -60,7 +60,8 @@ func exitCodeFor(err error) int {
 // errors (unknown commands, argument counts).
 func isCobraUsageError(err error) bool {
 	s := err.Error()
-	for _, p := range []string{"unknown command", "accepts ", "requires at least", "requires at most", "invalid argument", "unknown flag", "unknown shorthand flag", "flag needs an argument", "bad flag syntax"} {
+	for _, p := range []string{"unknown command", "accepts ", "requires at least", "requires at most", "invalid argument", "unknown flag", "unknown shorthand flag", "flag needs an argument", "bad flag syntax",
+		"if any flags in the group", "at least one of the flags in the group", "required flag(s)"} {
 		if strings.HasPrefix(s, p) {
 			return true
 		}
