@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/usmp/usmp-psk/internal/cli"
@@ -60,13 +63,20 @@ func TestScripts(t *testing.T) {
 			env.Setenv("CANARY_IDS", "device-id-1 24:6F:28:AA dev-a dev-b")
 			env.Setenv("HOME", env.WorkDir+"/home")
 			env.Setenv("XDG_CONFIG_HOME", env.WorkDir+"/.config")
-			return nil
+			return setupPostgres(env)
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
 			case "python3", "git", "script":
 				_, err := exec.LookPath(cond)
 				return err == nil, nil
+			case "postgres":
+				// CI starts a server (scripts/ci-services.sh) and must
+				// run these scripts; elsewhere they skip without one.
+				if os.Getenv(pgTestEnv) == "" && os.Getenv("CI") != "" {
+					return false, fmt.Errorf("$%s is not set: CI must run the PostgreSQL scripts", pgTestEnv)
+				}
+				return os.Getenv(pgTestEnv) != "", nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -77,6 +87,48 @@ func TestScripts(t *testing.T) {
 			"derivecheck": cmdDeriveCheck,
 		},
 	})
+}
+
+// pgTestEnv names the test PostgreSQL server (scripts/ci-services.sh).
+const pgTestEnv = "USMP_PSK_TEST_POSTGRES"
+
+// setupPostgres gives a script its own schema on the test server, as
+// $PGREG (a registry URL with that search_path), and passes the password
+// file through. The schema is dropped when the script ends.
+func setupPostgres(env *testscript.Env) error {
+	base := os.Getenv(pgTestEnv)
+	if base == "" {
+		return nil
+	}
+	for _, k := range []string{"PGPASSFILE", "PGPASSWORD"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env.Setenv(k, v)
+		}
+	}
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		return err
+	}
+	schema := "usmp_script_" + hex.EncodeToString(b)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return fmt.Errorf("test PostgreSQL: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		conn.Close(ctx)
+		return err
+	}
+	env.Defer(func() {
+		_, _ = conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+		conn.Close(ctx)
+	})
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	env.Setenv("PGREG", base+sep+"options="+url.QueryEscape("-csearch_path="+schema))
+	return nil
 }
 
 // cmdExit runs a program and checks its exit code: exit N prog args...

@@ -27,6 +27,9 @@ type Factory struct {
 	// sealing key), also taken out of the environment at start-up.
 	registryKeyEnv    string
 	hasRegistryKeyEnv bool
+	// registryNewKeyEnv is $USMP_REGISTRY_NEW_KEY (registry rekey).
+	registryNewKeyEnv    string
+	hasRegistryNewKeyEnv bool
 
 	// Config is filled by the root's PersistentPreRunE from flags,
 	// USMP_PSK_* variables and the config file.
@@ -40,16 +43,20 @@ func newSystemFactory() *Factory {
 	_ = os.Unsetenv(psk.MasterEnv)
 	rk, rkOK := os.LookupEnv(registry.RegistryKeyEnv)
 	_ = os.Unsetenv(registry.RegistryKeyEnv)
+	nk, nkOK := os.LookupEnv(registryNewKeyEnv)
+	_ = os.Unsetenv(registryNewKeyEnv)
 	return &Factory{
-		registryKeyEnv:    rk,
-		hasRegistryKeyEnv: rkOK,
-		IO:                System(),
-		Now:               time.Now,
-		Rand:              rand.Reader,
-		Getenv:            os.Getenv,
-		masterEnv:         v,
-		hasMasterEnv:      ok,
-		Config:            defaultConfig(),
+		registryKeyEnv:       rk,
+		hasRegistryKeyEnv:    rkOK,
+		registryNewKeyEnv:    nk,
+		hasRegistryNewKeyEnv: nkOK,
+		IO:                   System(),
+		Now:                  time.Now,
+		Rand:                 rand.Reader,
+		Getenv:               os.Getenv,
+		masterEnv:            v,
+		hasMasterEnv:         ok,
+		Config:               defaultConfig(),
 	}
 }
 

@@ -74,6 +74,8 @@ func newRegistryCmd(f *Factory, root *rootOptions) *cobra.Command {
 		newRegistryImportCmd(f, root, nil),
 		newRegistryCheckCmd(f, root, nil),
 		newRegistryAuditCmd(f, root, nil),
+		newRegistryMigrateCmd(f, root, nil),
+		newRegistryRekeyCmd(f, root, nil),
 	)
 	return cmd
 }

@@ -65,7 +65,7 @@ func runRegistryAudit(cmd *cobra.Command, f *Factory, root *rootOptions, opts *r
 	if err != nil {
 		return err
 	}
-	out := registryAuditReport{AuditLog: registry.AuditPath(reg.Location())}
+	out := registryAuditReport{AuditLog: reg.AuditLocation()}
 	rep, err := reg.VerifyAudit(cmd.Context())
 	var failed interface{ VerifyFailed() bool }
 	switch {

@@ -2,8 +2,6 @@ package cli
 
 import (
 	"github.com/spf13/cobra"
-
-	"github.com/usmp/usmp-psk/internal/registry"
 )
 
 type registryInitOptions struct {
@@ -43,7 +41,7 @@ func runRegistryInit(cmd *cobra.Command, f *Factory, root *rootOptions, opts *re
 	if err := reg.Init(cmd.Context()); err != nil {
 		return registryErr(err)
 	}
-	audit := registry.AuditPath(reg.Location())
+	audit := reg.AuditLocation()
 	if opts.json {
 		return printJSON(f, struct {
 			Registry string `json:"registry"`

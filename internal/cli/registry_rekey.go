@@ -1,0 +1,68 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/usmp/usmp-psk/internal/registry"
+)
+
+// registryNewKeyEnv holds the new registry key for 'registry rekey'. Like
+// the master secret it is read once at start-up and removed from the
+// environment (R1: a secret value is never a flag; R4).
+const registryNewKeyEnv = "USMP_REGISTRY_NEW_KEY"
+
+type registryRekeyOptions struct {
+	json bool
+}
+
+func newRegistryRekeyCmd(f *Factory, root *rootOptions, runF func(*registryRekeyOptions) error) *cobra.Command {
+	opts := &registryRekeyOptions{}
+	cmd := &cobra.Command{
+		Use:   "rekey [--json]",
+		Short: "Seal the stored keys of a PostgreSQL registry under a new $USMP_REGISTRY_KEY",
+		Long: `Rotate the key that seals stored device keys in a PostgreSQL registry: every
+stored key is opened with $USMP_REGISTRY_KEY and sealed again with
+$USMP_REGISTRY_NEW_KEY (64 hex digits each), in one transaction under the
+writer lock. From then on every station needs the new key. Device keys do not
+change. A registry file has no registry key (it is protected by its mode).`,
+		Example: `  $ usmp-psk generate -o registry-new.key
+  $ USMP_REGISTRY_KEY="$(cat registry.key)" USMP_REGISTRY_NEW_KEY="$(cat registry-new.key)" \
+      usmp-psk --registry postgres://usmp@db/usmp registry rekey`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return runRegistryRekey(cmd, f, root, opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.json, "json", false, "print the report as JSON")
+	return cmd
+}
+
+func runRegistryRekey(cmd *cobra.Command, f *Factory, root *rootOptions, opts *registryRekeyOptions) error {
+	if !f.hasRegistryNewKeyEnv {
+		return flagErrorf("set $" + registryNewKeyEnv + " to the new registry key (64 hex digits)")
+	}
+	newKey, err := registry.ParseRegistryKey("$"+registryNewKeyEnv, f.registryNewKeyEnv)
+	if err != nil {
+		return err
+	}
+	defer newKey.Destroy()
+	reg, err := f.openRegistry(root)
+	if err != nil {
+		return err
+	}
+	n, err := reg.Rekey(cmd.Context(), newKey)
+	if err != nil {
+		return registryErr(err)
+	}
+	if opts.json {
+		return printJSON(f, struct {
+			Registry string `json:"registry"`
+			Resealed int    `json:"resealed"`
+		}{reg.Location(), n})
+	}
+	f.IO.Infof("sealed %d stored keys of %s under the new registry key; every station now needs $USMP_REGISTRY_KEY set to it", n, reg.Location())
+	return nil
+}
