@@ -305,10 +305,10 @@ func verifyAudit(path string, want uint64, each func(*AuditEntry)) (rep *AuditRe
 	prev := zeroHash
 	for n := uint64(1); ; n++ {
 		line, err := r.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
+		if errors.Is(err, bufio.ErrBufferFull) {
 			return nil, "", &AuditError{Path: path, Line: int(n), Msg: "damaged: line too long"}
 		}
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			if len(line) > 0 {
 				return nil, "", &AuditError{Path: path, Line: int(n), Msg: "incomplete last line: the log was cut short (or a write was interrupted)"}
 			}
@@ -461,4 +461,13 @@ func (h AuditHead) prevHash() string {
 	return h.Hash
 }
 
-func (l *auditLog) close() error { return l.f.Close() }
+// close closes the log. It may be called more than once: the calls after
+// the first do nothing and return nil.
+func (l *auditLog) close() error {
+	if l.f == nil {
+		return nil
+	}
+	err := l.f.Close()
+	l.f = nil
+	return err
+}

@@ -212,8 +212,13 @@ func TestAuditInterruptedAppend(t *testing.T) {
 		t.Fatalf("uncommitted: %v %+v", err, rep)
 	}
 	// And half a line of a next append.
-	f, _ := os.OpenFile(ap, os.O_WRONLY|os.O_APPEND, 0)
-	f.Write([]byte(`{"seq":9,"time":"2025-`))
+	f, err := os.OpenFile(ap, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte(`{"seq":9,"time":"2025-`)); err != nil {
+		t.Fatal(err)
+	}
 	f.Close()
 	if err := VerifyAudit(ap); err == nil {
 		t.Fatal("an incomplete line passed")

@@ -169,8 +169,8 @@ func (d *decoder) str(field string) (raw []byte, esc bool, off int, ok bool, err
 	return raw, esc, off, err == nil, err
 }
 
-// uint reads a whole-number member no larger than max.
-func (d *decoder) uint(field string, max uint64) (v uint64, ok bool, err *scanError) {
+// uint reads a whole-number member no larger than limit.
+func (d *decoder) uint(field string, limit uint64) (v uint64, ok bool, err *scanError) {
 	c := d.sc.peek()
 	if c != '-' && (c < '0' || c > '9') {
 		off := d.sc.pos
@@ -180,7 +180,7 @@ func (d *decoder) uint(field string, max uint64) (v uint64, ok bool, err *scanEr
 		d.problem(off, field, "must be a number")
 		return 0, false, nil
 	}
-	v, off, e := d.sc.uint(max)
+	v, off, e := d.sc.uint(limit)
 	if e != nil {
 		d.problem(off, field, e.msg)
 		return 0, false, nil

@@ -199,7 +199,7 @@ func (s *FileStore) secOpts(hasKeys, replace bool, warn bool) secfile.Options {
 }
 
 // Update implements Store.
-func (s *FileStore) Update(ctx context.Context, opts UpdateOptions, fn func(Tx) error) error {
+func (s *FileStore) Update(ctx context.Context, opts UpdateOptions, fn func(Tx) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -240,7 +240,14 @@ func (s *FileStore) Update(ctx context.Context, opts UpdateOptions, fn func(Tx) 
 	if err != nil {
 		return err
 	}
-	defer alog.close()
+	// The write path closes the log itself, before the registry is written
+	// (below); this closes it on the other paths. A Close error is returned
+	// unless an earlier error is.
+	defer func() {
+		if cerr := alog.close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close audit log %s: %w", alog.path, cerr)
+		}
+	}()
 
 	tx := &fileTx{fileReader: fileReader{reg: reg}, created: created}
 	if err := fn(tx); err != nil {
@@ -263,6 +270,11 @@ func (s *FileStore) Update(ctx context.Context, opts UpdateOptions, fn func(Tx) 
 	head, err := alog.append(tx.events)
 	if err != nil {
 		return fmt.Errorf("append to audit log %s: %w", alog.path, err)
+	}
+	// A Close error fails the update before the registry is written: the
+	// log is then ahead of the registry, as after a crash here.
+	if err := alog.close(); err != nil {
+		return fmt.Errorf("close audit log %s: %w", alog.path, err)
 	}
 	if alog.created {
 		if err := secfile.SyncDir(filepath.Dir(alog.path)); err != nil {

@@ -185,9 +185,9 @@ func hex4(b []byte) uint32 {
 	return v
 }
 
-// uint reads a non-negative whole number no larger than max. Errors never
+// uint reads a non-negative whole number no larger than limit. Errors never
 // quote the number.
-func (s *scanner) uint(max uint64) (v uint64, off int, err *scanError) {
+func (s *scanner) uint(limit uint64) (v uint64, off int, err *scanError) {
 	c := s.peek()
 	off = s.pos
 	d := s.data
@@ -202,7 +202,7 @@ func (s *scanner) uint(max uint64) (v uint64, off int, err *scanError) {
 	overflow := false
 	for s.pos < len(d) && '0' <= d[s.pos] && d[s.pos] <= '9' {
 		n := uint64(d[s.pos] - '0')
-		if v > (max-n)/10 {
+		if v > (limit-n)/10 {
 			overflow = true
 		}
 		v = v*10 + n

@@ -277,11 +277,11 @@ func (s *PGStore) connectErr(ctx context.Context, err error, cfg *pgx.ConnConfig
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		e := &PGError{Location: s.url, What: "connect to " + where, Msg: scrub(pe.Message, pw) + " (SQLSTATE " + pe.Code + ")"}
-		switch {
-		case pe.Code == "28P01" || pe.Code == "28000":
+		switch pe.Code {
+		case "28P01", "28000":
 			e.Msg = fmt.Sprintf("authentication of user %q failed (SQLSTATE %s)", cfg.User, pe.Code)
 			e.Hint = pwSource + " (~/.pgpass, or $PGPASSFILE); never put it in the URL"
-		case pe.Code == "3D000":
+		case "3D000":
 			e.Msg = fmt.Sprintf("database %q does not exist", cfg.Database)
 			e.Hint = "create it (createdb -O " + cfg.User + " " + cfg.Database + "), or fix the URL; 'usmp-psk registry init' creates the tables, not the database"
 		}

@@ -65,7 +65,7 @@ const (
 	labelSealedPSK = "usmp-psk registry psk v1"
 )
 
-// ErrRegistryKey: the registry key is missing, malformed or not the one
+// ErrRegistryKey means the registry key is missing, malformed or not the one
 // the registry's keys are sealed with.
 var ErrRegistryKey = errors.New("registry key problem")
 

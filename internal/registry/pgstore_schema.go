@@ -88,7 +88,7 @@ type SchemaError struct {
 	Want     int // this build's
 }
 
-// ErrSchemaVersion: the registry's schema version is not this build's.
+// ErrSchemaVersion means the registry's schema version is not this build's.
 var ErrSchemaVersion = errors.New("registry schema version mismatch")
 
 func (e *SchemaError) Error() string {

@@ -508,7 +508,10 @@ func TestHelperBatchWriter(t *testing.T) {
 	}
 	master := psk.CopySecret([]byte(os.Getenv(helperMaster)))
 	var n int
-	fmt.Sscan(os.Getenv(helperBatchN), &n)
+	if _, err := fmt.Sscan(os.Getenv(helperBatchN), &n); err != nil {
+		fmt.Fprintln(os.Stderr, "$"+helperBatchN+":", err)
+		os.Exit(1)
+	}
 	prefix := os.Getenv(helperBatchPrefix)
 	for start := 0; start < n; start += 10 {
 		var reqs []AddRequest

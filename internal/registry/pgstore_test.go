@@ -191,7 +191,9 @@ func TestOpenReadsRegistryKey(t *testing.T) {
 		t.Fatalf("malformed key: %v", err)
 	}
 	assertNoOverlap(t, err.Error(), "not-a-key-CANARY-1234")
-	os.Unsetenv(RegistryKeyEnv)
+	if err := os.Unsetenv(RegistryKeyEnv); err != nil {
+		t.Fatal(err)
+	}
 	reg, err = Open("postgres://nobody@127.0.0.1:1/none", Options{})
 	if err != nil || reg.Store().(*PGStore).KeyID() != "" {
 		t.Fatalf("no key: %v", err)
@@ -227,7 +229,9 @@ func TestPGRegistryKey(t *testing.T) {
 		t.Fatalf("derived add without a registry key: %v", err)
 	}
 	var kid string
-	f.pg.admin.QueryRow(ctx, `SELECT coalesce(key_id, '') FROM usmp_meta`).Scan(&kid)
+	if err := f.pg.admin.QueryRow(ctx, `SELECT coalesce(key_id, '') FROM usmp_meta`).Scan(&kid); err != nil {
+		t.Fatal(err)
+	}
 	if kid != "" {
 		t.Fatalf("key id %q before any key is stored", kid)
 	}
@@ -245,7 +249,9 @@ func TestPGRegistryKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.pg.admin.QueryRow(ctx, `SELECT coalesce(key_id, '') FROM usmp_meta`).Scan(&kid)
+	if err := f.pg.admin.QueryRow(ctx, `SELECT coalesce(key_id, '') FROM usmp_meta`).Scan(&kid); err != nil {
+		t.Fatal(err)
+	}
 	if kid != RegistryKeyID(f.key) {
 		t.Fatalf("key id %q, want %q", kid, RegistryKeyID(f.key))
 	}
@@ -467,7 +473,9 @@ func TestPGSchemaVersions(t *testing.T) {
 		t.Fatal("a failed migration changed the registry")
 	}
 	var cols int
-	f.pg.admin.QueryRow(ctx, `SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND column_name = 'test_other'`, f.pg.name).Scan(&cols)
+	if err := f.pg.admin.QueryRow(ctx, `SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND column_name = 'test_other'`, f.pg.name).Scan(&cols); err != nil {
+		t.Fatal(err)
+	}
 	if cols != 0 {
 		t.Fatal("the failed migration's first statement stayed")
 	}
@@ -482,7 +490,9 @@ func TestPGSchemaVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	var v int
-	g.pg.admin.QueryRow(ctx, `SELECT schema_version FROM usmp_meta`).Scan(&v)
+	if err := g.pg.admin.QueryRow(ctx, `SELECT schema_version FROM usmp_meta`).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
 	if v != 2 {
 		t.Fatalf("fresh registry at version %d", v)
 	}
@@ -739,7 +749,9 @@ func TestPGConnectionErrors(t *testing.T) {
 	})
 	t.Run("no password", func(t *testing.T) {
 		t.Setenv("PGPASSWORD", "")
-		os.Unsetenv("PGPASSWORD")
+		if err := os.Unsetenv("PGPASSWORD"); err != nil {
+			t.Fatal(err)
+		}
 		t.Setenv("PGPASSFILE", "/nonexistent")
 		reg, _ := Open(base, Options{})
 		_, err := reg.List(ctx)
@@ -796,9 +808,13 @@ func TestPGLazyReads(t *testing.T) {
 	var reads int64
 	rows := `SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'usmp_devices'`
 	before := func() int64 {
-		f.pg.admin.Exec(ctx, `SELECT pg_stat_clear_snapshot()`)
+		if _, err := f.pg.admin.Exec(ctx, `SELECT pg_stat_clear_snapshot()`); err != nil {
+			t.Fatal(err)
+		}
 		var v int64
-		f.pg.admin.QueryRow(ctx, rows, f.pg.name).Scan(&v)
+		if err := f.pg.admin.QueryRow(ctx, rows, f.pg.name).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
 		return v
 	}
 	b := before()

@@ -281,8 +281,7 @@ func (r *Registry) AddMany(ctx context.Context, reqs []AddRequest, opts AddOptio
 		return nil
 	})
 	if err != nil {
-		fail(nil)
-		return nil, err
+		return nil, fail(err)
 	}
 	return results, nil
 }
