@@ -172,8 +172,12 @@ func TestParseCSVHeader(t *testing.T) {
 func TestParseCSVErrors(t *testing.T) {
 	const secret = "S3cr3tV4lu3"
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "bad.txt"), []byte("\xff\xfe"), 0o600)
-	os.WriteFile(filepath.Join(dir, "nul.txt"), []byte("a\x00b"), 0o600)
+	if err := os.WriteFile(filepath.Join(dir, "bad.txt"), []byte("\xff\xfe"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "nul.txt"), []byte("a\x00b"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name  string
 		src   string

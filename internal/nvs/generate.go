@@ -141,9 +141,7 @@ func parsePyIntBase0(s string) (int, bool) {
 		}
 		if base != 10 {
 			t = t[2:]
-			if strings.HasPrefix(t, "_") {
-				t = t[1:] // 0x_1000 is valid
-			}
+			t = strings.TrimPrefix(t, "_") // 0x_1000 is valid
 		}
 	}
 	if t == "" {

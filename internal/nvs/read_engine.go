@@ -321,7 +321,9 @@ func (p *rdPage) loadEntryTable() DeviceError {
 					return rc
 				}
 				if s != EntryWritten {
-					p.eraseEntryAndSpan(i, true)
+					// The library ignores this error (Page::mLoadEntryTable,
+					// FULL and FREEING pages).
+					_ = p.eraseEntryAndSpan(i, true)
 					break
 				}
 			}
@@ -404,12 +406,14 @@ func (p *rdPage) loadActive() DeviceError {
 				}
 			}
 			if needErase {
-				p.eraseEntryAndSpan(i, true)
+				// The library ignores this error (Page::mLoadEntryTable).
+				_ = p.eraseEntryAndSpan(i, true)
 				continue
 			}
 		}
 		if dup < i {
-			p.eraseEntryAndSpan(dup, true)
+			// The library ignores this error too (Page::mLoadEntryTable).
+			_ = p.eraseEntryAndSpan(dup, true)
 		}
 	}
 	// Check that the last item is not a duplicate of an earlier one.
@@ -892,7 +896,9 @@ func (p *rdPage) copyItems(other *rdPage) DeviceError {
 			return DeviceFail
 		}
 		for i := r + 1; i < end; i++ {
-			p.readEntry(i, &entry)
+			// The library ignores this error (Page::copyItems reads the
+			// data entries of a span unchecked).
+			_ = p.readEntry(i, &entry)
 			if rc := other.writeEntry(&entry); rc != devOK {
 				return rc
 			}
@@ -1319,8 +1325,7 @@ func (e *rdEngine) init() DeviceError {
 		}
 	}
 	lookup := func(it *rdItem, match func(b *rdBlobIndex) bool) *rdBlobIndex {
-		k := string(append([]byte{it.ns()}, rdKey(it.keyField())...))
-		for _, i := range byKey[k] {
+		for _, i := range byKey[string(append([]byte{it.ns()}, rdKey(it.keyField())...))] {
 			if b := &blobs[i]; !b.gone && match(b) {
 				return b
 			}
@@ -1370,7 +1375,9 @@ func (e *rdEngine) init() DeviceError {
 				return c >= int(b.chunkStart) && c < int(b.chunkStart)+b.chunkCount
 			})
 			if b == nil {
-				p.eraseItem(item.ns(), item.typ(), rdKey(item.keyField()), true, item.chunk(), rdVerAny)
+				// The library ignores this error
+				// (Storage::eraseOrphanDataBlobs returns void).
+				_ = p.eraseItem(item.ns(), item.typ(), rdKey(item.keyField()), true, item.chunk(), rdVerAny)
 			}
 			idx += item.span()
 		}
@@ -1613,9 +1620,9 @@ func (e *rdEngine) writeMultiPageBlob(ns uint8, key, data []byte, chunkStart uin
 	}
 	if rc != devOK {
 		// The library erases chunk indexes 0, 1, 2… here, whatever the
-		// version offset.
+		// version offset, and ignores the errors: rc is what it returns.
 		for i, p := range used {
-			p.eraseItem(ns, TypeBlobData, key, purge, uint8(i), rdVerAny)
+			_ = p.eraseItem(ns, TypeBlobData, key, purge, uint8(i), rdVerAny)
 		}
 	}
 	return rc
@@ -1695,7 +1702,9 @@ func (e *rdEngine) readMultiPageBlob(ns uint8, key []byte) ([]byte, DeviceError)
 		buf = append(buf, d...)
 	}
 	if rc == DeviceNotFound || rc == DeviceInvalidLength {
-		e.eraseMultiPageBlob(ns, key, rdVerAny, true)
+		// A cleanup whose error the library ignores
+		// (Storage::readMultiPageBlob): rc is what it returns.
+		_ = e.eraseMultiPageBlob(ns, key, rdVerAny, true)
 	}
 	if len(buf) != size {
 		return nil, DeviceFail

@@ -2,6 +2,7 @@ package nvs
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -126,7 +127,7 @@ func TestFuzzImageCompaction(t *testing.T) {
 }
 
 func TestReadImageTooLarge(t *testing.T) {
-	if _, err := ReadImage(make([]byte, MaxImageSize+1), ReadOptions{}); err != ErrImageTooLarge {
+	if _, err := ReadImage(make([]byte, MaxImageSize+1), ReadOptions{}); !errors.Is(err, ErrImageTooLarge) {
 		t.Errorf("err = %v, want ErrImageTooLarge", err)
 	}
 }
