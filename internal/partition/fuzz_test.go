@@ -2,6 +2,7 @@ package partition
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -77,8 +78,8 @@ func FuzzParseCSV(f *testing.F) {
 }
 
 func isTableError(err error) bool {
-	_, ok := err.(*Error)
-	return ok
+	var e *Error
+	return errors.As(err, &e)
 }
 
 // checkRoundTrip checks that an accepted table is valid, encodes to
