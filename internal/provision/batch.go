@@ -513,5 +513,9 @@ func (m *manifestWriter) abort() {
 		return
 	}
 	m.pw.CloseWithError(errors.New("batch aborted"))
-	<-m.done
+	// Wait for the writer to finish. Its error is discarded on purpose: it
+	// is the "batch aborted" just caused (secfile.Write then removes its
+	// temporary file and publishes nothing), and the caller is already
+	// returning the error that made it abort.
+	<-m.done //nolint:errcheck // discarded on purpose, see above
 }
