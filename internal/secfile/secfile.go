@@ -59,7 +59,7 @@ func (e *UnsafeError) Error() string {
 // BadInput marks the error as the user's to fix (exit code 2).
 func (e *UnsafeError) BadInput() bool { return true }
 
-// CrashHook, when set (only by tests), is called at each step of a write:
+// CrashHook is called, when set (only by tests), at each step of a write:
 // "after-write", "after-fsync", "after-rename", "before-dirsync". The R16
 // crash tests kill the process there.
 var CrashHook func(step string)
