@@ -23,7 +23,7 @@ import (
 const registryGoldenMaster = "golden-master-secret-not-used-anywhere-else"
 
 // registryLegacyKey is the imported key of the fixtures (KCV 269dfa59).
-const registryLegacyKey = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
+const registryLegacyKey = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n" // gitleaks:allow (a fixture, not a secret)
 
 // registryStep is one command of a fixture, run at a fixed time.
 type registryStep struct {
