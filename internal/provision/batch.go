@@ -336,7 +336,7 @@ func (s *BatchSpec) writeImages(ctx context.Context, jobs []job, keysDir string,
 			j := &jobs[next]
 			next++
 			mu.Unlock()
-			j.err = s.writeOne(j, buf, keysDir, umask)
+			j.err = s.safeWriteOne(j, buf, keysDir, umask)
 			mu.Lock()
 			doneCnt++
 			if j.err != nil && first == nil {
@@ -353,6 +353,21 @@ func (s *BatchSpec) writeImages(ctx context.Context, jobs []job, keysDir string,
 	}
 	wg.Wait()
 	return first
+}
+
+// errWorkerPanic replaces a worker's panic: its value and stack could hold
+// key material, so neither is shown (R12).
+var errWorkerPanic = errors.New("internal error while writing an image (a bug); no details are shown because they could contain key material")
+
+// safeWriteOne is writeOne with a panic turned into an error: a panic in a
+// worker goroutine would otherwise crash the process with a traceback.
+func (s *BatchSpec) safeWriteOne(j *job, buf []byte, keysDir string, umask int) (err error) {
+	defer func() {
+		if recover() != nil {
+			err = errWorkerPanic
+		}
+	}()
+	return s.writeOne(j, buf, keysDir, umask)
 }
 
 // writeOne builds one image into buf and writes it.

@@ -342,3 +342,19 @@ func TestBatchEmptyShard(t *testing.T) {
 		t.Fatalf("manifest %s: %v", b, err)
 	}
 }
+
+// panicReader panics when asked for random bytes (per-device keys).
+type panicReader struct{}
+
+func (panicReader) Read([]byte) (int, error) { panic("injected panic in a batch worker") }
+
+// TestBatchWorkerPanic is R12 for the worker goroutines: a panic becomes an
+// error without its value, and the process does not crash.
+func TestBatchWorkerPanic(t *testing.T) {
+	root := t.TempDir()
+	spec := BatchSpec{IDs: ListIDs{"p-1", "p-2"}, Source: Random, Out: filepath.Join(root, "out"), Image: ImageOptions{Layout: DefaultLayout()}, PerDeviceKeys: true, Rand: panicReader{}}
+	_, err := RunBatch(context.Background(), batchReg(t, filepath.Join(root, "reg.json")), spec)
+	if !errors.Is(err, errWorkerPanic) || strings.Contains(err.Error(), "injected") {
+		t.Fatalf("err = %v", err)
+	}
+}
