@@ -7,7 +7,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -118,56 +117,11 @@ func findPartition(path, name string) (*partition.Partition, error) {
 	return p, nil
 }
 
-// readSecretFile reads a key file, refusing one others can write (R7).
-func readSecretFile(f *Factory, flag, path string, limit int64) ([]byte, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, &FlagError{Err: fmt.Errorf("%s: %w", flag, err)}
-	}
-	defer fh.Close()
-	if err := psk.CheckKeyFileMode(fh, path, f.IO.Warn); err != nil {
-		return nil, err
-	}
-	b, err := io.ReadAll(io.LimitReader(fh, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: read failed", flag, path)
-	}
-	if int64(len(b)) > limit {
-		psk.Wipe(b)
-		return nil, &psk.InputError{Source: path, Msg: fmt.Sprintf("too large for %s", flag)}
-	}
-	return b, nil
-}
-
 // loadNVSKeys reads --keys (an nvs_keys partition, CRC checked) or
-// --hmac-key (a 32-byte HMAC key, from which the XTS keys are derived).
+// --hmac-key (a 32-byte HMAC key, from which the XTS keys are derived),
+// the way nvs dump and check read them; nil when neither is given.
 func loadNVSKeys(f *Factory, keysPath, hmacPath string) (*nvscrypt.Keys, error) {
-	switch {
-	case keysPath != "":
-		b, err := readSecretFile(f, "--keys", keysPath, 1<<20)
-		if err != nil {
-			return nil, err
-		}
-		defer psk.Wipe(b)
-		k, err := nvscrypt.ParseKeysPartition(b)
-		if err != nil {
-			return nil, &psk.InputError{Source: keysPath, Msg: "not an nvs_keys partition: " + err.Error()}
-		}
-		return k, nil
-	case hmacPath != "":
-		b, err := readSecretFile(f, "--hmac-key", hmacPath, 1<<10)
-		if err != nil {
-			return nil, err
-		}
-		defer psk.Wipe(b)
-		h, err := nvscrypt.ParseHMACKey(b)
-		if err != nil {
-			return nil, &psk.InputError{Source: hmacPath, Msg: "not an HMAC key: " + err.Error()}
-		}
-		defer h.Destroy()
-		return h.DeriveKeys()
-	}
-	return nil, nil
+	return (&nvsKeySource{keys: keysPath, hmacKey: hmacPath}).load(f)
 }
 
 // errWrongKeys maps a wrong-keys error to a verification failure (exit 3).

@@ -61,6 +61,15 @@ func (o ImageOptions) version() int {
 // decrypt (its entry CRCs fail), or an image that is not encrypted.
 var ErrWrongKeys = errors.New("the NVS keys do not decrypt this image (wrong keys, or the image is not encrypted)")
 
+// EntryHooks returns the per-entry decrypt and encrypt hooks of the NVS
+// reader and editor for keys k (XTS-AES with the entry's offset as tweak),
+// or nils for a plaintext image.
+func EntryHooks(k *nvscrypt.Keys) (dec, enc nvs.EntryCipher, err error) { return hooks(k) }
+
+// CheckKeys returns ErrWrongKeys when k does not decrypt img (no written
+// entry has a valid CRC after decryption).
+func CheckKeys(img []byte, k *nvscrypt.Keys) error { return checkKeys(img, k) }
+
 // hooks returns the entry cipher hooks for k, or nils.
 func hooks(k *nvscrypt.Keys) (dec, enc nvs.EntryCipher, err error) {
 	if k == nil {
