@@ -138,6 +138,7 @@ func TestNoLeakWhenWorking(t *testing.T) {
 		}
 	}
 	mustWrite("dev.csv", csv)
+	mustWrite("a.raw", string(psk.Derive(psk.CopySecret([]byte(master)), "24:6F:28:AA", 1).Expose()))
 	mustWrite("parts.csv", "nvs,data,nvs,0x9000,0x6000,\nfactory,app,factory,0x10000,1M,\n")
 	mustWrite("imp.json", `{"dev-imp": "`+strings.Repeat("5a", 32)+`"}`)
 	cases := []struct {
@@ -159,6 +160,9 @@ func TestNoLeakWhenWorking(t *testing.T) {
 		{[]string{"nvs", "dump", "--json", "enc.bin", "--keys", "keys/k.bin"}, nil},
 		{[]string{"nvs", "check", "dev.bin", "--json"}, nil},
 		{[]string{"partition", "show", "parts.csv"}, nil},
+		{[]string{"nvs", "set", "dev.bin", "--namespace", "wifi", "--key", "ssid", "--type", "string", "--value", "factory-net", "-o", "set.bin"}, []string{"set.bin"}},
+		{[]string{"nvs", "set", "set.bin", "--namespace", "usmp", "--key", "psk", "--type", "blob", "--value-file", "a.raw"}, []string{"a.raw"}},
+		{[]string{"nvs", "erase", "set.bin", "--namespace", "wifi", "--key", "ssid"}, nil},
 		{[]string{"provision", "device-id-1", "--derive", "-o", "p1.bin"}, []string{"p1.bin"}},
 		{[]string{"provision", "24:6F:28:AA", "--derive", "--keys", "keys/k.bin", "-o", "p2.bin", "--json"}, nil},
 		{[]string{"verify", "p1.bin"}, nil},
@@ -259,6 +263,7 @@ var flagAllowList = map[string]string{
 	"keys":             "path of an nvs_keys partition file (nvs dump, check)",
 	"hmac-key":         "path of an HMAC key file (nvs dump, check)",
 	// provision and rotate take the key from a file, never a value.
+	"key":          "the name of an NVS key (nvs set, nvs erase), not key material",
 	"psk-file":     "path of a key file, or - for standard input (provision, rotate, registry add)",
 	"psk-encoding": "the name of the encoding of --psk-file (hex, base64, raw)",
 }

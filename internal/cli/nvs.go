@@ -50,6 +50,8 @@ as their length and key check value (KCV).`,
 		newNVSGenerateKeyCmd(f, root, nil),
 		newNVSDumpCmd(f, nil),
 		newNVSCheckCmd(f, nil),
+		newNVSSetCmd(f, root, nil),
+		newNVSEraseCmd(f, root, nil),
 	)
 	return cmd
 }
