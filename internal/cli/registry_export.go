@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/registry"
 	"github.com/usmp/usmp-psk/internal/secfile"
 )
 
@@ -109,7 +110,22 @@ func runRegistryExport(cmd *cobra.Command, f *Factory, root *rootOptions, opts *
 		}
 		defer master.Destroy()
 	}
-	ex, err := reg.Export(ctx, master)
+	if toStdout {
+		if mode, ok := f.IO.stdoutMode(); ok && mode&0o044 != 0 {
+			f.IO.Warnf("standard output is a file that group or others can read (mode %04o); an export holds keys: use -o FILE (written 0600)", mode)
+		}
+	}
+	// The keys are written inside the registry's transaction: the audit log
+	// records the export only once it was delivered.
+	ex, err := reg.ExportTo(ctx, master, func(ex *registry.Export) error {
+		if toStdout {
+			if err := ex.WriteJSON(f.IO.Out); err != nil {
+				return fmt.Errorf("write standard output: %w", err)
+			}
+			return nil
+		}
+		return secfile.Write(opts.output, wopts, ex.WriteJSON)
+	})
 	if err != nil {
 		return registryErr(err)
 	}
@@ -119,18 +135,9 @@ func runRegistryExport(cmd *cobra.Command, f *Factory, root *rootOptions, opts *
 		f.IO.Warnf("%s has no active devices: the export is empty ({})", reg.Location())
 	}
 	if toStdout {
-		if mode, ok := f.IO.stdoutMode(); ok && mode&0o044 != 0 {
-			f.IO.Warnf("standard output is a file that group or others can read (mode %04o); an export holds keys: use -o FILE (written 0600)", mode)
-		}
-		if err := ex.WriteJSON(f.IO.Out); err != nil {
-			return fmt.Errorf("write standard output: %w", err)
-		}
 		rep.Path = "-"
 		f.IO.Infof("exported the keys of %s to standard output (%s%s)", registryCount(rep.Devices, "active device"), rep.Format, leftOut(rep.Revoked))
 		return nil
-	}
-	if err := secfile.Write(opts.output, wopts, ex.WriteJSON); err != nil {
-		return err
 	}
 	if opts.json {
 		return printJSON(f, rep)

@@ -85,6 +85,14 @@ func (e *Export) WriteJSON(w io.Writer) error {
 // each checked against its KCV. master may be nil when no active device is
 // derived (Stats.NeedsMaster). The export is recorded in the audit log.
 func (r *Registry) Export(ctx context.Context, master *psk.Secret) (*Export, error) {
+	return r.ExportTo(ctx, master, nil)
+}
+
+// ExportTo is Export that hands the keys to deliver (which writes them to
+// their destination) inside the transaction, under the writer lock: the
+// export is recorded in the audit log only when deliver succeeded, so a
+// failed write leaves no "export" entry behind. deliver may be nil.
+func (r *Registry) ExportTo(ctx context.Context, master *psk.Secret, deliver func(*Export) error) (*Export, error) {
 	ex := &Export{}
 	err := r.update(ctx, false, func(tx Tx, now time.Time) error {
 		var err error
@@ -106,6 +114,11 @@ func (r *Registry) Export(ctx context.Context, master *psk.Secret) (*Export, err
 		})
 		if err != nil {
 			return err
+		}
+		if deliver != nil {
+			if err := deliver(ex); err != nil {
+				return err
+			}
 		}
 		tx.Log(r.event(now, EventExport, nil))
 		return nil
