@@ -22,7 +22,7 @@ func TestBatchInterruptExits130AndResumes(t *testing.T) {
 	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
 		base = "/dev/shm"
 	}
-	dir, err := os.MkdirTemp(base, "usmp-sigint-")
+	dir, err := os.MkdirTemp(base, "usmp-sigint-") //nolint:usetesting // on tmpfs on purpose: t.TempDir may be on a slow disk
 	if err != nil {
 		t.Fatal(err)
 	}
