@@ -86,6 +86,26 @@ func (p *pty) waitFor(t *testing.T, s string) {
 	}
 }
 
+// waitEchoOff waits until the program has turned the terminal's echo off
+// (it prints the prompt first, then calls ReadPassword).
+func (p *pty) waitEchoOff(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tio, err := unix.IoctlGetTermios(int(p.slave.Fd()), unix.TCGETS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tio.Lflag&unix.ECHO == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("echo is still on 10 s after the prompt")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func binary(t *testing.T) string {
 	t.Helper()
 	b, err := exec.LookPath("usmp-psk")
@@ -154,7 +174,7 @@ func TestPromptNoEcho(t *testing.T) {
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", cmd.Process.Pid)); err == nil && bytes.Contains(b, []byte(master)) {
 		t.Fatal("master in cmdline")
 	}
-	time.Sleep(100 * time.Millisecond) // let ReadPassword turn echo off
+	p.waitEchoOff(t) // type only once ReadPassword has turned echo off
 	if _, err := p.master.Write([]byte(master + "\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -192,21 +212,14 @@ func TestPromptCtrlCRestoresEcho(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.waitFor(t, "Master secret")
-	time.Sleep(150 * time.Millisecond)
-	tio, err := unix.IoctlGetTermios(int(p.slave.Fd()), unix.TCGETS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tio.Lflag&unix.ECHO != 0 {
-		t.Fatal("echo is on while the prompt waits")
-	}
+	p.waitEchoOff(t)
 	_ = cmd.Process.Signal(syscall.SIGINT)
-	err = cmd.Wait()
+	err := cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
 		t.Fatalf("err %v, want exit 130", err)
 	}
-	tio, err = unix.IoctlGetTermios(int(p.slave.Fd()), unix.TCGETS)
+	tio, err := unix.IoctlGetTermios(int(p.slave.Fd()), unix.TCGETS)
 	if err != nil {
 		t.Fatal(err)
 	}
