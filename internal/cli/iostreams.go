@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"golang.org/x/term"
 )
@@ -27,6 +28,12 @@ type IOStreams struct {
 	outFile *os.File
 	// prompter asks for secrets on the terminal; nil when none is attached.
 	prompter prompter
+
+	// warnMu guards warned, the warnings already printed: a check that
+	// runs more than once for the same file (early, then again just before
+	// the write) or for every device of a batch says its warning once.
+	warnMu sync.Mutex
+	warned map[string]bool
 }
 
 // System returns the process's streams.
@@ -73,9 +80,20 @@ func (s *IOStreams) Infof(format string, a ...any) {
 	fmt.Fprintf(s.ErrOut, "usmp-psk: "+format+"\n", a...)
 }
 
-// Warnf prints a warning line on stderr.
+// Warnf prints a warning line on stderr, once per distinct message. It is
+// safe for concurrent use (batch workers warn through it).
 func (s *IOStreams) Warnf(format string, a ...any) {
-	fmt.Fprintf(s.ErrOut, "usmp-psk: warning: "+format+"\n", a...)
+	msg := fmt.Sprintf(format, a...)
+	s.warnMu.Lock()
+	defer s.warnMu.Unlock()
+	if s.warned[msg] {
+		return
+	}
+	if s.warned == nil {
+		s.warned = map[string]bool{}
+	}
+	s.warned[msg] = true
+	fmt.Fprintf(s.ErrOut, "usmp-psk: warning: %s\n", msg)
 }
 
 // Warn prints a warning message on stderr (for callbacks).

@@ -57,7 +57,7 @@ func GitGuard(path string, opts Options) error {
 	}
 	refuse := func(msg, hint string) error {
 		if opts.AllowUnignored {
-			opts.warn(fmt.Sprintf("WARNING: writing secret file %s inside git work tree %s although %s (--allow-unignored)", path, top, msg))
+			opts.warn(fmt.Sprintf("writing secret file %s inside git work tree %s although %s (--allow-unignored)", path, top, msg))
 			return nil
 		}
 		return &UnsafeError{Path: path, Msg: "refusing to write a secret file inside git work tree " + top + ": " + msg, Hint: hint}
