@@ -152,6 +152,11 @@ func buildNVSImage(f *Factory, o *nvsImageOptions) (img []byte, hasPSK bool, err
 		return nil, false, badInput(err)
 	}
 	warnWiFiRows(f, rows)
+	if len(rows) == 0 {
+		// The reference writes an empty image for an empty CSV, and build
+		// scripts may rely on that; an empty input is still worth a word.
+		f.IO.Warnf("%s: no rows (the input is empty or holds only a header and comments): the image holds no entries", strings.Join(o.inputs, ", "))
+	}
 	if o.size < nvs.MinReadWriteSize {
 		f.IO.Warnf("partition size %#x is below 0x3000: the image is read-only and holds only the pages it uses; flag the partition readonly in the partition table", o.size)
 	}
