@@ -8,6 +8,7 @@ import (
 
 	"github.com/usmp/usmp-psk/internal/provision"
 	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/registry"
 )
 
 type verifyOptions struct {
@@ -25,11 +26,14 @@ func newVerifyCmd(f *Factory, root *rootOptions, runF func(*verifyOptions) error
 		Long: `Read the device id and key from an NVS image (decrypting it with --keys or
 --hmac-key) and compare the key, in constant time, with what the gateway
 accepts for that device: the registry's current key, or — for a device the
-registry does not know — its epoch-0 derived key.
+registry does not know — its epoch-0 derived key. The registry must exist (an
+empty one made with 'registry init' will do): a mistyped --registry must not
+turn a retired key into a match.
 
 Prints the id, both KCVs and the verdict. Exit codes: 0 match; 3 mismatch
 (also for a revoked device, a retired key, or keys that do not decrypt the
-image); 1 error (unreadable image, no master secret when one is needed).`,
+image); 2 no registry; 1 error (unreadable image, no master secret when one
+is needed).`,
 		Example: `  $ usmp-psk verify device-id-1.bin
   device-id-1  image 2637840a  expected 2637840a  (registry, epoch 0)  match
 
@@ -70,6 +74,13 @@ func runVerify(cmd *cobra.Command, f *Factory, root *rootOptions, opts *verifyOp
 	reg, err := f.openRegistry(root)
 	if err != nil {
 		return err
+	}
+	// A registry that does not exist is refused, as by every other command
+	// that reads one: checking against the epoch-0 key of an unknown device
+	// is right for the registry the gateway loads, but a mistyped --registry
+	// or the wrong directory would turn a retired key into a "match".
+	if err := reg.Store().View(cmd.Context(), func(registry.Reader) error { return nil }); err != nil {
+		return registryErr(err)
 	}
 	var master *psk.Secret
 	defer func() { master.Destroy() }()
