@@ -896,9 +896,9 @@ func (p *rdPage) copyItems(other *rdPage) DeviceError {
 			return DeviceFail
 		}
 		for i := r + 1; i < end; i++ {
-			// The library ignores this error (Page::copyItems reads the
-			// data entries of a span unchecked).
-			_ = p.readEntry(i, &entry)
+			if rc := p.readEntry(i, &entry); rc != devOK {
+				return rc
+			}
 			if rc := other.writeEntry(&entry); rc != devOK {
 				return rc
 			}
