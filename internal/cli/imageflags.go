@@ -90,14 +90,49 @@ func (fl *imageFlags) resolve(f *Factory) (*resolvedImage, error) {
 		if len(b) < nvs.PageSize || len(b)%nvs.PageSize != 0 {
 			return nil, flagErrorf(fmt.Sprintf("--base %s is %d bytes, not a whole number of 4096-byte pages", fl.base, len(b)))
 		}
-		r.opts.Base = b
+		r.opts.Base, r.opts.BaseName = b, fl.base
 	}
 	keys, err := loadNVSKeys(f, fl.keys, fl.hmacKey)
 	if err != nil {
 		return nil, err
 	}
+	if r.opts.Base != nil {
+		if err := fl.checkBase(r.opts.Base, keys); err != nil {
+			keys.Destroy()
+			return nil, err
+		}
+	}
 	r.opts.Keys = keys
 	return r, nil
+}
+
+// checkBase refuses a --base that cannot be edited with the keys given,
+// before anything is recorded or written: one that looks encrypted when no
+// keys were given (exit 2: editing it would drop every entry), one the keys
+// do not decrypt (exit 3, as nvs dump, check and set say).
+func (fl *imageFlags) checkBase(base []byte, keys *nvscrypt.Keys) error {
+	err := provision.CheckBase(base, keys)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, provision.ErrLooksEncrypted):
+		return encryptedImageError("--base "+fl.base, "nothing was recorded or written",
+			"the new image is encrypted with the same keys")
+	case errors.Is(err, provision.ErrWrongKeys):
+		return &wrongKeyError{image: "--base " + fl.base, keysFile: fl.keys + fl.hmacKey, kcv: keys.KCV(), err: err}
+	}
+	return fmt.Errorf("--base %s: %w", fl.base, err)
+}
+
+// encryptedImageError refuses an image that looks encrypted, read without
+// keys (exit 2). what names the file; done says what did not happen.
+func encryptedImageError(what, done, note string) error {
+	hint := "give its keys with --keys KEYS.bin (its nvs_keys partition) or --hmac-key FILE"
+	if note != "" {
+		hint += "; " + note
+	}
+	return badInputf("%s: %w; editing it without its keys would erase every entry, so %s\nhint: %s",
+		what, provision.ErrLooksEncrypted, done, hint)
 }
 
 // findPartition reads a partition table and finds a partition by name.

@@ -53,7 +53,9 @@ func newNVSSetCmd(f *Factory, root *rootOptions, runF func(*nvsEditOptions) erro
 read_flash — the way the device's own NVS library writes it: the new item is
 appended to the active page and the old one is marked erased, so every other
 entry stays as the device left it. With --keys or --hmac-key the image is
-encrypted and stays encrypted.
+encrypted and stays encrypted. An image that looks encrypted (valid pages, no
+entry with a valid CRC) is refused without them (exit 2): the edit would erase
+every entry. Keys that do not decrypt the image exit 3.
 
 Types: u8 i8 u16 i16 u32 i32 u64 i64 string blob. Integers and strings may be
 given with --value; blobs only with --value-file (a file, or - for standard
@@ -97,7 +99,8 @@ func newNVSEraseCmd(f *Factory, root *rootOptions, runF func(*nvsEditOptions) er
 		Long: `Erase one key of an NVS image the way the device's NVS library does
 (nvs_erase_key): its entries are marked erased, every other entry is kept.
 A key that is not there is an error (exit 2). The image is edited in place
-(atomically, 0600) unless -o OUT names a new file.`,
+(atomically, 0600) unless -o OUT names a new file. An encrypted image needs
+its keys (--keys or --hmac-key), as for nvs set.`,
 		Example: `  $ usmp-psk nvs erase dev.bin --namespace wifi --key pass`,
 		Args:    exactArgs(1, "IMAGE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -180,13 +183,17 @@ func runNVSEdit(f *Factory, root *rootOptions, o *nvsEditOptions) error {
 		return err
 	}
 	defer psk.Wipe(img)
-	if keys != nil {
-		if err := provision.CheckKeys(img, keys); err != nil {
-			if errors.Is(err, provision.ErrWrongKeys) {
-				return &wrongKeyError{image: o.image, keysFile: o.keys.keys + o.keys.hmacKey, kcv: keys.KCV(), err: err}
-			}
-			return err
+	// The editor drops entries whose CRC fails, as the device does: an
+	// encrypted image edited without its keys, or with the wrong ones,
+	// would lose every entry. Both are refused, and nothing is written.
+	if err := provision.CheckBase(img, keys); err != nil {
+		switch {
+		case errors.Is(err, provision.ErrLooksEncrypted):
+			return encryptedImageError(o.image, "nothing was written", "")
+		case errors.Is(err, provision.ErrWrongKeys):
+			return &wrongKeyError{image: o.image, keysFile: o.keys.keys + o.keys.hmacKey, kcv: keys.KCV(), err: err}
 		}
+		return err
 	}
 	dec, enc, err := provision.EntryHooks(keys)
 	if err != nil {

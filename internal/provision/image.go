@@ -38,6 +38,8 @@ type ImageOptions struct {
 	// Base is an image read off the device: every other entry is kept and
 	// the id and key are written the way the device's library writes.
 	Base []byte
+	// BaseName names the base in errors (its file); "" for none.
+	BaseName string
 	// Keys encrypts the image (NVS encryption, XTS-AES); with Base, the
 	// base is encrypted with the same keys.
 	Keys *nvscrypt.Keys
@@ -66,10 +68,6 @@ var ErrWrongKeys = errors.New("the NVS keys do not decrypt this image (wrong key
 // or nils for a plaintext image.
 func EntryHooks(k *nvscrypt.Keys) (dec, enc nvs.EntryCipher, err error) { return hooks(k) }
 
-// CheckKeys returns ErrWrongKeys when k does not decrypt img (no written
-// entry has a valid CRC after decryption).
-func CheckKeys(img []byte, k *nvscrypt.Keys) error { return checkKeys(img, k) }
-
 // hooks returns the entry cipher hooks for k, or nils.
 func hooks(k *nvscrypt.Keys) (dec, enc nvs.EntryCipher, err error) {
 	if k == nil {
@@ -87,7 +85,9 @@ func hooks(k *nvscrypt.Keys) (dec, enc nvs.EntryCipher, err error) {
 // BuildImage writes the NVS image of a device: a fresh one (namespace,
 // device id string, psk blob), or the base image with the id and key set
 // the way the device's library writes them. With Keys the result is
-// encrypted. The result holds the key: it is a secret (R21).
+// encrypted. A base that CheckBase refuses is not edited: one that looks
+// encrypted without Keys would lose every entry. The result holds the key:
+// it is a secret (R21).
 func BuildImage(id string, key *psk.Secret, o ImageOptions) ([]byte, error) {
 	if o.Base == nil {
 		img, err := nvs.BuildUSMP(o.Namespace, o.IDKey, id, o.PSKKey, key.Expose(), o.size(), o.version())
@@ -101,10 +101,12 @@ func BuildImage(id string, key *psk.Secret, o ImageOptions) ([]byte, error) {
 		psk.Wipe(img)
 		return out, err
 	}
-	if o.Keys != nil {
-		if err := checkKeys(o.Base, o.Keys); err != nil {
-			return nil, err
-		}
+	name := "base image"
+	if o.BaseName != "" {
+		name += " " + o.BaseName
+	}
+	if err := CheckBase(o.Base, o.Keys); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	dec, enc, err := hooks(o.Keys)
 	if err != nil {
@@ -112,13 +114,13 @@ func BuildImage(id string, key *psk.Secret, o ImageOptions) ([]byte, error) {
 	}
 	ed, err := nvs.OpenEditor(o.Base, nvs.EditOptions{Decrypt: dec, Encrypt: enc})
 	if err != nil {
-		return nil, fmt.Errorf("base image: %w", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if err := ed.SetString(o.Namespace, o.IDKey, id); err != nil {
-		return nil, fmt.Errorf("base image: %w", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if err := ed.SetBlob(o.Namespace, o.PSKKey, key.Expose()); err != nil {
-		return nil, fmt.Errorf("base image: %w", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return ed.Bytes(), nil
 }
@@ -164,7 +166,7 @@ func ReadImage(img []byte, o ImageOptions) (*DeviceImage, error) {
 	}
 	idEntry := parsed.Lookup(o.Namespace, o.IDKey)
 	if idEntry == nil || idEntry.Type != nvs.TypeString || idEntry.Err != nil {
-		if o.Keys == nil && looksEncrypted(img) {
+		if o.Keys == nil && LooksEncrypted(img) {
 			return nil, fmt.Errorf("no %s/%s string in the image; it looks encrypted: give its keys with --keys or --hmac-key", o.Namespace, o.IDKey)
 		}
 		return nil, fmt.Errorf("no %s/%s string in the image", o.Namespace, o.IDKey)
@@ -177,11 +179,4 @@ func ReadImage(img []byte, o ImageOptions) (*DeviceImage, error) {
 		psk.Wipe(parsed.Entries[i].Bytes())
 	}
 	return out, nil
-}
-
-// looksEncrypted reports whether an image has written entries none of
-// whose CRCs hold in clear.
-func looksEncrypted(img []byte) bool {
-	valid, checked := nvscrypt.EntryCRCStats(img)
-	return checked > 0 && valid == 0
 }
