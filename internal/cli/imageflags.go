@@ -7,7 +7,9 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/usmp/usmp-psk/internal/partition"
 	"github.com/usmp/usmp-psk/internal/provision"
 	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/secfile"
 )
 
 // imageFlags are the image options as given on the command line.
@@ -133,6 +136,71 @@ func encryptedImageError(what, done, note string) error {
 	}
 	return badInputf("%s: %w; editing it without its keys would erase every entry, so %s\nhint: %s",
 		what, provision.ErrLooksEncrypted, done, hint)
+}
+
+// checkImageOutput makes sure, before anything is recorded, that an image can
+// be written to path: the location rules (R6, R8), no existing file
+// without --force, and a directory this process can create files in.
+func checkImageOutput(path string, wopts secfile.Options) error {
+	if err := secfile.Check(path, wopts); err != nil {
+		return err
+	}
+	if !wopts.Replace && exists(path) {
+		return &secfile.ExistsError{Path: path}
+	}
+	dir := filepath.Dir(path)
+	probe, err := os.CreateTemp(dir, ".usmp-psk-probe-*")
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("output directory %s: cannot create files in it: %w", dir, err)
+	}
+	name := probe.Name()
+	_ = probe.Close()
+	return os.Remove(name)
+}
+
+// args returns the image flags as given, for a command line in a hint.
+func (fl *imageFlags) args() []string {
+	var argv []string
+	add := func(flag, v string) {
+		if v != "" {
+			argv = append(argv, flag, v)
+		}
+	}
+	add("--base", fl.base)
+	add("--keys", fl.keys)
+	add("--hmac-key", fl.hmacKey)
+	add("--size", fl.size)
+	add("--partition-table", fl.partitionTable)
+	if fl.partitionTable != "" && fl.partitionName != "nvs" {
+		add("--partition", fl.partitionName)
+	}
+	if fl.base == "" && fl.version != provision.DefaultVersion {
+		add("--version", fmt.Sprint(fl.version))
+	}
+	return argv
+}
+
+// unwrittenErr adds to an *provision.UnwrittenError the command that writes
+// the image of the recorded key without recording anything again.
+func unwrittenErr(err error, id, output string, fl *imageFlags, registryPath string) error {
+	var ue *provision.UnwrittenError
+	if !errors.As(err, &ue) {
+		return err
+	}
+	argv := append([]string{"usmp-psk", "provision", id, "-o", output}, fl.args()...)
+	if registryPath != defaultRegistry {
+		argv = append(argv, "--registry", registryPath)
+	}
+	what := "write the image of the recorded key"
+	if ue.Rotation {
+		what = "do not rotate again: write the image of the new key"
+	}
+	return fmt.Errorf("%w\nhint: %s (provision without --derive/--random/--psk-file takes the registry's key):\n  %s",
+		err, what, shellQuote(argv))
 }
 
 // findPartition reads a partition table and finds a partition by name.

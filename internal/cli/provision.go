@@ -40,8 +40,10 @@ recorded key; a source that conflicts with the record is an error (use rotate).
 The image is 0x6000 bytes unless --size says otherwise, or the size of the
 nvs partition of --partition-table. With --base, an image read off the device
 (for example with esptool read_flash) keeps every other entry and gets the id
-and key the way the device's own library writes them. --keys or --hmac-key
-encrypt the image (NVS encryption); a plaintext image gets a warning.`,
+and key the way the device's own library writes them; an encrypted base needs
+its keys. --keys or --hmac-key encrypt the image (NVS encryption); a plaintext
+image gets a warning. The image is built before the device is recorded, so a
+base that cannot take the key registers nothing.`,
 		Example: `  # a derived device, plaintext image
   $ usmp-psk provision device-id-1 --derive -o device-id-1.bin
 
@@ -108,15 +110,12 @@ func runProvision(cmd *cobra.Command, f *Factory, root *rootOptions, opts *provi
 	if img.opts.Keys != nil {
 		defer img.opts.Keys.Destroy()
 	}
-	// Check the destination before anything is recorded (R6, R8).
+	// Check the destination before anything is recorded (R6, R8); the
+	// base was checked by resolve, and the image is built before the
+	// device is recorded (provision.Provision).
 	wopts := secfile.Options{Replace: opts.force, AllowUnignored: root.allowUnignored, Warn: f.IO.Warn}
-	if err := secfile.Check(opts.output, wopts); err != nil {
+	if err := checkImageOutput(opts.output, wopts); err != nil {
 		return err
-	}
-	if !opts.force {
-		if exists(opts.output) {
-			return &secfile.ExistsError{Path: opts.output}
-		}
 	}
 	reg, err := f.openRegistry(root)
 	if err != nil {
@@ -151,15 +150,13 @@ func runProvision(cmd *cobra.Command, f *Factory, root *rootOptions, opts *provi
 		defer m.Destroy()
 		q.Master = m
 	}
-	res, err := provision.Provision(ctx, reg, q, img.opts)
+	write := func(b []byte) error { return secfile.WriteFile(opts.output, b, wopts) }
+	res, err := provision.Provision(ctx, reg, q, img.opts, write)
 	if err != nil {
-		return registryErr(err)
+		return registryErr(errWrongKeys(unwrittenErr(err, opts.deviceID, opts.output, &opts.image, root.registry)))
 	}
 	defer res.Key.Destroy()
 	defer psk.Wipe(res.Image)
-	if err := secfile.WriteFile(opts.output, res.Image, wopts); err != nil {
-		return err
-	}
 	rep := provisionReport{
 		DeviceID: opts.deviceID, Image: opts.output, KCV: res.Device.KCV, Source: res.Device.Source,
 		Epoch: res.Device.Epoch, Size: len(res.Image), Offset: img.offset, Encrypted: img.opts.Keys != nil,

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"github.com/usmp/usmp-psk/internal/provision"
@@ -35,9 +33,11 @@ epoch, a random one gets a new random key (--random makes any device random,
 know is taken as what the gateway assumes — derived, epoch 0 — recorded, and
 moved to epoch 1.
 
-With -o the new image is written too (same options as provision). Then flash
-the image and let the gateway load the new key; the old one stops working as
-soon as the gateway does. See docs/rotation.md.`,
+With -o the new image is written too (same options as provision). The base
+image, the output path and the new image are checked before the rotation is
+recorded: if any fails, nothing changes. Then flash the image and let the
+gateway load the new key; the old one stops working as soon as the gateway
+does. See docs/rotation.md.`,
 		Example: `  # a stolen device: new key, new image, in one step
   $ usmp-psk rotate device-id-1 --reason "device stolen" -o device-id-1.bin --keys nvs_keys.bin
 
@@ -96,11 +96,11 @@ func runRotate(cmd *cobra.Command, f *Factory, root *rootOptions, opts *rotateOp
 		if img.opts.Keys != nil {
 			defer img.opts.Keys.Destroy()
 		}
-		if err := secfile.Check(opts.output, wopts); err != nil {
+		// Before the rotation is committed: the base was checked by
+		// resolve, the output is checked here, and provision.Rotate builds
+		// the image first.
+		if err := checkImageOutput(opts.output, wopts); err != nil {
 			return err
-		}
-		if !opts.force && exists(opts.output) {
-			return &secfile.ExistsError{Path: opts.output}
 		}
 		imgOpts = &img.opts
 	}
@@ -133,9 +133,13 @@ func runRotate(cmd *cobra.Command, f *Factory, root *rootOptions, opts *rotateOp
 		defer m.Destroy()
 		ro.Master = m
 	}
-	res, err := provision.Rotate(ctx, reg, opts.deviceID, ro, imgOpts)
+	var write provision.WriteFunc
+	if opts.output != "" {
+		write = func(b []byte) error { return secfile.WriteFile(opts.output, b, wopts) }
+	}
+	res, err := provision.Rotate(ctx, reg, opts.deviceID, ro, imgOpts, write)
 	if err != nil {
-		return registryErr(err)
+		return registryErr(errWrongKeys(unwrittenErr(err, opts.deviceID, opts.output, &opts.image, root.registry)))
 	}
 	defer res.Key.Destroy()
 	defer psk.Wipe(res.Image)
@@ -145,9 +149,6 @@ func runRotate(cmd *cobra.Command, f *Factory, root *rootOptions, opts *rotateOp
 	rep := rotateReport{DeviceID: opts.deviceID, Source: res.Device.Source, OldKCV: res.OldKCV, OldEpoch: res.OldEpoch,
 		KCV: res.Device.KCV, Epoch: res.Device.Epoch, Registry: reg.Location()}
 	if opts.output != "" {
-		if err := secfile.WriteFile(opts.output, res.Image, wopts); err != nil {
-			return fmt.Errorf("the registry holds the new key, but writing the image failed (re-run 'usmp-psk provision %s -o %s' to write it): %w", opts.deviceID, opts.output, err)
-		}
 		rep.Image = opts.output
 		if imgOpts.Keys == nil {
 			warnPlaintextImage(f, opts.output)

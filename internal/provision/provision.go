@@ -121,16 +121,64 @@ type Result struct {
 	Image []byte
 }
 
-// Provision records the device (when new) and builds its image.
-func Provision(ctx context.Context, reg *registry.Registry, q Request, o ImageOptions) (*Result, error) {
+// Provision records the device (when new), builds its image and, when
+// write is not nil, writes it. Whatever can fail without side effects comes
+// first: the base image is checked (CheckBase) and the image is built in
+// memory before the registry records anything, so a base that cannot take
+// the key (encrypted without keys, wrong keys, full, unmountable) registers
+// no device. Only a failure after a new device was recorded is an
+// *UnwrittenError; for a device the registry already had, nothing was
+// recorded and the error is returned as it is.
+func Provision(ctx context.Context, reg *registry.Registry, q Request, o ImageOptions, write WriteFunc) (*Result, error) {
+	if err := psk.ValidateDeviceID(q.ID); err != nil {
+		return nil, err
+	}
+	// Key records nothing for FromRegistry: the image is built after it.
+	var pre *prebuilt
+	if q.Source != FromRegistry {
+		key, err := provisionKey(q)
+		if err != nil {
+			return nil, err
+		}
+		if pre, err = prebuild(q.ID, key, o); err != nil {
+			return nil, fmt.Errorf("%w; nothing was recorded", err)
+		}
+	}
 	kr, err := Key(ctx, reg, q)
 	if err != nil {
+		pre.discard()
 		return nil, err
 	}
-	img, err := BuildImage(q.ID, kr.Key, o)
-	if err != nil {
+	fail := func(err error) (*Result, error) {
 		kr.Key.Destroy()
-		return nil, err
+		if kr.Existing {
+			return nil, err
+		}
+		return nil, &UnwrittenError{Device: kr.Device, Err: err}
+	}
+	img, err := pre.image(q.ID, kr.Key, o)
+	if err != nil {
+		return fail(err)
+	}
+	if write != nil {
+		if err := write(img); err != nil {
+			psk.Wipe(img)
+			return fail(err)
+		}
 	}
 	return &Result{KeyResult: *kr, Image: img}, nil
+}
+
+// provisionKey returns the key Key will record for q: the derivation or the
+// imported key, or a random stand-in of the key's length for a new random
+// key, which the registry makes inside its transaction (the editor's use of
+// space depends on lengths only).
+func provisionKey(q Request) (*psk.Secret, error) {
+	switch {
+	case q.Source == Derive && q.Master.Len() > 0:
+		return psk.Derive(q.Master, q.ID, q.Epoch), nil
+	case q.Source == Imported && q.PSK.Len() > 0:
+		return psk.CopySecret(q.PSK.Expose()), nil
+	}
+	return standIn(psk.DefaultBytes)
 }

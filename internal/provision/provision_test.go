@@ -162,7 +162,7 @@ func TestProvisionSources(t *testing.T) {
 	o := ImageOptions{Layout: DefaultLayout()}
 
 	// Derived: recorded, key is the derivation.
-	r, err := Provision(ctx, reg, Request{ID: "dev-a", Source: Derive, Master: master}, o)
+	r, err := Provision(ctx, reg, Request{ID: "dev-a", Source: Derive, Master: master}, o, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,21 +170,21 @@ func TestProvisionSources(t *testing.T) {
 		t.Fatal("derived key wrong")
 	}
 	// Again with the same source: idempotent.
-	if r, err = Provision(ctx, reg, Request{ID: "dev-a", Source: Derive, Master: master}, o); err != nil || !r.Existing {
+	if r, err = Provision(ctx, reg, Request{ID: "dev-a", Source: Derive, Master: master}, o, nil); err != nil || !r.Existing {
 		t.Fatalf("re-provision: %v", err)
 	}
 	// From the registry.
-	if r, err = Provision(ctx, reg, Request{ID: "dev-a", Source: FromRegistry, Master: master}, o); err != nil || !r.Key.Equal(psk.Derive(master, "dev-a", 0)) {
+	if r, err = Provision(ctx, reg, Request{ID: "dev-a", Source: FromRegistry, Master: master}, o, nil); err != nil || !r.Key.Equal(psk.Derive(master, "dev-a", 0)) {
 		t.Fatalf("from registry: %v", err)
 	}
 	// A conflicting epoch points to rotate.
-	_, err = Provision(ctx, reg, Request{ID: "dev-a", Source: Derive, Epoch: 2, Master: master}, o)
+	_, err = Provision(ctx, reg, Request{ID: "dev-a", Source: Derive, Epoch: 2, Master: master}, o, nil)
 	var ce *ConflictError
 	if !errors.As(err, &ce) {
 		t.Fatalf("conflict: %v", err)
 	}
 	// Random: recorded before the image exists; the registry returns it.
-	r, err = Provision(ctx, reg, Request{ID: "dev-r", Source: Random}, o)
+	r, err = Provision(ctx, reg, Request{ID: "dev-r", Source: Random}, o, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,16 +194,16 @@ func TestProvisionSources(t *testing.T) {
 	}
 	// Unknown device without a source.
 	var ns *NeedSourceError
-	if _, err := Provision(ctx, reg, Request{ID: "dev-x", Source: FromRegistry}, o); !errors.As(err, &ns) {
+	if _, err := Provision(ctx, reg, Request{ID: "dev-x", Source: FromRegistry}, o, nil); !errors.As(err, &ns) {
 		t.Fatalf("unknown: %v", err)
 	}
 	// Imported placeholder refused.
 	ph := psk.CopySecret([]byte("your-generated-psk-here"))
-	if _, err := Provision(ctx, reg, Request{ID: "dev-p", Source: Imported, PSK: ph}, o); err == nil {
+	if _, err := Provision(ctx, reg, Request{ID: "dev-p", Source: Imported, PSK: ph}, o, nil); err == nil {
 		t.Fatal("placeholder key accepted")
 	}
 	// Invalid id.
-	if _, err := Provision(ctx, reg, Request{ID: "bad id", Source: Random}, o); err == nil {
+	if _, err := Provision(ctx, reg, Request{ID: "bad id", Source: Random}, o, nil); err == nil {
 		t.Fatal("bad id accepted")
 	}
 }
@@ -212,7 +212,7 @@ func TestVerifyAndRotate(t *testing.T) {
 	ctx := context.Background()
 	reg := newReg(t)
 	o := ImageOptions{Layout: DefaultLayout()}
-	r, err := Provision(ctx, reg, Request{ID: "dev-a", Source: Derive, Master: master}, o)
+	r, err := Provision(ctx, reg, Request{ID: "dev-a", Source: Derive, Master: master}, o, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,7 @@ func TestVerifyAndRotate(t *testing.T) {
 		t.Fatal("--device mismatch accepted")
 	}
 	// Rotate: the old image fails, the new one holds the epoch-1 key.
-	rr, err := Rotate(ctx, reg, "dev-a", registry.RotateOptions{Reason: "test", Master: master}, &o)
+	rr, err := Rotate(ctx, reg, "dev-a", registry.RotateOptions{Reason: "test", Master: master}, &o, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
