@@ -161,13 +161,24 @@ type job struct {
 // the batch, R8), then streams their manifest entries. One sync at the end.
 // A re-run after a crash or an interrupt finishes what is missing; images,
 // manifest and registry come out byte for byte the same.
-func RunBatch(ctx context.Context, reg *registry.Registry, spec BatchSpec) (*BatchResult, error) {
+func RunBatch(ctx context.Context, reg *registry.Registry, spec BatchSpec) (_ *BatchResult, err error) {
 	if spec.Source != Derive && spec.Source != Random {
 		return nil, errors.New("a batch derives or makes random keys")
 	}
 	if spec.Image.Base != nil {
 		return nil, errors.New("a batch writes fresh images")
 	}
+	// A batch that fails (refused by the location rules, say) removes the
+	// directories it created while they are still empty.
+	made := missingDirs(spec.Out)
+	if spec.PerDeviceKeys {
+		made = missingDirs(filepath.Join(spec.Out, "keys"))
+	}
+	defer func() {
+		if err != nil {
+			removeEmptyDirs(made)
+		}
+	}()
 	if err := secfile.MkdirAll(spec.Out); err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
 	}
@@ -250,6 +261,32 @@ func RunBatch(ctx context.Context, reg *registry.Registry, spec BatchSpec) (*Bat
 		return nil, fmt.Errorf("sync %s: %w", spec.Out, err)
 	}
 	return res, nil
+}
+
+// missingDirs returns dir and those of its parents that do not exist,
+// deepest first: what MkdirAll(dir) creates.
+func missingDirs(dir string) []string {
+	var out []string
+	for d := filepath.Clean(dir); ; {
+		if _, err := os.Lstat(d); !errors.Is(err, fs.ErrNotExist) {
+			return out
+		}
+		out = append(out, d)
+		parent := filepath.Dir(d)
+		if parent == d {
+			return out
+		}
+		d = parent
+	}
+}
+
+// removeEmptyDirs removes dirs in order while they are empty.
+func removeEmptyDirs(dirs []string) {
+	for _, d := range dirs {
+		if err := os.Remove(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return
+		}
+	}
 }
 
 // recorded is one chunk recorded in the registry.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/usmp/usmp-psk/internal/nvs/nvscrypt"
 	"github.com/usmp/usmp-psk/internal/psk"
 	"github.com/usmp/usmp-psk/internal/registry"
+	"github.com/usmp/usmp-psk/internal/secfile"
 )
 
 func TestCountIDs(t *testing.T) {
@@ -356,5 +358,52 @@ func TestBatchWorkerPanic(t *testing.T) {
 	_, err := RunBatch(context.Background(), batchReg(t, filepath.Join(root, "reg.json")), spec)
 	if !errors.Is(err, errWorkerPanic) || strings.Contains(err.Error(), "injected") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestBatchRefusedLeavesNoDirectory (design §7, "nothing lost"): a batch
+// that fails before it writes an image — here its registry is refused, in
+// a directory others can write (R7) — removes the output directories it
+// created; one that existed stays.
+func TestBatchRefusedLeavesNoDirectory(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		out     string
+		made    string // the first directory the batch creates
+		perDev  bool
+		existed bool
+	}{
+		{name: "new output directory", out: "a/b/out", made: "a"},
+		{name: "new output and keys directories", out: "a/out", made: "a", perDev: true},
+		{name: "existing output directory, new keys directory", out: "out", made: "out/keys", perDev: true, existed: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			open := filepath.Join(root, "open")
+			if err := os.Mkdir(open, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(open, 0o777); err != nil {
+				t.Fatal(err)
+			}
+			if tt.existed {
+				if err := os.Mkdir(filepath.Join(root, tt.out), 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ids, _ := NewCountIDs("r-", 1, 2)
+			spec := BatchSpec{IDs: ids, Source: Derive, Master: master, Out: filepath.Join(root, tt.out), Image: ImageOptions{Layout: DefaultLayout()}, PerDeviceKeys: tt.perDev}
+			_, err := RunBatch(context.Background(), batchReg(t, filepath.Join(open, "reg.json")), spec)
+			var ue *secfile.UnsafeError
+			if !errors.As(err, &ue) {
+				t.Fatalf("err = %v, want the registry refused", err)
+			}
+			if _, err := os.Lstat(filepath.Join(root, tt.made)); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("%s left behind: %v", tt.made, err)
+			}
+			if _, err := os.Lstat(filepath.Join(root, tt.out)); tt.existed && err != nil {
+				t.Fatalf("the existing output directory: %v", err)
+			}
+		})
 	}
 }
