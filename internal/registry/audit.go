@@ -39,10 +39,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/secfile"
 )
 
 // Event is the kind of an audit entry.
@@ -344,33 +346,52 @@ func verifyAudit(path string, want uint64, each func(*AuditEntry)) (rep *AuditRe
 }
 
 // auditLog is the log opened for appending by a writer holding the lock.
+// Opening it changes nothing: a missing log is created, and an incomplete
+// last line removed, only by append, once the writer has passed every check
+// that can refuse it. What append wrote, rollback removes again.
 type auditLog struct {
 	path    string
-	f       *os.File
-	created bool
+	f       *os.File  // nil until append creates a missing log
+	created bool      // the log did not exist: append creates it
 	last    AuditHead // the last complete entry (Seq 0: empty log)
+	// size is the length of the log without an incomplete last line, the
+	// length rollback restores; cut is the length of that line (0: none).
+	size int64
+	cut  int64
+	// appended: append wrote (or tried to write) after size.
+	appended bool
+	warn     func(string)
 }
 
-// openAuditLog opens the log for appending, removes an incomplete last line
-// (a writer killed in the middle of an append: never a committed line, as
-// the registry is written only after the log was synced), checks the last
-// line and reconciles it with the registry's head.
+// openAuditLog opens the log for appending, finds its last complete entry
+// and reconciles it with the registry's head. An incomplete last line after
+// the head is a writer killed in the middle of an append (never a committed
+// line: the registry is written only after the log was synced); append
+// removes it. An incomplete line where the registry records a committed
+// entry is damage: the writer refuses, and the line stays for 'registry
+// audit' to report (docs/registry.md §6).
 func openAuditLog(path string, head AuditHead, warn func(string)) (*auditLog, error) {
 	_, statErr := os.Lstat(path)
-	created := errors.Is(statErr, fs.ErrNotExist)
-	if created && head.Seq > 0 {
-		return nil, &AuditError{Path: path, Msg: "missing, but the registry records " + itoa(int(head.Seq)) + " entries: the log was deleted or moved; restore it from a backup"}
+	l := &auditLog{path: path, created: errors.Is(statErr, fs.ErrNotExist), warn: warn}
+	if l.created {
+		if head.Seq > 0 {
+			return nil, &AuditError{Path: path, Msg: "missing, but the registry records " + itoa(int(head.Seq)) + " entries: the log was deleted or moved; restore it from a backup"}
+		}
+		return l, nil
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0)
 	if err != nil {
 		return nil, err
 	}
-	l := &auditLog{path: path, f: f, created: created}
-	if err := l.readTail(warn); err != nil {
+	l.f = f
+	if err := l.readTail(); err != nil {
 		f.Close()
 		return nil, err
 	}
 	switch {
+	case l.last.Seq < head.Seq && l.cut > 0:
+		f.Close()
+		return nil, &AuditError{Path: path, Line: int(l.last.Seq) + 1, Msg: "incomplete last line, but the registry records entry " + itoa(int(head.Seq)) + ": the log was cut short (not an interrupted write, whose entries the registry never records); restore it from a backup"}
 	case l.last.Seq < head.Seq:
 		f.Close()
 		return nil, &AuditError{Path: path, Line: int(l.last.Seq), Msg: "the log ends at entry " + itoa(int(l.last.Seq)) + " but the registry records entry " + itoa(int(head.Seq)) + ": the log was truncated or replaced"}
@@ -381,12 +402,15 @@ func openAuditLog(path string, head AuditHead, warn func(string)) (*auditLog, er
 	return l, nil
 }
 
-func (l *auditLog) readTail(warn func(string)) error {
+// readTail finds the last complete entry and an incomplete line after it.
+// It only reads.
+func (l *auditLog) readTail() error {
 	fi, err := l.f.Stat()
 	if err != nil {
 		return err
 	}
 	size := fi.Size()
+	l.size = size
 	if size == 0 {
 		return nil
 	}
@@ -402,15 +426,7 @@ func (l *auditLog) readTail(warn func(string)) error {
 			return &AuditError{Path: l.path, Msg: "damaged: last line too long"}
 		}
 		keep := size - n + int64(i+1)
-		if err := l.f.Truncate(keep); err != nil {
-			return err
-		}
-		if err := l.f.Sync(); err != nil {
-			return err
-		}
-		if warn != nil {
-			warn("audit log " + l.path + ": removed an incomplete last line (an interrupted write)")
-		}
+		l.size, l.cut = keep, size-keep
 		size = keep
 		buf = buf[:i+1]
 		end = len(buf)
@@ -430,8 +446,10 @@ func (l *auditLog) readTail(warn func(string)) error {
 	return nil
 }
 
-// append writes the events after the last entry, syncs the log (and its
-// directory when the log is new) and returns the new head.
+// append writes the events after the last entry — creating a missing log,
+// or first removing an incomplete last line (with a warning) — syncs the
+// log and returns the new head. The caller syncs the directory of a log
+// append created (created).
 func (l *auditLog) append(events []AuditEvent) (AuditHead, error) {
 	head := l.last
 	if len(events) == 0 {
@@ -443,6 +461,25 @@ func (l *auditLog) append(events []AuditEvent) (AuditHead, error) {
 		head.Seq++
 		buf, head.Hash = appendAuditLine(buf, head.Seq, &events[i], prev)
 	}
+	if l.created {
+		// O_EXCL: the log appeared although the registry has no head for
+		// it; the writers' lock makes that someone else's doing.
+		f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+		if err != nil {
+			return AuditHead{}, err
+		}
+		l.f = f
+	}
+	l.appended = true
+	if l.cut > 0 {
+		if err := l.f.Truncate(l.size); err != nil {
+			return AuditHead{}, err
+		}
+		if l.warn != nil {
+			l.warn("audit log " + l.path + ": removed an incomplete last line (an interrupted write)")
+		}
+		l.cut = 0
+	}
 	if _, err := l.f.Write(buf); err != nil {
 		return AuditHead{}, err
 	}
@@ -451,6 +488,38 @@ func (l *auditLog) append(events []AuditEvent) (AuditHead, error) {
 	}
 	l.last = head
 	return head, nil
+}
+
+// rollback removes what append wrote, when the registry write that the
+// entries were for failed: the log gets back its length before the append
+// (without the incomplete line append removed), synced; a log append
+// created is removed, and its directory synced. It closes the log.
+func (l *auditLog) rollback() error {
+	// The handle's Close error does not matter here: the log is reopened.
+	_ = l.close()
+	if !l.appended {
+		return nil
+	}
+	if l.created {
+		if err := os.Remove(l.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		l.appended = false
+		return secfile.SyncDir(filepath.Dir(l.path))
+	}
+	f, err := os.OpenFile(l.path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Truncate(l.size); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	l.appended = false
+	return nil
 }
 
 // prevHash is the hash the next entry chains to.

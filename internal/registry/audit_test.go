@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -151,23 +152,33 @@ func TestAuditChain(t *testing.T) {
 
 // TestAuditWritersRefuseDamage: a writer does not append to a log that was
 // truncated, deleted or edited at its end (which would hide the damage), and
-// changes nothing.
+// changes nothing (docs/registry.md §6) — also not a committed last line
+// that was cut short, which is damage, not an interrupted append: it stays
+// for 'registry audit' to report.
 func TestAuditWritersRefuseDamage(t *testing.T) {
 	tests := []struct {
 		name string
 		edit func(ap string, lines [][]byte) error
+		msg  string
 	}{
-		{"deleted", func(ap string, _ [][]byte) error { return os.Remove(ap) }},
-		{"last line removed", func(ap string, l [][]byte) error { return os.WriteFile(ap, bytes.Join(l[:len(l)-1], nil), 0o600) }},
+		{"deleted", func(ap string, _ [][]byte) error { return os.Remove(ap) }, "missing, but the registry records 7 entries"},
+		{"last line removed", func(ap string, l [][]byte) error { return os.WriteFile(ap, bytes.Join(l[:len(l)-1], nil), 0o600) }, "line 6: the log ends at entry 6 but the registry records entry 7"},
 		{"last line edited", func(ap string, l [][]byte) error {
 			l[len(l)-1] = bytes.Replace(l[len(l)-1], []byte("lost"), []byte("lust"), 1)
 			l[len(l)-1] = bytes.Replace(l[len(l)-1], []byte(`"dev-2"`), []byte(`"dev-3"`), 1)
 			return os.WriteFile(ap, bytes.Join(l, nil), 0o600)
-		}},
+		}, "last line: the hash does not match"},
 		{"cut in the last line", func(ap string, l [][]byte) error {
 			l[len(l)-1] = l[len(l)-1][:50]
 			return os.WriteFile(ap, bytes.Join(l, nil), 0o600)
-		}},
+		}, "line 7: incomplete last line, but the registry records entry 7: the log was cut short"},
+		{"committed last line cut before its newline", func(ap string, l [][]byte) error {
+			l[len(l)-1] = bytes.TrimSuffix(l[len(l)-1], []byte("\n"))
+			return os.WriteFile(ap, bytes.Join(l, nil), 0o600)
+		}, "line 7: incomplete last line, but the registry records entry 7"},
+		{"only a cut first line", func(ap string, l [][]byte) error {
+			return os.WriteFile(ap, l[0][:40], 0o600)
+		}, "line 1: incomplete last line, but the registry records entry 7"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -176,13 +187,16 @@ func TestAuditWritersRefuseDamage(t *testing.T) {
 			if err := tt.edit(ap, auditLines(t, ap)); err != nil {
 				t.Fatal(err)
 			}
-			before := readFile(t, e.path)
+			before := snapshot(t, filepath.Dir(e.path))
 			_, err := e.reg.Add(context.Background(), "dev-6", Random())
-			if !errors.Is(err, ErrAudit) {
-				t.Fatalf("writer: %v", err)
+			if !errors.Is(err, ErrAudit) || !strings.Contains(err.Error(), tt.msg) {
+				t.Fatalf("writer: %v, want %q", err, tt.msg)
 			}
-			if !bytes.Equal(before, readFile(t, e.path)) {
-				t.Fatal("the registry changed")
+			if after := snapshot(t, filepath.Dir(e.path)); after != before {
+				t.Fatalf("the refused writer changed the directory:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+			if w := e.warnings(); len(w) > 0 {
+				t.Fatalf("warnings %q", w)
 			}
 		})
 	}

@@ -202,3 +202,31 @@ func (e *ImportError) Error() string {
 
 // BadInput marks the error as the user's input to fix (exit code 2).
 func (e *ImportError) BadInput() bool { return true }
+
+// AuditRollbackError reports a registry write that failed (Err) after its
+// audit entries were appended, when removing them again failed too
+// (RollbackErr): the log keeps entries for a change that did not happen,
+// and 'registry audit' reports them as uncommitted. It is a failure (exit
+// code 1) whatever Err is.
+type AuditRollbackError struct {
+	Path        string // the audit log
+	Entries     int    // the entries appended for the failed write
+	Err         error
+	RollbackErr error
+}
+
+func (e *AuditRollbackError) Error() string {
+	n := "1 entry"
+	if e.Entries != 1 {
+		n = strconv.Itoa(e.Entries) + " entries"
+	}
+	return e.Err.Error() + "; removing its audit entries from " + e.Path + " failed too: " + e.RollbackErr.Error() +
+		"\nhint: the audit log keeps " + n + " for a change that did not happen; 'usmp-psk registry audit' reports them as uncommitted, and the next write continues after them"
+}
+
+// Unwrap returns both errors.
+func (e *AuditRollbackError) Unwrap() []error { return []error{e.Err, e.RollbackErr} }
+
+// BadInput reports false: whatever made the write fail, the audit log now
+// needs an operator's look (exit code 1, not 2).
+func (e *AuditRollbackError) BadInput() bool { return false }

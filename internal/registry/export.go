@@ -94,7 +94,7 @@ func (r *Registry) Export(ctx context.Context, master *psk.Secret) (*Export, err
 // failed write leaves no "export" entry behind. deliver may be nil.
 func (r *Registry) ExportTo(ctx context.Context, master *psk.Secret, deliver func(*Export) error) (*Export, error) {
 	ex := &Export{}
-	err := r.update(ctx, false, func(tx Tx, now time.Time) error {
+	err := r.update(ctx, UpdateOptions{}, func(tx Tx, now time.Time) error {
 		var err error
 		tx.Range(func(rec *Record) bool {
 			if rec.Status != StatusActive {
@@ -358,7 +358,7 @@ func (r *Registry) Import(ctx context.Context, set *ImportSet) (*ImportResult, e
 		r.warn(w)
 	}
 	res := &ImportResult{}
-	err := r.update(ctx, true, func(tx Tx, now time.Time) error {
+	err := r.update(ctx, UpdateOptions{Create: true}, func(tx Tx, now time.Time) error {
 		for _, e := range set.Entries {
 			if old, ok := tx.Get(e.ID); ok {
 				same := false

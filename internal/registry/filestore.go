@@ -154,34 +154,130 @@ func (s *FileStore) View(ctx context.Context, fn func(Reader) error) error {
 	return fn(&fileReader{reg: reg})
 }
 
-// lock takes the writer lock, waiting up to the lock timeout.
-func (s *FileStore) lock(ctx context.Context) (unlock func(), err error) {
-	lp := s.LockPath()
-	f, err := os.OpenFile(lp, os.O_RDONLY|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("registry lock: %w", err)
-	}
-	// R5: the lock file is 0600 too, also when someone made it otherwise.
-	if fi, err := f.Stat(); err == nil && runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600 {
-		_ = f.Chmod(0o600)
-	}
-	_ = f.Close()
+// fileLock is the writers' lock, held on "<path>.lock".
+type fileLock struct {
+	fl   *flock.Flock
+	path string
+	made bool // this writer created the lock file
+}
 
-	fl := flock.New(lp)
+// lock takes the writer lock, waiting up to the lock timeout.
+//
+// A writer that created the lock file and then fails without writing the
+// registry removes the file again while it still holds the lock (release),
+// so a refused first write leaves nothing behind. A writer waiting on that
+// file then gets a lock on a file no longer at the path: it sees that the
+// path names another file (or none) and tries again.
+func (s *FileStore) lock(ctx context.Context) (*fileLock, error) {
+	lp := s.LockPath()
 	lctx, cancel := context.WithTimeout(ctx, s.opts.LockTimeout)
 	defer cancel()
 	start := time.Now()
-	ok, err := fl.TryLockContext(lctx, lockRetry)
-	if !ok {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+	for {
+		made, err := openLockFile(lp)
+		if err != nil {
+			return nil, fmt.Errorf("registry lock: %w", err)
 		}
-		if err == nil || errors.Is(err, context.DeadlineExceeded) {
-			return nil, &LockedError{LockPath: lp, Waited: time.Since(start).Round(time.Millisecond)}
+		fl := flock.New(lp)
+		ok, err := fl.TryLockContext(lctx, lockRetry)
+		if !ok {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if err == nil || errors.Is(err, context.DeadlineExceeded) {
+				return nil, &LockedError{LockPath: lp, Waited: time.Since(start).Round(time.Millisecond)}
+			}
+			return nil, fmt.Errorf("registry lock %s: %w", lp, err)
 		}
-		return nil, fmt.Errorf("registry lock %s: %w", lp, err)
+		ok, err = heldAt(fl, lp)
+		if ok {
+			return &fileLock{fl: fl, path: lp, made: made}, nil
+		}
+		_ = fl.Unlock()
+		if err != nil {
+			return nil, fmt.Errorf("registry lock %s: %w", lp, err)
+		}
+		// The file was removed (or replaced) while this writer waited.
 	}
-	return func() { _ = fl.Unlock() }, nil
+}
+
+// heldAt reports whether the locked fl is the file at lp now.
+func heldAt(fl *flock.Flock, lp string) (bool, error) {
+	held, err := fl.Stat()
+	if err != nil {
+		return false, err
+	}
+	at, err := os.Stat(lp)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return os.SameFile(held, at), nil
+}
+
+// openLockFile creates the lock file when it is missing (0600, R5, also
+// when someone made it otherwise) and reports whether it did.
+func openLockFile(lp string) (made bool, err error) {
+	f, err := os.OpenFile(lp, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		f, err = os.OpenFile(lp, os.O_RDONLY|os.O_CREATE, 0o600)
+	} else {
+		made = err == nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600 {
+		_ = f.Chmod(0o600)
+	}
+	return made, nil
+}
+
+// release unlocks; with undo it first removes a lock file this writer
+// created (not on Windows, which cannot remove a file others hold open).
+func (l *fileLock) release(undo bool) {
+	if undo && l.made && runtime.GOOS != "windows" {
+		_ = os.Remove(l.path)
+	}
+	_ = l.fl.Unlock()
+}
+
+// mkdirAll creates dir and its missing parents (secfile.MkdirAll: 0700)
+// and returns the directories it created, deepest first.
+func mkdirAll(dir string) ([]string, error) {
+	var missing []string
+	for d := filepath.Clean(dir); ; {
+		if _, err := os.Lstat(d); !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		missing = append(missing, d)
+		parent := filepath.Dir(d)
+		if parent == d {
+			break
+		}
+		d = parent
+	}
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	if err := secfile.MkdirAll(dir); err != nil {
+		removeEmptyDirs(missing)
+		return nil, err
+	}
+	return missing, nil
+}
+
+// removeEmptyDirs removes the directories mkdirAll created, deepest first,
+// as long as they are empty (another writer may have started using them).
+func removeEmptyDirs(dirs []string) {
+	for _, d := range dirs {
+		if err := os.Remove(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return
+		}
+	}
 }
 
 // secOpts are the secfile options of the next write: the git guard and its
@@ -198,23 +294,66 @@ func (s *FileStore) secOpts(hasKeys, replace bool, warn bool) secfile.Options {
 	return o
 }
 
+// preCheck applies the location rules (R7, R19) before the writer creates
+// anything — lock file, audit log, registry. A directory that group or
+// others can write is refused whatever the registry holds. The git guard
+// concerns only a registry that holds keys: when the write is known to
+// store keys, its refusal is returned at once; otherwise it comes back as
+// guard, which Update returns if the transaction leaves keys in the
+// registry. secfile.WriteFile applies the rules once more, with their
+// warnings, when it writes.
+func (s *FileStore) preCheck(keys bool) (guard, err error) {
+	strict := secfile.Check(s.path, s.secOpts(true, false, false))
+	var ue *secfile.UnsafeError
+	if strict == nil || keys || !errors.As(strict, &ue) {
+		return nil, strict
+	}
+	if err := secfile.Check(s.path, s.secOpts(false, false, false)); err != nil {
+		return nil, err
+	}
+	return strict, nil
+}
+
 // Update implements Store.
+//
+// Nothing is lost when it fails (design §7): a writer that is refused or
+// fails before the registry is replaced removes what it created — the
+// registry's directories, the lock file, the audit log — and the audit
+// entries it appended, so the directory is as it was. Only a writer killed
+// between the audit append and the rename leaves entries for a change that
+// did not land (uncommitted, see VerifyAudit). Export entries are the
+// exception: the keys were delivered inside the transaction, so a failed
+// registry write keeps the entry (as uncommitted) rather than hide the
+// export.
 func (s *FileStore) Update(ctx context.Context, opts UpdateOptions, fn func(Tx) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	// replaced is set once the registry at the path may be the new one:
+	// from then on nothing is undone.
+	replaced := false
 	if opts.Create {
-		if err := secfile.MkdirAll(filepath.Dir(s.path)); err != nil {
-			return fmt.Errorf("registry directory: %w", err)
+		dirs, merr := mkdirAll(filepath.Dir(s.path))
+		if merr != nil {
+			return fmt.Errorf("registry directory: %w", merr)
 		}
-	} else if _, err := os.Stat(s.path); errors.Is(err, fs.ErrNotExist) {
+		defer func() {
+			if err != nil && !replaced {
+				removeEmptyDirs(dirs)
+			}
+		}()
+	} else if _, serr := os.Stat(s.path); errors.Is(serr, fs.ErrNotExist) {
 		return s.missing()
 	}
-	unlock, err := s.lock(ctx)
+	guard, err := s.preCheck(opts.StoresKeys)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	lk, err := s.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { lk.release(err != nil && !replaced) }()
 
 	// R16: temporary files of an interrupted write go before anything else.
 	if err := secfile.RemoveStaleTemps(s.path); err != nil {
@@ -261,7 +400,21 @@ func (s *FileStore) Update(ctx context.Context, opts UpdateOptions, fn func(Tx) 
 	}
 	hasKeys := reg.hasKeys()
 	// Refuse a forbidden location before the log records anything.
-	if err := secfile.Check(s.path, s.secOpts(hasKeys, !created, false)); err != nil {
+	if hasKeys && guard != nil {
+		return guard
+	}
+	// The registry as it is, to tell after a failed write whether the
+	// rename happened.
+	before, beforeErr := os.Lstat(s.path)
+	// undo removes the entries appended for a write that failed before the
+	// registry was replaced.
+	undo := func(err error) error {
+		if keepOnFailure(tx.events) {
+			return err
+		}
+		if rerr := alog.rollback(); rerr != nil {
+			return &AuditRollbackError{Path: alog.path, Entries: len(tx.events), Err: err, RollbackErr: rerr}
+		}
 		return err
 	}
 	// The log first, then the registry: a crash in between leaves entries
@@ -269,22 +422,58 @@ func (s *FileStore) Update(ctx context.Context, opts UpdateOptions, fn func(Tx) 
 	// uncommitted), never a change without its entries.
 	head, err := alog.append(tx.events)
 	if err != nil {
-		return fmt.Errorf("append to audit log %s: %w", alog.path, err)
+		return undo(fmt.Errorf("append to audit log %s: %w", alog.path, err))
 	}
-	// A Close error fails the update before the registry is written: the
-	// log is then ahead of the registry, as after a crash here.
+	// A Close error fails the update before the registry is written.
 	if err := alog.close(); err != nil {
-		return fmt.Errorf("close audit log %s: %w", alog.path, err)
+		return undo(fmt.Errorf("close audit log %s: %w", alog.path, err))
 	}
 	if alog.created {
 		if err := secfile.SyncDir(filepath.Dir(alog.path)); err != nil {
-			return err
+			return undo(err)
 		}
 	}
 	reg.head = head
 	buf := encodeRegistry(make([]byte, 0, 256+len(reg.recs)*200), reg)
 	defer psk.Wipe(buf)
-	return secfile.WriteFile(s.path, buf, s.secOpts(hasKeys, !created, true))
+	if err := secfile.WriteFile(s.path, buf, s.secOpts(hasKeys, !created, true)); err != nil {
+		if !unchanged(s.path, before, beforeErr) {
+			// Renamed (or it cannot be told), but a later step — the
+			// directory sync — failed: the registry and the log agree, the
+			// write may not be durable. Nothing is undone.
+			replaced = true
+			return err
+		}
+		return undo(err)
+	}
+	replaced = true
+	return nil
+}
+
+// keepOnFailure reports events that record what already happened outside
+// the registry during the transaction (an export delivered its keys): they
+// stay in the log when the registry write fails.
+func keepOnFailure(events []AuditEvent) bool {
+	for _, ev := range events {
+		if ev.Event == EventExport {
+			return true
+		}
+	}
+	return false
+}
+
+// unchanged reports that the registry at path is still the file before
+// described (or still missing): a failed write did not get to the rename.
+// When that cannot be told, it reports false, and the audit entries stay.
+func unchanged(path string, before fs.FileInfo, beforeErr error) bool {
+	now, err := os.Lstat(path)
+	switch {
+	case beforeErr == nil && err == nil:
+		return os.SameFile(before, now)
+	case errors.Is(beforeErr, fs.ErrNotExist):
+		return errors.Is(err, fs.ErrNotExist)
+	}
+	return false
 }
 
 // Check implements Store.

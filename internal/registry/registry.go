@@ -130,9 +130,9 @@ func (r *Registry) event(t time.Time, ev Event, rec *Record) AuditEvent {
 
 // update runs fn in a transaction; a registry the transaction creates gets
 // its init entry first, and OnCreate after the commit.
-func (r *Registry) update(ctx context.Context, create bool, fn func(tx Tx, now time.Time) error) error {
+func (r *Registry) update(ctx context.Context, opts UpdateOptions, fn func(tx Tx, now time.Time) error) error {
 	created := false
-	err := r.store.Update(ctx, UpdateOptions{Create: create}, func(tx Tx) error {
+	err := r.store.Update(ctx, opts, func(tx Tx) error {
 		// The time is taken under the lock, so audit times follow seq.
 		now := r.now()
 		created = tx.Created()
@@ -245,7 +245,11 @@ func (r *Registry) AddMany(ctx context.Context, reqs []AddRequest, opts AddOptio
 		results = results[:0]
 		return err
 	}
-	err := r.update(ctx, true, func(tx Tx, now time.Time) error {
+	stores := false
+	for _, q := range reqs {
+		stores = stores || q.Key.Source.Stored()
+	}
+	err := r.update(ctx, UpdateOptions{Create: true, StoresKeys: stores}, func(tx Tx, now time.Time) error {
 		checked := map[*psk.Secret]bool{}
 		for _, q := range reqs {
 			if q.Key.Source == SourceDerived && !checked[q.Key.Master] {
@@ -421,7 +425,7 @@ func (r *Registry) Revoke(ctx context.Context, id, reason string) (Device, error
 		return Device{}, err
 	}
 	var out Device
-	err := r.update(ctx, false, func(tx Tx, now time.Time) error {
+	err := r.update(ctx, UpdateOptions{}, func(tx Tx, now time.Time) error {
 		old, ok := tx.Get(id)
 		if !ok {
 			return &DeviceError{ID: id, Err: ErrUnknownDevice}
@@ -484,7 +488,10 @@ func (r *Registry) Rotate(ctx context.Context, id string, opts RotateOptions) (*
 		}
 	}
 	var res *RotateResult
-	err := r.update(ctx, opts.Register, func(tx Tx, now time.Time) error {
+	// A new random or imported key is stored; rotating a derived device
+	// may leave the registry without keys.
+	uo := UpdateOptions{Create: opts.Register, StoresKeys: opts.Random || opts.NewKey != nil}
+	err := r.update(ctx, uo, func(tx Tx, now time.Time) error {
 		old, ok := tx.Get(id)
 		var rec *Record
 		switch {

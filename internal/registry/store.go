@@ -43,6 +43,12 @@ type UpdateOptions struct {
 	// Exclusive fails with ErrRegistryExists when the registry exists
 	// (registry init).
 	Exclusive bool
+	// StoresKeys says that the transaction, if it commits, leaves key bytes
+	// in the registry (it adds a random or imported key). A store with
+	// location rules for secret files (the file store's git guard, R19)
+	// then refuses a location before it creates anything; without it, the
+	// store learns that from the transaction's result.
+	StoresKeys bool
 }
 
 // Finding is one problem 'registry check' reports. It names the device,
