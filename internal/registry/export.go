@@ -358,7 +358,9 @@ func (r *Registry) Import(ctx context.Context, set *ImportSet) (*ImportResult, e
 		r.warn(w)
 	}
 	res := &ImportResult{}
-	err := r.update(ctx, UpdateOptions{Create: true}, func(tx Tx, now time.Time) error {
+	// A new registry gets every entry's key: the location rules refuse it
+	// before anything is created.
+	err := r.update(ctx, UpdateOptions{Create: true, StoresKeysIfCreated: true}, func(tx Tx, now time.Time) error {
 		for _, e := range set.Entries {
 			if old, ok := tx.Get(e.ID); ok {
 				same := false

@@ -154,95 +154,41 @@ func (s *FileStore) View(ctx context.Context, fn func(Reader) error) error {
 	return fn(&fileReader{reg: reg})
 }
 
-// fileLock is the writers' lock, held on "<path>.lock".
-type fileLock struct {
-	fl   *flock.Flock
-	path string
-	made bool // this writer created the lock file
-}
-
-// lock takes the writer lock, waiting up to the lock timeout.
+// lock takes the writer lock, waiting up to the lock timeout, and returns
+// its release function.
 //
-// A writer that created the lock file and then fails without writing the
-// registry removes the file again while it still holds the lock (release),
-// so a refused first write leaves nothing behind. A writer waiting on that
-// file then gets a lock on a file no longer at the path: it sees that the
-// path names another file (or none) and tries again.
-func (s *FileStore) lock(ctx context.Context) (*fileLock, error) {
+// The lock file is created when missing and never removed, not even by a
+// writer that created it and then failed: flock(1) users (docs/registry.md
+// §4) and waiting writers hold the lock on the file's inode, and a removed
+// file would let the next writer lock a new one alongside them. It holds no
+// data.
+func (s *FileStore) lock(ctx context.Context) (unlock func(), err error) {
 	lp := s.LockPath()
-	lctx, cancel := context.WithTimeout(ctx, s.opts.LockTimeout)
-	defer cancel()
-	start := time.Now()
-	for {
-		made, err := openLockFile(lp)
-		if err != nil {
-			return nil, fmt.Errorf("registry lock: %w", err)
-		}
-		fl := flock.New(lp)
-		ok, err := fl.TryLockContext(lctx, lockRetry)
-		if !ok {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			if err == nil || errors.Is(err, context.DeadlineExceeded) {
-				return nil, &LockedError{LockPath: lp, Waited: time.Since(start).Round(time.Millisecond)}
-			}
-			return nil, fmt.Errorf("registry lock %s: %w", lp, err)
-		}
-		ok, err = heldAt(fl, lp)
-		if ok {
-			return &fileLock{fl: fl, path: lp, made: made}, nil
-		}
-		_ = fl.Unlock()
-		if err != nil {
-			return nil, fmt.Errorf("registry lock %s: %w", lp, err)
-		}
-		// The file was removed (or replaced) while this writer waited.
-	}
-}
-
-// heldAt reports whether the locked fl is the file at lp now.
-func heldAt(fl *flock.Flock, lp string) (bool, error) {
-	held, err := fl.Stat()
+	f, err := os.OpenFile(lp, os.O_RDONLY|os.O_CREATE, 0o600)
 	if err != nil {
-		return false, err
+		return nil, fmt.Errorf("registry lock: %w", err)
 	}
-	at, err := os.Stat(lp)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return false, nil
-	case err != nil:
-		return false, err
-	}
-	return os.SameFile(held, at), nil
-}
-
-// openLockFile creates the lock file when it is missing (0600, R5, also
-// when someone made it otherwise) and reports whether it did.
-func openLockFile(lp string) (made bool, err error) {
-	f, err := os.OpenFile(lp, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		f, err = os.OpenFile(lp, os.O_RDONLY|os.O_CREATE, 0o600)
-	} else {
-		made = err == nil
-	}
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
+	// R5: the lock file is 0600 too, also when someone made it otherwise.
 	if fi, err := f.Stat(); err == nil && runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600 {
 		_ = f.Chmod(0o600)
 	}
-	return made, nil
-}
+	_ = f.Close()
 
-// release unlocks; with undo it first removes a lock file this writer
-// created (not on Windows, which cannot remove a file others hold open).
-func (l *fileLock) release(undo bool) {
-	if undo && l.made && runtime.GOOS != "windows" {
-		_ = os.Remove(l.path)
+	fl := flock.New(lp)
+	lctx, cancel := context.WithTimeout(ctx, s.opts.LockTimeout)
+	defer cancel()
+	start := time.Now()
+	ok, err := fl.TryLockContext(lctx, lockRetry)
+	if !ok {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if err == nil || errors.Is(err, context.DeadlineExceeded) {
+			return nil, &LockedError{LockPath: lp, Waited: time.Since(start).Round(time.Millisecond)}
+		}
+		return nil, fmt.Errorf("registry lock %s: %w", lp, err)
 	}
-	_ = l.fl.Unlock()
+	return func() { _ = fl.Unlock() }, nil
 }
 
 // mkdirAll creates dir and its missing parents (secfile.MkdirAll: 0700)
@@ -318,8 +264,9 @@ func (s *FileStore) preCheck(keys bool) (guard, err error) {
 //
 // Nothing is lost when it fails (design §7): a writer that is refused or
 // fails before the registry is replaced removes what it created — the
-// registry's directories, the lock file, the audit log — and the audit
-// entries it appended, so the directory is as it was. Only a writer killed
+// registry's directories, the audit log — and the audit entries it
+// appended. The lock file stays once created (see lock): the location
+// checks that can refuse come before it (preCheck). Only a writer killed
 // between the audit append and the rename leaves entries for a change that
 // did not land (uncommitted, see VerifyAudit). Export entries are the
 // exception: the keys were delivered inside the transaction, so a failed
@@ -345,15 +292,20 @@ func (s *FileStore) Update(ctx context.Context, opts UpdateOptions, fn func(Tx) 
 	} else if _, serr := os.Stat(s.path); errors.Is(serr, fs.ErrNotExist) {
 		return s.missing()
 	}
-	guard, err := s.preCheck(opts.StoresKeys)
+	keys := opts.StoresKeys
+	if opts.StoresKeysIfCreated && !keys {
+		_, serr := os.Lstat(s.path)
+		keys = errors.Is(serr, fs.ErrNotExist)
+	}
+	guard, err := s.preCheck(keys)
 	if err != nil {
 		return err
 	}
-	lk, err := s.lock(ctx)
+	unlock, err := s.lock(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { lk.release(err != nil && !replaced) }()
+	defer unlock()
 
 	// R16: temporary files of an interrupted write go before anything else.
 	if err := secfile.RemoveStaleTemps(s.path); err != nil {

@@ -49,6 +49,11 @@ type UpdateOptions struct {
 	// then refuses a location before it creates anything; without it, the
 	// store learns that from the transaction's result.
 	StoresKeys bool
+	// StoresKeysIfCreated is StoresKeys for a registry that the transaction
+	// creates (registry import: every device of a new registry is new, so
+	// its keys are stored). An existing registry learns it from the
+	// transaction's result, under the lock.
+	StoresKeysIfCreated bool
 }
 
 // Finding is one problem 'registry check' reports. It names the device,
