@@ -4,7 +4,11 @@ package partition
 //
 //   - one partition per line: name, type, subtype, offset, size, flags;
 //     missing trailing fields are empty and extra fields are ignored;
-//   - fields are split at every comma (no quoting) and trimmed;
+//   - lines end where Python's str.splitlines ends them (\n, \r, \r\n, and
+//     also \v, \f, \x1c-\x1e, U+0085, U+2028, U+2029), so line numbers are
+//     the generator's;
+//   - fields are split at every comma (no quoting) and trimmed of what
+//     Python's str.strip trims (Unicode white space and \x1c-\x1f);
 //   - blank lines and lines starting with '#' are skipped;
 //   - numbers are Python int(x, 0) literals (decimal, 0x, 0o, 0b, '_'
 //     separators) with an optional K (×1024) or M (×1024²) suffix;
@@ -12,11 +16,13 @@ package partition
 //   - an empty offset is computed from the end of the previous partition,
 //     aligned to 0x10000 for app partitions and 0x1000 for the others;
 //   - a negative size -N means "up to flash address N";
-//   - flags are encrypted and readonly, separated by ':'.
+//   - flags are encrypted and readonly, separated by ':' with no spaces.
 //
-// Where it differs: environment variables ($NAME) are not expanded (the
-// generator does); numbers with leading zeros are refused (like Python);
-// a file that is not UTF-8 is refused instead of crashing.
+// Where it differs (docs/partitions.md lists it all): a partition line with
+// an environment variable ($NAME or ${NAME}) is refused, where the
+// generator expands it; a UTF-8 byte order mark is skipped, as newer
+// generators do; a number takes one K or M suffix and ASCII digits only; a
+// file that is not UTF-8 is refused instead of crashing.
 
 import (
 	"bytes"
@@ -25,6 +31,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -103,12 +110,10 @@ func (o Options) parseCSV(data []byte, file string) (*Table, error) {
 	if !utf8.Valid(data) {
 		return fail(0, "", ErrSyntax, "not UTF-8 text (a binary table must start with the magic bytes aa 50)")
 	}
-	text := strings.ReplaceAll(string(data), "\r\n", "\n")
-	text = strings.ReplaceAll(text, "\r", "\n")
 
 	var rows []csvRow
-	for i, line := range strings.Split(text, "\n") {
-		line = strings.TrimSpace(line)
+	for i, line := range splitLines(string(data)) {
+		line = trimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
@@ -200,7 +205,15 @@ func (o Options) parseRow(line string) (csvRow, *Error) {
 		fields = append(fields, "")
 	}
 	for i := range fields {
-		fields[i] = strings.TrimSpace(fields[i])
+		fields[i] = trimSpace(fields[i])
+	}
+	// gen_esp32part expands environment variables in the whole line (and
+	// refuses an unknown one at its start); this package does not, so a
+	// line that names one would mean something else here.
+	for i, f := range fields[:6] {
+		if v := envVariable(f); v != "" {
+			return fail(fieldNames[i], "%q: environment variables such as %s are not expanded; write the value itself", f, v)
+		}
 	}
 	r := csvRow{name: fields[0]}
 
@@ -273,24 +286,33 @@ func (o Options) parseRow(line string) (csvRow, *Error) {
 		r.size = v
 	}
 
+	// Like gen_esp32part, flags are not trimmed one by one: "encrypted :
+	// readonly" is refused there, so it is here.
 	for _, flag := range strings.Split(fields[5], ":") {
-		switch strings.TrimSpace(flag) {
+		switch flag {
 		case "":
 		case "encrypted":
 			r.flags |= FlagEncrypted
 		case "readonly":
 			r.flags |= FlagReadonly
 		default:
-			return fail("flags", "unknown flag %q (known: encrypted, readonly, separated by ':')", flag)
+			hint := ""
+			if t := trimSpace(flag); t == "encrypted" || t == "readonly" {
+				hint = "; write flags without spaces around ':'"
+			}
+			return fail("flags", "unknown flag %q (known: encrypted, readonly, separated by ':')%s", flag, hint)
 		}
 	}
 	return r, nil
 }
 
-// parseByte reads a type or subtype: a name from kw (case-insensitive) or
+// parseByte reads a type or subtype: a name from kw (ignoring ASCII case) or
 // a number from 0 to 255. what names the field in messages.
 func parseByte(s string, kw []keyword, what string) (uint8, string) {
-	if v, ok := valueOf(kw, strings.ToLower(s)); ok {
+	// Names are matched ignoring ASCII case only: Python's str.lower also
+	// folds a few other letters onto ASCII ones (KELVIN SIGN to k), which
+	// no real table relies on.
+	if v, ok := valueOf(kw, asciiLower(s)); ok {
 		return v, ""
 	}
 	v, msg := parseNumber(s)
@@ -298,7 +320,13 @@ func parseByte(s string, kw []keyword, what string) (uint8, string) {
 		if len(kw) == 0 {
 			return 0, fmt.Sprintf("%s; this type has no named subtypes", msg)
 		}
-		return 0, fmt.Sprintf("unknown %s %q (known: %s, or a number)", what, s, keywordNames(kw))
+		hint := ""
+		if n := len(s); n > 1 && strings.ContainsRune("kKmM", rune(s[n-1])) {
+			if _, ok := valueOf(kw, asciiLower(s[:n-1])); ok {
+				hint = "; a K or M suffix does not apply to names"
+			}
+		}
+		return 0, fmt.Sprintf("unknown %s %q (known: %s, or a number)%s", what, s, keywordNames(kw), hint)
 	}
 	if v < 0 || v > 0xff {
 		return 0, fmt.Sprintf("%s %s is out of range 0-255", what, s)
@@ -321,6 +349,11 @@ func parseNumber(s string) (int64, string) {
 		}
 	}
 	s = strings.TrimSpace(s)
+	if n := len(s); n > 0 && mult > 1 && strings.ContainsRune("kKmM", rune(s[n-1])) {
+		// gen_esp32part applies suffixes again and again ("1KK" is 1M to
+		// it); a doubled suffix is far more likely a typo.
+		return 0, fmt.Sprintf("%q has more than one K or M suffix; write the value with one", orig)
+	}
 	digits := strings.TrimPrefix(strings.TrimPrefix(s, "+"), "-")
 	if len(digits) > 1 && digits[0] == '0' && (isDigit(digits[1]) || digits[1] == '_') && strings.Trim(digits, "0_") != "" {
 		return 0, fmt.Sprintf("%q has leading zeros (write 0x… for hex, 0o… for octal)", orig)
@@ -330,6 +363,8 @@ func parseNumber(s string) (int64, string) {
 		hint := ""
 		if strings.Contains(orig, "$") {
 			hint = "; environment variables are not expanded"
+		} else if strings.ContainsFunc(orig, func(r rune) bool { return r > unicode.MaxASCII && unicode.IsDigit(r) }) {
+			hint = "; use ASCII digits"
 		}
 		return 0, fmt.Sprintf("invalid number %q (want decimal, 0x hex, 0o octal or 0b binary, optionally with a K or M suffix)%s", orig, hint)
 	}
@@ -340,6 +375,81 @@ func parseNumber(s string) (int64, string) {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// asciiLower lower-cases the ASCII letters of s and nothing else.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// fieldNames names the CSV fields in messages, in column order.
+var fieldNames = [...]string{"name", "type", "subtype", "offset", "size", "flags"}
+
+// splitLines splits s into lines as Python's str.splitlines does, which is
+// how gen_esp32part reads and numbers them: at \n, \r, \r\n, \v, \f,
+// \x1c, \x1d, \x1e, U+0085, U+2028 and U+2029. A final line break does
+// not start another line.
+func splitLines(s string) []string {
+	var lines []string
+	start := 0
+	for i := 0; i < len(s); {
+		c, n := utf8.DecodeRuneInString(s[i:])
+		switch c {
+		case '\r':
+			if strings.HasPrefix(s[i+1:], "\n") {
+				n = 2
+			}
+		case '\n', '\v', '\f', '\x1c', '\x1d', '\x1e', '\u0085', '\u2028', '\u2029':
+		default:
+			i += n
+			continue
+		}
+		lines = append(lines, s[start:i])
+		i += n
+		start = i
+	}
+	if start < len(s) {
+		lines = append(lines, s[start:])
+	}
+	return lines
+}
+
+// trimSpace trims what Python's str.strip trims: Unicode white space, as
+// strings.TrimSpace does, and also the separators \x1c-\x1f.
+func trimSpace(s string) string {
+	return strings.TrimFunc(s, func(r rune) bool {
+		return unicode.IsSpace(r) || ('\x1c' <= r && r <= '\x1f')
+	})
+}
+
+// envVariable returns the first environment variable reference in s that
+// gen_esp32part would expand (Python's os.path.expandvars: $ followed by a
+// word character, or ${…}), or "".
+func envVariable(s string) string {
+	for i := 0; i+1 < len(s); i++ {
+		if s[i] != '$' {
+			continue
+		}
+		switch c := s[i+1]; {
+		case c == '{':
+			if j := strings.IndexByte(s[i:], '}'); j > 0 {
+				return s[i : i+j+1]
+			}
+		case c == '_' || isDigit(c) || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z':
+			j := i + 1
+			for j < len(s) && (s[j] == '_' || isDigit(s[j]) || 'a' <= s[j]|0x20 && s[j]|0x20 <= 'z') {
+				j++
+			}
+			return s[i:j]
+		}
+	}
+	return ""
+}
 
 // offsetAlignment is the alignment ESP-IDF requires of a partition's offset.
 func offsetAlignment(t uint8) uint32 {

@@ -17,11 +17,13 @@
 //     a few of its own where the generator would silently write a broken
 //     table (over-long names, entries past 4 GiB, too many entries).
 //
+// docs/partitions.md lists every deliberate difference from gen_esp32part;
+// scripts/partition-diff-reference.py tests for the others at random.
+//
 // Every problem with a table's content is an *Error, which matches
 // ErrInvalid and one of the more precise sentinels (ErrBadMagic, ErrBadMD5,
 // ErrOverlap, …) with errors.Is. Partition tables hold no secrets, so errors
 // quote the offending values.
 //
-// The format is described in §8 of the project's docs/nvs-format.md; the
-// reference tables are in testdata/.
+// The reference tables are in testdata/.
 package partition

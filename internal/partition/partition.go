@@ -55,6 +55,7 @@ const (
 	SubtypeDataSPIFFS    uint8 = 0x82
 	SubtypeDataLittleFS  uint8 = 0x83
 	SubtypeDataTEEOTA    uint8 = 0x90
+	SubtypeDataTEESecStg uint8 = 0x91 // TEE secure storage
 )
 
 // Subtypes of TypeBootloader and TypePartitionTable.
@@ -164,6 +165,7 @@ var (
 		{"spiffs", SubtypeDataSPIFFS},
 		{"littlefs", SubtypeDataLittleFS},
 		{"tee_ota", SubtypeDataTEEOTA},
+		{"tee_sec_stg", SubtypeDataTEESecStg},
 	}
 	bootloaderSubtypeKeywords = []keyword{
 		{"primary", SubtypeBootloaderPrimary},

@@ -93,6 +93,7 @@ func TestNames(t *testing.T) {
 		{TypeData, 0x82, "data", "spiffs"},
 		{TypeData, 0x83, "data", "littlefs"},
 		{TypeData, 0x90, "data", "tee_ota"},
+		{TypeData, 0x91, "data", "tee_sec_stg"},
 		{TypeData, 0x99, "data", "153"},
 		{TypeBootloader, 0x00, "bootloader", "primary"},
 		{TypeBootloader, 0x01, "bootloader", "ota"},
@@ -202,7 +203,7 @@ func TestParseCSV(t *testing.T) {
 		},
 		{
 			name: "flags",
-			csv:  "nvs,data,nvs,,0x6000,\nkeys,data,nvs_keys,,4K,encrypted\nro,data,nvs,,4K,readonly\nboth,data,nvs,,4K,encrypted:readonly\nsp,data,nvs,,4K, readonly : encrypted \n",
+			csv:  "nvs,data,nvs,,0x6000,\nkeys,data,nvs_keys,,4K,encrypted\nro,data,nvs,,4K,readonly\nboth,data,nvs,,4K,encrypted:readonly\nsp,data,nvs,,4K, readonly:encrypted \n",
 			want: []Partition{
 				part("nvs", 1, 2, 0x9000, 0x6000, 0),
 				part("keys", 1, 4, 0xf000, 0x1000, 1),
