@@ -32,6 +32,8 @@ gen_esp32part.py computes them.
 
 The table is checked as gen_esp32part.py checks it (magic bytes, MD5 record,
 alignment, overlaps, duplicate names); a bad table exits with code 2.
+docs/partitions.md lists where usmp-psk is stricter ($VARIABLES, names over
+16 bytes, small read/write NVS partitions, …).
 
 With --json the output is {"partitions":[{"name","type","subtype","offset",
 "size","flags","type_name","subtype_name"}]}, with type, subtype, offset, size
