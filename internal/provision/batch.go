@@ -161,46 +161,46 @@ type job struct {
 // the batch, R8), then streams their manifest entries. One sync at the end.
 // A re-run after a crash or an interrupt finishes what is missing; images,
 // manifest and registry come out byte for byte the same.
-func RunBatch(ctx context.Context, reg *registry.Registry, spec BatchSpec) (_ *BatchResult, err error) {
+func RunBatch(ctx context.Context, reg *registry.Registry, spec BatchSpec) (*BatchResult, error) {
 	if spec.Source != Derive && spec.Source != Random {
 		return nil, errors.New("a batch derives or makes random keys")
 	}
 	if spec.Image.Base != nil {
 		return nil, errors.New("a batch writes fresh images")
 	}
-	// A batch that fails (refused by the location rules, say) removes the
-	// directories it created while they are still empty.
-	made := missingDirs(spec.Out)
-	if spec.PerDeviceKeys {
-		made = missingDirs(filepath.Join(spec.Out, "keys"))
-	}
-	defer func() {
-		if err != nil {
-			removeEmptyDirs(made)
-		}
-	}()
-	if err := secfile.MkdirAll(spec.Out); err != nil {
-		return nil, fmt.Errorf("output directory: %w", err)
-	}
-	// The location rules once for the directory (R7, R19).
+	// The location rules once for the directory (R7, R19), before anything
+	// is created: a refused batch leaves no directory. (Directories are
+	// never removed again: another process may be using them already.)
 	probe := filepath.Join(spec.Out, ImageName(spec.IDs.ID(0)))
-	if err := secfile.Check(probe, secfile.Options{AllowUnignored: spec.AllowUnignored, Warn: spec.Warn}); err != nil {
+	if err := secfile.CheckMkdir(probe, secfile.Options{AllowUnignored: spec.AllowUnignored, Warn: spec.Warn}); err != nil {
 		return nil, err
 	}
 	keysDir := filepath.Join(spec.Out, "keys")
-	if spec.PerDeviceKeys {
-		if err := secfile.MkdirAll(keysDir); err != nil {
-			return nil, fmt.Errorf("keys directory: %w", err)
-		}
-	}
 	positions := spec.Shard.Positions(spec.IDs.Len())
 	res := &BatchResult{Devices: len(positions), Out: spec.Out, Manifest: filepath.Join(spec.Out, "manifest.json"), Registry: reg.Location()}
 
-	mw, err := newManifestWriter(res.Manifest, spec.manifestHead(len(positions)), spec)
-	if err != nil {
-		return nil, err
+	// The directories and the manifest come after the first chunk is
+	// recorded: a batch that the registry refuses (its location rules, the
+	// lock, a conflict) creates nothing either.
+	var mw *manifestWriter
+	start := func() error {
+		if err := secfile.MkdirAll(spec.Out); err != nil {
+			return fmt.Errorf("output directory: %w", err)
+		}
+		if spec.PerDeviceKeys {
+			if err := secfile.MkdirAll(keysDir); err != nil {
+				return fmt.Errorf("keys directory: %w", err)
+			}
+		}
+		var err error
+		mw, err = newManifestWriter(res.Manifest, spec.manifestHead(len(positions)), spec)
+		return err
 	}
-	defer mw.abort()
+	defer func() {
+		if mw != nil {
+			mw.abort()
+		}
+	}()
 
 	// Chunks grow from small to spec.chunk(): the first images start early,
 	// and while the workers write chunk k, chunk k+1 is being recorded (its
@@ -236,6 +236,12 @@ func RunBatch(ctx context.Context, reg *registry.Registry, spec BatchSpec) (_ *B
 			pending = true
 			go func(b [2]int) { next <- record(b) }(bounds[k+1])
 		}
+		if k == 0 {
+			if err := start(); err != nil {
+				r.destroy()
+				return nil, err
+			}
+		}
 		res.New += r.added
 		res.Existing += r.existing
 		err := spec.writeImages(ctx, r.jobs, keysDir, func(n int) {
@@ -254,6 +260,12 @@ func RunBatch(ctx context.Context, reg *registry.Registry, spec BatchSpec) (_ *B
 		}
 		done = bounds[k][1]
 	}
+	if mw == nil {
+		// No chunk: an empty shard still gets its directory and manifest.
+		if err := start(); err != nil {
+			return nil, err
+		}
+	}
 	if err := mw.commit(); err != nil {
 		return nil, err
 	}
@@ -261,32 +273,6 @@ func RunBatch(ctx context.Context, reg *registry.Registry, spec BatchSpec) (_ *B
 		return nil, fmt.Errorf("sync %s: %w", spec.Out, err)
 	}
 	return res, nil
-}
-
-// missingDirs returns dir and those of its parents that do not exist,
-// deepest first: what MkdirAll(dir) creates.
-func missingDirs(dir string) []string {
-	var out []string
-	for d := filepath.Clean(dir); ; {
-		if _, err := os.Lstat(d); !errors.Is(err, fs.ErrNotExist) {
-			return out
-		}
-		out = append(out, d)
-		parent := filepath.Dir(d)
-		if parent == d {
-			return out
-		}
-		d = parent
-	}
-}
-
-// removeEmptyDirs removes dirs in order while they are empty.
-func removeEmptyDirs(dirs []string) {
-	for _, d := range dirs {
-		if err := os.Remove(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return
-		}
-	}
 }
 
 // recorded is one chunk recorded in the registry.

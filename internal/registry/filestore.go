@@ -191,41 +191,6 @@ func (s *FileStore) lock(ctx context.Context) (unlock func(), err error) {
 	return func() { _ = fl.Unlock() }, nil
 }
 
-// mkdirAll creates dir and its missing parents (secfile.MkdirAll: 0700)
-// and returns the directories it created, deepest first.
-func mkdirAll(dir string) ([]string, error) {
-	var missing []string
-	for d := filepath.Clean(dir); ; {
-		if _, err := os.Lstat(d); !errors.Is(err, fs.ErrNotExist) {
-			break
-		}
-		missing = append(missing, d)
-		parent := filepath.Dir(d)
-		if parent == d {
-			break
-		}
-		d = parent
-	}
-	if len(missing) == 0 {
-		return nil, nil
-	}
-	if err := secfile.MkdirAll(dir); err != nil {
-		removeEmptyDirs(missing)
-		return nil, err
-	}
-	return missing, nil
-}
-
-// removeEmptyDirs removes the directories mkdirAll created, deepest first,
-// as long as they are empty (another writer may have started using them).
-func removeEmptyDirs(dirs []string) {
-	for _, d := range dirs {
-		if err := os.Remove(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return
-		}
-	}
-}
-
 // secOpts are the secfile options of the next write: the git guard and its
 // warnings only when the registry holds keys.
 func (s *FileStore) secOpts(hasKeys, replace bool, warn bool) secfile.Options {
@@ -241,20 +206,22 @@ func (s *FileStore) secOpts(hasKeys, replace bool, warn bool) secfile.Options {
 }
 
 // preCheck applies the location rules (R7, R19) before the writer creates
-// anything — lock file, audit log, registry. A directory that group or
-// others can write is refused whatever the registry holds. The git guard
+// anything — directories, lock file, audit log, registry. A directory that
+// group or others can write (or, when the registry's directory is still to
+// be created, the existing one it goes under: secfile.CheckMkdir) is
+// refused whatever the registry holds. The git guard
 // concerns only a registry that holds keys: when the write is known to
 // store keys, its refusal is returned at once; otherwise it comes back as
 // guard, which Update returns if the transaction leaves keys in the
 // registry. secfile.WriteFile applies the rules once more, with their
 // warnings, when it writes.
 func (s *FileStore) preCheck(keys bool) (guard, err error) {
-	strict := secfile.Check(s.path, s.secOpts(true, false, false))
+	strict := secfile.CheckMkdir(s.path, s.secOpts(true, false, false))
 	var ue *secfile.UnsafeError
 	if strict == nil || keys || !errors.As(strict, &ue) {
 		return nil, strict
 	}
-	if err := secfile.Check(s.path, s.secOpts(false, false, false)); err != nil {
+	if err := secfile.CheckMkdir(s.path, s.secOpts(false, false, false)); err != nil {
 		return nil, err
 	}
 	return strict, nil
@@ -263,10 +230,10 @@ func (s *FileStore) preCheck(keys bool) (guard, err error) {
 // Update implements Store.
 //
 // Nothing is lost when it fails (design §7): a writer that is refused or
-// fails before the registry is replaced removes what it created — the
-// registry's directories, the audit log — and the audit entries it
-// appended. The lock file stays once created (see lock): the location
-// checks that can refuse come before it (preCheck). Only a writer killed
+// fails before the registry is replaced removes the audit log it created
+// and the audit entries it appended. Directories and the lock file stay
+// once created (another writer may be using them; see lock): the location
+// checks that can refuse come before them (preCheck). Only a writer killed
 // between the audit append and the rename leaves entries for a change that
 // did not land (uncommitted, see VerifyAudit). Export entries are the
 // exception: the keys were delivered inside the transaction, so a failed
@@ -276,30 +243,27 @@ func (s *FileStore) Update(ctx context.Context, opts UpdateOptions, fn func(Tx) 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	// replaced is set once the registry at the path may be the new one:
-	// from then on nothing is undone.
-	replaced := false
-	if opts.Create {
-		dirs, merr := mkdirAll(filepath.Dir(s.path))
-		if merr != nil {
-			return fmt.Errorf("registry directory: %w", merr)
+	if !opts.Create {
+		if _, serr := os.Stat(s.path); errors.Is(serr, fs.ErrNotExist) {
+			return s.missing()
 		}
-		defer func() {
-			if err != nil && !replaced {
-				removeEmptyDirs(dirs)
-			}
-		}()
-	} else if _, serr := os.Stat(s.path); errors.Is(serr, fs.ErrNotExist) {
-		return s.missing()
 	}
 	keys := opts.StoresKeys
 	if opts.StoresKeysIfCreated && !keys {
 		_, serr := os.Lstat(s.path)
 		keys = errors.Is(serr, fs.ErrNotExist)
 	}
+	// Every check that can refuse comes before the first directory or file
+	// is created: nothing is removed afterwards (a directory or lock file
+	// that another writer may be using already).
 	guard, err := s.preCheck(keys)
 	if err != nil {
 		return err
+	}
+	if opts.Create {
+		if err := secfile.MkdirAll(filepath.Dir(s.path)); err != nil {
+			return fmt.Errorf("registry directory: %w", err)
+		}
 	}
 	unlock, err := s.lock(ctx)
 	if err != nil {
@@ -393,12 +357,10 @@ func (s *FileStore) Update(ctx context.Context, opts UpdateOptions, fn func(Tx) 
 			// Renamed (or it cannot be told), but a later step — the
 			// directory sync — failed: the registry and the log agree, the
 			// write may not be durable. Nothing is undone.
-			replaced = true
 			return err
 		}
 		return undo(err)
 	}
-	replaced = true
 	return nil
 }
 

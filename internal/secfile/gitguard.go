@@ -66,8 +66,15 @@ func GitGuard(path string, opts Options) error {
 	if err != nil {
 		return refuse("git is not installed, so its ignore rules cannot be checked", "write the file outside the work tree, or pass --allow-unignored")
 	}
+	// git runs in the path's directory or, when that is still to be
+	// created, in its nearest existing parent (inside the work tree, since
+	// top exists): check-ignore and ls-files take paths that do not exist.
+	cwd, _, err := existingAncestor(filepath.Dir(abs))
+	if err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
 	run := func(args ...string) (int, string, error) {
-		cmd := exec.Command(git, append([]string{"-C", filepath.Dir(abs)}, args...)...)
+		cmd := exec.Command(git, append([]string{"-C", cwd}, args...)...)
 		cmd.Env = gitEnv()
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb

@@ -185,6 +185,52 @@ func Check(path string, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("output directory: %w", err)
 	}
+	if err := checkDir(dir, fi); err != nil {
+		return err
+	}
+	return GitGuard(path, opts)
+}
+
+// CheckMkdir is Check for a secret file whose directory MkdirAll is about
+// to create (with its missing parents): it changes nothing, so a refusal
+// leaves no directory behind. An existing directory is judged as Check
+// judges it. Otherwise the rule of R7 applies to the nearest existing
+// ancestor, the directory the new ones go under: MkdirAll creates them
+// 0700, so no one else can write into them, but whoever can write that
+// ancestor (without the sticky bit) can rename or replace them, and with
+// them the secret file. The git guard runs on the path as it will be (git
+// answers for paths that do not exist yet).
+func CheckMkdir(path string, opts Options) error {
+	dir := filepath.Dir(path)
+	anc, fi, err := existingAncestor(dir)
+	if err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	if err := checkDir(anc, fi); err != nil {
+		return err
+	}
+	return GitGuard(path, opts)
+}
+
+// existingAncestor returns dir, when it exists, or its nearest parent that
+// does, with its FileInfo (os.Stat: symbolic links followed).
+func existingAncestor(dir string) (string, fs.FileInfo, error) {
+	d := filepath.Clean(dir)
+	for {
+		fi, err := os.Stat(d)
+		if err == nil || !errors.Is(err, fs.ErrNotExist) {
+			return d, fi, err
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return d, nil, err
+		}
+		d = parent
+	}
+}
+
+// checkDir applies R7 to the directory a secret file goes into (or under).
+func checkDir(dir string, fi fs.FileInfo) error {
 	if !fi.IsDir() {
 		return &UnsafeError{Path: dir, Msg: "not a directory"}
 	}
@@ -195,7 +241,7 @@ func Check(path string, opts Options) error {
 				Hint: "use a private directory (chmod 700) or one with the sticky bit"}
 		}
 	}
-	return GitGuard(path, opts)
+	return nil
 }
 
 // MkdirAll creates dir and its missing parents with mode 0700 (R5). The

@@ -1,0 +1,59 @@
+//go:build unix
+
+package provision
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/usmp/usmp-psk/internal/secfile"
+)
+
+// TestBatchChecksBeforeTheDirectory: the location rules of a batch's new
+// output directory are checked before it is created (the git guard answers
+// for a path whose directory does not exist yet), so a refused batch never
+// creates — and never removes — a directory another process may be using.
+// A git wrapper records whether the directory existed when the guard ran.
+func TestBatchChecksBeforeTheDirectory(t *testing.T) {
+	git, err := exec.LookPath("git")
+	if err != nil {
+		t.Skip("git not installed")
+	}
+	root := t.TempDir()
+	cmd := exec.Command(git, "init", "-q", root)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + root, "GIT_CONFIG_NOSYSTEM=1"}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v %s", err, out)
+	}
+	bin := t.TempDir()
+	seen := filepath.Join(bin, "seen")
+	out := filepath.Join(root, "a", "factory")
+	wrapper := "#!/bin/sh\nif [ -d '" + filepath.Join(root, "a") + "' ]; then echo dir >> '" + seen + "'; else echo none >> '" + seen + "'; fi\nexec '" + git + "' \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "git"), []byte(wrapper), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	ids, _ := NewCountIDs("r-", 1, 2)
+	spec := BatchSpec{IDs: ids, Source: Derive, Master: master, Out: out, Image: ImageOptions{Layout: DefaultLayout()}, PerDeviceKeys: true}
+	_, err = RunBatch(context.Background(), batchReg(t, filepath.Join(t.TempDir(), "reg.json")), spec)
+	var ue *secfile.UnsafeError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "git does not ignore it") {
+		t.Fatalf("err = %v, want the git guard's refusal", err)
+	}
+	got, err := os.ReadFile(seen)
+	if err != nil {
+		t.Fatalf("git did not run: %v", err)
+	}
+	if strings.Contains(string(got), "dir") {
+		t.Fatalf("the output directory existed when the git guard ran (%q)", got)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "a")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the refused batch left a directory: %v", err)
+	}
+}
