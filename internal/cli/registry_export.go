@@ -115,8 +115,9 @@ func runRegistryExport(cmd *cobra.Command, f *Factory, root *rootOptions, opts *
 			f.IO.Warnf("standard output is a file that group or others can read (mode %04o); an export holds keys: use -o FILE (written 0600)", mode)
 		}
 	}
-	// The keys are written inside the registry's transaction: the audit log
-	// records the export only once it was delivered.
+	// The keys are written under the registry's lock, after the export's
+	// audit entry is durable: a delivered export always has its entry, and
+	// a failed delivery takes it back.
 	ex, err := reg.ExportTo(ctx, master, func(ex *registry.Export) error {
 		if toStdout {
 			if err := ex.WriteJSON(f.IO.Out); err != nil {

@@ -89,12 +89,19 @@ func (r *Registry) Export(ctx context.Context, master *psk.Secret) (*Export, err
 }
 
 // ExportTo is Export that hands the keys to deliver (which writes them to
-// their destination) inside the transaction, under the writer lock: the
-// export is recorded in the audit log only when deliver succeeded, so a
-// failed write leaves no "export" entry behind. deliver may be nil.
+// their destination) under the writer lock, once the export's audit entry
+// is durable: a delivered export always has its entry. If deliver fails,
+// the entry is removed again (and if that fails, it stays and 'registry
+// audit' reports it as uncommitted: an export over-reported, never one
+// hidden). If appending the entry fails, nothing is delivered. deliver may
+// be nil.
 func (r *Registry) ExportTo(ctx context.Context, master *psk.Secret, deliver func(*Export) error) (*Export, error) {
 	ex := &Export{}
-	err := r.update(ctx, UpdateOptions{}, func(tx Tx, now time.Time) error {
+	opts := UpdateOptions{}
+	if deliver != nil {
+		opts.Deliver = func() error { return deliver(ex) }
+	}
+	err := r.update(ctx, opts, func(tx Tx, now time.Time) error {
 		var err error
 		tx.Range(func(rec *Record) bool {
 			if rec.Status != StatusActive {
@@ -114,11 +121,6 @@ func (r *Registry) ExportTo(ctx context.Context, master *psk.Secret, deliver fun
 		})
 		if err != nil {
 			return err
-		}
-		if deliver != nil {
-			if err := deliver(ex); err != nil {
-				return err
-			}
 		}
 		tx.Log(r.event(now, EventExport, nil))
 		return nil

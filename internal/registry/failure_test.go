@@ -251,7 +251,7 @@ func TestFailedWriteRemovesItsAuditEntries(t *testing.T) {
 		{name: "init", op: func(r *Registry) error { return r.Init(ctx) }},
 		{name: "after an interrupted append", existing: true, halfLine: true, op: func(r *Registry) error { _, err := r.Add(ctx, "y1", Random()); return err }},
 		{name: "export keeps its entry", existing: true, uncommitted: 1, op: func(r *Registry) error {
-			ex, err := r.Export(ctx, master)
+			ex, err := r.ExportTo(ctx, master, func(*Export) error { return nil })
 			if err == nil {
 				ex.Destroy()
 			}

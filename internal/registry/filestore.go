@@ -235,10 +235,10 @@ func (s *FileStore) preCheck(keys bool) (guard, err error) {
 // once created (another writer may be using them; see lock): the location
 // checks that can refuse come before them (preCheck). Only a writer killed
 // between the audit append and the rename leaves entries for a change that
-// did not land (uncommitted, see VerifyAudit). Export entries are the
-// exception: the keys were delivered inside the transaction, so a failed
-// registry write keeps the entry (as uncommitted) rather than hide the
-// export.
+// did not land (uncommitted, see VerifyAudit). Entries of a delivery
+// (opts.Deliver: an export's keys) are the exception: they are durable
+// before the delivery, and once it happened a failed registry write keeps
+// them (as uncommitted) rather than hide it.
 func (s *FileStore) Update(ctx context.Context, opts UpdateOptions, fn func(Tx) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -308,7 +308,7 @@ func (s *FileStore) Update(ctx context.Context, opts UpdateOptions, fn func(Tx) 
 	if err := fn(tx); err != nil {
 		return err
 	}
-	if !tx.dirty && len(tx.events) == 0 && !created {
+	if !tx.dirty && len(tx.events) == 0 && !created && opts.Deliver == nil {
 		return nil
 	}
 	if err := ctx.Err(); err != nil {
@@ -324,8 +324,11 @@ func (s *FileStore) Update(ctx context.Context, opts UpdateOptions, fn func(Tx) 
 	before, beforeErr := os.Lstat(s.path)
 	// undo removes the entries appended for a write that failed before the
 	// registry was replaced.
+	delivered := false
 	undo := func(err error) error {
-		if keepOnFailure(tx.events) {
+		if delivered {
+			// The entries record a delivery that happened (an export's
+			// keys): they stay, reported as uncommitted.
 			return err
 		}
 		if rerr := alog.rollback(); rerr != nil {
@@ -349,6 +352,13 @@ func (s *FileStore) Update(ctx context.Context, opts UpdateOptions, fn func(Tx) 
 			return undo(err)
 		}
 	}
+	// The entries are durable: now what they record may happen.
+	if opts.Deliver != nil {
+		if err := opts.Deliver(); err != nil {
+			return undo(err)
+		}
+		delivered = true
+	}
 	reg.head = head
 	buf := encodeRegistry(make([]byte, 0, 256+len(reg.recs)*200), reg)
 	defer psk.Wipe(buf)
@@ -362,18 +372,6 @@ func (s *FileStore) Update(ctx context.Context, opts UpdateOptions, fn func(Tx) 
 		return undo(err)
 	}
 	return nil
-}
-
-// keepOnFailure reports events that record what already happened outside
-// the registry during the transaction (an export delivered its keys): they
-// stay in the log when the registry write fails.
-func keepOnFailure(events []AuditEvent) bool {
-	for _, ev := range events {
-		if ev.Event == EventExport {
-			return true
-		}
-	}
-	return false
 }
 
 // unchanged reports that the registry at path is still the file before

@@ -566,6 +566,14 @@ func (s *PGStore) Update(ctx context.Context, opts UpdateOptions, fn func(Tx) er
 		}
 		return err
 	}
+	// Deliver runs inside the transaction: the audit rows become durable
+	// only with the commit. A commit that fails after a delivery loses
+	// the delivery's audit row (docs/registry.md §5).
+	if opts.Deliver != nil {
+		if err := opts.Deliver(); err != nil {
+			return err
+		}
+	}
 	if !t.dirty && len(t.events) == 0 && !created {
 		return nil
 	}

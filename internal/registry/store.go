@@ -54,6 +54,15 @@ type UpdateOptions struct {
 	// its keys are stored). An existing registry learns it from the
 	// transaction's result, under the lock.
 	StoresKeysIfCreated bool
+	// Deliver, when set, hands over what the transaction produced (the
+	// keys of an export) once the transaction's audit entries are durable
+	// and before the registry is committed, so a delivery always has its
+	// audit entry. If Deliver fails, the entries are removed again (as for
+	// a failed commit) and Update returns its error; if the commit fails
+	// after a delivery, the entries stay (reported as uncommitted). A store
+	// that cannot make its entries durable before its commit (PGStore)
+	// calls Deliver last inside the transaction instead.
+	Deliver func() error
 }
 
 // Finding is one problem 'registry check' reports. It names the device,
