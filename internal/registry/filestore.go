@@ -321,7 +321,7 @@ func (s *FileStore) Update(ctx context.Context, opts UpdateOptions, fn func(Tx) 
 	}
 	// The registry as it is, to tell after a failed write whether the
 	// rename happened.
-	before, beforeErr := os.Lstat(s.path)
+	before, beforeErr := fileID(s.path)
 	// undo removes the entries appended for a write that failed before the
 	// registry was replaced.
 	delivered := false
@@ -378,7 +378,7 @@ func (s *FileStore) Update(ctx context.Context, opts UpdateOptions, fn func(Tx) 
 // described (or still missing): a failed write did not get to the rename.
 // When that cannot be told, it reports false, and the audit entries stay.
 func unchanged(path string, before fs.FileInfo, beforeErr error) bool {
-	now, err := os.Lstat(path)
+	now, err := fileID(path)
 	switch {
 	case beforeErr == nil && err == nil:
 		return os.SameFile(before, now)
@@ -386,6 +386,22 @@ func unchanged(path string, before fs.FileInfo, beforeErr error) bool {
 		return errors.Is(err, fs.ErrNotExist)
 	}
 	return false
+}
+
+// fileID describes the file at path now, for os.SameFile, from an open
+// handle. On Windows a FileInfo from os.Stat or os.Lstat does not hold the
+// file's identity: SameFile loads it lazily, from the path, when it is
+// called — so a "before" taken that way would name whatever file is at the
+// path after the rename, and every comparison would say "unchanged". File.Stat
+// fills it in from the handle at once (GetFileInformationByHandle); on Unix
+// both ways give device and inode at once.
+func fileID(path string) (fs.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Stat()
 }
 
 // Check implements Store.
