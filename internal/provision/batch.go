@@ -314,6 +314,9 @@ func (s *BatchSpec) record(ctx context.Context, reg *registry.Registry, position
 	}
 	added, err := reg.AddMany(ctx, reqs, registry.AddOptions{Event: registry.EventBatch, KeepExisting: true})
 	if err != nil {
+		for _, a := range added { // recorded (a *registry.CommittedError)
+			a.Key.Destroy()
+		}
 		var ce *registry.DeviceError
 		if errors.As(err, &ce) && errors.Is(err, registry.ErrDeviceExists) {
 			dev, _ := reg.Show(ctx, ce.ID)

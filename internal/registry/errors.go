@@ -230,3 +230,24 @@ func (e *AuditRollbackError) Unwrap() []error { return []error{e.Err, e.Rollback
 // BadInput reports false: whatever made the write fail, the audit log now
 // needs an operator's look (exit code 1, not 2).
 func (e *AuditRollbackError) BadInput() bool { return false }
+
+// CommittedError reports a registry write that failed after the new
+// registry was in place (the rename happened; a later step, such as the
+// directory's sync, failed): the change IS recorded, and the audit entries
+// stay, but it may not be durable across a power loss. Do not repeat the
+// change (a rotation would rotate twice). It is a failure: exit code 1.
+type CommittedError struct {
+	Location string
+	Err      error
+}
+
+func (e *CommittedError) Error() string {
+	return "the change was recorded in " + e.Location + ", but " + e.Err.Error() +
+		"\nhint: do not repeat the command; check the registry with 'usmp-psk registry show' or 'list'"
+}
+
+// Unwrap returns the cause.
+func (e *CommittedError) Unwrap() error { return e.Err }
+
+// BadInput reports false: the registry changed (exit code 1).
+func (e *CommittedError) BadInput() bool { return false }

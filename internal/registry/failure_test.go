@@ -410,6 +410,11 @@ func TestFailureAfterTheRename(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "directory "+dir) {
 		t.Fatalf("err = %v, want the failed directory sync", err)
 	}
+	// ... reported as recorded, so that no one repeats it
+	var ce *CommittedError
+	if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), "the change was recorded in "+path+", but ") {
+		t.Fatalf("err = %v, want a *CommittedError", err)
+	}
 	secfile.CrashHookAt = nil
 	if err := os.Rename(dir+".away", dir); err != nil {
 		t.Fatal(err)

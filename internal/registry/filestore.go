@@ -367,7 +367,7 @@ func (s *FileStore) Update(ctx context.Context, opts UpdateOptions, fn func(Tx) 
 			// Renamed (or it cannot be told), but a later step — the
 			// directory sync — failed: the registry and the log agree, the
 			// write may not be durable. Nothing is undone.
-			return err
+			return &CommittedError{Location: s.path, Err: err}
 		}
 		return undo(err)
 	}

@@ -212,6 +212,11 @@ type AddResult struct {
 func (r *Registry) Add(ctx context.Context, id string, spec KeySpec) (*AddResult, error) {
 	res, err := r.AddMany(ctx, []AddRequest{{ID: id, Key: spec}}, AddOptions{})
 	if err != nil {
+		// A *CommittedError comes with the results: the device is recorded,
+		// and the error says so.
+		for _, a := range res {
+			a.Key.Destroy()
+		}
 		return nil, err
 	}
 	return &res[0], nil
@@ -219,6 +224,9 @@ func (r *Registry) Add(ctx context.Context, id string, spec KeySpec) (*AddResult
 
 // AddMany records several devices in one transaction (provision, batch):
 // all are recorded, or none. The registry is created when missing.
+// A *CommittedError (the registry write failed after the rename: the
+// devices are recorded) comes with the results, whose keys the caller
+// destroys.
 func (r *Registry) AddMany(ctx context.Context, reqs []AddRequest, opts AddOptions) ([]AddResult, error) {
 	ev := opts.Event
 	if ev == "" {
@@ -284,6 +292,11 @@ func (r *Registry) AddMany(ctx context.Context, reqs []AddRequest, opts AddOptio
 		}
 		return nil
 	})
+	var ce *CommittedError
+	if errors.As(err, &ce) {
+		// Recorded: the results stand, with the error that says so.
+		return results, err
+	}
 	if err != nil {
 		return nil, fail(err)
 	}
@@ -564,6 +577,11 @@ func (r *Registry) Rotate(ctx context.Context, id string, opts RotateOptions) (*
 		tx.Log(r.event(now, EventRotate, rec))
 		return nil
 	})
+	var ce *CommittedError
+	if errors.As(err, &ce) && res != nil {
+		// Recorded: the result stands, with the error that says so.
+		return res, err
+	}
 	if err != nil {
 		if res != nil {
 			res.Key.Destroy()
