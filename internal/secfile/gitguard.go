@@ -51,6 +51,22 @@ func GitGuard(path string, opts Options) error {
 	if err != nil {
 		return err
 	}
+	// git runs in the path's directory or, when that is still to be
+	// created, in its nearest existing parent: check-ignore and ls-files
+	// take paths that do not exist. Symbolic links in the existing part are
+	// resolved first, or a link from outside into a work tree would hide
+	// the work tree from the walk below while the file still lands in it.
+	cwd, _, err := existingAncestor(filepath.Dir(abs))
+	if err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	if resolved, err := filepath.EvalSymlinks(cwd); err == nil {
+		rest, rerr := filepath.Rel(cwd, abs)
+		if rerr != nil {
+			return rerr
+		}
+		cwd, abs = resolved, filepath.Join(resolved, rest)
+	}
 	top, ok := findWorkTree(filepath.Dir(abs))
 	if !ok {
 		return nil
@@ -65,13 +81,6 @@ func GitGuard(path string, opts Options) error {
 	git, err := gitLookPath()
 	if err != nil {
 		return refuse("git is not installed, so its ignore rules cannot be checked", "write the file outside the work tree, or pass --allow-unignored")
-	}
-	// git runs in the path's directory or, when that is still to be
-	// created, in its nearest existing parent (inside the work tree, since
-	// top exists): check-ignore and ls-files take paths that do not exist.
-	cwd, _, err := existingAncestor(filepath.Dir(abs))
-	if err != nil {
-		return fmt.Errorf("output directory: %w", err)
 	}
 	run := func(args ...string) (int, string, error) {
 		cmd := exec.Command(git, append([]string{"-C", cwd}, args...)...)
@@ -92,7 +101,10 @@ func GitGuard(path string, opts Options) error {
 	if rc == 0 {
 		return refuse("git tracks it (a tracked file is committed even where .gitignore matches)", "git rm --cached the file, or write it elsewhere")
 	}
-	rc, out, err := run("check-ignore", "-v", "--", abs)
+	// The verdict comes from check-ignore without -v: with -v, git also
+	// exits 0 when the last matching pattern is a negation ("!keep/*.json"),
+	// that is when the path is NOT ignored.
+	rc, _, err = run("check-ignore", "-q", "--", abs)
 	if err != nil {
 		return fmt.Errorf("git check-ignore: %w", err)
 	}
@@ -104,7 +116,11 @@ func GitGuard(path string, opts Options) error {
 	default:
 		return refuse("git check-ignore failed", "write the file outside the work tree, or pass --allow-unignored")
 	}
-	// check-ignore -v prints "<source>:<line>:<pattern>\t<path>".
+	// Ignored: -v names the rule's source, "<source>:<line>:<pattern>\t<path>".
+	_, out, err := run("check-ignore", "-v", "--", abs)
+	if err != nil {
+		return fmt.Errorf("git check-ignore: %w", err)
+	}
 	source := out
 	if i := strings.IndexByte(source, ':'); i >= 0 {
 		source = source[:i]
