@@ -20,6 +20,10 @@ type Options struct {
 	// AllowUnignored writes even inside a git work tree that does not ignore
 	// the path (--allow-unignored), with a loud warning.
 	AllowUnignored bool
+	// NotSecret says the file holds no secret (the batch manifest, R18):
+	// the git guard (R19) does not apply to it, so it may be committed.
+	// Everything else does: 0600, atomic, the directory rules (R7).
+	NotSecret bool
 	// Warn receives warnings; nil drops them.
 	Warn func(msg string)
 }
@@ -178,7 +182,7 @@ func SyncDir(dir string) error {
 // Check applies the location rules to a secret file that is about to be
 // written: the directory must exist and not be open to group or others
 // without the sticky bit (R7), and a git work tree must ignore the path and
-// not track it (R19).
+// not track it (R19; not for opts.NotSecret).
 func Check(path string, opts Options) error {
 	dir := filepath.Dir(path)
 	fi, err := os.Stat(dir)
@@ -187,6 +191,14 @@ func Check(path string, opts Options) error {
 	}
 	if err := checkDir(dir, fi); err != nil {
 		return err
+	}
+	return gitGuard(path, opts)
+}
+
+// gitGuard is GitGuard unless the file holds no secret.
+func gitGuard(path string, opts Options) error {
+	if opts.NotSecret {
+		return nil
 	}
 	return GitGuard(path, opts)
 }
@@ -209,7 +221,7 @@ func CheckMkdir(path string, opts Options) error {
 	if err := checkDir(anc, fi); err != nil {
 		return err
 	}
-	return GitGuard(path, opts)
+	return gitGuard(path, opts)
 }
 
 // existingAncestor returns dir, when it exists, or its nearest parent that
