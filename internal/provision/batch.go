@@ -168,14 +168,28 @@ func RunBatch(ctx context.Context, reg *registry.Registry, spec BatchSpec) (*Bat
 	if spec.Image.Base != nil {
 		return nil, errors.New("a batch writes fresh images")
 	}
-	// The location rules once for the directory (R7, R19), before anything
-	// is created: a refused batch leaves no directory. (Directories are
-	// never removed again: another process may be using them already.)
-	probe := filepath.Join(spec.Out, ImageName(spec.IDs.ID(0)))
-	if err := secfile.CheckMkdir(probe, secfile.Options{AllowUnignored: spec.AllowUnignored, Warn: spec.Warn}); err != nil {
-		return nil, err
-	}
+	// The location rules once for each kind of secret file the batch
+	// writes (R7, R19), before anything is recorded or created: a refused
+	// batch leaves no directory. (Directories are never removed again:
+	// another process may be using them already.) The images and the
+	// per-device keys files are written directly (writeDirect), without a
+	// guard of their own: one probe per kind — the first device's image,
+	// its keys file — stands for all of that kind, which a directory rule
+	// (out/, out/keys/) or a pattern (out/*.bin) ignoring the probe covers
+	// alike. A rule naming single files could pass the probe and miss
+	// others; running git for every file of a large batch is not worth
+	// that case. The manifest holds no keys (R18): no guard for it.
+	secOpts := secfile.Options{AllowUnignored: spec.AllowUnignored, Warn: spec.Warn}
 	keysDir := filepath.Join(spec.Out, "keys")
+	probes := []string{filepath.Join(spec.Out, ImageName(spec.IDs.ID(0)))}
+	if spec.PerDeviceKeys {
+		probes = append(probes, filepath.Join(keysDir, ImageName(spec.IDs.ID(0))))
+	}
+	for _, probe := range probes {
+		if err := secfile.CheckMkdir(probe, secOpts); err != nil {
+			return nil, err
+		}
+	}
 	positions := spec.Shard.Positions(spec.IDs.Len())
 	res := &BatchResult{Devices: len(positions), Out: spec.Out, Manifest: filepath.Join(spec.Out, "manifest.json"), Registry: reg.Location()}
 

@@ -57,3 +57,37 @@ func TestBatchChecksBeforeTheDirectory(t *testing.T) {
 		t.Fatalf("the refused batch left a directory: %v", err)
 	}
 }
+
+// TestBatchProbesTheKeysFiles: with --encrypt-per-device the batch writes
+// secret keys files (DIR/keys/<id>.bin) too; a work tree that ignores the
+// images but not them refuses the batch up front (R19), before anything is
+// recorded or created.
+func TestBatchProbesTheKeysFiles(t *testing.T) {
+	git, err := exec.LookPath("git")
+	if err != nil {
+		t.Skip("git not installed")
+	}
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+	root := t.TempDir()
+	if out, err := exec.Command(git, "init", "-q", root).CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v %s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(root, ".gitignore"), []byte("out/*.bin\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(root, "out")
+	regPath := filepath.Join(t.TempDir(), "reg.json")
+	ids, _ := NewCountIDs("d", 1, 3)
+	spec := BatchSpec{IDs: ids, Source: Random, Out: out, Image: ImageOptions{Layout: DefaultLayout()}, PerDeviceKeys: true}
+	_, err = RunBatch(context.Background(), batchReg(t, regPath), spec)
+	var ue *secfile.UnsafeError
+	if !errors.As(err, &ue) || ue.Path != filepath.Join(out, "keys", "d1.bin") {
+		t.Fatalf("err = %v, want the keys file refused", err)
+	}
+	for _, p := range []string{out, regPath} {
+		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("the refused batch left %s: %v", p, err)
+		}
+	}
+}
