@@ -117,10 +117,12 @@ func runRegistryExport(cmd *cobra.Command, f *Factory, root *rootOptions, opts *
 	}
 	// The keys are written under the registry's lock, after the export's
 	// audit entry is durable: a delivered export always has its entry, and
-	// a failed delivery takes it back.
+	// a failed delivery takes it back — unless keys got out before it
+	// failed (bytes on standard output): then the entry stays and the
+	// error says the export is recorded.
 	ex, err := reg.ExportTo(ctx, master, func(ex *registry.Export) error {
 		if toStdout {
-			if err := ex.WriteJSON(f.IO.Out); err != nil {
+			if err := ex.DeliverJSON(f.IO.Out, "standard output"); err != nil {
 				return fmt.Errorf("write standard output: %w", err)
 			}
 			return nil

@@ -251,3 +251,28 @@ func (e *CommittedError) Unwrap() error { return e.Err }
 
 // BadInput reports false: the registry changed (exit code 1).
 func (e *CommittedError) BadInput() bool { return false }
+
+// DeliveredError reports a delivery (an export's keys, ExportTo) that
+// failed after the keys, or some of them, reached their destination: bytes
+// went out to standard output before a write failed (Partial), or the
+// file is in place and only its directory's sync failed. The delivery
+// happened, so its audit entry stays (the export is recorded). It is a
+// failure: exit code 1.
+type DeliveredError struct {
+	To      string // "standard output" or the file
+	Partial bool   // only part of the export got out
+	Err     error
+}
+
+func (e *DeliveredError) Error() string {
+	if e.Partial {
+		return e.Err.Error() + "\nhint: the export was partly delivered (some of its keys reached " + e.To + ") and is recorded in the audit log; treat every key of it as exported, and export again"
+	}
+	return e.Err.Error() + "\nhint: the export was delivered to " + e.To + " and is recorded in the audit log, but the file may not survive a power loss; export again (--force) to be sure"
+}
+
+// Unwrap returns the cause.
+func (e *DeliveredError) Unwrap() error { return e.Err }
+
+// BadInput reports false: keys went out (exit code 1).
+func (e *DeliveredError) BadInput() bool { return false }

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -80,6 +81,31 @@ func (e *Export) WriteJSON(w io.Writer) error {
 	return err
 }
 
+// DeliverJSON is WriteJSON to the export's destination (standard output,
+// to stands for it in messages): a write that fails after any byte got out
+// returns a *DeliveredError (Partial), so that ExportTo keeps the export's
+// audit entry; one that failed before returns its error as it is.
+func (e *Export) DeliverJSON(w io.Writer, to string) error {
+	cw := &countingWriter{w: w}
+	err := e.WriteJSON(cw)
+	if err != nil && cw.n > 0 {
+		return &DeliveredError{To: to, Partial: true, Err: err}
+	}
+	return err
+}
+
+// countingWriter counts the bytes its writer took.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
 // Export returns the keys of every active device (registry export):
 // stored keys as they are, derived keys from master at each device's epoch,
 // each checked against its KCV. master may be nil when no active device is
@@ -93,13 +119,26 @@ func (r *Registry) Export(ctx context.Context, master *psk.Secret) (*Export, err
 // is durable: a delivered export always has its entry. If deliver fails,
 // the entry is removed again (and if that fails, it stays and 'registry
 // audit' reports it as uncommitted: an export over-reported, never one
-// hidden). If appending the entry fails, nothing is delivered. deliver may
-// be nil.
+// hidden) — unless its error is a *DeliveredError (DeliverJSON: keys got out
+// before it failed): then the export counts as delivered, its entry is
+// committed like a successful one's (in either store), and ExportTo
+// returns that error. If appending the entry fails, nothing is delivered.
+// deliver may be nil.
 func (r *Registry) ExportTo(ctx context.Context, master *psk.Secret, deliver func(*Export) error) (*Export, error) {
 	ex := &Export{}
 	opts := UpdateOptions{}
+	var delivered error
 	if deliver != nil {
-		opts.Deliver = func() error { return deliver(ex) }
+		opts.Deliver = func() error {
+			err := deliver(ex)
+			if de := (*DeliveredError)(nil); errors.As(err, &de) {
+				// Delivered, in part or not durably: to the store, a
+				// delivery (its entries stay whatever follows).
+				delivered = err
+				return nil
+			}
+			return err
+		}
 	}
 	err := r.update(ctx, opts, func(tx Tx, now time.Time) error {
 		var err error
@@ -125,6 +164,11 @@ func (r *Registry) ExportTo(ctx context.Context, master *psk.Secret, deliver fun
 		tx.Log(r.event(now, EventExport, nil))
 		return nil
 	})
+	if delivered != nil {
+		// The delivery's error first; a failed registry write after it
+		// (its entry stays, uncommitted) with it.
+		err = errors.Join(delivered, err)
+	}
 	if err != nil {
 		ex.Destroy()
 		return nil, err
