@@ -118,8 +118,8 @@ func runRegistryExport(cmd *cobra.Command, f *Factory, root *rootOptions, opts *
 	// The keys are written under the registry's lock, after the export's
 	// audit entry is durable: a delivered export always has its entry, and
 	// a failed delivery takes it back — unless keys got out before it
-	// failed (bytes on standard output): then the entry stays and the
-	// error says the export is recorded.
+	// failed (bytes on standard output, the file in place): then the entry
+	// stays and the error says the export is recorded.
 	ex, err := reg.ExportTo(ctx, master, func(ex *registry.Export) error {
 		if toStdout {
 			if err := ex.DeliverJSON(f.IO.Out, "standard output"); err != nil {
@@ -127,7 +127,7 @@ func runRegistryExport(cmd *cobra.Command, f *Factory, root *rootOptions, opts *
 			}
 			return nil
 		}
-		return secfile.Write(opts.output, wopts, ex.WriteJSON)
+		return ex.DeliverJSONFile(opts.output, wopts)
 	})
 	if err != nil {
 		return registryErr(err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/secfile"
 )
 
 // Export is the key map of the active devices (registry export): device id
@@ -94,6 +95,19 @@ func (e *Export) DeliverJSON(w io.Writer, to string) error {
 	return err
 }
 
+// DeliverJSONFile writes the export to path as a secret file
+// (secfile.Write of WriteJSON). A write that fails once the complete file
+// is at path (its directory's sync) returns a *DeliveredError, so that
+// ExportTo keeps the export's audit entry.
+func (e *Export) DeliverJSONFile(path string, opts secfile.Options) error {
+	err := secfile.Write(path, opts, e.WriteJSON)
+	var pe *secfile.PublishedError
+	if errors.As(err, &pe) {
+		return &DeliveredError{To: path, Err: err}
+	}
+	return err
+}
+
 // countingWriter counts the bytes its writer took.
 type countingWriter struct {
 	w io.Writer
@@ -119,11 +133,11 @@ func (r *Registry) Export(ctx context.Context, master *psk.Secret) (*Export, err
 // is durable: a delivered export always has its entry. If deliver fails,
 // the entry is removed again (and if that fails, it stays and 'registry
 // audit' reports it as uncommitted: an export over-reported, never one
-// hidden) — unless its error is a *DeliveredError (DeliverJSON: keys got out
-// before it failed): then the export counts as delivered, its entry is
-// committed like a successful one's (in either store), and ExportTo
-// returns that error. If appending the entry fails, nothing is delivered.
-// deliver may be nil.
+// hidden) — unless its error is a *DeliveredError (DeliverJSON,
+// DeliverJSONFile: keys got out before it failed): then the export counts
+// as delivered, its entry is committed like a successful one's (in either
+// store), and ExportTo returns that error. If appending the entry fails,
+// nothing is delivered. deliver may be nil.
 func (r *Registry) ExportTo(ctx context.Context, master *psk.Secret, deliver func(*Export) error) (*Export, error) {
 	ex := &Export{}
 	opts := UpdateOptions{}

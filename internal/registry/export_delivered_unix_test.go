@@ -6,9 +6,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/usmp/usmp-psk/internal/secfile"
 )
 
 // shortWriter takes room bytes, then fails as a full disk does (EFBIG).
@@ -83,5 +87,65 @@ func TestExportPartlyDelivered(t *testing.T) {
 				t.Fatalf("audit: %v %+v", err, rep)
 			}
 		})
+	}
+}
+
+// TestExportFileInPlaceDespiteDirSync: 'export -o FILE' whose file is
+// renamed into place but whose directory sync then fails delivered the
+// keys: its audit entry stays, committed, and the error says so
+// (*DeliveredError, not Partial). A file refused before the rename
+// delivered nothing: its entry is removed again.
+func TestExportFileInPlaceDespiteDirSync(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	if _, err := e.reg.Add(ctx, "d1", Random()); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "out")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "export.json")
+	ap := AuditPath(e.path)
+	// The output directory moves away just before its sync, which then
+	// fails.
+	secfile.CrashHookAt = func(step, p string) {
+		if step == "before-dirsync" && p == out {
+			_ = os.Rename(dir, dir+".away")
+		}
+	}
+	t.Cleanup(func() { secfile.CrashHookAt = nil })
+	_, err := e.reg.ExportTo(ctx, nil, func(ex *Export) error {
+		return ex.DeliverJSONFile(out, secfile.Options{})
+	})
+	secfile.CrashHookAt = nil
+	var de *DeliveredError
+	if !errors.As(err, &de) || de.Partial || de.To != out || !strings.Contains(err.Error(), "directory "+dir) || !strings.Contains(err.Error(), "recorded in the audit log") {
+		t.Fatalf("err = %v, want a *DeliveredError for %s", err, out)
+	}
+	if b := readFile(t, filepath.Join(dir+".away", "export.json")); !bytes.Contains(b, []byte(`"d1": "`)) {
+		t.Fatalf("the file holds %q", b)
+	}
+	rep, err := e.reg.VerifyAudit(ctx)
+	if err != nil || rep.Uncommitted != 0 || rep.Entries != 3 {
+		t.Fatalf("audit: %v %+v, want the export's entry committed", err, rep)
+	}
+	if lines := auditLines(t, ap); !bytes.Contains(lines[2], []byte(`"event":"export"`)) {
+		t.Fatalf("the last entry is %s", lines[2])
+	}
+
+	// Refused before the rename (an existing file): nothing delivered, the
+	// entry goes again.
+	logBefore := readFile(t, ap)
+	existing := filepath.Join(dir+".away", "export.json")
+	_, err = e.reg.ExportTo(ctx, nil, func(ex *Export) error {
+		return ex.DeliverJSONFile(existing, secfile.Options{})
+	})
+	var ee *secfile.ExistsError
+	if !errors.As(err, &ee) || errors.As(err, &de) {
+		t.Fatalf("err = %v, want the existing file refused", err)
+	}
+	if !bytes.Equal(readFile(t, ap), logBefore) {
+		t.Fatal("the log changed")
 	}
 }

@@ -63,6 +63,19 @@ func (e *UnsafeError) Error() string {
 // BadInput marks the error as the user's to fix (exit code 2).
 func (e *UnsafeError) BadInput() bool { return true }
 
+// PublishedError reports a write that failed after the file was renamed
+// into place (its directory's sync failed): the complete file IS at Path,
+// it may just not survive a power loss. Its text is the cause's.
+type PublishedError struct {
+	Path string
+	Err  error
+}
+
+func (e *PublishedError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *PublishedError) Unwrap() error { return e.Err }
+
 // CrashHook is called, when set (only by tests), at each step of a write:
 // "after-write", "after-fsync", "after-rename", "before-dirsync". The R16
 // crash tests kill the process there.
@@ -91,7 +104,9 @@ func WriteFile(path string, data []byte, opts Options) error {
 
 // Write creates path as a secret file whose content fn writes. Nothing is
 // visible at path until fn has succeeded and the data is on disk; on any
-// error the target is untouched and no temporary file remains (R8).
+// error the target is untouched and no temporary file remains (R8) —
+// except a *PublishedError: the file is in place, and only the directory's
+// sync failed.
 func Write(path string, opts Options, fn func(w io.Writer) error) (err error) {
 	if err := Check(path, opts); err != nil {
 		return err
@@ -133,7 +148,10 @@ func Write(path string, opts Options, fn func(w io.Writer) error) (err error) {
 	}
 	crashPoint("after-rename", path)
 	crashPoint("before-dirsync", path)
-	return SyncDir(dir)
+	if err := SyncDir(dir); err != nil {
+		return &PublishedError{Path: path, Err: err}
+	}
+	return nil
 }
 
 // publish moves tmp to path: rename when replacing is allowed, otherwise a
