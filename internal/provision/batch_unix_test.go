@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/usmp/usmp-psk/internal/registry"
 	"github.com/usmp/usmp-psk/internal/secfile"
 )
 
@@ -89,5 +90,43 @@ func TestBatchProbesTheKeysFiles(t *testing.T) {
 		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
 			t.Fatalf("the refused batch left %s: %v", p, err)
 		}
+	}
+}
+
+// TestBatchRecordedDespiteAFailedWrite: a registry write that fails after
+// the rename (its directory's sync) has recorded the chunk; for a batch
+// the way on is to run it again, so the error says that — not "do not
+// repeat the command" — and the re-run finishes the batch.
+func TestBatchRecordedDespiteAFailedWrite(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "reg")
+	path := filepath.Join(dir, "reg.json")
+	reg := batchReg(t, path)
+	if err := reg.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	ids, _ := NewCountIDs("d", 1, 3)
+	spec := BatchSpec{IDs: ids, Source: Derive, Master: master, Out: out, Image: ImageOptions{Layout: DefaultLayout()}}
+	secfile.CrashHookAt = func(step, p string) {
+		if step == "before-dirsync" && p == path {
+			_ = os.Rename(dir, dir+".away")
+		}
+	}
+	_, err := RunBatch(ctx, reg, spec)
+	secfile.CrashHookAt = nil
+	if err := os.Rename(dir+".away", dir); err != nil {
+		t.Fatal(err)
+	}
+	var ce *registry.CommittedError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "run the same batch command again") || strings.Contains(err.Error(), "do not repeat") {
+		t.Fatalf("err = %v, want a *registry.CommittedError saying to run the batch again", err)
+	}
+	res, err := RunBatch(ctx, reg, spec)
+	if err != nil || res.Existing != 3 || res.New != 0 {
+		t.Fatalf("re-run: %+v %v", res, err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "manifest.json")); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -239,11 +239,17 @@ func (e *AuditRollbackError) BadInput() bool { return false }
 type CommittedError struct {
 	Location string
 	Err      error
+	// Hint replaces the default hint ("do not repeat the command") for a
+	// command that a re-run completes (batch).
+	Hint string
 }
 
 func (e *CommittedError) Error() string {
-	return "the change was recorded in " + e.Location + ", but " + e.Err.Error() +
-		"\nhint: do not repeat the command; check the registry with 'usmp-psk registry show' or 'list'"
+	hint := e.Hint
+	if hint == "" {
+		hint = "do not repeat the command; check the registry with 'usmp-psk registry show' or 'list'"
+	}
+	return "the change was recorded in " + e.Location + ", but " + e.Err.Error() + "\nhint: " + hint
 }
 
 // Unwrap returns the cause.
