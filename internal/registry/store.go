@@ -57,8 +57,10 @@ type UpdateOptions struct {
 	// Deliver, when set, hands over what the transaction produced (the
 	// keys of an export) once the transaction's audit entries are durable
 	// and before the registry is committed, so a delivery always has its
-	// audit entry. If Deliver fails, the entries are removed again (as for
-	// a failed commit) and Update returns its error; if the commit fails
+	// audit entry. Deliver returns an error only when nothing was delivered
+	// (ExportTo reports a partial delivery after the commit, as a
+	// DeliveredError); then the entries are removed again (as for a failed
+	// commit) and Update returns its error. If the commit fails
 	// after a delivery, the entries stay (reported as uncommitted). A store
 	// that cannot make its entries durable before its commit (PGStore)
 	// calls Deliver last inside the transaction instead.
