@@ -168,17 +168,16 @@ func RunBatch(ctx context.Context, reg *registry.Registry, spec BatchSpec) (*Bat
 	if spec.Image.Base != nil {
 		return nil, errors.New("a batch writes fresh images")
 	}
-	// The location rules once for each kind of secret file the batch
-	// writes (R7, R19), before anything is recorded or created: a refused
-	// batch leaves no directory. (Directories are never removed again:
-	// another process may be using them already.) The images and the
-	// per-device keys files are written directly (writeDirect), without a
-	// guard of their own: one probe per kind — the first device's image,
-	// its keys file — stands for all of that kind, which a directory rule
-	// (out/, out/keys/) or a pattern (out/*.bin) ignoring the probe covers
-	// alike. A rule naming single files could pass the probe and miss
-	// others; running git for every file of a large batch is not worth
-	// that case. The manifest holds no keys (R18): no guard for it.
+	// The location rules for every secret file the batch writes (R7, R19),
+	// before anything is recorded or created: a refused batch leaves no
+	// directory. (Directories are never removed again: another process may
+	// be using them already.) The images and the per-device keys files are
+	// written directly (writeDirect), without a guard of their own: the
+	// first of each kind gets the full check (directory modes, and the
+	// warning for an excludes-only rule), then GitGuardAll checks all of
+	// them with one git run per directory, so a rule naming single files
+	// cannot let the others through. The manifest holds no keys (R18): no
+	// guard for it.
 	secOpts := secfile.Options{AllowUnignored: spec.AllowUnignored, Warn: spec.Warn}
 	keysDir := filepath.Join(spec.Out, "keys")
 	probes := []string{filepath.Join(spec.Out, ImageName(spec.IDs.ID(0)))}
@@ -191,6 +190,20 @@ func RunBatch(ctx context.Context, reg *registry.Registry, spec BatchSpec) (*Bat
 		}
 	}
 	positions := spec.Shard.Positions(spec.IDs.Len())
+	names := make([]string, len(positions))
+	for i, p := range positions {
+		names[i] = ImageName(spec.IDs.ID(p))
+	}
+	// The probes above already warned under --allow-unignored.
+	allOpts := secfile.Options{AllowUnignored: spec.AllowUnignored}
+	if err := secfile.GitGuardAll(spec.Out, names, allOpts); err != nil {
+		return nil, err
+	}
+	if spec.PerDeviceKeys {
+		if err := secfile.GitGuardAll(keysDir, names, allOpts); err != nil {
+			return nil, err
+		}
+	}
 	res := &BatchResult{Devices: len(positions), Out: spec.Out, Manifest: filepath.Join(spec.Out, "manifest.json"), Registry: reg.Location()}
 
 	// The directories and the manifest come after the first chunk is

@@ -130,3 +130,121 @@ func GitGuard(path string, opts Options) error {
 	}
 	return nil
 }
+
+// GitGuardAll is GitGuard for many files of one directory (a batch's
+// images or keys files), with one `git ls-files` and one `git
+// check-ignore --stdin` for all of them instead of two git processes per
+// file: every file must be ignored and untracked, so a .gitignore rule
+// naming single files cannot let the others through. The refusal names
+// one file and how many are affected. It does not warn about excludes-only
+// rules (GitGuard on one of the files does).
+func GitGuardAll(dir string, names []string, opts Options) error {
+	if len(names) == 0 {
+		return nil
+	}
+	absDir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	cwd, _, err := existingAncestor(absDir)
+	if err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	if resolved, err := filepath.EvalSymlinks(cwd); err == nil {
+		rest, rerr := filepath.Rel(cwd, absDir)
+		if rerr != nil {
+			return rerr
+		}
+		cwd, absDir = resolved, filepath.Join(resolved, rest)
+	}
+	top, ok := findWorkTree(absDir)
+	if !ok {
+		return nil
+	}
+	refuse := func(path, msg, hint string, n int) error {
+		if n > 1 {
+			msg = fmt.Sprintf("%s (and %d more of the %d files)", msg, n-1, len(names))
+		}
+		if opts.AllowUnignored {
+			opts.warn(fmt.Sprintf("writing secret file %s inside git work tree %s although %s (--allow-unignored)", path, top, msg))
+			return nil
+		}
+		return &UnsafeError{Path: path, Msg: "refusing to write a secret file inside git work tree " + top + ": " + msg, Hint: hint}
+	}
+	git, err := gitLookPath()
+	if err != nil {
+		return refuse(filepath.Join(dir, names[0]), "git is not installed, so its ignore rules cannot be checked", "write the files outside the work tree, or pass --allow-unignored", 1)
+	}
+	gitCmd := func(stdin []byte, args ...string) (int, []byte, error) {
+		cmd := exec.Command(git, append([]string{"-C", cwd}, args...)...)
+		cmd.Env = gitEnv()
+		cmd.Stdin = bytes.NewReader(stdin)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode(), out.Bytes(), nil
+		}
+		return 0, out.Bytes(), err
+	}
+	// Tracked files under the directory, relative to the work tree's top.
+	rc, out, err := gitCmd(nil, "ls-files", "-z", "--full-name", "--", absDir)
+	if err != nil {
+		return fmt.Errorf("git ls-files in %s: %w", top, err)
+	}
+	if rc != 0 {
+		return fmt.Errorf("git ls-files in %s failed (exit %d)", top, rc)
+	}
+	tracked := map[string]bool{}
+	for _, p := range bytes.Split(out, []byte{0}) {
+		if len(p) > 0 {
+			tracked[filepath.FromSlash(string(p))] = true
+		}
+	}
+	var in bytes.Buffer
+	for _, n := range names {
+		in.WriteString(filepath.Join(absDir, n))
+		in.WriteByte(0)
+	}
+	// Without -v: only ignored paths are printed (a negated rule's match is
+	// not). Exit 1 means none is ignored.
+	rc, out, err = gitCmd(in.Bytes(), "check-ignore", "--stdin", "-z")
+	if err != nil || (rc != 0 && rc != 1) {
+		return refuse(filepath.Join(dir, names[0]), "git check-ignore failed", "write the files outside the work tree, or pass --allow-unignored", 1)
+	}
+	ignored := map[string]bool{}
+	for _, p := range bytes.Split(out, []byte{0}) {
+		if len(p) > 0 {
+			ignored[string(p)] = true
+		}
+	}
+	var firstTracked, firstUnignored string
+	nTracked, nUnignored := 0, 0
+	for _, n := range names {
+		abs := filepath.Join(absDir, n)
+		if rel, err := filepath.Rel(top, abs); err == nil && tracked[rel] {
+			if nTracked == 0 {
+				firstTracked = filepath.Join(dir, n)
+			}
+			nTracked++
+			continue
+		}
+		if !ignored[abs] {
+			if nUnignored == 0 {
+				firstUnignored = filepath.Join(dir, n)
+			}
+			nUnignored++
+		}
+	}
+	if nTracked > 0 {
+		if err := refuse(firstTracked, "git tracks it (a tracked file is committed even where .gitignore matches)", "git rm --cached the files, or write them elsewhere", nTracked); err != nil {
+			return err
+		}
+	}
+	if nUnignored > 0 {
+		rel, _ := filepath.Rel(top, absDir)
+		return refuse(firstUnignored, "git does not ignore it", "ignore the whole directory (e.g. echo '"+filepath.ToSlash(rel)+"/' >> "+filepath.Join(top, ".gitignore")+"), write elsewhere, or pass --allow-unignored", nUnignored)
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package secfile
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -94,5 +95,67 @@ func mustMkdir(t *testing.T, dir string) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestGitGuardAll: every file of a batch is checked, with one git run for
+// all of them, so a rule naming single files cannot let the others through
+// (R19; review found that only the first file of a batch was probed).
+func TestGitGuardAll(t *testing.T) {
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+	names := []string{"d-1.bin", "d-2.bin", "d-3.bin"}
+	tests := []struct {
+		name      string
+		gitignore string
+		setup     func(t *testing.T, repo string) // before the check
+		inRepo    bool                            // else a directory outside any work tree
+		allow     bool
+		wantErr   string // "" for nil
+		wantWarns int
+	}{
+		{name: "outside any work tree", wantErr: ""},
+		{name: "directory ignored", inRepo: true, gitignore: "out/\n"},
+		{name: "pattern ignores all", inRepo: true, gitignore: "out/*.bin\n"},
+		{name: "directory not yet created, ignored", inRepo: true, gitignore: "/out\n"},
+		{name: "nothing ignored", inRepo: true, wantErr: "out/d-1.bin: refusing to write a secret file inside git work tree"},
+		{name: "rule names one file only", inRepo: true, gitignore: "out/d-1.bin\n", wantErr: "out/d-2.bin: refusing to write a secret file inside git work tree .*: git does not ignore it \\(and 1 more of the 3 files\\)"},
+		{name: "negation lets one through", inRepo: true, gitignore: "out/*.bin\n!out/d-3.bin\n", wantErr: "out/d-3.bin: .*git does not ignore it\nhint: "},
+		{name: "tracked file under an ignored directory", inRepo: true, gitignore: "out/\n", setup: func(t *testing.T, repo string) {
+			mustMkdir(t, filepath.Join(repo, "out"))
+			if err := os.WriteFile(filepath.Join(repo, "out", "d-2.bin"), []byte("old"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			gitRun(t, repo, "add", "-f", "out/d-2.bin")
+		}, wantErr: "out/d-2.bin: .*git tracks it"},
+		{name: "allowed with one warning", inRepo: true, gitignore: "out/d-1.bin\n", allow: true, wantWarns: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := t.TempDir()
+			if tt.inRepo {
+				base = gitInit(t)
+			}
+			if tt.gitignore != "" {
+				if err := os.WriteFile(filepath.Join(base, ".gitignore"), []byte(tt.gitignore), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.setup != nil {
+				tt.setup(t, base)
+			}
+			var warns []string
+			err := GitGuardAll(filepath.Join(base, "out"), names, Options{AllowUnignored: tt.allow, Warn: func(m string) { warns = append(warns, m) }})
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("GitGuardAll = %v", err)
+				}
+			} else if err == nil || !regexp.MustCompile(tt.wantErr).MatchString(err.Error()) {
+				t.Fatalf("GitGuardAll = %v, want %q", err, tt.wantErr)
+			}
+			if len(warns) != tt.wantWarns {
+				t.Fatalf("warnings %q, want %d", warns, tt.wantWarns)
+			}
+		})
 	}
 }
