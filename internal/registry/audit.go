@@ -47,6 +47,11 @@ import (
 	"github.com/usmp/usmp-psk/internal/secfile"
 )
 
+// auditWrite appends to the audit log. Tests replace it to make an append
+// fail part way (as on a full disk) without lowering a process-wide limit
+// that the test framework's own files would hit.
+var auditWrite = (*os.File).Write
+
 // Event is the kind of an audit entry.
 type Event string
 
@@ -480,7 +485,7 @@ func (l *auditLog) append(events []AuditEvent) (AuditHead, error) {
 		}
 		l.cut = 0
 	}
-	if _, err := l.f.Write(buf); err != nil {
+	if _, err := auditWrite(l.f, buf); err != nil {
 		return AuditHead{}, err
 	}
 	if err := l.f.Sync(); err != nil {
