@@ -470,7 +470,9 @@ func (s *BatchSpec) writeOne(j *job, buf []byte, keysDir string, umask int) erro
 func (s *BatchSpec) deviceKeys(keysDir, name string, umask int) (*nvscrypt.Keys, string, error) {
 	path := filepath.Join(keysDir, name)
 	rel := filepath.ToSlash(filepath.Join("keys", name))
-	if b, err := os.ReadFile(path); err == nil {
+	if b, err := readDirect(path); err != nil {
+		return nil, "", err
+	} else if b != nil {
 		k, perr := nvscrypt.ParseKeysPartition(b)
 		psk.Wipe(b)
 		if perr == nil {
@@ -492,6 +494,37 @@ func (s *BatchSpec) deviceKeys(keysDir, name string, umask int) (*nvscrypt.Keys,
 	return k, rel, nil
 }
 
+// regularOrMissing refuses a path that exists and is not a regular file.
+func regularOrMissing(path string) error {
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s: not a regular file (%v); refusing to read or write a secret through it", path, fi.Mode().Type())
+	}
+	return nil
+}
+
+// readDirect reads a batch file of an earlier run in place; nil, nil when
+// there is none. Like writeDirect it refuses anything but a regular file.
+func readDirect(path string) ([]byte, error) {
+	if err := regularOrMissing(path); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|oNoFollow, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 1<<20))
+}
+
 // writeDirect writes a batch file in place at mode 0600: a new file is
 // created exclusively; an existing one (a re-run) is truncated and made
 // 0600 (R5, R6's batch exception).
@@ -499,7 +532,13 @@ func writeDirect(path string, data []byte, umask int) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	fix := umask&0o600 != 0
 	if errors.Is(err, fs.ErrExist) {
-		f, err = os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+		// A re-run: the file must be a regular file of the batch, not a
+		// symbolic link (followed, it would put a key outside the
+		// directory and past the git guard) or a FIFO or device.
+		if err := regularOrMissing(path); err != nil {
+			return err
+		}
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_TRUNC|oNoFollow, 0)
 		fix = true
 	}
 	if err != nil {

@@ -130,3 +130,48 @@ func TestBatchRecordedDespiteAFailedWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBatchRefusesSymlinkedFiles: a re-run writes and reads its files in
+// place, and a symbolic link planted where an image or keys file goes must
+// not send a key outside the directory (and past the git guard, which
+// checks the paths inside it): the batch fails, the link's target is left
+// alone. Review found both were followed.
+func TestBatchRefusesSymlinkedFiles(t *testing.T) {
+	tests := []struct {
+		name string
+		link string // relative to out
+	}{
+		{"image", "r-2.bin"},
+		{"keys file", "keys/r-1.bin"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			out := filepath.Join(dir, "out")
+			mustMkdirAll(t, filepath.Join(out, "keys"))
+			target := filepath.Join(dir, "leak.bin")
+			if err := os.WriteFile(target, []byte("untouched"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, filepath.Join(out, tt.link)); err != nil {
+				t.Fatal(err)
+			}
+			ids, _ := NewCountIDs("r-", 1, 3)
+			spec := BatchSpec{IDs: ids, Source: Random, Out: out, Image: ImageOptions{Layout: DefaultLayout()}, PerDeviceKeys: true}
+			_, err := RunBatch(context.Background(), batchReg(t, filepath.Join(dir, "reg.json")), spec)
+			if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+				t.Fatalf("err = %v, want a refusal of the link", err)
+			}
+			if b, err := os.ReadFile(target); err != nil || string(b) != "untouched" {
+				t.Fatalf("the link's target was written: %q %v", b, err)
+			}
+		})
+	}
+}
+
+func mustMkdirAll(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+}
