@@ -7,6 +7,8 @@ package cli
 
 import (
 	"fmt"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -122,6 +124,12 @@ func runRegistryExport(cmd *cobra.Command, f *Factory, root *rootOptions, opts *
 	// stays and the error says the export is recorded.
 	ex, err := reg.ExportTo(ctx, master, func(ex *registry.Export) error {
 		if toStdout {
+			// A reader that goes away must not kill the process with
+			// SIGPIPE (exit 141, outside design §7, and no chance to take
+			// back the audit entry of an export nobody received): with the
+			// signal ignored, the write fails with EPIPE instead.
+			signal.Ignore(syscall.SIGPIPE)
+			defer signal.Reset(syscall.SIGPIPE)
 			if err := ex.DeliverJSON(f.IO.Out, "standard output"); err != nil {
 				return fmt.Errorf("write standard output: %w", err)
 			}

@@ -272,7 +272,7 @@ type DeliveredError struct {
 
 func (e *DeliveredError) Error() string {
 	if e.Partial {
-		return e.Err.Error() + "\nhint: the export was partly delivered (some of its keys reached " + e.To + ") and is recorded in the audit log; treat every key of it as exported, and export again"
+		return e.Err.Error() + "\nhint: the export was partly delivered (part of it, perhaps some keys, reached " + e.To + ") and is recorded in the audit log; treat every key of it as exported, and export again"
 	}
 	return e.Err.Error() + "\nhint: the export was delivered to " + e.To + " and is recorded in the audit log, but the file may not survive a power loss; export again (--force) to be sure"
 }
