@@ -199,6 +199,17 @@ func unwrittenErr(err error, id, output string, fl *imageFlags, registryPath str
 	if ue.Rotation {
 		what = "do not rotate again: write the image of the new key"
 	}
+	if _, err := os.Lstat(output); err == nil {
+		// An image is there (this one, or the old one the command was to
+		// replace with --force): writing it again needs --force.
+		argv = append(argv, "--force")
+	}
+	if ue.Published() {
+		what = "to be sure it is durable, write the same image again"
+		if ue.Rotation {
+			what = "do not rotate again; to be sure the image is durable, write it again"
+		}
+	}
 	return fmt.Errorf("%w\nhint: %s (provision without --derive/--random/--psk-file takes the registry's key):\n  %s",
 		err, what, shellQuote(argv))
 }

@@ -9,10 +9,12 @@ package provision
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 
 	"github.com/usmp/usmp-psk/internal/psk"
 	"github.com/usmp/usmp-psk/internal/registry"
+	"github.com/usmp/usmp-psk/internal/secfile"
 )
 
 // WriteFunc writes a finished image (in the CLI: the atomic 0600
@@ -35,8 +37,19 @@ func (e *UnwrittenError) Error() string {
 	if e.Rotation {
 		what = "the rotation of device " + e.Device.ID
 	}
+	if e.Published() {
+		return fmt.Sprintf("the registry recorded %s (now %s, epoch %d, kcv %s) and its image is in place, but it may not survive a power loss: %v",
+			what, e.Device.Source, e.Device.Epoch, e.Device.KCV, e.Err)
+	}
 	return fmt.Sprintf("the registry recorded %s (now %s, epoch %d, kcv %s), but its image was not written: %v",
 		what, e.Device.Source, e.Device.Epoch, e.Device.KCV, e.Err)
+}
+
+// Published reports that the image is at its path although a step after
+// the rename (the directory's sync) failed.
+func (e *UnwrittenError) Published() bool {
+	var pe *secfile.PublishedError
+	return errors.As(e.Err, &pe)
 }
 
 func (e *UnwrittenError) Unwrap() error { return e.Err }
