@@ -43,3 +43,32 @@ func TestExportToRecordsOnlyDelivered(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestExportInterruptedAfterDelivery: once the keys are delivered, an
+// interrupt (Ctrl-C cancels the context) no longer stops the write of the
+// export's audit entry, in either store. Review found the PostgreSQL store
+// checked for cancellation after the delivery and rolled the entry back.
+func TestExportInterruptedAfterDelivery(t *testing.T) {
+	forEachStore(t, func(t *testing.T, kind string) {
+		f := newFixture(t, kind)
+		reg := f.env.reg
+		if _, err := reg.Add(context.Background(), "r-1", Random()); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var buf bytes.Buffer
+		ex, err := reg.ExportTo(ctx, nil, func(ex *Export) error {
+			err := ex.WriteJSON(&buf)
+			cancel() // Ctrl-C just after the keys went out
+			return err
+		})
+		if err != nil {
+			t.Fatalf("ExportTo = %v", err)
+		}
+		ex.Destroy()
+		if !bytes.Contains(auditLinesOf(t, reg), []byte(`"event":"export"`)) {
+			t.Fatal("the delivered export has no audit entry")
+		}
+	})
+}

@@ -566,22 +566,29 @@ func (s *PGStore) Update(ctx context.Context, opts UpdateOptions, fn func(Tx) er
 		}
 		return err
 	}
-	// Deliver runs inside the transaction: the audit rows become durable
-	// only with the commit. A commit that fails after a delivery loses
-	// the delivery's audit row (docs/registry.md §5).
-	if opts.Deliver != nil {
-		if err := opts.Deliver(); err != nil {
-			return err
-		}
-	}
 	if !t.dirty && len(t.events) == 0 && !created {
+		if opts.Deliver != nil {
+			return opts.Deliver()
+		}
 		return nil
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	// The rows (audit entries included) are written before a delivery, so
+	// that all that is left after it is the commit. Deliver runs inside
+	// the transaction: the audit rows become durable only with the commit,
+	// and a commit that fails after a delivery loses the delivery's audit
+	// row (docs/registry.md §5). Once delivered, an interrupt no longer
+	// cancels the commit.
 	if err := t.flush(m); err != nil {
 		return err
+	}
+	if opts.Deliver != nil {
+		if err := opts.Deliver(); err != nil {
+			return err
+		}
+		ctx = context.WithoutCancel(ctx)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return s.dbErr("commit", err)
