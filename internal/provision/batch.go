@@ -514,7 +514,7 @@ func readDirect(path string) ([]byte, error) {
 	if err := regularOrMissing(path); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_RDONLY|oNoFollow, 0)
+	f, err := os.OpenFile(path, os.O_RDONLY|oNoFollow, 0o600) // no O_CREATE: the mode is unused
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -538,7 +538,7 @@ func writeDirect(path string, data []byte, umask int) error {
 		if err := regularOrMissing(path); err != nil {
 			return err
 		}
-		f, err = os.OpenFile(path, os.O_WRONLY|os.O_TRUNC|oNoFollow, 0)
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_TRUNC|oNoFollow, 0o600) // no O_CREATE: the mode is unused
 		fix = true
 	}
 	if err != nil {
