@@ -40,6 +40,28 @@ func gitEnv() []string {
 	return env
 }
 
+// resolveForGit returns the directory git runs in for the file abs — its
+// directory or, when that is still to be created, the nearest existing
+// parent (check-ignore and ls-files take paths that do not exist) — and
+// abs with the symbolic links of that existing part resolved: otherwise a
+// link from outside into a work tree would hide the work tree from
+// findWorkTree while the file still lands in it.
+func resolveForGit(abs string) (cwd, resolved string, err error) {
+	cwd, _, err = existingAncestor(filepath.Dir(abs))
+	if err != nil {
+		return "", "", fmt.Errorf("output directory: %w", err)
+	}
+	dir, err := filepath.EvalSymlinks(cwd)
+	if err != nil {
+		return cwd, abs, nil
+	}
+	rest, err := filepath.Rel(cwd, abs)
+	if err != nil {
+		return "", "", err
+	}
+	return dir, filepath.Join(dir, rest), nil
+}
+
 // GitGuard refuses a secret file inside a git work tree unless git ignores
 // the path and does not track it (R19). It runs plain `git check-ignore`
 // (never --no-index, which calls tracked files ignored) and `git ls-files
@@ -51,21 +73,9 @@ func GitGuard(path string, opts Options) error {
 	if err != nil {
 		return err
 	}
-	// git runs in the path's directory or, when that is still to be
-	// created, in its nearest existing parent: check-ignore and ls-files
-	// take paths that do not exist. Symbolic links in the existing part are
-	// resolved first, or a link from outside into a work tree would hide
-	// the work tree from the walk below while the file still lands in it.
-	cwd, _, err := existingAncestor(filepath.Dir(abs))
+	cwd, abs, err := resolveForGit(abs)
 	if err != nil {
-		return fmt.Errorf("output directory: %w", err)
-	}
-	if resolved, err := filepath.EvalSymlinks(cwd); err == nil {
-		rest, rerr := filepath.Rel(cwd, abs)
-		if rerr != nil {
-			return rerr
-		}
-		cwd, abs = resolved, filepath.Join(resolved, rest)
+		return err
 	}
 	top, ok := findWorkTree(filepath.Dir(abs))
 	if !ok {
@@ -146,17 +156,11 @@ func GitGuardAll(dir string, names []string, opts Options) error {
 	if err != nil {
 		return err
 	}
-	cwd, _, err := existingAncestor(absDir)
+	cwd, absDir, err := resolveForGit(filepath.Join(absDir, names[0]))
 	if err != nil {
-		return fmt.Errorf("output directory: %w", err)
+		return err
 	}
-	if resolved, err := filepath.EvalSymlinks(cwd); err == nil {
-		rest, rerr := filepath.Rel(cwd, absDir)
-		if rerr != nil {
-			return rerr
-		}
-		cwd, absDir = resolved, filepath.Join(resolved, rest)
-	}
+	absDir = filepath.Dir(absDir)
 	top, ok := findWorkTree(absDir)
 	if !ok {
 		return nil
