@@ -20,6 +20,9 @@ var (
 	ErrDeviceExists = errors.New("device is already in the registry")
 	// ErrRevoked: the device is revoked.
 	ErrRevoked = errors.New("device is revoked")
+	// ErrForgotten: the audit log records a device the registry has no
+	// record of (deleted outside usmp-psk, or an old backup restored).
+	ErrForgotten = errors.New("the registry has no record of a device its audit log records")
 	// ErrNeedMaster: the operation derives keys and no master was given.
 	ErrNeedMaster = errors.New("the master secret is needed")
 	// ErrMasterMismatch: the master secret does not reproduce a recorded
@@ -29,7 +32,7 @@ var (
 	ErrEpochLimit = errors.New("the epoch cannot grow any further")
 	// ErrLocked: the writer lock was not obtained in time.
 	ErrLocked = errors.New("registry is locked by another process")
-	// ErrCorrupt: the registry file is damaged or not a registry.
+	// ErrCorrupt: the registry is damaged or not a registry.
 	ErrCorrupt = errors.New("registry is damaged")
 	// ErrAudit: the audit log is damaged, truncated or tampered with.
 	ErrAudit = errors.New("audit log verification failed")
@@ -80,8 +83,14 @@ func (e *DeviceError) Error() string {
 // Unwrap returns the sentinel.
 func (e *DeviceError) Unwrap() error { return e.Err }
 
-// BadInput marks the error as the user's input to fix (exit code 2).
-func (e *DeviceError) BadInput() bool { return true }
+// BadInput marks the error as the user's input to fix (exit code 2), but
+// for a device the registry forgot (ErrForgotten), which is the registry's
+// damage.
+func (e *DeviceError) BadInput() bool { return !errors.Is(e.Err, ErrForgotten) }
+
+// Mismatch marks a device the audit log records and the registry forgot as
+// a failed verification (exit code 3): the registry contradicts its log.
+func (e *DeviceError) Mismatch() bool { return errors.Is(e.Err, ErrForgotten) }
 
 // MismatchError reports that the master secret does not reproduce the KCV a
 // device has in the registry. Verification failed: exit code 3. The KCVs are
@@ -104,51 +113,39 @@ func (e *MismatchError) Unwrap() error { return ErrMasterMismatch }
 // VerifyFailed marks a failed verification (exit code 3).
 func (e *MismatchError) VerifyFailed() bool { return true }
 
-// LockedError reports that another process held the writer lock for longer
+// LockedError reports that another writer held the registry for longer
 // than the lock timeout. Nothing was changed. Exit code 1.
 type LockedError struct {
-	LockPath string
+	Location string
 	Waited   time.Duration
 }
 
 func (e *LockedError) Error() string {
-	return fmt.Sprintf("registry is locked by another process (%s; waited %s)\nhint: retry later, or wait longer with --lock-timeout", e.LockPath, e.Waited)
+	return fmt.Sprintf("registry is locked by another process (%s; waited %s)\nhint: retry later, or wait longer with --lock-timeout", e.Location, e.Waited)
 }
 
 // Unwrap returns ErrLocked.
 func (e *LockedError) Unwrap() error { return ErrLocked }
 
-// CorruptError reports one problem found in a registry file: where (file,
-// line, device, field) and what, never any content of the field (R9). Device
-// is set only to a valid device id.
+// CorruptError reports a damaged record or registry: where (registry,
+// device, field) and what, never any content of the field. Device is set
+// only to a valid device id.
 type CorruptError struct {
 	Path   string
-	Line   int    // 1-based; 0 when unknown
 	Device string // valid device id of the record, "" when unknown
-	Field  string // JSON field name, "" for the record or file as a whole
+	Field  string // column or field name, "" for the record or registry as a whole
 	Msg    string
-	More   int // further problems in the same file (Load reports the first)
-
-	off int // byte offset, turned into Line
 }
 
 func (e *CorruptError) Error() string {
-	s := e.Path
-	if e.Line > 0 {
-		s += ":" + strconv.Itoa(e.Line)
-	}
-	s += ": "
+	s := e.Path + ": "
 	if e.Device != "" {
 		s += "device " + strconv.Quote(e.Device) + ": "
 	}
 	if e.Field != "" {
 		s += e.Field + ": "
 	}
-	s += e.Msg
-	if e.More > 0 {
-		s += fmt.Sprintf(" (and %d more problems; run 'usmp-psk registry check')", e.More)
-	}
-	return s
+	return s + e.Msg + "\nhint: run 'usmp-psk registry check' for every problem"
 }
 
 // Unwrap returns ErrCorrupt.
@@ -203,82 +200,27 @@ func (e *ImportError) Error() string {
 // BadInput marks the error as the user's input to fix (exit code 2).
 func (e *ImportError) BadInput() bool { return true }
 
-// AuditRollbackError reports a registry write that failed (Err) after its
-// audit entries were appended, when removing them again failed too
-// (RollbackErr): the log keeps entries for a change that did not happen,
-// and 'registry audit' reports them as uncommitted. It is a failure (exit
-// code 1) whatever Err is.
-type AuditRollbackError struct {
-	Path        string // the audit log
-	Entries     int    // the entries appended for the failed write
-	Err         error
-	RollbackErr error
-}
-
-func (e *AuditRollbackError) Error() string {
-	n := "1 entry"
-	if e.Entries != 1 {
-		n = strconv.Itoa(e.Entries) + " entries"
-	}
-	return e.Err.Error() + "; removing its audit entries from " + e.Path + " failed too: " + e.RollbackErr.Error() +
-		"\nhint: the audit log keeps " + n + " for a change that did not happen; 'usmp-psk registry audit' reports them as uncommitted, and the next write continues after them"
-}
-
-// Unwrap returns both errors.
-func (e *AuditRollbackError) Unwrap() []error { return []error{e.Err, e.RollbackErr} }
-
-// BadInput reports false: whatever made the write fail, the audit log now
-// needs an operator's look (exit code 1, not 2).
-func (e *AuditRollbackError) BadInput() bool { return false }
-
-// CommittedError reports a registry write that failed after the new
-// registry was in place (the rename happened; a later step, such as the
-// directory's sync, failed): the change IS recorded, and the audit entries
-// stay, but it may not be durable across a power loss. Do not repeat the
-// change (a rotation would rotate twice). It is a failure: exit code 1.
-type CommittedError struct {
+// SchemaError reports a registry whose schema this build cannot use as it
+// is: older ('registry init' upgrades it) or newer (a newer usmp-psk wrote
+// it). Exit code 2.
+type SchemaError struct {
 	Location string
-	Err      error
-	// Hint replaces the default hint ("do not repeat the command") for a
-	// command that a re-run completes (batch).
-	Hint string
+	Have     int // the registry's schema version
+	Want     int // this build's
 }
 
-func (e *CommittedError) Error() string {
-	hint := e.Hint
-	if hint == "" {
-		hint = "do not repeat the command; check the registry with 'usmp-psk registry show' or 'list'"
+// ErrSchemaVersion means the registry's schema version is not this build's.
+var ErrSchemaVersion = errors.New("registry schema version mismatch")
+
+func (e *SchemaError) Error() string {
+	if e.Have < e.Want {
+		return fmt.Sprintf("%s: the registry schema is version %d, this usmp-psk uses version %d\nhint: run 'usmp-psk registry init' to upgrade it (every device and the audit log are kept)", e.Location, e.Have, e.Want)
 	}
-	return "the change was recorded in " + e.Location + ", but " + e.Err.Error() + "\nhint: " + hint
+	return fmt.Sprintf("%s: the registry schema is version %d, newer than this usmp-psk knows (%d)\nhint: use the usmp-psk that upgraded it, or a newer one", e.Location, e.Have, e.Want)
 }
 
-// Unwrap returns the cause.
-func (e *CommittedError) Unwrap() error { return e.Err }
+// Unwrap returns ErrSchemaVersion.
+func (e *SchemaError) Unwrap() error { return ErrSchemaVersion }
 
-// BadInput reports false: the registry changed (exit code 1).
-func (e *CommittedError) BadInput() bool { return false }
-
-// DeliveredError reports a delivery (an export's keys, ExportTo) that
-// failed after the keys, or some of them, reached their destination: bytes
-// went out to standard output before a write failed (Partial), or the
-// file is in place and only its directory's sync failed. The delivery
-// happened, so its audit entry stays (the export is recorded). It is a
-// failure: exit code 1.
-type DeliveredError struct {
-	To      string // "standard output" or the file
-	Partial bool   // only part of the export got out
-	Err     error
-}
-
-func (e *DeliveredError) Error() string {
-	if e.Partial {
-		return e.Err.Error() + "\nhint: the export was partly delivered (part of it, perhaps some keys, reached " + e.To + ") and is recorded in the audit log; treat every key of it as exported, and export again"
-	}
-	return e.Err.Error() + "\nhint: the export was delivered to " + e.To + " and is recorded in the audit log, but the file may not survive a power loss; export again (--force) to be sure"
-}
-
-// Unwrap returns the cause.
-func (e *DeliveredError) Unwrap() error { return e.Err }
-
-// BadInput reports false: keys went out (exit code 1).
-func (e *DeliveredError) BadInput() bool { return false }
+// BadInput marks the error as the user's to fix (exit code 2).
+func (e *SchemaError) BadInput() bool { return true }

@@ -73,7 +73,7 @@ func (e *testEnv) warnings() []string {
 func newEnv(t testing.TB, mod ...func(*Options)) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
-	e := &testEnv{path: filepath.Join(dir, "usmp-registry.json")}
+	e := &testEnv{path: filepath.Join(dir, "usmp-registry.db")}
 	opts := Options{
 		Now:    clock(),
 		User:   func() string { return "tester" },
@@ -97,6 +97,7 @@ func newEnv(t testing.TB, mod ...func(*Options)) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { reg.Close() })
 	e.reg = reg
 	return e
 }

@@ -7,14 +7,10 @@ import (
 	"github.com/usmp/usmp-psk/internal/psk"
 )
 
-// SchemaVersion is the version of the registry file format this package
-// reads and writes.
-const SchemaVersion = 1
-
 // Source says where a device's key comes from.
 type Source string
 
-// The key sources of design §5.
+// The key sources of a device.
 const (
 	// SourceDerived keys are HMAC-SHA256(master, id[, epoch]); the record
 	// holds no key bytes.
@@ -36,7 +32,7 @@ func (s Source) Stored() bool { return s == SourceRandom || s == SourceImported 
 // Status is the life-cycle state of a device.
 type Status string
 
-// The statuses of design §5.
+// The statuses of a device.
 const (
 	StatusActive  Status = "active"
 	StatusRevoked Status = "revoked"
@@ -149,9 +145,10 @@ func validKCV(s string) bool {
 	return true
 }
 
-// validate checks the invariants of a record that a store is asked to keep.
-// The message names the field, never its content.
-func (r *Record) validate() (field, msg string) {
+// validate checks the invariants of a record that a store is asked to keep
+// (with keyRead: its key was read, and must match the record). The message
+// names the field, never its content.
+func (r *Record) validate(keyRead bool) (field, msg string) {
 	if err := psk.ValidateDeviceID(r.ID); err != nil {
 		return "id", "not a valid device id"
 	}
@@ -167,6 +164,7 @@ func (r *Record) validate() (field, msg string) {
 	switch {
 	case r.Source == SourceDerived && r.Key != nil:
 		return "psk", "a derived device must not hold key bytes"
+	case !keyRead:
 	case r.Source.Stored() && r.Status == StatusActive && r.Key.Len() == 0:
 		return "psk", "missing: an active " + string(r.Source) + " device holds its key"
 	case r.Key != nil && r.Key.Len() == 0:

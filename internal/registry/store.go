@@ -1,113 +1,444 @@
 package registry
 
+// The SQL store: one implementation of the registry's storage for SQLite
+// and PostgreSQL, through database/sql. The engine (sqlite.go, postgres.go)
+// opens connections and explains driver errors; the dialect (dialect.go)
+// holds the SQL that differs. Every write is one transaction that holds
+// the records it changes and their audit entries, so a crash at any point
+// leaves both before or both after. Writers wait for each other up to the
+// lock timeout (SQLite: BEGIN IMMEDIATE with busy_timeout; PostgreSQL: the
+// meta row FOR UPDATE with lock_timeout); readers read a snapshot and never
+// wait.
+
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"fmt"
 	"strconv"
+	"strings"
+	"time"
 )
 
-// Reader is a consistent, read-only view of a registry. Records it returns
-// belong to the store and are valid only during the View or Update call
-// that gave the Reader: do not modify them (use Clone) and do not keep
-// their keys, which the store wipes afterwards.
-type Reader interface {
-	// Get returns the record of id.
-	Get(id string) (*Record, bool)
-	// Len returns the number of records.
-	Len() int
-	// Range calls fn for each record in id order until fn returns false.
-	Range(fn func(*Record) bool)
+// engine is what differs between SQLite and PostgreSQL beyond SQL text:
+// where the database is and how to reach it.
+type engine interface {
+	// location names the registry in messages (a path; a URL without a
+	// password).
+	location() string
+	// conn opens a connection for a reader or a writer. With create, a
+	// missing SQLite file is created (0600); without, a missing registry
+	// wraps ErrNoRegistry.
+	conn(ctx context.Context, write, create bool) (*sql.Conn, error)
+	// prepareWrite applies the location rules before a write that may
+	// create the registry or store keys in it; it creates nothing.
+	prepareWrite(create, storesKeys bool) error
+	// dbErr explains a driver error: where, what was being done.
+	dbErr(what string, err error) error
+	// timedOut reports a lock wait that reached the lock timeout.
+	timedOut(err error) bool
+	// missing is the error of a registry that does not exist.
+	missing() error
+	close() error
 }
 
-// Tx is a read-modify-write transaction: everything it changes and logs is
-// committed together when the function given to Update returns nil, and
-// nothing is when it returns an error.
-type Tx interface {
-	Reader
-	// Put inserts or replaces the record with rec.ID and takes ownership of
-	// rec (and its key). The record must be valid: a derived record holds
-	// no key, an active stored record holds its key, the KCV matches.
-	Put(rec *Record) error
-	// Log queues an audit event, written with the commit.
-	Log(ev AuditEvent)
-	// Created reports that the registry did not exist and the commit
-	// creates it.
-	Created() bool
+// store is a registry database.
+type store struct {
+	eng         engine
+	dia         *dialect
+	sealer      *sealer // nil without $USMP_REGISTRY_KEY
+	plainKeys   bool    // the engine may keep keys unsealed (SQLite, in its 0600 file)
+	lockTimeout time.Duration
+	warn        func(string)
 }
 
-// UpdateOptions controls what Update does with a missing or existing
-// registry.
-type UpdateOptions struct {
-	// Create makes a missing registry (Tx.Created reports it); without it a
-	// missing registry is an error wrapping ErrNoRegistry.
-	Create bool
-	// Exclusive fails with ErrRegistryExists when the registry exists
-	// (registry init).
-	Exclusive bool
-	// StoresKeys says that the transaction, if it commits, leaves key bytes
-	// in the registry (it adds a random or imported key). A store with
-	// location rules for secret files (the file store's git guard, R19)
-	// then refuses a location before it creates anything; without it, the
-	// store learns that from the transaction's result.
-	StoresKeys bool
-	// StoresKeysIfCreated is StoresKeys for a registry that the transaction
-	// creates (registry import: every device of a new registry is new, so
-	// its keys are stored). An existing registry learns it from the
-	// transaction's result, under the lock.
-	StoresKeysIfCreated bool
-	// Deliver, when set, hands over what the transaction produced (the
-	// keys of an export) once the transaction's audit entries are durable
-	// and before the registry is committed, so a delivery always has its
-	// audit entry. Deliver returns an error only when nothing was delivered
-	// (ExportTo reports a partial delivery after the commit, as a
-	// DeliveredError); then the entries are removed again (as for a failed
-	// commit) and Update returns its error. If the commit fails
-	// after a delivery, the entries stay (reported as uncommitted). A store
-	// that cannot make its entries durable before its commit (PGStore)
-	// calls Deliver last inside the transaction instead.
-	Deliver func() error
+// meta is the registry's meta row.
+type meta struct {
+	version int
+	head    AuditHead
+	keyID   string
 }
 
-// Finding is one problem 'registry check' reports. It names the device,
-// the line of the file and the field, never key content.
-type Finding struct {
-	Device  string `json:"device,omitempty"`
-	Line    int    `json:"line,omitempty"`
-	Field   string `json:"field,omitempty"`
-	Problem string `json:"problem"`
+// tx is one transaction of a store.
+type tx struct {
+	ctx      context.Context
+	s        *store
+	q        *sql.Tx
+	meta     meta
+	created  bool // the transaction creates the registry
+	upgraded int  // the schema version an init upgraded from (0: none)
+	events   []AuditEvent
+	sealed   bool // a key was sealed: the registry records the key's id
 }
 
-func (f Finding) String() string {
-	s := ""
-	if f.Line > 0 {
-		s += "line " + strconv.Itoa(f.Line) + ": "
+// writeOpts says what a write may do with a missing or existing registry.
+type writeOpts struct {
+	create     bool // create a missing registry
+	exclusive  bool // registry init: refuse a current registry, upgrade an older one
+	storesKeys bool // the write may leave key bytes in the registry
+}
+
+func (s *store) location() string { return s.eng.location() }
+
+func (s *store) warnf(format string, args ...any) {
+	if s.warn != nil {
+		s.warn(fmt.Sprintf(format, args...))
 	}
-	if f.Device != "" {
-		s += "device " + strconv.Quote(f.Device) + ": "
-	}
-	if f.Field != "" {
-		s += f.Field + ": "
-	}
-	return s + f.Problem
 }
 
-// Store is where a registry lives. FileStore is the embedded default; a
-// PostgreSQL store implements the same interface. Implementations serialise
-// Update calls across processes, make each commit atomic and durable, and
-// append the queued audit events in the same commit.
-type Store interface {
-	// Location names the registry in messages (a path; a URL without
-	// credentials).
-	Location() string
-	// View calls fn with a consistent snapshot. A missing registry is an
-	// error wrapping ErrNoRegistry.
-	View(ctx context.Context, fn func(Reader) error) error
-	// Update runs fn in a transaction under the writer lock.
-	Update(ctx context.Context, opts UpdateOptions, fn func(Tx) error) error
-	// Check reads the registry without stopping at the first problem: it
-	// calls fn with the sound records and returns the findings about the
-	// storage itself (damaged records, permissions, the audit log).
-	Check(ctx context.Context, fn func(Reader) error) ([]Finding, error)
-	// VerifyAudit verifies the audit chain against the registry's record
-	// of its last entry.
-	VerifyAudit(ctx context.Context) (*AuditReport, error)
+// read runs fn in a read-only snapshot of an existing registry.
+func (s *store) read(ctx context.Context, fn func(*tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	conn, err := s.eng.conn(ctx, false, false)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	q, err := conn.BeginTx(ctx, s.dia.readTx)
+	if err != nil {
+		return s.eng.dbErr("begin a read transaction", err)
+	}
+	defer func() { _ = q.Rollback() }()
+	t := &tx{ctx: ctx, s: s, q: q}
+	exists, err := t.exists()
+	switch {
+	case err != nil:
+		return err
+	case !exists:
+		return s.eng.missing()
+	}
+	if t.meta, err = t.readMeta(metaQuery); err != nil {
+		return err
+	}
+	if err := s.checkVersion(t.meta.version); err != nil {
+		return err
+	}
+	return fn(t)
+}
+
+// write runs fn in one write transaction and commits what it did, with
+// its audit entries; nothing when fn fails. A SQLite registry that does
+// not exist yet is made by its first write in a file of its own, linked
+// into place once committed (stager), so that a failed first write leaves
+// no file and concurrent creators find one whole registry.
+func (s *store) write(ctx context.Context, o writeOpts, fn func(*tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.eng.prepareWrite(o.create, o.storesKeys); err != nil {
+		return err
+	}
+	if st, ok := s.eng.(stager); ok && o.create {
+		stg, err := st.stage(ctx)
+		if err != nil {
+			return err
+		}
+		if stg != nil {
+			err := s.writeOn(ctx, stg.conn, o, fn)
+			if err != nil {
+				stg.discard()
+				return err
+			}
+			if lost, err := stg.publish(); !lost {
+				return err
+			}
+			// Another writer created the registry meanwhile: write there.
+		}
+	}
+	conn, err := s.eng.conn(ctx, true, o.create)
+	if err != nil {
+		return err
+	}
+	return s.writeOn(ctx, conn, o, fn)
+}
+
+// stager is an engine whose registry is a file that a first write creates
+// beside it and publishes whole (SQLite).
+type stager interface {
+	// stage returns the connection to a new registry beside the real one,
+	// or nil when the registry exists.
+	stage(ctx context.Context) (*staged, error)
+}
+
+// writeOn runs fn in one write transaction on conn, which it closes.
+func (s *store) writeOn(ctx context.Context, conn *sql.Conn, o writeOpts, fn func(*tx) error) error {
+	defer conn.Close()
+	start := time.Now()
+	q, err := conn.BeginTx(ctx, s.dia.writeTx)
+	if err != nil {
+		return s.lockErr(ctx, "begin a write transaction", err, start)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = q.Rollback()
+		}
+	}()
+	t := &tx{ctx: ctx, s: s, q: q}
+	if err := t.beginWrite(o, start); err != nil {
+		return err
+	}
+	if err := fn(t); err != nil {
+		return err
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if err := q.Commit(); err != nil {
+		return s.commitErr(ctx, err)
+	}
+	committed = true
+	return nil
+}
+
+// commitErr explains a failed commit. Nothing was recorded, unless the
+// connection was lost while the commit was on its way: then the outcome is
+// unknown, and the message says so.
+func (s *store) commitErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return s.eng.dbErr("commit", err)
+}
+
+// lockErr turns a lock wait that timed out into *LockedError.
+func (s *store) lockErr(ctx context.Context, what string, err error, start time.Time) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if s.eng.timedOut(err) {
+		return &LockedError{Location: s.location(), Waited: time.Since(start).Round(time.Millisecond)}
+	}
+	return s.eng.dbErr(what, err)
+}
+
+// beginWrite sets up a writer's transaction: the lock, the schema (created
+// or upgraded when allowed), the meta row, the audit log's tail.
+func (t *tx) beginWrite(o writeOpts, start time.Time) error {
+	d := t.s.dia
+	if d.lockTimeout != "" {
+		ms := strconv.FormatInt(max(t.s.lockTimeout.Milliseconds(), 1), 10)
+		if err := t.exec("set the lock timeout", d.lockTimeout, ms); err != nil {
+			return err
+		}
+	}
+	exists, err := t.exists()
+	if err != nil {
+		return err
+	}
+	if !exists {
+		if !o.create {
+			return t.s.eng.missing()
+		}
+		if err := t.createSchema(start); err != nil {
+			return err
+		}
+	}
+	m, err := t.readMeta(d.lockMeta)
+	if err != nil {
+		return t.s.lockErr(t.ctx, "read the registry's meta row", err, start)
+	}
+	t.meta = m
+	if o.exclusive && !t.created {
+		return t.initExisting()
+	}
+	if err := t.s.checkVersion(m.version); err != nil {
+		return err
+	}
+	if t.created {
+		return nil
+	}
+	return t.checkAuditTail()
+}
+
+// createSchema creates the registry's tables, unless a concurrent creator
+// did while this one waited for the schema lock.
+func (t *tx) createSchema(start time.Time) error {
+	d := t.s.dia
+	if d.schemaLock != "" {
+		if _, err := t.q.ExecContext(t.ctx, d.schemaLock); err != nil {
+			return t.s.lockErr(t.ctx, "lock the schema", err, start)
+		}
+		exists, err := t.exists()
+		if err != nil || exists {
+			return err
+		}
+	}
+	for _, stmt := range d.schema {
+		if _, err := t.q.ExecContext(t.ctx, stmt); err != nil {
+			return t.s.eng.dbErr("create the registry's tables", err)
+		}
+	}
+	t.created = true
+	return t.exec("create the registry's meta row",
+		`INSERT INTO usmp_meta (id, schema_version, created) VALUES (1, ?, ?)`, schemaVersion, d.timeArg(time.Now()))
+}
+
+// initExisting is registry init on a registry that exists: an older schema
+// is upgraded, a current one is an error.
+func (t *tx) initExisting() error {
+	v := t.meta.version
+	if v >= schemaVersion {
+		if err := t.s.checkVersion(v); err != nil {
+			return err
+		}
+		return &RegistryError{Location: t.s.location(), Err: ErrRegistryExists,
+			Hint: "it is kept as it is; use it, or choose another --registry"}
+	}
+	for ; v < schemaVersion; v++ {
+		up, ok := t.s.dia.upgrades[v]
+		if !ok {
+			return &SchemaError{Location: t.s.location(), Have: t.meta.version, Want: schemaVersion}
+		}
+		for _, stmt := range up {
+			if _, err := t.q.ExecContext(t.ctx, stmt); err != nil {
+				return t.s.eng.dbErr("upgrade the schema from version "+strconv.Itoa(v), err)
+			}
+		}
+	}
+	t.upgraded = t.meta.version
+	return t.exec("record the schema version", `UPDATE usmp_meta SET schema_version = ? WHERE id = 1`, schemaVersion)
+}
+
+func (s *store) checkVersion(v int) error {
+	if v != schemaVersion {
+		return &SchemaError{Location: s.location(), Have: v, Want: schemaVersion}
+	}
+	return nil
+}
+
+// exists reports whether the registry's tables exist.
+func (t *tx) exists() (bool, error) {
+	var n int
+	if err := t.q.QueryRowContext(t.ctx, t.s.dia.tableExists).Scan(&n); err != nil {
+		return false, t.s.eng.dbErr("look for the registry", err)
+	}
+	return n > 0, nil
+}
+
+// metaQuery reads the meta row; dialect.lockMeta is the writer's form.
+const metaQuery = `SELECT schema_version, audit_seq, audit_hash, coalesce(key_id, '') FROM usmp_meta WHERE id = 1`
+
+// readMeta reads the meta row with query (metaQuery or dialect.lockMeta).
+func (t *tx) readMeta(query string) (meta, error) {
+	var m meta
+	var seq int64
+	err := t.q.QueryRowContext(t.ctx, query).Scan(&m.version, &seq, &m.head.Hash, &m.keyID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, &CorruptError{Path: t.s.location(), Field: "usmp_meta", Msg: "the registry's meta row is missing"}
+	}
+	if err != nil {
+		return m, err
+	}
+	m.head.Seq = uint64(seq)
+	return m, nil
+}
+
+// checkAuditTail refuses to write when the log's last entry is not the one
+// the meta row records (entries deleted or added outside usmp-psk).
+func (t *tx) checkAuditTail() error {
+	var seq int64
+	var hash string
+	err := t.q.QueryRowContext(t.ctx, `SELECT seq, hash FROM usmp_audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		seq, hash, err = 0, "", nil
+	}
+	if err != nil {
+		return t.s.eng.dbErr("read the audit log", err)
+	}
+	head := t.meta.head
+	if uint64(seq) != head.Seq || hash != head.Hash {
+		return &AuditError{Path: t.s.location(), Line: int(seq), Msg: "the last entry is " + strconv.FormatInt(seq, 10) +
+			" but the registry records entry " + strconv.FormatUint(head.Seq, 10) + " (or another hash): the log was changed outside usmp-psk; run 'usmp-psk registry audit'"}
+	}
+	return nil
+}
+
+// exec runs a statement; what says what it does, for the error.
+func (t *tx) exec(what, query string, args ...any) error {
+	if _, err := t.q.ExecContext(t.ctx, t.s.dia.bind(query), args...); err != nil {
+		return t.s.eng.dbErr(what, err)
+	}
+	return nil
+}
+
+// query runs a query.
+func (t *tx) query(what, query string, args ...any) (*sql.Rows, error) {
+	rows, err := t.q.QueryContext(t.ctx, t.s.dia.bind(query), args...)
+	if err != nil {
+		return nil, t.s.eng.dbErr(what, err)
+	}
+	return rows, nil
+}
+
+// log queues an audit event, written with the transaction's records.
+func (t *tx) log(ev AuditEvent) { t.events = append(t.events, ev) }
+
+// flush appends the queued events to the audit log, chained after the
+// head, and records the new head (and the registry key's id once a key
+// was sealed) in the meta row.
+func (t *tx) flush() error {
+	if len(t.events) == 0 && !t.sealed {
+		return nil
+	}
+	head := t.meta.head
+	rows := make([][]any, 0, len(t.events))
+	for i := range t.events {
+		ev := &t.events[i]
+		prev := head.prevHash()
+		head.Seq++
+		line, hash := auditLine(head.Seq, ev, prev)
+		head.Hash = hash
+		var device any
+		if ev.Device != "" {
+			device = ev.Device
+		}
+		rows = append(rows, []any{int64(head.Seq), t.s.dia.timeArg(ev.Time), string(ev.Event), device, hash, string(line)})
+	}
+	if err := t.insert("append to the audit log", "usmp_audit (seq, time, event, device, hash, line)", 6, rows); err != nil {
+		return err
+	}
+	var keyID any
+	if t.sealed {
+		keyID = t.s.sealer.id
+	}
+	if err := t.exec("record the audit head", `UPDATE usmp_meta SET audit_seq = ?, audit_hash = ?, key_id = coalesce(key_id, ?) WHERE id = 1`,
+		int64(head.Seq), head.Hash, keyID); err != nil {
+		return err
+	}
+	t.meta.head, t.events = head, nil
+	return nil
+}
+
+// rowsPerInsert bounds the rows of one INSERT: 500 rows of up to 11
+// columns stay far below SQLite's 32766 and PostgreSQL's 65535
+// parameters, and a batch chunk still takes a handful of statements.
+const rowsPerInsert = 500
+
+// insert inserts rows of cols values each into table ("name (columns)"),
+// many rows per statement.
+func (t *tx) insert(what, table string, cols int, rows [][]any) error {
+	group := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	for len(rows) > 0 {
+		n := min(rowsPerInsert, len(rows))
+		q := make([]byte, 0, len(table)+20+n*(len(group)+2))
+		q = append(q, "INSERT INTO "...)
+		q = append(q, table...)
+		q = append(q, " VALUES "...)
+		args := make([]any, 0, n*cols)
+		for i := range n {
+			if i > 0 {
+				q = append(q, ", "...)
+			}
+			q = append(q, group...)
+			args = append(args, rows[i]...)
+		}
+		if err := t.exec(what, string(q), args...); err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
 }

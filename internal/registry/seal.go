@@ -1,6 +1,7 @@
 package registry
 
-// Key bytes at rest in the PostgreSQL store (issue 8, design §5).
+// Key bytes at rest (docs/registry.md, "Keys at rest"), on both engines
+// whenever $USMP_REGISTRY_KEY is set, always on PostgreSQL.
 //
 // Scheme. The registry key K is 32 random bytes, given as 64 hex digits in
 // $USMP_REGISTRY_KEY (outside viper: the variable is not under the
@@ -20,11 +21,10 @@ package registry
 //
 // so a row cannot be moved to another device (the id is authenticated), a
 // flipped bit is detected, and the key id tells which registry key sealed
-// it. usmp_meta.key_id records the key id of the registry's key once the
-// first key is stored: a missing or different $USMP_REGISTRY_KEY is then a
-// clear error before anything is read or written. The key id is a 32-bit
-// MAC of a 256-bit random key: it identifies the key without helping to
-// guess it.
+// it. usmp_meta.key_id records the key id once the first key is sealed: a
+// missing or different $USMP_REGISTRY_KEY is then a clear error. The key
+// id is a 32-bit MAC of a 256-bit random key: it identifies the key
+// without helping to guess it.
 //
 // Why a separate key, not one derived from the master secret: the master
 // derives every derived device's key and lives on the stations that
@@ -98,38 +98,17 @@ func (e *KeyError) BadInput() bool { return true }
 // ParseRegistryKey decodes a registry key: exactly 64 hex digits (either
 // case), with surrounding white space (a trailing newline) ignored. source
 // names where it came from ("$USMP_REGISTRY_KEY"); the error never quotes
-// the value (R9). The caller destroys the key.
+// the value. The caller destroys the key.
 func ParseRegistryKey(source, value string) (*psk.Secret, error) {
 	v := strings.TrimSpace(value)
-	if v == "" {
-		return nil, &psk.InputError{Source: source, Msg: "empty (want 64 hex digits: a 256-bit key, e.g. from 'usmp-psk generate --bytes 32')"}
-	}
 	if len(v) != 2*RegistryKeyBytes {
-		return nil, &psk.InputError{Source: source, Msg: fmt.Sprintf("%d characters, want exactly 64 hex digits (a 256-bit key)", len(v))}
+		return nil, &psk.InputError{Source: source, Msg: fmt.Sprintf("%d characters, want exactly 64 hex digits (a 256-bit key, e.g. from 'usmp-psk generate --bytes 32')", len(v))}
 	}
-	b := make([]byte, RegistryKeyBytes)
-	for i := 0; i < RegistryKeyBytes; i++ {
-		hi, ok1 := unhex(v[2*i])
-		lo, ok2 := unhex(v[2*i+1])
-		if !ok1 || !ok2 {
-			psk.Wipe(b)
-			return nil, &psk.InputError{Source: source, Msg: "not hex: want exactly 64 hex digits (a 256-bit key)"}
-		}
-		b[i] = hi<<4 | lo
+	k, err := psk.Decode(source, []byte(v), psk.Hex)
+	if err != nil {
+		return nil, &psk.InputError{Source: source, Msg: "not hex: want exactly 64 hex digits (a 256-bit key)"}
 	}
-	return psk.NewSecret(b), nil
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
+	return k, nil
 }
 
 // sealer seals and opens stored keys under one registry key.

@@ -1,7 +1,7 @@
 package registry
 
-// Test helpers of the PostgreSQL store, and the fixture that lets the same
-// tests run on both stores (pgstore_suite_test.go).
+// Test helpers of PostgreSQL, and the fixture that lets the same tests run
+// on both engines (suite_test.go).
 //
 // The server comes from $USMP_PSK_TEST_POSTGRES (scripts/ci-services.sh
 // starts one in CI): a URL without a password, which comes from
@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"net/url"
@@ -114,6 +115,7 @@ func (s *pgSchema) dump(t testing.TB) string {
 	for _, q := range []string{
 		`SELECT t::text FROM usmp_meta t`,
 		`SELECT t::text FROM usmp_devices t ORDER BY id`,
+		`SELECT t::text FROM usmp_history t ORDER BY device, n`,
 		`SELECT t::text FROM usmp_audit t ORDER BY seq`,
 	} {
 		rows, err := s.admin.Query(context.Background(), q)
@@ -199,12 +201,12 @@ func testRegistryKey(t testing.TB) *psk.Secret {
 	return psk.NewSecret(b)
 }
 
-// fixture is a registry on one kind of store, for the tests that run on
-// both: the location, a Registry on it (env.reg, with the usual test
-// options) and ways to open more Registries on it, to read back what is
-// stored and to tell whether it exists.
+// fixture is a registry on one engine, for the tests that run on both:
+// the location, a Registry on it (env.reg, with the usual test options)
+// and ways to open more Registries on it, to read back what is stored and
+// to tell whether it exists.
 type fixture struct {
-	kind string // "file" or "postgres"
+	kind string // "sqlite" or "postgres"
 	loc  string
 	env  *testEnv
 	key  *psk.Secret // the registry key (postgres)
@@ -229,40 +231,34 @@ func testOptions(e *testEnv) Options {
 			e.mu.Unlock()
 		},
 		LockTimeout: 30 * time.Second,
+		RegistryKey: func() (string, bool) { return "", false },
 	}
 }
 
 // open returns another Registry on the fixture's registry.
 func (f *fixture) open(t testing.TB, opts Options) *Registry {
 	t.Helper()
-	if f.kind == "file" {
-		reg, err := Open(f.loc, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return reg
+	if f.key != nil {
+		hexKey := hex.EncodeToString(f.key.Expose())
+		opts.RegistryKey = func() (string, bool) { return hexKey, true }
 	}
-	st, err := NewPGStore(f.loc, PGOptions{LockTimeout: opts.LockTimeout, Key: f.key, Warn: opts.Warn})
+	reg, err := Open(f.loc, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(st, opts)
+	t.Cleanup(func() { reg.Close() })
+	return reg
 }
 
 // state returns everything stored, to check that a refused operation
 // changed nothing.
 func (f *fixture) state(t testing.TB) string {
 	t.Helper()
-	if f.kind == "file" {
-		var s string
-		for _, p := range []string{f.loc, AuditPath(f.loc)} {
-			b, err := os.ReadFile(p)
-			if err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
-			}
-			s += string(b) + "\x00"
+	if f.kind == "sqlite" {
+		if !f.exists(t) {
+			return ""
 		}
-		return s
+		return sqliteDump(t, f.loc)
 	}
 	return f.pg.dump(t)
 }
@@ -270,15 +266,15 @@ func (f *fixture) state(t testing.TB) string {
 // exists reports whether the registry exists.
 func (f *fixture) exists(t testing.TB) bool {
 	t.Helper()
-	if f.kind == "file" {
+	if f.kind == "sqlite" {
 		_, err := os.Stat(f.loc)
 		return err == nil
 	}
 	return f.pg.exists(t)
 }
 
-// storeKinds are the stores the shared tests run on.
-var storeKinds = []string{"file", "postgres"}
+// storeKinds are the engines the shared tests run on.
+var storeKinds = []string{"sqlite", "postgres"}
 
 // newFixture makes an empty registry location of kind with a Registry on
 // it (newEnv's options, then mods).
@@ -287,8 +283,8 @@ func newFixture(t testing.TB, kind string, mods ...func(*Options)) *fixture {
 	f := &fixture{kind: kind, mods: mods}
 	e := &testEnv{}
 	switch kind {
-	case "file":
-		f.loc = filepath.Join(t.TempDir(), "usmp-registry.json")
+	case "sqlite":
+		f.loc = filepath.Join(t.TempDir(), "usmp-registry.db")
 	default:
 		f.pg = newPGSchema(t)
 		f.loc = f.pg.url
@@ -304,7 +300,7 @@ func newFixture(t testing.TB, kind string, mods ...func(*Options)) *fixture {
 	return f
 }
 
-// forEachStore runs test on each kind of store as a subtest.
+// forEachStore runs test on each engine as a subtest.
 func forEachStore(t *testing.T, test func(t *testing.T, kind string)) {
 	for _, kind := range storeKinds {
 		t.Run(kind, func(t *testing.T) { test(t, kind) })
@@ -315,19 +311,11 @@ func forEachStore(t *testing.T, test func(t *testing.T, kind string)) {
 // line per entry (rebuilt from the verified entries).
 func auditLinesOf(t testing.TB, reg *Registry) []byte {
 	t.Helper()
-	entries, err := reg.AuditEntries(context.Background())
-	if err != nil {
+	var out bytes.Buffer
+	if _, err := reg.WriteAuditJSONL(context.Background(), &out); err != nil {
 		t.Fatal(err)
 	}
-	var out []byte
-	for i := range entries {
-		var h string
-		out, h = appendAuditLine(out, entries[i].Seq, &entries[i].AuditEvent, entries[i].Prev)
-		if h != entries[i].Hash {
-			t.Fatalf("audit entry %d: the hash does not match", i+1)
-		}
-	}
-	return out
+	return out.Bytes()
 }
 
 // checkAllDevices checks that the registry holds exactly the ids, passes
@@ -348,10 +336,7 @@ func checkAllDevices(t *testing.T, reg *Registry, want []string) {
 	if err != nil || len(rep.Findings) > 0 {
 		t.Fatalf("check: %v %v", err, rep)
 	}
-	entries, err := reg.AuditEntries(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	entries := auditEntries(t, reg)
 	if len(entries) != len(want)+1 || entries[0].Event != EventInit {
 		t.Fatalf("%d audit entries, want %d starting with init", len(entries), len(want)+1)
 	}
@@ -362,8 +347,8 @@ func checkAllDevices(t *testing.T, reg *Registry, want []string) {
 		}
 		seen[e.Device] = true
 	}
-	if _, err := reg.VerifyAudit(ctx); err != nil {
-		t.Fatal(err)
+	if rep, err := reg.VerifyAudit(ctx, nil); err != nil || len(rep.Findings) > 0 {
+		t.Fatal(err, rep)
 	}
 }
 
@@ -391,4 +376,57 @@ func seqIDs(format string, n int) []string {
 		out[i] = fmt.Sprintf(format, i)
 	}
 	return out
+}
+
+// auditEntries returns the verified entries of a registry's audit log.
+func auditEntries(t testing.TB, reg *Registry) []AuditEntry {
+	t.Helper()
+	var out []AuditEntry
+	err := reg.st.read(context.Background(), func(tx *tx) error {
+		snap, err := tx.snapshot()
+		if err != nil {
+			return err
+		}
+		snap.destroy()
+		out = snap.entries
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// sqliteDump returns every row of a SQLite registry's tables as text.
+func sqliteDump(t testing.TB, path string) string {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var out strings.Builder
+	for _, table := range []string{"usmp_meta", "usmp_devices", "usmp_history", "usmp_audit"} {
+		rows, err := db.Query("SELECT * FROM " + table + " ORDER BY 1, 2")
+		if err != nil {
+			if strings.Contains(err.Error(), "no such table") {
+				continue
+			}
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&out, "%s %q\n", table, vals)
+		}
+		rows.Close()
+	}
+	return out.String()
 }

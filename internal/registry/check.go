@@ -1,0 +1,360 @@
+package registry
+
+// registry check and registry audit: the chain of the audit log, the state
+// it implies against the records, checkpoints, and the log as JSON lines.
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/usmp/usmp-psk/internal/psk"
+)
+
+// AuditLocation names the audit log in messages.
+func (r *Registry) AuditLocation() string { return r.Location() + " (table usmp_audit)" }
+
+// AuditReport is the result of an intact audit chain.
+type AuditReport struct {
+	Location string
+	Entries  uint64    // entries in the log
+	Head     AuditHead // the last entry
+	// Findings are the records the log contradicts (deleted, un-revoked,
+	// another epoch, KCV or source, never logged), in id order.
+	Findings []Finding
+}
+
+// Finding is one problem 'registry check' (or 'registry audit') reports.
+// It names the device and the field, never key content.
+type Finding struct {
+	Device  string `json:"device,omitempty"`
+	Field   string `json:"field,omitempty"`
+	Problem string `json:"problem"`
+}
+
+func (f Finding) String() string {
+	s := ""
+	if f.Device != "" {
+		s += "device " + strconv.Quote(f.Device) + ": "
+	}
+	if f.Field != "" {
+		s += f.Field + ": "
+	}
+	return s + f.Problem
+}
+
+// VerifyAudit verifies the audit log (registry audit): every entry
+// canonical with a correct hash, seq counting from 1, each prev the hash
+// before, the last entry the one the registry records; with expect, the
+// entry at expect.Seq must be expect (a checkpoint kept elsewhere catches a
+// chain rewritten as a whole). A broken chain is an *AuditError naming the
+// entry. Then the state the log implies is compared with the records.
+func (r *Registry) VerifyAudit(ctx context.Context, expect *AuditHead) (*AuditReport, error) {
+	rep := &AuditReport{Location: r.AuditLocation()}
+	err := r.st.read(ctx, func(t *tx) error {
+		p, err := t.verifyChain(rep, expect, nil)
+		if err != nil {
+			return err
+		}
+		return t.compareRecords(p, func(f Finding) { rep.Findings = append(rep.Findings, f) })
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// verifyChain reads the whole log, checking the chain, the columns against
+// each entry, the end against the meta row and the checkpoint, and
+// replays it. each, when set, gets every line.
+func (t *tx) verifyChain(rep *AuditReport, expect *AuditHead, each func(line string) error) (*replay, error) {
+	rows, err := t.query("read the audit log", `SELECT seq, time, event, device, hash, line FROM usmp_audit ORDER BY seq`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	c := &chain{location: rep.Location}
+	p := newReplay()
+	var atExpect string
+	for rows.Next() {
+		e, line, err := t.nextEntry(rows, c)
+		if err != nil {
+			return nil, err
+		}
+		if expect != nil && e.Seq == expect.Seq {
+			atExpect = e.Hash
+		}
+		p.apply(e)
+		if each != nil {
+			if err := each(line); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, t.s.eng.dbErr("read the audit log", err)
+	}
+	if err := c.end(t.meta.head); err != nil {
+		return nil, err
+	}
+	rep.Entries, rep.Head = c.head.Seq, c.head
+	if expect != nil && atExpect != expect.Hash {
+		return nil, &AuditError{Path: rep.Location, Line: int(expect.Seq), Msg: "the log does not hold the checkpoint " + expect.String() + ": the chain was rewritten (or the checkpoint is of another registry)"}
+	}
+	return p, nil
+}
+
+// nextEntry scans and checks one row of the log.
+func (t *tx) nextEntry(rows *sql.Rows, c *chain) (*AuditEntry, string, error) {
+	var seq int64
+	var at dbTime
+	var event, hash, line string
+	var device sql.NullString
+	if err := rows.Scan(&seq, &at, &event, &device, &hash, &line); err != nil {
+		return nil, "", t.s.eng.dbErr("read the audit log", err)
+	}
+	e, err := c.next([]byte(line))
+	if err != nil {
+		return nil, "", err
+	}
+	if uint64(seq) != e.Seq || hash != e.Hash || event != string(e.Event) || device.String != e.Device || !at.t.Equal(e.Time.Truncate(time.Microsecond)) {
+		return nil, "", &AuditError{Path: c.location, Line: int(e.Seq), Msg: "the row's columns do not match its entry: the row was edited"}
+	}
+	return e, line, nil
+}
+
+// compareRecords compares every record with the state the log implies.
+func (t *tx) compareRecords(p *replay, find func(Finding)) error {
+	err := t.eachDevice("", false, func(rec *Record) error {
+		for _, f := range p.compare(rec) {
+			find(f)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, f := range p.deleted() {
+		find(f)
+	}
+	return nil
+}
+
+// Head returns the last entry of the audit log (registry audit --head),
+// after verifying the chain.
+func (r *Registry) Head(ctx context.Context) (AuditHead, error) {
+	rep, err := r.VerifyAudit(ctx, nil)
+	if err != nil {
+		return AuditHead{}, err
+	}
+	return rep.Head, nil
+}
+
+// WriteAuditJSONL writes the audit log as JSON lines, the canonical
+// entries with their hashes (registry audit --jsonl), verifying the chain
+// as it goes.
+func (r *Registry) WriteAuditJSONL(ctx context.Context, w io.Writer) (*AuditReport, error) {
+	rep := &AuditReport{Location: r.AuditLocation()}
+	err := r.st.read(ctx, func(t *tx) error {
+		_, err := t.verifyChain(rep, nil, func(line string) error {
+			_, err := io.WriteString(w, line+"\n")
+			return err
+		})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// CheckReport is the result of Check.
+type CheckReport struct {
+	Devices  int       // records read
+	Checked  int       // derived records checked against the master secret
+	Findings []Finding // empty: the registry is sound
+}
+
+// Check looks for every problem (registry check): damaged records, stored
+// keys whose KCV does not match, example keys, one key stored for several
+// devices, an open file mode on a database with plain keys, a broken audit
+// chain, records the audit log contradicts, and with a master secret KCVs
+// (current and retired) that derivation does not reproduce.
+func (r *Registry) Check(ctx context.Context, master *psk.Secret) (*CheckReport, error) {
+	rep := &CheckReport{}
+	err := r.st.read(ctx, func(t *tx) error {
+		c := &checker{t: t, master: master, rep: rep, kcvs: map[string][]string{}}
+		return c.run()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// checker is one run of Check.
+type checker struct {
+	t      *tx
+	master *psk.Secret
+	rep    *CheckReport
+	kcvs   map[string][]string // stored keys' KCVs → devices
+	plain  bool                // a key is stored unsealed
+}
+
+func (c *checker) find(f Finding) { c.rep.Findings = append(c.rep.Findings, f) }
+
+func (c *checker) run() error {
+	audit := &AuditReport{Location: c.t.s.location() + " (table usmp_audit)"}
+	p, err := c.t.verifyChain(audit, nil, nil)
+	var ae *AuditError
+	switch {
+	case errors.As(err, &ae):
+		c.find(Finding{Field: "audit", Problem: ae.Error()})
+		p = nil
+	case err != nil:
+		return err
+	}
+	if err := c.records(p); err != nil {
+		return err
+	}
+	if p != nil {
+		for _, f := range p.deleted() {
+			c.find(f)
+		}
+	}
+	c.reuse()
+	if err := c.history(); err != nil {
+		return err
+	}
+	c.fileMode()
+	return nil
+}
+
+// records checks every row; p, when the chain is intact, is the state the
+// log implies.
+func (c *checker) records(p *replay) error {
+	rows, err := c.t.query("read the devices", `SELECT `+deviceCols+keyCols+` FROM usmp_devices ORDER BY id`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var rw row
+		if err := rows.Scan(rw.dest(true)...); err != nil {
+			psk.Wipe(rw.plain)
+			return c.t.s.eng.dbErr("read the devices", err)
+		}
+		c.plain = c.plain || rw.plain != nil
+		rec, err := c.t.decode(&rw, true)
+		if ce := (*CorruptError)(nil); errors.As(err, &ce) {
+			c.find(Finding{Device: ce.Device, Field: ce.Field, Problem: ce.Msg})
+			if p != nil {
+				p.seenID(ce.Device)
+			}
+			continue
+		} else if err != nil {
+			return err
+		}
+		c.record(rec, p)
+		rec.Destroy()
+	}
+	return c.t.s.eng.dbErr("read the devices", rows.Err())
+}
+
+// record checks one sound record.
+func (c *checker) record(rec *Record, p *replay) {
+	c.rep.Devices++
+	if p != nil {
+		for _, f := range p.compare(rec) {
+			c.find(f)
+		}
+	}
+	if rec.Key != nil {
+		if psk.IsPlaceholder(rec.Key.Expose()) {
+			c.find(Finding{Device: rec.ID, Field: "psk", Problem: "the stored key is an example key of the USMP documentation"})
+		}
+		c.kcvs[rec.KCV] = append(c.kcvs[rec.KCV], rec.ID)
+	}
+	if c.master.Len() > 0 && rec.Source == SourceDerived {
+		c.rep.Checked++
+		if me := (*MismatchError)(nil); errors.As(verifyDerived(rec, c.master), &me) {
+			c.find(Finding{Device: rec.ID, Field: "kcv", Problem: fmt.Sprintf("does not match the key the master secret derives at epoch %d (registry %s, derived %s)", me.Epoch, me.Registered, me.Derived)})
+		}
+	}
+}
+
+// reuse reports one key stored for several devices (by KCV): one leak
+// then compromises them all.
+func (c *checker) reuse() {
+	var kcvs []string
+	for k, ids := range c.kcvs {
+		if len(ids) > 1 {
+			kcvs = append(kcvs, k)
+		}
+	}
+	slices.Sort(kcvs)
+	for _, k := range kcvs {
+		ids := c.kcvs[k]
+		c.find(Finding{Device: ids[0], Field: "psk", Problem: fmt.Sprintf("the same key (KCV %s) is stored for %d devices: %s; give each device its own key ('usmp-psk rotate')", k, len(ids), quoteList(ids))})
+	}
+}
+
+func quoteList(ids []string) string {
+	s := ""
+	for i, id := range ids {
+		if i == 5 {
+			return s + fmt.Sprintf(", … (%d more)", len(ids)-5)
+		}
+		if i > 0 {
+			s += ", "
+		}
+		s += strconv.Quote(id)
+	}
+	return s
+}
+
+// history checks the retired KCVs of derived keys against the master.
+func (c *checker) history() error {
+	if c.master.Len() == 0 {
+		return nil
+	}
+	rows, err := c.t.query("read the history", `SELECT device, epoch, kcv FROM usmp_history WHERE source = 'derived' ORDER BY device, n`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, kcv string
+		var epoch int64
+		if err := rows.Scan(&id, &epoch, &kcv); err != nil {
+			return c.t.s.eng.dbErr("read the history", err)
+		}
+		k := psk.Derive(c.master, id, uint32(epoch))
+		if got := psk.KCV(k); !equalKCV(got, kcv) {
+			c.find(Finding{Device: id, Field: "history", Problem: fmt.Sprintf("retired kcv of epoch %d does not match the key the master secret derives (registry %s, derived %s)", epoch, kcv, got)})
+		}
+		k.Destroy()
+	}
+	return c.t.s.eng.dbErr("read the history", rows.Err())
+}
+
+// fileMode reports a SQLite database with plain keys that group or others
+// can read.
+func (c *checker) fileMode() {
+	e, ok := c.t.s.eng.(*sqliteEngine)
+	if !ok || !c.plain || runtime.GOOS == "windows" {
+		return
+	}
+	for _, p := range e.Paths() {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			c.find(Finding{Field: "mode", Problem: fmt.Sprintf("%s holds keys and group or others can read it (mode %04o): chmod 600 it", p, fi.Mode().Perm())})
+		}
+	}
+}

@@ -1,0 +1,91 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// golden compares got with testdata/<name>.golden, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	want = bytes.ReplaceAll(want, []byte("\r\n"), []byte("\n"))
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+type badInput interface{ BadInput() bool }
+
+func isBadInput(err error) bool {
+	var b badInput
+	return errors.As(err, &b) && b.BadInput()
+}
+
+type mismatch interface{ Mismatch() bool }
+
+func isMismatch(err error) bool {
+	var m mismatch
+	return errors.As(err, &m) && m.Mismatch()
+}
+
+// Environment of the helper writer process (TestHelperWriter).
+const (
+	helperEnv  = "USMP_REGISTRY_TEST_HELPER"
+	helperPath = "USMP_REGISTRY_TEST_PATH"
+	helperID   = "USMP_REGISTRY_TEST_ID"
+)
+
+// TestHelperWriter is not a test: it is the child writer process that the
+// crash and concurrency tests start by re-executing the test binary. It
+// adds one random device and exits 0, or 1 with the error on stderr.
+func TestHelperWriter(t *testing.T) {
+	if os.Getenv(helperEnv) != "add" {
+		t.Skip("helper process for the crash and concurrency tests")
+	}
+	reg, err := Open(os.Getenv(helperPath), Options{
+		LockTimeout: 2 * time.Minute,
+		User:        func() string { return "child" },
+		Getenv:      func(string) string { return "" },
+	})
+	if err == nil {
+		_, err = reg.Add(context.Background(), os.Getenv(helperID), Random())
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// helperCmd returns the child writer command, with an explicit environment
+// (never the parent's, which could hold a master secret).
+func helperCmd(t testing.TB, path, id string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperWriter$", "-test.count=1")
+	cmd.Env = []string{helperEnv + "=add", helperPath + "=" + path, helperID + "=" + id}
+	if d := os.Getenv("GOCOVERDIR"); d != "" {
+		cmd.Env = append(cmd.Env, "GOCOVERDIR="+d)
+	}
+	return cmd
+}

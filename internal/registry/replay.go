@@ -1,0 +1,110 @@
+package registry
+
+// The state the audit log implies: replaying its entries gives, for every
+// device it mentions, the status, epoch, KCV and (in entries of this
+// version) source it must have now. A record that contradicts it was
+// changed outside usmp-psk: deleted, un-revoked, given another epoch or
+// key, or added without an entry.
+
+import (
+	"fmt"
+	"slices"
+)
+
+// implied is a device as the log leaves it.
+type implied struct {
+	status Status
+	kcv    string
+	epoch  uint32
+	source Source // "" where the log does not say (entries of earlier versions)
+	seq    uint64 // the last entry about the device
+	seen   bool   // the registry has a record of it
+}
+
+// replay is the state the log implies, entry by entry.
+type replay struct {
+	devices map[string]*implied
+}
+
+func newReplay() *replay { return &replay{devices: map[string]*implied{}} }
+
+// apply takes the next entry of the log.
+func (p *replay) apply(e *AuditEntry) {
+	if e.Device == "" {
+		return
+	}
+	d := p.devices[e.Device]
+	if d == nil || e.Event == EventAdd || e.Event == EventBatch || e.Event == EventImport {
+		d = &implied{}
+		p.devices[e.Device] = d
+	}
+	switch e.Event {
+	case EventAdd, EventBatch, EventImport, EventRotate:
+		d.status = StatusActive
+		d.source = e.Source // unknown ("") when the entry does not say
+	case EventRevoke:
+		d.status = StatusRevoked
+		if e.Source != "" {
+			d.source = e.Source
+		}
+	default:
+		return
+	}
+	d.kcv, d.epoch, d.seq = e.KCV, e.Epoch, e.Seq
+}
+
+// compare returns what rec contradicts in the log.
+func (p *replay) compare(rec *Record) []Finding {
+	d := p.devices[rec.ID]
+	if d == nil {
+		return []Finding{{Device: rec.ID, Field: "audit", Problem: "the audit log never recorded this device: it was added outside usmp-psk"}}
+	}
+	d.seen = true
+	entry := fmt.Sprintf(" (audit entry %d)", d.seq)
+	var out []Finding
+	add := func(field, problem string) {
+		out = append(out, Finding{Device: rec.ID, Field: field, Problem: problem + entry})
+	}
+	switch {
+	case d.status == StatusRevoked && rec.Status != StatusRevoked:
+		add("status", "active, but the audit log revoked it: it was un-revoked outside usmp-psk")
+	case d.status != rec.Status:
+		add("status", "revoked, but the audit log has no revocation of it")
+	}
+	if d.epoch != rec.Epoch {
+		add("epoch", fmt.Sprintf("is %d, the audit log says %d", rec.Epoch, d.epoch))
+	}
+	if !equalKCV(d.kcv, rec.KCV) {
+		add("kcv", fmt.Sprintf("is %s, the audit log says %s: the key was changed outside usmp-psk", rec.KCV, d.kcv))
+	}
+	if d.source != "" && d.source != rec.Source {
+		add("source", fmt.Sprintf("is %s, the audit log says %s", rec.Source, d.source))
+	}
+	return out
+}
+
+// seen marks a device whose record exists but could not be compared (a
+// damaged row).
+func (p *replay) seenID(id string) {
+	if d := p.devices[id]; d != nil {
+		d.seen = true
+	}
+}
+
+// deleted returns the devices the log records and the registry has no
+// record of, in id order.
+func (p *replay) deleted() []Finding {
+	var ids []string
+	for id, d := range p.devices {
+		if !d.seen {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	out := make([]Finding, 0, len(ids))
+	for _, id := range ids {
+		d := p.devices[id]
+		out = append(out, Finding{Device: id, Field: "audit", Problem: fmt.Sprintf("the audit log records this device (%s, epoch %d, KCV %s; audit entry %d), but the registry has no record of it: it was deleted outside usmp-psk", d.status, d.epoch, d.kcv, d.seq)})
+	}
+	return out
+}
