@@ -12,6 +12,7 @@ import hmac
 import io
 import json
 import os
+import sqlite3
 import struct
 import sys
 import tempfile
@@ -30,21 +31,31 @@ def derived(device_id: bytes, epoch: int = 0, master: str = MASTER) -> bytes:
 
 
 def record(device_id, source, epoch, status, key=None, master=MASTER):
+    """A device row: (id, source, epoch, status, kcv, psk)."""
     k = key if key is not None else derived(device_id.encode(), epoch, master)
-    r = {
-        "id": device_id,
-        "source": source,
-        "epoch": epoch,
-        "status": status,
-        "kcv": gw.kcv(k),
-        "created": "2025-01-01T00:00:00Z",
-        "updated": "2025-01-01T00:00:00Z",
-    }
-    if source != "derived" and status == "active":
-        r["psk"] = k.hex()
-    if status == "revoked":
-        r["revoked"] = "2025-01-02T00:00:00Z"
-    return r
+    stored = k if source != "derived" and status == "active" else None
+    return (device_id, source, epoch, status, gw.kcv(k), stored)
+
+
+def make_db(path, records, version=2):
+    """A registry database with the columns the module reads."""
+    if os.path.exists(path):
+        os.remove(path)
+    db = sqlite3.connect(path)
+    db.executescript(
+        """
+        CREATE TABLE usmp_meta (id INTEGER PRIMARY KEY, schema_version INTEGER NOT NULL);
+        CREATE TABLE usmp_devices (id TEXT PRIMARY KEY, source TEXT, epoch INTEGER, status TEXT,
+            kcv TEXT, psk BLOB, psk_sealed BLOB);
+        """
+    )
+    db.execute("INSERT INTO usmp_meta VALUES (1, ?)", (version,))
+    for r in records:
+        sealed = r[6] if len(r) > 6 else None
+        db.execute("INSERT INTO usmp_devices VALUES (?, ?, ?, ?, ?, ?, ?)", tuple(r[:6]) + (sealed,))
+    db.commit()
+    db.close()
+    return path
 
 
 class TempDir(unittest.TestCase):
@@ -119,7 +130,7 @@ class LoadExportTest(TempDir):
 
 class GetPSKTest(TempDir):
     def registry(self, *records):
-        return self.write("usmp-registry.json", {"version": 1, "devices": list(records)})
+        return make_db(os.path.join(self.dir, "usmp-registry.db"), records)
 
     def test_lookup(self):
         rnd = os.urandom(32)
@@ -140,6 +151,11 @@ class GetPSKTest(TempDir):
         with self.assertRaises(KeyError):
             strict(b"unknown")
         self.assertEqual(strict(b"d2"), derived(b"d2", 2))
+        # The database holds the registry: load_psk_registry reads it too.
+        self.assertEqual(
+            gw.load_psk_registry(path, master=MASTER),
+            {b"d0": derived(b"d0"), b"d2": derived(b"d2", 2), b"rnd": rnd},
+        )
 
     def test_master_from_env(self):
         path = self.registry(record("d1", "derived", 1, "active"))
@@ -171,34 +187,72 @@ class GetPSKTest(TempDir):
         with self.assertRaises(gw.RegistryError):
             get(b"d0")
 
-    def test_reload_after_rotation(self):
+    def test_lookup_sees_changes(self):
         path = self.registry(record("d", "derived", 0, "active"))
         get = gw.make_get_psk(path, master=MASTER)
         self.assertEqual(get(b"d"), derived(b"d"))
-        self.registry(record("d", "derived", 1, "active"))
+        db = sqlite3.connect(path)
+        db.execute("UPDATE usmp_devices SET epoch = 1, kcv = ? WHERE id = 'd'", (gw.kcv(derived(b"d", 1)),))
+        db.commit()
         self.assertEqual(get(b"d"), derived(b"d", 1))
-        self.registry(record("d", "derived", 1, "revoked"))
+        db.execute("UPDATE usmp_devices SET status = 'revoked' WHERE id = 'd'")
+        db.commit()
+        db.close()
         with self.assertRaises(KeyError):
             get(b"d")
 
+    def test_sealed_keys(self):
+        try:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        except ImportError:
+            if os.environ.get("CI"):
+                raise
+            self.skipTest("cryptography is not installed")
+        regkey = os.urandom(32)
+        enc = hmac.new(regkey, b"usmp-psk registry psk encryption v1", hashlib.sha256).digest()
+        kid = hmac.new(regkey, b"usmp-psk registry key id v1", hashlib.sha256).digest()[:4]
+        k = os.urandom(32)
+        header = b"\x01" + kid + os.urandom(12)
+        blob = header + AESGCM(enc).encrypt(header[5:], k, b"usmp-psk registry psk v1\x00" + header + b"rnd")
+        rec = ("rnd", "random", 0, "active", gw.kcv(k), None, blob)
+        path = self.registry(rec)
+        old = os.environ.pop(gw.REGISTRY_KEY_ENV, None)
+        try:
+            get = gw.make_get_psk(path, master=MASTER)
+            with self.assertRaises(gw.RegistryError) as cm:
+                get(b"rnd")
+            self.assertIn(gw.REGISTRY_KEY_ENV, str(cm.exception))
+            os.environ[gw.REGISTRY_KEY_ENV] = regkey.hex()
+            self.assertEqual(gw.make_get_psk(path, master=MASTER)(b"rnd"), k)
+            # The id is authenticated: a row moved to another device fails.
+            path = self.registry(("other",) + rec[1:])
+            with self.assertRaises(gw.RegistryError) as cm:
+                gw.make_get_psk(path, master=MASTER)(b"other")
+            self.assertNotIn(k.hex()[:8], str(cm.exception))
+        finally:
+            os.environ.pop(gw.REGISTRY_KEY_ENV, None)
+            if old is not None:
+                os.environ[gw.REGISTRY_KEY_ENV] = old
+
     def test_damaged_registry(self):
         k = os.urandom(32)
-        good = record("rnd", "random", 0, "active", key=k)
         cases = {
-            "version": {"version": 2, "devices": []},
-            "derived with key": {"version": 1, "devices": [dict(record("d", "derived", 0, "active"), psk=k.hex())]},
-            "kcv mismatch": {"version": 1, "devices": [dict(good, kcv="00000000")]},
-            "bad hex": {"version": 1, "devices": [dict(good, psk=k.hex()[:-1] + "z")]},
-            "duplicate": {"version": 1, "devices": [good, good]},
+            "kcv mismatch": [("rnd", "random", 0, "active", "00000000", k)],
         }
-        for name, obj in cases.items():
+        for name, recs in cases.items():
             with self.subTest(name):
-                path = self.write("usmp-registry.json", obj)
+                path = self.registry(*recs)
                 with self.assertRaises(gw.RegistryError) as cm:
-                    gw.make_get_psk(path, master=MASTER)
+                    gw.make_get_psk(path, master=MASTER)(b"rnd")
                 msg = str(cm.exception)
                 for i in range(len(k.hex()) - 3):
                     self.assertNotIn(k.hex()[i : i + 4], msg)
+        with self.assertRaises(gw.RegistryError):
+            gw.make_get_psk(make_db(os.path.join(self.dir, "v1.db"), [], version=1), master=MASTER)
+        legacy = self.write("usmp-registry.json", {"version": 1, "devices": []})
+        with self.assertRaises(gw.RegistryError) as cm:
+            gw.make_get_psk(legacy, master=MASTER)
+        self.assertIn("registry migrate", str(cm.exception))
 
 
 if __name__ == "__main__":

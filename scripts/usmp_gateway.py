@@ -3,15 +3,16 @@
 A USMP gateway needs the same pre-shared key as each device. ``USMPServer``
 takes it in one of two forms, and this module provides both:
 
-* a ``dict[bytes, bytes]`` of device id to key, from the file that
-  ``usmp-psk registry export`` writes: :func:`load_psk_registry`;
-* a callable ``get_psk(device_id: bytes) -> bytes`` that reads the registry
-  itself (``usmp-registry.json``) and derives keys from the master secret
-  where the registry holds none: :func:`make_get_psk`. It re-reads the
-  registry when the file changes, so a rotation or a revocation takes effect
-  without restarting the gateway.
+* a ``dict[bytes, bytes]`` of device id to key: :func:`load_psk_registry`,
+  from the file that ``usmp-psk registry export`` writes (or a pipe), or
+  from the registry database itself;
+* a callable ``get_psk(device_id: bytes) -> bytes`` that looks each device
+  up in the registry database (``usmp-registry.db``, read-only, one query
+  per call) and derives keys from the master secret where the registry
+  holds none: :func:`make_get_psk`. A rotation or a revocation takes effect
+  at the next call, without restarting the gateway.
 
-Derivation is the gateway's own (usmp-psk design §2.1 and §3)::
+Derivation is the gateway's own (docs/design.md, "Key material")::
 
     epoch 0:  hmac.new(master, device_id, hashlib.sha256).digest()
     epoch n:  hmac.new(master, device_id + b"\\x00" + struct.pack(">I", n),
@@ -19,8 +20,11 @@ Derivation is the gateway's own (usmp-psk design §2.1 and §3)::
 
 where ``master`` is the UTF-8 bytes of ``USMP_MASTER_SECRET`` as they are.
 
-Errors name files, fields and device ids, never key bytes. Keys are compared
-only through their key check values (KCV), in constant time.
+Stored keys sealed with ``USMP_REGISTRY_KEY`` (AES-256-GCM) are opened with
+the ``cryptography`` package (Debian: python3-cryptography), imported only
+when a sealed key is met. Errors name files, fields and device ids, never
+key bytes. Keys are compared only through their key check values (KCV), in
+constant time.
 """
 
 from __future__ import annotations
@@ -30,12 +34,15 @@ import hmac
 import json
 import os
 import re
+import sqlite3
 import struct
 import threading
+import urllib.parse
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 __all__ = [
     "MASTER_ENV",
+    "REGISTRY_KEY_ENV",
     "RegistryError",
     "derive_psk",
     "kcv",
@@ -46,15 +53,16 @@ __all__ = [
 #: The environment variable the master secret is read from.
 MASTER_ENV = "USMP_MASTER_SECRET"
 
-#: The registry file format this module reads.
-SCHEMA_VERSION = 1
+#: The environment variable of the key that seals stored keys.
+REGISTRY_KEY_ENV = "USMP_REGISTRY_KEY"
+
+#: The registry schema version this module reads.
+SCHEMA_VERSION = 2
 
 _KCV_MESSAGE = b"usmp-psk kcv v1"
 _ID_RE = re.compile(rb"\A[A-Za-z0-9][A-Za-z0-9._:-]{0,63}\Z")
 _HEX_RE = re.compile(r"\A(?:[0-9a-fA-F]{2})+\Z")
-_KCV_RE = re.compile(r"\A[0-9a-f]{8}\Z")
-_SOURCES = ("derived", "random", "imported")
-_STATUSES = ("active", "revoked")
+_SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 class RegistryError(Exception):
@@ -122,14 +130,123 @@ def _no_duplicates(name: str) -> Callable[[list], Dict[str, Any]]:
     return hook
 
 
-def load_psk_registry(path: Any) -> dict[bytes, bytes]:
-    """Load an export of ``usmp-psk registry export``: ``{id: hex psk}``.
+def _is_database(path: Any) -> bool:
+    """Is path a registry database (a SQLite file) rather than an export?"""
+    if hasattr(path, "read"):
+        return False
+    try:
+        with open(os.fspath(path), "rb") as f:
+            return f.read(len(_SQLITE_HEADER)) == _SQLITE_HEADER
+    except OSError:
+        return False
 
-    ``path`` is a file path (a named pipe works) or a binary file object
-    such as ``sys.stdin.buffer``. Returns ``{device_id: psk}`` as bytes, the
-    dict ``USMPServer(psk=...)`` takes. Revoked devices are not in an
-    export. Raises :class:`RegistryError` for a damaged file.
-    """
+
+def _sealer(name: str) -> Optional[Callable[[str, bytes], bytes]]:
+    """Return open(device_id, blob) -> key for keys sealed with
+    USMP_REGISTRY_KEY, or None when the variable is not set."""
+    value = os.environ.get(REGISTRY_KEY_ENV)
+    if value is None:
+        return None
+    value = value.strip()
+    if len(value) != 64 or not _HEX_RE.match(value):
+        raise RegistryError(f"${REGISTRY_KEY_ENV}: want exactly 64 hex digits (a 256-bit key)")
+    key = bytes.fromhex(value)
+    enc = hmac.new(key, b"usmp-psk registry psk encryption v1", hashlib.sha256).digest()
+    key_id = hmac.new(key, b"usmp-psk registry key id v1", hashlib.sha256).digest()[:4]
+    try:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    except ImportError:
+        raise RegistryError(
+            f"{name}: the registry's keys are sealed with ${REGISTRY_KEY_ENV}: opening them needs the "
+            "cryptography package (Debian: apt-get install python3-cryptography)"
+        ) from None
+    aead = AESGCM(enc)
+
+    def open_sealed(device_id: str, blob: bytes) -> bytes:
+        if len(blob) < 1 + 4 + 12 + 16 + 1 or blob[0] != 1:
+            raise RegistryError(f"{name}: device {device_id!r}: psk_sealed: damaged")
+        if blob[1:5] != key_id:
+            raise RegistryError(
+                f"{name}: device {device_id!r}: sealed with registry key {blob[1:5].hex()}, "
+                f"not with ${REGISTRY_KEY_ENV} (key {key_id.hex()})"
+            )
+        header = blob[:17]
+        ad = b"usmp-psk registry psk v1\x00" + header + device_id.encode("ascii")
+        try:
+            return aead.decrypt(header[5:], blob[17:], ad)
+        except Exception:
+            raise RegistryError(f"{name}: device {device_id!r}: psk_sealed: cannot be decrypted (damaged, or moved from another row)") from None
+
+    return open_sealed
+
+
+class _Database:
+    """A registry database, read-only: one query per look-up, so what a
+    writer committed is seen by the next call."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        if not _is_database(path):
+            if str(path).endswith(".json"):
+                raise RegistryError(
+                    f"{path}: a JSON registry of an earlier usmp-psk: move it with "
+                    f"'usmp-psk registry migrate --registry {path} --to usmp-registry.db' and use the database"
+                )
+            raise RegistryError(f"{path}: not a usmp-psk registry database (a SQLite file)")
+        uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
+        try:
+            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA busy_timeout = 5000")
+            row = self._db.execute("SELECT schema_version FROM usmp_meta WHERE id = 1").fetchone()
+        except sqlite3.Error as e:
+            raise RegistryError(f"{path}: cannot read the registry: {e}") from None
+        if row is None or row[0] != SCHEMA_VERSION:
+            raise RegistryError(f"{path}: unsupported registry schema (this module reads version {SCHEMA_VERSION})")
+        self._open_sealed: Optional[Callable[[str, bytes], bytes]] = None
+        self._sealer_loaded = False
+
+    def _unseal(self, device_id: str, blob: bytes) -> bytes:
+        if not self._sealer_loaded:
+            self._open_sealed = _sealer(self._path)
+            self._sealer_loaded = True
+        if self._open_sealed is None:
+            raise RegistryError(f"{self._path}: device {device_id!r}: the key is sealed; set ${REGISTRY_KEY_ENV} to the registry key")
+        return self._open_sealed(device_id, blob)
+
+    def _record(self, row: Tuple) -> Tuple[str, str, int, str, Optional[bytes]]:
+        device_id, status, source, epoch, check, plain, sealed = row
+        key: Optional[bytes] = None
+        if status == "active" and source != "derived":
+            key = bytes(plain) if plain is not None else self._unseal(device_id, bytes(sealed or b""))
+            if not hmac.compare_digest(kcv(key), check):
+                raise RegistryError(f"{self._path}: device {device_id!r}: kcv: does not match the stored key")
+        return status, source, int(epoch), check, key
+
+    _COLUMNS = "id, status, source, epoch, kcv, psk, psk_sealed"
+
+    def lookup(self, device_id: str) -> Optional[Tuple[str, str, int, str, Optional[bytes]]]:
+        try:
+            with self._lock:
+                row = self._db.execute(f"SELECT {self._COLUMNS} FROM usmp_devices WHERE id = ?", (device_id,)).fetchone()
+        except sqlite3.Error as e:
+            raise RegistryError(f"{self._path}: cannot read the registry: {e}") from None
+        return None if row is None else self._record(row)
+
+    def active(self) -> Dict[str, Tuple[str, str, int, str, Optional[bytes]]]:
+        try:
+            with self._lock:
+                rows = self._db.execute(f"SELECT {self._COLUMNS} FROM usmp_devices WHERE status = 'active' ORDER BY id").fetchall()
+        except sqlite3.Error as e:
+            raise RegistryError(f"{self._path}: cannot read the registry: {e}") from None
+        return {row[0]: self._record(row) for row in rows}
+
+    def has_derived(self) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM usmp_devices WHERE source = 'derived' AND status = 'active' LIMIT 1").fetchone() is not None
+
+
+def _load_export(path: Any) -> dict[bytes, bytes]:
     data, name = _read(path)
     try:
         obj = json.loads(data, object_pairs_hook=_no_duplicates(name))
@@ -149,98 +266,32 @@ def load_psk_registry(path: Any) -> dict[bytes, bytes]:
     return out
 
 
-# A registry record as the lookup needs it: status, source, epoch, kcv and
-# the stored key (None for derived devices and revoked ones).
-_Record = Tuple[str, str, int, str, Optional[bytes]]
+def load_psk_registry(path: Any, master: Union[str, bytes, None] = None) -> dict[bytes, bytes]:
+    """Load the keys of every active device: ``{device_id: psk}`` as bytes,
+    the dict ``USMPServer(psk=...)`` takes.
 
-
-def _parse_registry(data: bytes, name: str) -> Dict[bytes, _Record]:
-    """Parse and validate a registry file (usmp-psk's version 1 schema)."""
-    try:
-        obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise RegistryError(f"{name}: not a usmp-psk registry (not JSON)") from None
-    if not isinstance(obj, dict) or "version" not in obj:
-        raise RegistryError(f"{name}: not a usmp-psk registry (no version)")
-    if obj["version"] != SCHEMA_VERSION or isinstance(obj["version"], bool):
-        raise RegistryError(f"{name}: unsupported registry version (this module reads version {SCHEMA_VERSION})")
-    devices = obj.get("devices")
-    if not isinstance(devices, list):
-        raise RegistryError(f"{name}: devices: missing or not a list")
-    out: Dict[bytes, _Record] = {}
-    for i, d in enumerate(devices):
-        where = f"{name}: device #{i + 1}"
-        if not isinstance(d, dict):
-            raise RegistryError(f"{where}: not an object")
-        device_id = d.get("id")
-        if not _valid_id(device_id):
-            raise RegistryError(f"{where}: id: not a valid device id")
-        where = f"{name}: device {device_id!r}"
-        source, status, epoch, check = d.get("source"), d.get("status"), d.get("epoch"), d.get("kcv")
-        if source not in _SOURCES:
-            raise RegistryError(f"{where}: source: not one of {', '.join(_SOURCES)}")
-        if status not in _STATUSES:
-            raise RegistryError(f"{where}: status: not one of {', '.join(_STATUSES)}")
-        if not isinstance(epoch, int) or isinstance(epoch, bool) or not 0 <= epoch <= 0xFFFFFFFF:
-            raise RegistryError(f"{where}: epoch: not a whole number from 0 to 2^32-1")
-        if not isinstance(check, str) or not _KCV_RE.match(check):
-            raise RegistryError(f"{where}: kcv: not 8 lowercase hex digits")
-        key: Optional[bytes] = None
-        hexkey = d.get("psk")
-        if source == "derived" and hexkey is not None:
-            raise RegistryError(f"{where}: psk: a derived device must not hold key bytes")
-        if status == "active" and source != "derived":
-            if not isinstance(hexkey, str) or not _HEX_RE.match(hexkey):
-                raise RegistryError(f"{where}: psk: missing or not hex")
-            key = bytes.fromhex(hexkey)
+    ``path`` is an export of ``usmp-psk registry export`` (``{id: hex psk}``;
+    a file path, a named pipe, or a binary file object such as
+    ``sys.stdin.buffer``) or the registry database (``usmp-registry.db``),
+    whose derived keys come from ``master`` (see :func:`make_get_psk`).
+    Revoked devices are left out. Raises :class:`RegistryError` for a
+    damaged file.
+    """
+    if not _is_database(path):
+        return _load_export(path)
+    name = os.fspath(path)
+    db = _Database(name)
+    secret = _master_bytes(master)
+    out: dict[bytes, bytes] = {}
+    for device_id, (_, source, epoch, check, key) in db.active().items():
+        if key is None:
+            if secret is None:
+                raise RegistryError(f"{name}: the registry has derived devices: the master secret is needed (pass master= or set {MASTER_ENV})")
+            key = derive_psk(secret, device_id.encode("ascii"), epoch)
             if not hmac.compare_digest(kcv(key), check):
-                raise RegistryError(f"{where}: kcv: does not match the stored key")
-        bid = device_id.encode("ascii")
-        if bid in out:
-            raise RegistryError(f"{where}: the id appears twice")
-        out[bid] = (status, source, epoch, check, key)
+                raise RegistryError(f"{name}: device {device_id!r}: the master secret does not reproduce the registry's KCV at epoch {epoch} (wrong master secret?)")
+        out[device_id.encode("ascii")] = key
     return out
-
-
-class _RegistryFile:
-    """A registry file, re-read whenever its identity or content changes."""
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._lock = threading.Lock()
-        self._signature: Optional[Tuple[int, int, int, int]] = None
-        self._devices: Dict[bytes, _Record] = {}
-        self._load()
-
-    @staticmethod
-    def _sig(st: os.stat_result) -> Tuple[int, int, int, int]:
-        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-
-    def _load(self) -> None:
-        try:
-            with open(self._path, "rb") as f:
-                sig = self._sig(os.fstat(f.fileno()))
-                data = f.read()
-        except OSError as e:
-            raise RegistryError(f"{self._path}: cannot read the registry: {e.strerror}") from None
-        # usmp-psk replaces the file atomically (rename), so what was read
-        # is one whole registry: the old or the new.
-        self._devices = _parse_registry(data, self._path)
-        self._signature = sig
-
-    def devices(self) -> Dict[bytes, _Record]:
-        try:
-            sig = self._sig(os.stat(self._path))
-        except OSError as e:
-            raise RegistryError(f"{self._path}: cannot read the registry: {e.strerror}") from None
-        if sig != self._signature:
-            with self._lock:
-                if sig != self._signature:
-                    self._load()
-        return self._devices
-
-    def has_derived(self) -> bool:
-        return any(r[1] == "derived" and r[0] == "active" for r in self._devices.values())
 
 
 def _master_bytes(master: Union[str, bytes, bytearray, memoryview, None]) -> Optional[bytes]:
@@ -268,29 +319,26 @@ def make_get_psk(
 ) -> Callable[[bytes], bytes]:
     """Return ``get_psk(device_id: bytes) -> bytes`` over a usmp-psk registry.
 
-    ``registry_path`` is the registry JSON file (``usmp-registry.json``).
-    ``master`` is the master secret: a str is UTF-8 encoded (like the
-    gateway's own ``os.environ["USMP_MASTER_SECRET"].encode()``), bytes are
-    used as they are, ``None`` reads ``USMP_MASTER_SECRET``.
+    ``registry_path`` is the registry database (``usmp-registry.db``), opened
+    read-only with Python's ``sqlite3``. ``master`` is the master secret: a
+    str is UTF-8 encoded (like the gateway's own
+    ``os.environ["USMP_MASTER_SECRET"].encode()``), bytes are used as they
+    are, ``None`` reads ``USMP_MASTER_SECRET``.
 
-    ``get_psk`` returns the device's stored key (random or imported
-    devices) or its key derived from the master at the device's epoch,
-    checked against the registry's KCV (a mismatch — a wrong master secret —
-    raises :class:`RegistryError`). A revoked device raises ``KeyError``. An
-    unknown device gets its epoch-0 derived key, what the USMP
-    documentation's own ``get_psk`` does, or raises ``KeyError`` when
+    ``get_psk`` looks the device up (one query per call: a rotation or a
+    revocation is seen at the next call, without a restart) and returns its
+    stored key (random or imported devices; sealed keys are opened with
+    ``USMP_REGISTRY_KEY``) or its key derived from the master at the
+    device's epoch, checked against the registry's KCV (a mismatch — a wrong
+    master secret — raises :class:`RegistryError`). A revoked device raises
+    ``KeyError``. An unknown device gets its epoch-0 derived key, what the
+    USMP documentation's own ``get_psk`` does, or raises ``KeyError`` when
     ``strict`` is true.
-
-    The registry is read now (errors surface at start-up) and again whenever
-    the file changes (inode, size or modification time), so a rotation or a
-    revocation takes effect without a restart. If the changed file cannot be
-    read or is damaged, ``get_psk`` raises :class:`RegistryError` rather than
-    keep using keys that may have been revoked.
     """
     path = os.fspath(registry_path)
     secret = _master_bytes(master)
-    registry = _RegistryFile(path)
-    if secret is None and (not strict or registry.has_derived()):
+    db = _Database(path)
+    if secret is None and (not strict or db.has_derived()):
         raise RegistryError(
             f"{path}: the master secret is needed (pass master= or set {MASTER_ENV}): "
             + ("unknown devices get derived keys" if not strict else "the registry has derived devices")
@@ -301,12 +349,14 @@ def make_get_psk(
         if not isinstance(device_id, (bytes, bytearray, memoryview)):
             raise TypeError("device_id must be bytes")
         device_id = bytes(device_id)
-        rec = registry.devices().get(device_id)
+        if _ID_RE.match(device_id) is None:
+            raise KeyError(device_id)
+        rec = db.lookup(device_id.decode("ascii"))
         if rec is None:
             if strict:
                 raise KeyError(device_id)
             return _derive(device_id, 0)
-        status, source, epoch, check, key = rec
+        status, _source, epoch, check, key = rec
         if status != "active":
             raise KeyError(device_id)
         if key is not None:

@@ -179,7 +179,7 @@ func runBatch(cmd *cobra.Command, f *Factory, root *rootOptions, opts *batchOpti
 	started := time.Now()
 	res, err := provision.RunBatch(ctx, reg, spec)
 	if err != nil {
-		return registryErr(err)
+		return err
 	}
 	secs := time.Since(started).Seconds()
 	sum := batchSummary{BatchResult: *res, Seconds: secs, PerSecond: float64(res.Devices) / max(secs, 1e-9), Encrypted: "none"}

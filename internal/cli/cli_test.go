@@ -171,17 +171,17 @@ func TestNoLeakWhenWorking(t *testing.T) {
 		{[]string{"batch", "--count", "3", "--prefix", "b-", "--out", "out"}, []string{"out/b-1.bin", "out/b-2.bin", "out/b-3.bin"}},
 		{[]string{"batch", "--count", "3", "--prefix", "b-", "--out", "out", "--dry-run", "--json"}, nil},
 		{[]string{"flash", "p1.bin", "--port", "/dev/null", "--print"}, nil},
-		{[]string{"registry", "init", "--registry", "other.json"}, nil},
+		{[]string{"registry", "init", "--registry", "other.db"}, nil},
 		{[]string{"registry", "add", "dev-a", "--derive"}, nil},
 		{[]string{"registry", "list"}, nil},
 		{[]string{"registry", "list", "--json"}, nil},
 		{[]string{"registry", "show", "device-id-1", "--json"}, nil},
 		{[]string{"registry", "revoke", "dev-a", "--reason", "lost"}, nil},
 		{[]string{"registry", "export", "-o", "export.json"}, []string{"export.json"}},
-		{[]string{"registry", "import", "imp.json", "--registry", "imported.json"}, nil},
+		{[]string{"registry", "import", "imp.json", "--registry", "imported.db"}, nil},
 		{[]string{"registry", "check"}, nil},
 		{[]string{"registry", "audit"}, nil},
-		{[]string{"registry", "migrate", "--to", "back.json"}, nil},
+		{[]string{"registry", "migrate", "--to", "back.db"}, nil},
 		{[]string{"registry", "rekey"}, nil}, // refused: not PostgreSQL
 		{[]string{"version"}, nil},
 		{[]string{"selfcheck"}, nil},
@@ -240,7 +240,7 @@ func TestNoLeakWhenWorking(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, must := range []string{"enc.bin", "p2.bin", "out/manifest.json", "usmp-registry.json", "usmp-registry.audit.jsonl", "back.json"} {
+	for _, must := range []string{"enc.bin", "p2.bin", "out/manifest.json", "usmp-registry.db", "back.db"} {
 		if _, err := os.Stat(filepath.Join(dir, must)); err != nil {
 			t.Errorf("%s was not written, so the scan proves nothing about it: %v", must, err)
 		}

@@ -153,7 +153,7 @@ func runProvision(cmd *cobra.Command, f *Factory, root *rootOptions, opts *provi
 	write := func(b []byte) error { return secfile.WriteFile(opts.output, b, wopts) }
 	res, err := provision.Provision(ctx, reg, q, img.opts, write)
 	if err != nil {
-		return registryErr(errWrongKeys(unwrittenErr(err, opts.deviceID, opts.output, &opts.image, root.registry)))
+		return errWrongKeys(unwrittenErr(err, opts.deviceID, opts.output, &opts.image, root.registry))
 	}
 	defer res.Key.Destroy()
 	defer psk.Wipe(res.Image)

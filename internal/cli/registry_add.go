@@ -121,7 +121,7 @@ func runRegistryAdd(cmd *cobra.Command, f *Factory, root *rootOptions, opts *reg
 	}
 	res, err := reg.Add(cmd.Context(), opts.deviceID, spec)
 	if err != nil {
-		return registryErr(err)
+		return err
 	}
 	res.Key.Destroy()
 	dev := res.Device

@@ -1,45 +1,78 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/usmp/usmp-psk/internal/registry"
+	"github.com/usmp/usmp-psk/internal/secfile"
 )
 
 type registryAuditOptions struct {
-	json bool
+	json   bool
+	head   bool
+	expect string
+	jsonl  string
 }
 
 func newRegistryAuditCmd(f *Factory, root *rootOptions, runF func(*registryAuditOptions) error) *cobra.Command {
 	opts := &registryAuditOptions{}
 	cmd := &cobra.Command{
-		Use:   "audit [--json]",
-		Short: "Verify the hash chain of the audit log (exit 3 if tampered or truncated)",
-		Long: `Verify the registry's audit log (usmp-registry.audit.jsonl next to it): every
-line in its canonical form with a correct SHA-256 hash, seq counting from 1,
-each prev equal to the hash of the line before (64 zeros on line 1), the last
-line complete, and the chain reaching the entry the registry records as its
-last. An edited, deleted, inserted or moved line, or a log cut short, breaks it.
+		Use:   "audit [--head | --expect SEQ:HASH | --jsonl FILE] [--json]",
+		Short: "Verify the audit log and the registry against it (exit 3 if tampered)",
+		Long: `Verify the registry's audit log (its table usmp_audit): every entry in its
+canonical form with a correct SHA-256 hash, seq counting from 1, each prev equal
+to the hash of the entry before (64 zeros for the first), and the chain ending at
+the entry the registry records as its last. Then replay the log and compare the
+state it implies with every record: a device deleted, un-revoked, given another
+epoch, key or source, or recorded without an entry is reported with its id.
 
-Exit codes: 0 intact; 3 tampered, truncated or damaged, with the line where the
-chain breaks. With --json the output is
-  {"audit_log","intact":true,"entries","head":{"seq","hash"},"uncommitted"}
-or {"audit_log","intact":false,"line","problem"}. See docs/registry.md for the
-canonical form, to verify the log with other tools.`,
+Checkpoints catch a log rewritten as a whole: --head prints SEQ:HASH of the last
+entry (keep it somewhere else: a CI log, a ticket); --expect SEQ:HASH exits 3
+unless the log still holds exactly that entry at SEQ. --jsonl FILE (- for
+standard output) writes the log as JSON lines, the same canonical entries and
+hashes, for archiving or checking with other tools (docs/registry.md).
+
+Exit codes: 0 intact and consistent; 3 tampered, truncated, rewritten or
+contradicted, with the entry or device at fault. With --json the output is
+  {"audit_log","intact":true,"entries","head":{"seq","hash"},"findings":[...]}
+or {"audit_log","intact":false,"line","problem"}.`,
 		Example: `  $ usmp-psk registry audit
-  audit log ./usmp-registry.audit.jsonl: intact, 42 entries, last hash 9f2c…`,
+  audit log ./usmp-registry.db (table usmp_audit): intact, 42 entries, last hash 9f2c…
+
+  # a checkpoint for the CI log, checked by the next run
+  $ usmp-psk registry audit --head
+  42:9f2c…
+  $ usmp-psk registry audit --expect 42:9f2c…
+
+  # archive the log
+  $ usmp-psk registry audit --jsonl audit-2026-12.jsonl`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			n := 0
+			for _, set := range []bool{opts.head, opts.expect != "", opts.jsonl != ""} {
+				if set {
+					n++
+				}
+			}
+			if n > 1 {
+				return flagErrorf("--head, --expect and --jsonl are used one at a time")
+			}
 			if runF != nil {
 				return runF(opts)
 			}
-			return runRegistryAudit(cmd, f, root, opts)
+			return runRegistryAudit(cmd.Context(), f, root, opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.json, "json", false, "print the verdict as JSON")
+	fl := cmd.Flags()
+	fl.BoolVar(&opts.json, "json", false, "print the verdict as JSON")
+	fl.BoolVar(&opts.head, "head", false, "print the last entry as SEQ:HASH (a checkpoint)")
+	fl.StringVar(&opts.expect, "expect", "", "exit 3 unless the log holds the checkpoint `SEQ:HASH`")
+	fl.StringVar(&opts.jsonl, "jsonl", "", "write the log as JSON lines to `FILE` (- for standard output)")
 	return cmd
 }
 
@@ -51,50 +84,111 @@ type registryAuditHead struct {
 
 // registryAuditReport is the JSON of 'registry audit --json'.
 type registryAuditReport struct {
-	AuditLog    string             `json:"audit_log"`
-	Intact      bool               `json:"intact"`
-	Entries     uint64             `json:"entries,omitempty"`
-	Head        *registryAuditHead `json:"head,omitempty"`
-	Uncommitted uint64             `json:"uncommitted,omitempty"`
-	Line        int                `json:"line,omitempty"`
-	Problem     string             `json:"problem,omitempty"`
+	AuditLog string             `json:"audit_log"`
+	Intact   bool               `json:"intact"`
+	Entries  uint64             `json:"entries,omitempty"`
+	Head     *registryAuditHead `json:"head,omitempty"`
+	Findings []registry.Finding `json:"findings,omitempty"`
+	Line     int                `json:"line,omitempty"`
+	Problem  string             `json:"problem,omitempty"`
 }
 
-func runRegistryAudit(cmd *cobra.Command, f *Factory, root *rootOptions, opts *registryAuditOptions) error {
+func runRegistryAudit(ctx context.Context, f *Factory, root *rootOptions, opts *registryAuditOptions) error {
 	reg, err := f.openRegistry(root)
 	if err != nil {
 		return err
 	}
-	out := registryAuditReport{AuditLog: reg.AuditLocation()}
-	rep, err := reg.VerifyAudit(cmd.Context())
-	var failed interface{ VerifyFailed() bool }
-	switch {
-	case errors.As(err, &failed) && failed.VerifyFailed():
-		// A broken chain, or a registry too damaged to say where the chain
-		// should end: verification failed (exit 3).
-		var ae *registry.AuditError
-		if errors.As(err, &ae) {
-			out.Line, out.Problem = ae.Line, ae.Msg
-		} else {
-			out.Problem = err.Error()
+	defer reg.Close()
+	if opts.jsonl != "" {
+		return writeAuditJSONL(ctx, f, reg, opts.jsonl)
+	}
+	var expect *registry.AuditHead
+	if opts.expect != "" {
+		h, err := registry.ParseAuditHead("--expect", opts.expect)
+		if err != nil {
+			return &FlagError{Err: err}
 		}
-		if opts.json {
-			if perr := printJSON(f, out); perr != nil {
-				return perr
+		expect = &h
+	}
+	out := registryAuditReport{AuditLog: reg.AuditLocation()}
+	rep, err := reg.VerifyAudit(ctx, expect)
+	if err != nil {
+		return auditFailed(f, out, err, opts.json)
+	}
+	out.Intact, out.Entries, out.Findings = len(rep.Findings) == 0, rep.Entries, rep.Findings
+	out.Head = &registryAuditHead{Seq: rep.Head.Seq, Hash: rep.Head.Hash}
+	return printAudit(f, out, rep, opts)
+}
+
+// printAudit prints the verdict of an intact chain: the checkpoint, JSON,
+// or a line per finding and the summary.
+func printAudit(f *Factory, out registryAuditReport, rep *registry.AuditReport, opts *registryAuditOptions) error {
+	var err error
+	switch {
+	case opts.json:
+		err = printJSON(f, out)
+	case opts.head:
+		_, err = fmt.Fprintln(f.IO.Out, rep.Head.String())
+	default:
+		for _, fd := range rep.Findings {
+			if _, err = fmt.Fprintln(f.IO.Out, registryText(fd.String())); err != nil {
+				return err
 			}
 		}
-		return &mismatchError{msg: err.Error()}
-	case err != nil:
-		return registryErr(err)
+		if len(rep.Findings) == 0 {
+			_, err = fmt.Fprintf(f.IO.Out, "audit log %s: intact, %s, last hash %s\n", out.AuditLog, registryCount(int(out.Entries), "entry"), orDash(out.Head.Hash))
+		}
 	}
-	out.Intact, out.Entries, out.Uncommitted = true, rep.Entries, rep.Uncommitted
-	out.Head = &registryAuditHead{Seq: rep.Head.Seq, Hash: rep.Head.Hash}
-	if rep.Uncommitted > 0 {
-		f.IO.Warnf("audit log %s: the last %s describe changes the registry does not hold (a writer was interrupted, or the registry was restored from a backup)", out.AuditLog, registryCount(int(rep.Uncommitted), "entry"))
+	if err != nil || len(rep.Findings) == 0 {
+		return err
 	}
-	if opts.json {
-		return printJSON(f, out)
+	verb := "contradict"
+	if len(rep.Findings) == 1 {
+		verb = "contradicts"
 	}
-	_, err = fmt.Fprintf(f.IO.Out, "audit log %s: intact, %s, last hash %s\n", out.AuditLog, registryCount(int(out.Entries), "entry"), orDash(out.Head.Hash))
-	return err
+	return &mismatchError{msg: fmt.Sprintf("audit log %s: the chain is intact, but %s %s it", out.AuditLog, registryCount(len(rep.Findings), "record"), verb)}
+}
+
+// auditFailed reports a broken chain (exit 3) or passes another error on.
+func auditFailed(f *Factory, out registryAuditReport, err error, asJSON bool) error {
+	var failed interface{ VerifyFailed() bool }
+	if !errors.As(err, &failed) || !failed.VerifyFailed() {
+		return err
+	}
+	var ae *registry.AuditError
+	if errors.As(err, &ae) {
+		out.Line, out.Problem = ae.Line, ae.Msg
+	} else {
+		out.Problem = err.Error()
+	}
+	if asJSON {
+		if perr := printJSON(f, out); perr != nil {
+			return perr
+		}
+	}
+	return &mismatchError{msg: err.Error()}
+}
+
+// writeAuditJSONL writes the log as JSON lines to a file (0600, atomic;
+// it holds no keys, so no git guard) or standard output.
+func writeAuditJSONL(ctx context.Context, f *Factory, reg *registry.Registry, path string) error {
+	var rep *registry.AuditReport
+	write := func(w io.Writer) error {
+		var err error
+		rep, err = reg.WriteAuditJSONL(ctx, w)
+		return err
+	}
+	var err error
+	if path == "-" {
+		err = write(f.IO.Out)
+	} else {
+		err = secfile.Write(path, secfile.Options{NotSecret: true, Warn: f.IO.Warn}, write)
+	}
+	if err != nil {
+		return auditFailed(f, registryAuditReport{AuditLog: reg.AuditLocation()}, err, false)
+	}
+	if path != "-" {
+		f.IO.Infof("wrote %s of %s to %s (last %s)", registryCount(int(rep.Entries), "audit entry"), reg.Location(), path, rep.Head.String())
+	}
+	return nil
 }

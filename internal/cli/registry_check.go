@@ -19,15 +19,18 @@ func newRegistryCheckCmd(f *Factory, root *rootOptions, runF func(*registryCheck
 		Use:   "check [--json]",
 		Short: "Check the registry for damage and inconsistencies (exit 3 on findings)",
 		Long: `Read the whole registry and report every problem, without changing anything:
-damaged or invalid records (with their line), ids given twice, stored keys whose
-KCV does not match, example keys of the USMP documentation, a registry holding
-keys that group or others can read, and a broken audit chain. When a master
-secret is given (--master-file or $USMP_MASTER_SECRET; check never prompts),
-the KCVs of derived devices, current and retired, are checked against it too.
+damaged or invalid records, stored keys whose KCV does not match, example keys
+of the USMP documentation, one key stored for several devices, a database with
+keys that group or others can read, a broken audit chain, and every record the
+audit log contradicts (a device deleted, un-revoked, given another epoch, key or
+source, or recorded without an entry). When a master secret is given
+(--master-file or $USMP_MASTER_SECRET; check never prompts), the KCVs of derived
+devices, current and retired, are checked against it too.
 
-Findings go to standard output, one per line; the exit code is 3 when there is
-one, 0 when there is none. With --json the output is
-  {"registry","devices","checked","findings":[{"device","line","field","problem"}],"problems"}
+The verdict goes to standard output: one line per finding, or one line saying
+that there is none; the exit code is 3 when there is a finding, 0 when there is
+none. With --json the output is
+  {"registry","devices","checked","findings":[{"device","field","problem"}],"problems"}
 where checked counts the derived devices checked against the master secret.`,
 		Example: `  $ usmp-psk registry check
   $ USMP_MASTER_SECRET=… usmp-psk registry check --json`,
@@ -58,6 +61,7 @@ func runRegistryCheck(cmd *cobra.Command, f *Factory, root *rootOptions, opts *r
 	if err != nil {
 		return err
 	}
+	defer reg.Close()
 	// The master secret is used when one is given; check never prompts, so
 	// it runs unattended (cron, CI) on a registry of any kind.
 	var master *psk.Secret
@@ -69,7 +73,8 @@ func runRegistryCheck(cmd *cobra.Command, f *Factory, root *rootOptions, opts *r
 	}
 	rep, err := reg.Check(ctx, master)
 	if err != nil {
-		return registryErr(err)
+		// A registry too damaged to be read is a finding of its own.
+		return auditFailed(f, registryAuditReport{}, err, false)
 	}
 	out := registryCheckReport{Registry: reg.Location(), Devices: rep.Devices, Checked: rep.Checked, Findings: rep.Findings, Problems: len(rep.Findings)}
 	if out.Findings == nil {
@@ -98,6 +103,9 @@ func runRegistryCheck(cmd *cobra.Command, f *Factory, root *rootOptions, opts *r
 			derived = "; derived devices not checked against the master secret (none given: set " + psk.MasterEnv + " or use --master-file)"
 		}
 	}
-	f.IO.Infof("registry %s: %s, no problems found%s", reg.Location(), registryCount(rep.Devices, "device"), derived)
-	return nil
+	if opts.json {
+		return nil
+	}
+	_, err = fmt.Fprintf(f.IO.Out, "registry %s: %s, no problems found%s\n", reg.Location(), registryCount(rep.Devices, "device"), derived)
+	return err
 }

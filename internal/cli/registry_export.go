@@ -103,7 +103,7 @@ func runRegistryExport(cmd *cobra.Command, f *Factory, root *rootOptions, opts *
 	}
 	st, err := reg.Stats(ctx)
 	if err != nil {
-		return registryErr(err)
+		return err
 	}
 	var master *psk.Secret
 	if st.NeedsMaster() {
@@ -117,30 +117,17 @@ func runRegistryExport(cmd *cobra.Command, f *Factory, root *rootOptions, opts *
 			f.IO.Warnf("standard output is a file that group or others can read (mode %04o); an export holds keys: use -o FILE (written 0600)", mode)
 		}
 	}
-	// The keys are written under the registry's lock, after the export's
-	// audit entry is durable: a delivered export always has its entry, and
-	// a failed delivery takes it back — unless keys got out before it
-	// failed (bytes on standard output, the file in place): then the entry
-	// stays and the error says the export is recorded.
-	ex, err := reg.ExportTo(ctx, master, func(ex *registry.Export) error {
-		if toStdout {
-			// A reader that goes away must not kill the process with
-			// SIGPIPE (exit 141, outside design §7, and no chance to take
-			// back the audit entry of an export nobody received): with the
-			// signal ignored, the write fails with EPIPE instead.
-			signal.Ignore(syscall.SIGPIPE)
-			defer signal.Reset(syscall.SIGPIPE)
-			if err := ex.DeliverJSON(f.IO.Out, "standard output"); err != nil {
-				return fmt.Errorf("write standard output: %w", err)
-			}
-			return nil
-		}
-		return ex.DeliverJSONFile(opts.output, wopts)
-	})
+	// The export's audit entry is committed with the reading of the keys,
+	// before they go out: a delivered export always has its entry, and one
+	// whose delivery fails is over-reported, never hidden.
+	ex, err := reg.Export(ctx, master)
 	if err != nil {
-		return registryErr(err)
+		return err
 	}
 	defer ex.Destroy()
+	if err := deliverExport(f, ex, toStdout, opts.output, wopts); err != nil {
+		return fmt.Errorf("%w\nhint: the export is recorded in the audit log of %s; treat its keys as exported, and export again", err, reg.Location())
+	}
 	rep := registryExportReport{Path: opts.output, Devices: ex.Len(), Revoked: st.Revoked, Format: opts.format, Registry: reg.Location()}
 	if ex.Len() == 0 {
 		f.IO.Warnf("%s has no active devices: the export is empty ({})", reg.Location())
@@ -154,6 +141,22 @@ func runRegistryExport(cmd *cobra.Command, f *Factory, root *rootOptions, opts *
 		return printJSON(f, rep)
 	}
 	f.IO.Infof("exported the keys of %s to %s (%s, 0600%s)", registryCount(rep.Devices, "active device"), rep.Path, rep.Format, leftOut(rep.Revoked))
+	return nil
+}
+
+// deliverExport writes the export to standard output or to a 0600 file.
+func deliverExport(f *Factory, ex *registry.Export, toStdout bool, path string, wopts secfile.Options) error {
+	if !toStdout {
+		return secfile.Write(path, wopts, ex.WriteJSON)
+	}
+	// A reader that goes away must not kill the process with SIGPIPE
+	// (exit 141, outside the documented exit codes): with the signal
+	// ignored, the write fails with EPIPE instead.
+	signal.Ignore(syscall.SIGPIPE)
+	defer signal.Reset(syscall.SIGPIPE)
+	if err := ex.WriteJSON(f.IO.Out); err != nil {
+		return fmt.Errorf("write standard output: %w", err)
+	}
 	return nil
 }
 

@@ -69,6 +69,7 @@ def h(b):
 
 registry, export = sys.argv[1], sys.argv[2]
 keys = g.load_psk_registry(export)
+assert g.load_psk_registry(registry) == keys, "the database and the export disagree"
 get_psk = g.make_get_psk(registry)
 strict = g.make_get_psk(registry, strict=True)
 print(json.dumps({k.decode(): h(v) for k, v in keys.items()}), flush=True)
@@ -107,6 +108,7 @@ func expectedDigests(t *testing.T, path, master string) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer reg.Close()
 	devs, err := reg.List(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +161,7 @@ func TestRegistryGatewayRoundTrip(t *testing.T) {
 	cli("registry", "revoke", "dev-b")
 	cli("registry", "export", "-o", "exp.json")
 	piped := cli("registry", "export")
-	regPath := filepath.Join(dir, "usmp-registry.json")
+	regPath := filepath.Join(dir, "usmp-registry.db")
 	want := expectedDigests(t, regPath, master)
 	if len(want) != 4 {
 		t.Fatalf("%d active devices, want 4", len(want))

@@ -86,7 +86,7 @@ func runRegistryImport(cmd *cobra.Command, f *Factory, root *rootOptions, opts *
 	}
 	res, err := reg.Import(cmd.Context(), set)
 	if err != nil {
-		return registryErr(err)
+		return err
 	}
 	rep := registryImportReport{Registry: reg.Location(), File: source, Added: make([]registry.Summary, 0, len(res.Added)), Unchanged: res.Unchanged}
 	for i := range res.Added {

@@ -12,15 +12,18 @@ func newRegistryInitCmd(f *Factory, root *rootOptions, runF func(*registryInitOp
 	opts := &registryInitOptions{}
 	cmd := &cobra.Command{
 		Use:   "init [--json]",
-		Short: "Create an empty registry and its audit log",
-		Long: `Create an empty registry at --registry (default ./usmp-registry.json) and its
-audit log, whose first entry records the creation. An existing registry is
-left as it is and is an error.
+		Short: "Create an empty registry (or upgrade an older one's schema)",
+		Long: `Create an empty registry at --registry: a SQLite database (default
+./usmp-registry.db, 0600) or the tables of a PostgreSQL registry (the database
+must exist). Its audit log's first entry records the creation. An existing
+registry is left as it is and is an error — unless its schema is older than this
+usmp-psk's: then init upgrades it, keeping every device and the audit log.
 
 Commands that record devices (registry add, registry import, provision,
-rotate) create a missing registry themselves; init makes it explicit.`,
+rotate, batch) create a missing registry themselves; init makes it explicit.`,
 		Example: `  $ usmp-psk registry init
-  $ usmp-psk --registry /srv/usmp/registry.json registry init`,
+  $ usmp-psk --registry /srv/usmp/registry.db registry init
+  $ usmp-psk --registry postgres://usmp@db.factory/usmp registry init`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -38,16 +41,22 @@ func runRegistryInit(cmd *cobra.Command, f *Factory, root *rootOptions, opts *re
 	if err != nil {
 		return err
 	}
-	if err := reg.Init(cmd.Context()); err != nil {
-		return registryErr(err)
+	defer reg.Close()
+	upgraded, err := reg.Init(cmd.Context())
+	if err != nil {
+		return err
 	}
 	audit := reg.AuditLocation()
+	if upgraded > 0 {
+		f.IO.Infof("upgraded the schema of registry %s from version %d; every device and the audit log are kept", reg.Location(), upgraded)
+		return nil
+	}
 	if opts.json {
 		return printJSON(f, struct {
 			Registry string `json:"registry"`
 			AuditLog string `json:"audit_log"`
 		}{reg.Location(), audit})
 	}
-	f.IO.Infof("created registry %s (audit log %s)", reg.Location(), audit)
+	f.IO.Infof("created registry %s", reg.Location())
 	return nil
 }

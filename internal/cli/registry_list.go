@@ -53,7 +53,7 @@ func runRegistryList(cmd *cobra.Command, f *Factory, root *rootOptions, opts *re
 	}
 	devs, err := reg.List(cmd.Context())
 	if err != nil {
-		return registryErr(err)
+		return err
 	}
 	if opts.json {
 		out := registryListOutput{Devices: make([]registry.Summary, 0, len(devs))}

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"errors"
-
 	"github.com/spf13/cobra"
 
 	"github.com/usmp/usmp-psk/internal/registry"
@@ -17,23 +15,33 @@ func newRegistryMigrateCmd(f *Factory, root *rootOptions, runF func(*registryMig
 	opts := &registryMigrateOptions{}
 	cmd := &cobra.Command{
 		Use:   "migrate --to REGISTRY [--json]",
-		Short: "Copy the registry and its audit log into a new registry (file or PostgreSQL) and verify the copy",
-		Long: `Copy the registry named by --registry into a new registry at --to — for
-example a registry file into PostgreSQL when several stations must share it, or
-back. Every record is copied as it is (stored keys are sealed on the way into
-PostgreSQL, so $USMP_REGISTRY_KEY must be set when the registry holds any), the
-audit log entry by entry with the same hashes, and then the copy is verified:
-the same devices, fields and keys, the same audit hashes, an intact chain.
+		Short: "Copy a registry (or a legacy JSON registry) into a new one and verify the copy",
+		Long: `Copy the registry named by --registry into a new registry at --to: the JSON
+registry file of an earlier usmp-psk (usmp-registry.json, with its audit log
+usmp-registry.audit.jsonl beside it) into a SQLite database, or a SQLite
+registry into PostgreSQL when several stations must share it, or back. Every
+record is copied as it is (stored keys are sealed on the way where the
+destination seals them: always into PostgreSQL, so $USMP_REGISTRY_KEY must be
+set when the registry holds any), the audit log entry by entry with the same
+hashes, and then the copy is verified: the same devices, fields and keys, the
+same audit hashes, an intact chain.
 
-The destination must not exist yet. The source keeps its writer lock during the
-copy and is left as it is; keep it as a backup, out of use. Exit 3 when the
-copy does not verify. See docs/scale-out.md.`,
-		Example: `  $ export PGPASSWORD=…   # or ~/.pgpass; never in the URL
-  $ usmp-psk registry migrate --registry ./usmp-registry.json --to postgres://usmp@db.factory/usmp`,
+The destination must not exist yet. The source's writers wait during the copy,
+and the source is left as it is; keep it as a backup, out of use. Exit 3 when
+the copy does not verify. See docs/registry.md and docs/scale-out.md.`,
+		Example: `  # from the JSON registry of an earlier usmp-psk
+  $ usmp-psk registry migrate --registry usmp-registry.json --to usmp-registry.db
+
+  # to PostgreSQL for many stations
+  $ export PGPASSWORD=…   # or ~/.pgpass; never in the URL
+  $ usmp-psk registry migrate --registry usmp-registry.db --to postgres://usmp@db.factory/usmp`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.to == "" {
 				return flagErrorf("--to REGISTRY is required (a file path or a postgres:// URL)")
+			}
+			if registry.IsLegacyPath(opts.to) {
+				return flagErrorf("--to names a JSON file: registries are databases now (a .db path or a postgres:// URL)")
 			}
 			if opts.to == root.registry {
 				return flagErrorf("--to names the registry itself")
@@ -50,23 +58,21 @@ copy does not verify. See docs/scale-out.md.`,
 }
 
 func runRegistryMigrate(cmd *cobra.Command, f *Factory, root *rootOptions, opts *registryMigrateOptions) error {
-	src, err := f.openRegistry(root)
-	if err != nil {
-		return err
-	}
 	dstRoot := *root
 	dstRoot.registry = opts.to
 	dst, err := f.openRegistry(&dstRoot)
 	if err != nil {
 		return err
 	}
-	rep, err := registry.Migrate(cmd.Context(), src.Store(), dst.Store())
+	defer dst.Close()
+	rep, err := registry.Migrate(cmd.Context(), root.registry, f.registryOptions(root), dst)
 	if err != nil {
-		var failed interface{ VerifyFailed() bool }
-		if errors.As(err, &failed) && failed.VerifyFailed() {
-			return &mismatchError{msg: err.Error()}
-		}
-		return registryErr(err)
+		// A damaged source (its audit chain) or a copy that does not
+		// verify: the verification failed (exit 3).
+		return auditFailed(f, registryAuditReport{}, err, false)
+	}
+	for _, fd := range rep.Findings {
+		f.IO.Warnf("the copy contradicts its audit log (as the source did): %s", registryText(fd.String()))
 	}
 	if opts.json {
 		return printJSON(f, struct {
@@ -76,7 +82,8 @@ func runRegistryMigrate(cmd *cobra.Command, f *Factory, root *rootOptions, opts 
 			StoredKeys   int    `json:"stored_keys"`
 			AuditEntries uint64 `json:"audit_entries"`
 			Verified     bool   `json:"verified"`
-		}{rep.From, rep.To, rep.Devices, rep.StoredKeys, rep.AuditEntries, true})
+			Findings     int    `json:"findings"`
+		}{rep.From, rep.To, rep.Devices, rep.StoredKeys, rep.AuditEntries, true, len(rep.Findings)})
 	}
 	f.IO.Infof("migrated %d devices (%d stored keys) and %d audit entries from %s to %s; the copy verifies", rep.Devices, rep.StoredKeys, rep.AuditEntries, rep.From, rep.To)
 	f.IO.Infof("next: point every station at %s (--registry or USMP_PSK_REGISTRY) and keep %s as a backup, out of use", rep.To, rep.From)

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/usmp/usmp-psk/internal/registry"
@@ -10,13 +9,18 @@ import (
 
 // defaultRegistry is the registry path when nothing else is configured
 // (design §5).
-const defaultRegistry = "./usmp-registry.json"
+const defaultRegistry = "./usmp-registry.db"
 
 // openRegistry opens the registry named by --registry ($USMP_PSK_REGISTRY,
 // config `registry`). Commands that record devices create a missing
 // registry and say so on stderr (design §5).
 func (f *Factory) openRegistry(root *rootOptions) (*registry.Registry, error) {
-	return registry.Open(root.registry, registry.Options{
+	return registry.Open(root.registry, f.registryOptions(root))
+}
+
+// registryOptions are the registry's options of this run.
+func (f *Factory) registryOptions(root *rootOptions) registry.Options {
+	return registry.Options{
 		LockTimeout:    root.lockTimeout,
 		AllowUnignored: root.allowUnignored,
 		Now:            f.Now,
@@ -27,19 +31,16 @@ func (f *Factory) openRegistry(root *rootOptions) (*registry.Registry, error) {
 			f.IO.Infof("created registry %s", location)
 		},
 		RegistryKey: func() (string, bool) { return f.registryKeyEnv, f.hasRegistryKeyEnv },
-	})
+	}
 }
 
-// registryErr adds hints to registry errors an operator can act on.
+// registryErr maps registry errors that the exit codes see through an
+// interface of their own: a failed verification (a master secret that does
+// not match the registry, a damaged audit log) exits 3.
 func registryErr(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, registry.ErrLocked) && strings.Contains(err.Error(), "\nhint: "):
-		// The registry's LockedError carries its own hint.
-		return err
-	case errors.Is(err, registry.ErrLocked):
-		return errors.Join(err, errors.New("hint: another usmp-psk is writing the registry; wait, or raise --lock-timeout"))
+	var failed interface{ VerifyFailed() bool }
+	if errors.As(err, &failed) && failed.VerifyFailed() {
+		return &mismatchError{msg: err.Error()}
 	}
 	return err
 }
@@ -49,6 +50,6 @@ func addRegistryFlags(root *rootOptions, pf interface {
 	StringVar(*string, string, string, string)
 	DurationVar(*time.Duration, string, time.Duration, string)
 }) {
-	pf.StringVar(&root.registry, "registry", defaultRegistry, "device registry `PATH` ($USMP_PSK_REGISTRY)")
-	pf.DurationVar(&root.lockTimeout, "lock-timeout", registry.DefaultLockTimeout, "how long to wait for the registry lock")
+	pf.StringVar(&root.registry, "registry", defaultRegistry, "device registry: a SQLite database `PATH` or a postgres:// URL ($USMP_PSK_REGISTRY)")
+	pf.DurationVar(&root.lockTimeout, "lock-timeout", registry.DefaultLockTimeout, "how long a writer waits for another to finish")
 }

@@ -19,12 +19,15 @@ func newRegistryRekeyCmd(f *Factory, root *rootOptions, runF func(*registryRekey
 	opts := &registryRekeyOptions{}
 	cmd := &cobra.Command{
 		Use:   "rekey [--json]",
-		Short: "Seal the stored keys of a PostgreSQL registry under a new $USMP_REGISTRY_KEY",
-		Long: `Rotate the key that seals stored device keys in a PostgreSQL registry: every
-stored key is opened with $USMP_REGISTRY_KEY and sealed again with
-$USMP_REGISTRY_NEW_KEY (64 hex digits each), in one transaction under the
-writer lock. From then on every station needs the new key. Device keys do not
-change. A registry file has no registry key (it is protected by its mode).`,
+		Short: "Seal the stored keys of the registry under a new $USMP_REGISTRY_KEY",
+		Long: `Seal the stored device keys (random and imported) under a new registry key:
+every stored key is opened (with $USMP_REGISTRY_KEY where it is sealed) and
+sealed again with $USMP_REGISTRY_NEW_KEY (64 hex digits), in one transaction.
+From then on every station needs the new key. Device keys do not change.
+
+A SQLite registry made without a registry key holds its stored keys in its
+0600 file; rekey seals them, and from then on it needs the key like a
+PostgreSQL registry does.`,
 		Example: `  $ usmp-psk generate -o registry-new.key
   $ USMP_REGISTRY_KEY="$(cat registry.key)" USMP_REGISTRY_NEW_KEY="$(cat registry-new.key)" \
       usmp-psk --registry postgres://usmp@db/usmp registry rekey`,
@@ -53,9 +56,10 @@ func runRegistryRekey(cmd *cobra.Command, f *Factory, root *rootOptions, opts *r
 	if err != nil {
 		return err
 	}
+	defer reg.Close()
 	n, err := reg.Rekey(cmd.Context(), newKey)
 	if err != nil {
-		return registryErr(err)
+		return err
 	}
 	if opts.json {
 		return printJSON(f, struct {

@@ -53,7 +53,7 @@ func runRegistryRevoke(cmd *cobra.Command, f *Factory, root *rootOptions, opts *
 	}
 	dev, err := reg.Revoke(cmd.Context(), opts.deviceID, opts.reason)
 	if err != nil {
-		return registryErr(err)
+		return err
 	}
 	if opts.json {
 		return printJSON(f, dev)

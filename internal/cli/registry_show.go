@@ -56,7 +56,7 @@ func runRegistryShow(cmd *cobra.Command, f *Factory, root *rootOptions, opts *re
 	}
 	dev, err := reg.Show(cmd.Context(), opts.deviceID)
 	if err != nil {
-		return registryErr(err)
+		return err
 	}
 	if opts.json {
 		return printJSON(f, dev)

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -63,6 +64,40 @@ func registryFixture(t *testing.T, master string) string {
 		}
 	}
 	return dir
+}
+
+// registrySQL runs a statement on the registry of dir (a tamper), with
+// the sqlite driver the registry package registers.
+func registrySQL(t *testing.T, dir, query string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "usmp-registry.db")+"?mode=rw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(query); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+}
+
+// registryAuditLog returns the audit log of the registry in dir (default
+// usmp-registry.db) as JSON lines.
+func registryAuditLog(t *testing.T, dir string, name ...string) []byte {
+	t.Helper()
+	file := "usmp-registry.db"
+	if len(name) > 0 {
+		file = name[0]
+	}
+	reg, err := registry.Open(filepath.Join(dir, file), registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	var b bytes.Buffer
+	if _, err := reg.WriteAuditJSONL(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
 
 // registryRun runs one command line in dir and returns the exit code,
@@ -307,18 +342,11 @@ func TestRegistryExitCodes(t *testing.T) {
 	master := canaryMaster(t)
 	dir := registryFixture(t, master)
 	corrupt := t.TempDir()
-	if err := os.WriteFile(filepath.Join(corrupt, "usmp-registry.json"), []byte("{\"version\": 1, \"devices\": [\n  {\"id\":\"x\"}\n]}\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(corrupt, "usmp-registry.db"), bytes.Repeat([]byte("not a database\n"), 300), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	tampered := registryFixture(t, master)
-	log := filepath.Join(tampered, "usmp-registry.audit.jsonl")
-	b, err := os.ReadFile(log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(log, bytes.Replace(b, []byte(`"event":"add"`), []byte(`"event":"rotate"`), 1), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	registrySQL(t, tampered, `UPDATE usmp_audit SET line = replace(line, '"event":"add"', '"event":"rotate"') WHERE seq = 3`)
 	tests := []struct {
 		name   string
 		dir    string
@@ -330,7 +358,8 @@ func TestRegistryExitCodes(t *testing.T) {
 		{"show", dir, "", []string{"registry", "show", "dev-a"}, exitOK},
 		{"check", dir, master, []string{"registry", "check"}, exitOK},
 		{"audit", dir, "", []string{"registry", "audit"}, exitOK},
-		{"missing registry", dir, "", []string{"--registry", "none.json", "registry", "list"}, exitUsage},
+		{"missing registry", dir, "", []string{"--registry", "none.db", "registry", "list"}, exitUsage},
+		{"legacy registry", dir, "", []string{"--registry", "old.json", "registry", "list"}, exitUsage},
 		{"init existing", dir, "", []string{"registry", "init"}, exitUsage},
 		{"unknown device", dir, "", []string{"registry", "show", "dev-x"}, exitUsage},
 		{"revoked again", dir, "", []string{"registry", "revoke", "dev-a"}, exitUsage},
@@ -365,16 +394,7 @@ func TestRegistryExitCodes(t *testing.T) {
 // as text and as JSON (issue 5 item 4).
 func TestRegistryAuditNamesLine(t *testing.T) {
 	dir := registryFixture(t, registryGoldenMaster)
-	log := filepath.Join(dir, "usmp-registry.audit.jsonl")
-	b, err := os.ReadFile(log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := bytes.SplitAfter(b, []byte("\n"))
-	lines[4] = bytes.Replace(lines[4], []byte(`"epoch":0`), []byte(`"epoch":7`), 1)
-	if err := os.WriteFile(log, bytes.Join(lines, nil), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	registrySQL(t, dir, `UPDATE usmp_audit SET line = replace(line, '"epoch":0', '"epoch":7') WHERE seq = 5`)
 	code, out, errOut := registryRun(t, dir, "", "registry", "audit")
 	if code != exitMismatch || out != "" || !strings.Contains(errOut, "line 5: ") {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
@@ -399,11 +419,7 @@ func TestRegistryExportRefusesTerminal(t *testing.T) {
 			t.Errorf("%v: exit %d, stdout %d bytes, stderr %q", args, code, out.Len(), errOut)
 		}
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "usmp-registry.audit.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bytes.Contains(b, []byte(`"event":"export"`)) {
+	if b := registryAuditLog(t, dir); bytes.Contains(b, []byte(`"event":"export"`)) {
 		t.Error("a refused export was recorded in the audit log")
 	}
 	// To a file from a terminal is fine.
@@ -443,8 +459,8 @@ func TestRegistryNoLeak(t *testing.T) {
 		{[]string{"registry", "export", "-o", "k.json", "--json"}, false},
 		{[]string{"registry", "export", "-o", "k.json"}, false}, // refused: exists
 		{[]string{"registry", "export"}, true},
-		{[]string{"--registry", "copy.json", "registry", "import", "k.json", "--json"}, false},
-		{[]string{"--registry", "copy.json", "registry", "import", "k.json"}, false},
+		{[]string{"--registry", "copy.db", "registry", "import", "k.json", "--json"}, false},
+		{[]string{"--registry", "copy.db", "registry", "import", "k.json"}, false},
 		{[]string{"registry", "check"}, false},
 		{[]string{"registry", "check", "--json"}, false},
 		{[]string{"registry", "audit"}, false},
@@ -464,17 +480,18 @@ func TestRegistryNoLeak(t *testing.T) {
 		}
 	}
 	// Files: the export and the imported copy hold keys by design; the
-	// registry (derived keys are never stored) and the audit logs do not.
-	for _, name := range []string{"usmp-registry.json", "usmp-registry.audit.jsonl", "copy.audit.jsonl"} {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, leak := range scan.Scan(name, b) {
-			t.Error(leak)
-		}
+	// registry (derived keys are never stored, and its audit log) does not.
+	b, err := os.ReadFile(filepath.Join(dir, "usmp-registry.db"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, name := range []string{"k.json", "copy.json"} {
+	for _, leak := range scan.Scan("usmp-registry.db", b) {
+		t.Error(leak)
+	}
+	for _, leak := range scan.Scan("the audit log of copy.db", registryAuditLog(t, dir, "copy.db")) {
+		t.Error(leak)
+	}
+	for _, name := range []string{"k.json", "copy.db"} {
 		fi, err := os.Stat(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
@@ -490,7 +507,7 @@ func TestRegistryNoLeak(t *testing.T) {
 // registry_concurrent and registry_lock do the same with processes.)
 func TestRegistryConcurrentAdd(t *testing.T) {
 	master := canaryMaster(t)
-	path := filepath.Join(t.TempDir(), "reg", "usmp-registry.json")
+	path := filepath.Join(t.TempDir(), "reg", "usmp-registry.db")
 	const n = 16
 	var wg sync.WaitGroup
 	codes := make([]int, n)
@@ -521,6 +538,7 @@ func TestRegistryConcurrentAdd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer reg.Close()
 	devs, err := reg.List(context.Background())
 	if err != nil || len(devs) != n {
 		t.Fatalf("%d devices, %v; want %d", len(devs), err, n)

@@ -120,7 +120,7 @@ func runRotate(cmd *cobra.Command, f *Factory, root *rootOptions, opts *rotateOp
 	dev, showErr := reg.Show(ctx, opts.deviceID)
 	known := showErr == nil
 	if showErr != nil && !notFound(showErr) {
-		return registryErr(showErr)
+		return showErr
 	}
 	// A derived device (or an unknown one, taken as derived) needs the
 	// master to move to the next epoch; verifying an unknown device's
@@ -139,7 +139,7 @@ func runRotate(cmd *cobra.Command, f *Factory, root *rootOptions, opts *rotateOp
 	}
 	res, err := provision.Rotate(ctx, reg, opts.deviceID, ro, imgOpts, write)
 	if err != nil {
-		return registryErr(errWrongKeys(unwrittenErr(err, opts.deviceID, opts.output, &opts.image, root.registry)))
+		return errWrongKeys(unwrittenErr(err, opts.deviceID, opts.output, &opts.image, root.registry))
 	}
 	defer res.Key.Destroy()
 	defer psk.Wipe(res.Image)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/usmp/usmp-psk/internal/provision"
 	"github.com/usmp/usmp-psk/internal/psk"
-	"github.com/usmp/usmp-psk/internal/registry"
 )
 
 type verifyOptions struct {
@@ -75,12 +74,13 @@ func runVerify(cmd *cobra.Command, f *Factory, root *rootOptions, opts *verifyOp
 	if err != nil {
 		return err
 	}
+	defer reg.Close()
 	// A registry that does not exist is refused, as by every other command
 	// that reads one: checking against the epoch-0 key of an unknown device
 	// is right for the registry the gateway loads, but a mistyped --registry
 	// or the wrong directory would turn a retired key into a "match".
-	if err := reg.Store().View(cmd.Context(), func(registry.Reader) error { return nil }); err != nil {
-		return registryErr(err)
+	if err := reg.Exists(cmd.Context()); err != nil {
+		return err
 	}
 	var master *psk.Secret
 	defer func() { master.Destroy() }()
@@ -96,7 +96,7 @@ func runVerify(cmd *cobra.Command, f *Factory, root *rootOptions, opts *verifyOp
 	}
 	v, err := provision.Verify(cmd.Context(), reg, img, o, opts.deviceID, loadMaster)
 	if err != nil {
-		return registryErr(errWrongKeys(err))
+		return errWrongKeys(err)
 	}
 	if opts.json {
 		if err := printJSON(f, v); err != nil {

@@ -341,17 +341,6 @@ func (s *BatchSpec) record(ctx context.Context, reg *registry.Registry, position
 	}
 	added, err := reg.AddMany(ctx, reqs, registry.AddOptions{Event: registry.EventBatch, KeepExisting: true})
 	if err != nil {
-		for _, a := range added { // recorded (a *registry.CommittedError)
-			a.Key.Destroy()
-		}
-		if ce := (*registry.CommittedError)(nil); errors.As(err, &ce) {
-			// Recorded, but the registry may not be durable. For a batch,
-			// unlike a rotation, running it again is exactly the way on:
-			// a re-run keeps the devices it recorded and writes what is
-			// missing.
-			return recorded{err: &registry.CommittedError{Location: ce.Location, Err: ce.Err,
-				Hint: "the batch stopped before writing these devices' images; run the same batch command again to finish it (a re-run keeps the devices already recorded)"}}
-		}
 		var ce *registry.DeviceError
 		if errors.As(err, &ce) && errors.Is(err, registry.ErrDeviceExists) {
 			dev, _ := reg.Show(ctx, ce.ID)

@@ -115,10 +115,13 @@ func batchReg(t *testing.T, path string) *registry.Registry {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { reg.Close() })
 	return reg
 }
 
-// snapshot reads every file under dir.
+// snapshot returns every file under dir, byte for byte, but for a
+// registry database (reg.db and its -wal and -shm files), whose bytes
+// change with every connection: its records and audit log stand for it.
 func snapshot(t *testing.T, dir string) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
@@ -126,8 +129,14 @@ func snapshot(t *testing.T, dir string) map[string][]byte {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		b, err := os.ReadFile(p)
 		rel, _ := filepath.Rel(dir, p)
+		if strings.HasPrefix(filepath.Base(p), "reg.db") {
+			if filepath.Base(p) == "reg.db" {
+				out[rel] = []byte((&regFiles{reg: batchReg(t, p)}).snapshot(t))
+			}
+			return nil
+		}
+		b, err := os.ReadFile(p)
 		out[rel] = b
 		return err
 	})
@@ -158,7 +167,7 @@ func TestBatchDerived(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	out := filepath.Join(root, "out")
-	regPath := filepath.Join(root, "reg.json")
+	regPath := filepath.Join(root, "reg.db")
 	ids, _ := NewCountIDs("fac-", 1, 60)
 	spec := BatchSpec{IDs: ids, Source: Derive, Master: master, Out: out, Image: ImageOptions{Layout: DefaultLayout()}, Offset: DefaultOffset, Jobs: 3, Chunk: 25}
 	res, err := RunBatch(ctx, batchReg(t, regPath), spec)
@@ -215,7 +224,7 @@ func TestBatchRandomPerDeviceKeysResumes(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	out := filepath.Join(root, "out")
-	regPath := filepath.Join(root, "reg.json")
+	regPath := filepath.Join(root, "reg.db")
 	ids := ListIDs{"24:6F:28:AA", "dev-b", "dev-c", "dev-d", "dev-e", "dev-f", "dev-g"}
 	spec := BatchSpec{IDs: ids, Source: Random, Out: out, Image: ImageOptions{Layout: DefaultLayout()}, PerDeviceKeys: true, Jobs: 2, Chunk: 3}
 
@@ -285,7 +294,7 @@ func TestBatchShardsAndPlan(t *testing.T) {
 		if _, err := os.Stat(spec.Out); err == nil {
 			t.Fatal("Plan wrote something")
 		}
-		res, err := RunBatch(ctx, batchReg(t, filepath.Join(root, "reg.json")), spec)
+		res, err := RunBatch(ctx, batchReg(t, filepath.Join(root, "reg.db")), spec)
 		if err != nil || res.Devices != len(planned) {
 			t.Fatalf("shard %d: %+v %v", i, res, err)
 		}
@@ -299,7 +308,7 @@ func TestBatchShardsAndPlan(t *testing.T) {
 func TestBatchConflictsWithRecord(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
-	reg := batchReg(t, filepath.Join(root, "reg.json"))
+	reg := batchReg(t, filepath.Join(root, "reg.db"))
 	if _, err := reg.Add(ctx, "c-1", registry.Random()); err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +343,7 @@ func TestBatchEmptyShard(t *testing.T) {
 	root := t.TempDir()
 	ids := ListIDs{"only"}
 	spec := BatchSpec{IDs: ids, Shard: Shard{I: 2, N: 2}, Source: Derive, Master: master, Out: filepath.Join(root, "out"), Image: ImageOptions{Layout: DefaultLayout()}}
-	res, err := RunBatch(context.Background(), batchReg(t, filepath.Join(root, "reg.json")), spec)
+	res, err := RunBatch(context.Background(), batchReg(t, filepath.Join(root, "reg.db")), spec)
 	if err != nil || res.Devices != 0 {
 		t.Fatalf("%+v %v", res, err)
 	}
@@ -355,7 +364,7 @@ func (panicReader) Read([]byte) (int, error) { panic("injected panic in a batch 
 func TestBatchWorkerPanic(t *testing.T) {
 	root := t.TempDir()
 	spec := BatchSpec{IDs: ListIDs{"p-1", "p-2"}, Source: Random, Out: filepath.Join(root, "out"), Image: ImageOptions{Layout: DefaultLayout()}, PerDeviceKeys: true, Rand: panicReader{}}
-	_, err := RunBatch(context.Background(), batchReg(t, filepath.Join(root, "reg.json")), spec)
+	_, err := RunBatch(context.Background(), batchReg(t, filepath.Join(root, "reg.db")), spec)
 	if !errors.Is(err, errWorkerPanic) || strings.Contains(err.Error(), "injected") {
 		t.Fatalf("err = %v", err)
 	}
@@ -393,7 +402,7 @@ func TestBatchRefusedLeavesNoDirectory(t *testing.T) {
 			}
 			ids, _ := NewCountIDs("r-", 1, 2)
 			spec := BatchSpec{IDs: ids, Source: Derive, Master: master, Out: filepath.Join(root, tt.out), Image: ImageOptions{Layout: DefaultLayout()}, PerDeviceKeys: tt.perDev}
-			_, err := RunBatch(context.Background(), batchReg(t, filepath.Join(open, "reg.json")), spec)
+			_, err := RunBatch(context.Background(), batchReg(t, filepath.Join(open, "reg.db")), spec)
 			var ue *secfile.UnsafeError
 			if !errors.As(err, &ue) {
 				t.Fatalf("err = %v, want the registry refused", err)

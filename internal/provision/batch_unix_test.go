@@ -12,7 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/usmp/usmp-psk/internal/registry"
 	"github.com/usmp/usmp-psk/internal/secfile"
 )
 
@@ -42,7 +41,7 @@ func TestBatchChecksBeforeTheDirectory(t *testing.T) {
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	ids, _ := NewCountIDs("r-", 1, 2)
 	spec := BatchSpec{IDs: ids, Source: Derive, Master: master, Out: out, Image: ImageOptions{Layout: DefaultLayout()}, PerDeviceKeys: true}
-	_, err = RunBatch(context.Background(), batchReg(t, filepath.Join(t.TempDir(), "reg.json")), spec)
+	_, err = RunBatch(context.Background(), batchReg(t, filepath.Join(t.TempDir(), "reg.db")), spec)
 	var ue *secfile.UnsafeError
 	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "git does not ignore it") {
 		t.Fatalf("err = %v, want the git guard's refusal", err)
@@ -78,7 +77,7 @@ func TestBatchProbesTheKeysFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(root, "out")
-	regPath := filepath.Join(t.TempDir(), "reg.json")
+	regPath := filepath.Join(t.TempDir(), "reg.db")
 	ids, _ := NewCountIDs("d", 1, 3)
 	spec := BatchSpec{IDs: ids, Source: Random, Out: out, Image: ImageOptions{Layout: DefaultLayout()}, PerDeviceKeys: true}
 	_, err = RunBatch(context.Background(), batchReg(t, regPath), spec)
@@ -93,43 +92,6 @@ func TestBatchProbesTheKeysFiles(t *testing.T) {
 	}
 }
 
-// TestBatchRecordedDespiteAFailedWrite: a registry write that fails after
-// the rename (its directory's sync) has recorded the chunk; for a batch
-// the way on is to run it again, so the error says that — not "do not
-// repeat the command" — and the re-run finishes the batch.
-func TestBatchRecordedDespiteAFailedWrite(t *testing.T) {
-	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "reg")
-	path := filepath.Join(dir, "reg.json")
-	reg := batchReg(t, path)
-	if err := reg.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(t.TempDir(), "out")
-	ids, _ := NewCountIDs("d", 1, 3)
-	spec := BatchSpec{IDs: ids, Source: Derive, Master: master, Out: out, Image: ImageOptions{Layout: DefaultLayout()}}
-	secfile.CrashHookAt = func(step, p string) {
-		if step == "before-dirsync" && p == path {
-			_ = os.Rename(dir, dir+".away")
-		}
-	}
-	_, err := RunBatch(ctx, reg, spec)
-	secfile.CrashHookAt = nil
-	if err := os.Rename(dir+".away", dir); err != nil {
-		t.Fatal(err)
-	}
-	var ce *registry.CommittedError
-	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "run the same batch command again") || strings.Contains(err.Error(), "do not repeat") {
-		t.Fatalf("err = %v, want a *registry.CommittedError saying to run the batch again", err)
-	}
-	res, err := RunBatch(ctx, reg, spec)
-	if err != nil || res.Existing != 3 || res.New != 0 {
-		t.Fatalf("re-run: %+v %v", res, err)
-	}
-	if _, err := os.Stat(filepath.Join(out, "manifest.json")); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestBatchRefusesSymlinkedFiles: a re-run writes and reads its files in
 // place, and a symbolic link planted where an image or keys file goes must
@@ -158,7 +120,7 @@ func TestBatchRefusesSymlinkedFiles(t *testing.T) {
 			}
 			ids, _ := NewCountIDs("r-", 1, 3)
 			spec := BatchSpec{IDs: ids, Source: Random, Out: out, Image: ImageOptions{Layout: DefaultLayout()}, PerDeviceKeys: true}
-			_, err := RunBatch(context.Background(), batchReg(t, filepath.Join(dir, "reg.json")), spec)
+			_, err := RunBatch(context.Background(), batchReg(t, filepath.Join(dir, "reg.db")), spec)
 			if err == nil || !strings.Contains(err.Error(), "not a regular file") {
 				t.Fatalf("err = %v, want a refusal of the link", err)
 			}

@@ -46,7 +46,7 @@ func benchBatchJobs(b *testing.B, n int, perDevice bool, jobs int) {
 	for b.Loop() {
 		b.StopTimer()
 		dir := benchDir(b)
-		reg, err := registry.Open(filepath.Join(dir, "reg.json"), registry.Options{})
+		reg, err := registry.Open(filepath.Join(dir, "reg.db"), registry.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -124,7 +124,7 @@ func BenchmarkBatchPartRegistry10k(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		dir := benchDir(b)
-		reg, err := registry.Open(filepath.Join(dir, "reg.json"), registry.Options{})
+		reg, err := registry.Open(filepath.Join(dir, "reg.db"), registry.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -25,7 +25,7 @@ type regFiles struct {
 
 func newRegFiles(t *testing.T) *regFiles {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "reg.json")
+	path := filepath.Join(t.TempDir(), "reg.db")
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	reg, err := registry.Open(path, registry.Options{Now: func() time.Time { return now }})
 	if err != nil {
@@ -34,18 +34,30 @@ func newRegFiles(t *testing.T) *regFiles {
 	return &regFiles{reg: reg, path: path}
 }
 
-// snapshot returns the registry file and its audit log ("" when missing).
+// snapshot returns every record and the audit log ("" when the registry
+// does not exist).
 func (r *regFiles) snapshot(t *testing.T) string {
 	t.Helper()
-	var out string
-	for _, p := range []string{r.path, registry.AuditPath(r.path)} {
-		b, err := os.ReadFile(p)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
+	ctx := context.Background()
+	devs, err := r.reg.List(ctx)
+	if errors.Is(err, registry.ErrNoRegistry) {
+		return ""
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	for _, d := range devs {
+		full, err := r.reg.Show(ctx, d.ID)
+		if err != nil {
 			t.Fatal(err)
 		}
-		out += p + "\n" + string(b) + "\n"
+		fmt.Fprintf(&out, "%+v\n", full)
 	}
-	return out
+	if _, err := r.reg.WriteAuditJSONL(ctx, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
 }
 
 // fullBase is a 3-page image whose pages are filled with u8 entries: it

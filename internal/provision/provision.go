@@ -102,10 +102,6 @@ func Key(ctx context.Context, reg *registry.Registry, q Request) (*KeyResult, er
 		return nil, fmt.Errorf("unknown key source %d", q.Source)
 	}
 	res, err := reg.AddMany(ctx, []registry.AddRequest{{ID: q.ID, Key: spec}}, registry.AddOptions{KeepExisting: true})
-	var ce *registry.CommittedError
-	if errors.As(err, &ce) && len(res) == 1 {
-		return &KeyResult{Device: res[0].Device, Key: res[0].Key, Existing: res[0].Existing}, err
-	}
 	if errors.Is(err, registry.ErrDeviceExists) {
 		dev, serr := reg.Show(ctx, q.ID)
 		if serr == nil {
@@ -149,14 +145,6 @@ func Provision(ctx context.Context, reg *registry.Registry, q Request, o ImageOp
 		}
 	}
 	kr, err := Key(ctx, reg, q)
-	var ce *registry.CommittedError
-	if errors.As(err, &ce) && kr != nil {
-		// The device is recorded although the registry write failed after
-		// the rename: no image; provision writes it from the registry.
-		pre.discard()
-		kr.Key.Destroy()
-		return nil, &UnwrittenError{Device: kr.Device, Err: err}
-	}
 	if err != nil {
 		pre.discard()
 		return nil, err

@@ -22,7 +22,7 @@ func masterFn() (*psk.Secret, error) { return master, nil }
 func newReg(t *testing.T) *registry.Registry {
 	t.Helper()
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	reg, err := registry.Open(filepath.Join(t.TempDir(), "reg.json"), registry.Options{Now: func() time.Time { return now }})
+	reg, err := registry.Open(filepath.Join(t.TempDir(), "reg.db"), registry.Options{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,14 +37,6 @@ func Rotate(ctx context.Context, reg *registry.Registry, id string, ro registry.
 		}
 	}
 	res, err := reg.Rotate(ctx, id, ro)
-	var ce *registry.CommittedError
-	if errors.As(err, &ce) && res != nil {
-		// The rotation is recorded although the registry write failed
-		// after the rename: no image, and no second rotation.
-		pre.discard()
-		res.Key.Destroy()
-		return nil, &UnwrittenError{Device: res.Device, Rotation: true, Err: err}
-	}
 	if err != nil {
 		pre.discard()
 		return nil, err

@@ -139,13 +139,16 @@ type CorruptError struct {
 
 func (e *CorruptError) Error() string {
 	s := e.Path + ": "
+	if e.Device == "" && e.Field == "" {
+		return s + e.Msg
+	}
 	if e.Device != "" {
 		s += "device " + strconv.Quote(e.Device) + ": "
 	}
 	if e.Field != "" {
 		s += e.Field + ": "
 	}
-	return s + e.Msg + "\nhint: run 'usmp-psk registry check' for every problem"
+	return s + e.Msg + "\nhint: 'usmp-psk registry check' lists every problem"
 }
 
 // Unwrap returns ErrCorrupt.

@@ -70,36 +70,55 @@ func (r *row) dest(withKey bool) []any {
 // decode turns a row into a record, checking it. A damaged row is a
 // *CorruptError naming the device and column, never content.
 func (t *tx) decode(r *row, withKey bool) (*Record, error) {
-	dev := ""
-	if psk.ValidateDeviceID(r.id) == nil {
-		dev = r.id
-	}
-	bad := func(field, msg string) error {
+	rec, err := t.decodeFields(r)
+	if err != nil {
 		psk.Wipe(r.plain)
-		return &CorruptError{Path: t.s.location(), Device: dev, Field: field, Msg: msg}
+		return nil, err
 	}
-	switch {
-	case dev == "":
-		return nil, bad("id", "not a valid device id")
-	case r.epoch < 0 || r.epoch > 1<<32-1:
-		return nil, bad("epoch", "out of range")
-	case !r.created.valid || !r.updated.valid:
-		return nil, bad("created", "missing")
-	}
-	rec := &Record{Device: Device{ID: r.id, Source: Source(r.source), Epoch: uint32(r.epoch), Status: Status(r.status),
-		KCV: r.kcv, Created: r.created.t, Updated: r.updated.t, Revoked: r.revoked.t, RevokeReason: r.reason}}
 	if withKey {
-		key, field, msg := t.openKey(r)
-		if msg != "" {
-			return nil, bad(field, msg)
-		}
-		rec.Key = key
+		return rec, t.withKey(rec, r)
 	}
-	if field, msg := rec.validate(withKey); msg != "" {
-		rec.Destroy()
-		return nil, bad(field, msg)
+	if field, msg := rec.validate(false); msg != "" {
+		return nil, t.corrupt(rec.ID, field, msg)
 	}
 	return rec, nil
+}
+
+func (t *tx) corrupt(id, field, msg string) error {
+	dev := ""
+	if psk.ValidateDeviceID(id) == nil {
+		dev = id
+	}
+	return &CorruptError{Path: t.s.location(), Device: dev, Field: field, Msg: msg}
+}
+
+// decodeFields reads the columns of a row but its key.
+func (t *tx) decodeFields(r *row) (*Record, error) {
+	switch {
+	case psk.ValidateDeviceID(r.id) != nil:
+		return nil, t.corrupt("", "id", "not a valid device id")
+	case r.epoch < 0 || r.epoch > 1<<32-1:
+		return nil, t.corrupt(r.id, "epoch", "out of range")
+	case !r.created.valid || !r.updated.valid:
+		return nil, t.corrupt(r.id, "created", "missing")
+	}
+	return &Record{Device: Device{ID: r.id, Source: Source(r.source), Epoch: uint32(r.epoch), Status: Status(r.status),
+		KCV: r.kcv, Created: r.created.t, Updated: r.updated.t, Revoked: r.revoked.t, RevokeReason: r.reason}}, nil
+}
+
+// withKey gives rec the key of its row and checks the whole record.
+func (t *tx) withKey(rec *Record, r *row) error {
+	key, field, msg := t.openKey(r)
+	if msg != "" {
+		psk.Wipe(r.plain)
+		return t.corrupt(rec.ID, field, msg)
+	}
+	rec.Key = key
+	if field, msg := rec.validate(true); msg != "" {
+		rec.Destroy()
+		return t.corrupt(rec.ID, field, msg)
+	}
+	return nil
 }
 
 // openKey returns the key of a row: plain, or sealed and opened with the

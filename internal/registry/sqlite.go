@@ -158,7 +158,7 @@ func (e *sqliteEngine) checkFile(write bool) error {
 	case n == 0:
 	case err == nil && bytes.Equal(head, sqliteHeader):
 	case head[0] == '{':
-		return &RegistryError{Location: e.path, Err: ErrLegacyRegistry, Hint: legacyHint(e.path)}
+		return &CorruptError{Path: e.path, Msg: "not a usmp-psk registry (a JSON file; a registry of an earlier usmp-psk is moved into a database with 'usmp-psk registry migrate')"}
 	default:
 		return &CorruptError{Path: e.path, Msg: "not a usmp-psk registry (not a SQLite database)"}
 	}

@@ -112,6 +112,33 @@ func (fx *fixtures) addFile(path string, want map[string][]string) {
 
 func hexOf(s *psk.Secret) string { return hex.EncodeToString(s.Expose()) }
 
+// legacyRecord is a device of a JSON registry as usmp-psk wrote them before
+// the database, with its key when stored.
+func legacyRecord(id string, d registry.Device, key string) string {
+	psk := ""
+	if key != "" {
+		psk = `,"psk":"` + key + `"`
+	}
+	return fmt.Sprintf(`    {"id":%q,"source":%q,"epoch":%d,"status":"active","kcv":%q%s,"created":"2026-11-27T12:00:00Z","updated":"2026-11-27T12:00:00Z"}`,
+		id, d.Source, d.Epoch, d.KCV, psk)
+}
+
+// legacyRegistry is a JSON registry file of those records.
+func legacyRegistry(records []string) []byte {
+	return []byte("{\n  \"version\": 1,\n  \"audit\": {\"seq\": 5, \"hash\": \"" + strings.Repeat("ab", 32) + "\"},\n  \"devices\": [\n" +
+		strings.Join(records, ",\n") + "\n  ]\n}\n")
+}
+
+// auditLines is the audit log of reg as JSON lines.
+func auditLines(t *testing.T, reg *registry.Registry) []byte {
+	t.Helper()
+	var b strings.Builder
+	if _, err := reg.WriteAuditJSONL(t.Context(), &b); err != nil {
+		t.Fatal(err)
+	}
+	return []byte(b.String())
+}
+
 // makeFixtures writes every fixture under a fresh directory.
 func makeFixtures(t *testing.T) *fixtures {
 	t.Helper()
@@ -120,8 +147,11 @@ func makeFixtures(t *testing.T) *fixtures {
 	master := randomKey(t, 32)
 
 	// A registry with random and imported keys (and a derived and a revoked
-	// device): every stored key is found, nothing else.
-	regPath := filepath.Join(fx.root, "keys", "usmp-registry.json")
+	// device). The registry is a SQLite database now, whose keys no text
+	// rule can find (.gitignore keeps it out: usmp-registry.db*); a JSON
+	// registry of an earlier usmp-psk may still sit in a repository, and
+	// every stored key of it is found, nothing else.
+	regPath := filepath.Join(fx.root, "keys", "usmp-registry.db")
 	if err := os.MkdirAll(filepath.Dir(regPath), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +159,8 @@ func makeFixtures(t *testing.T) *fixtures {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stored []string
+	defer reg.Close()
+	var stored, records []string
 	for _, d := range []struct {
 		id   string
 		spec registry.KeySpec
@@ -146,14 +177,17 @@ func makeFixtures(t *testing.T) *fixtures {
 		}
 		if d.spec.Source != registry.SourceDerived && d.id != "device-revoked-1" {
 			stored = append(stored, hexOf(res.Key))
+			records = append(records, legacyRecord(d.id, res.Device, hexOf(res.Key)))
+		} else {
+			records = append(records, legacyRecord(d.id, res.Device, ""))
 		}
 		res.Key.Destroy()
 	}
 	if _, err := reg.Revoke(ctx, "device-revoked-1", "lost"); err != nil {
 		t.Fatal(err)
 	}
-	fx.addFile("keys/usmp-registry.json", map[string][]string{ruleRegistry: stored})
-	fx.addFile("keys/usmp-registry.audit.jsonl", nil)
+	fx.add("keys/usmp-registry.json", legacyRegistry(records), map[string][]string{ruleRegistry: stored})
+	fx.add("keys/usmp-registry.audit.jsonl", auditLines(t, reg), nil)
 
 	// Its export, the gateway's key map: the first member is reported.
 	ex, err := reg.Export(ctx, master)
@@ -168,9 +202,9 @@ func makeFixtures(t *testing.T) *fixtures {
 	ex.Destroy()
 	fx.add("keys/gateway-keys.json", []byte(exp.String()), map[string][]string{ruleExport: {first}})
 
-	// A registry of derived devices only is not secret (design §5), even
-	// with hex-looking device ids, epochs and a revocation.
-	derPath := filepath.Join(fx.root, "fleet", "usmp-registry.json")
+	// A registry of derived devices only holds no key, even with
+	// hex-looking device ids, epochs and a revocation.
+	derPath := filepath.Join(fx.root, "fleet", "usmp-registry.db")
 	if err := os.MkdirAll(filepath.Dir(derPath), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -178,16 +212,21 @@ func makeFixtures(t *testing.T) *fixtures {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer der.Close()
+	var derivedRecs []string
 	for i, id := range []string{"device-id-1", "0123456789abcdef0123456789abcdef", strings.Repeat("a1b2c3d4", 8), "24:6F:28:AA:BB:CC"} {
-		if _, err := der.Add(ctx, id, registry.Derived(master, uint32(i))); err != nil {
+		res, err := der.Add(ctx, id, registry.Derived(master, uint32(i)))
+		if err != nil {
 			t.Fatalf("registry add %s: %v", id, err)
 		}
+		derivedRecs = append(derivedRecs, legacyRecord(id, res.Device, ""))
+		res.Key.Destroy()
 	}
 	if _, err := der.Revoke(ctx, "device-id-1", "rotated out"); err != nil {
 		t.Fatal(err)
 	}
-	fx.addFile("fleet/usmp-registry.json", nil)
-	fx.addFile("fleet/usmp-registry.audit.jsonl", nil)
+	fx.add("fleet/usmp-registry.json", legacyRegistry(derivedRecs), nil)
+	fx.add("fleet/usmp-registry.audit.jsonl", auditLines(t, der), nil)
 
 	// Key files as `generate`/`derive -o FILE --encoding E` write them.
 	k32, k48 := randomKey(t, 32), randomKey(t, 48)
