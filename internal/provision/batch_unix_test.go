@@ -92,7 +92,6 @@ func TestBatchProbesTheKeysFiles(t *testing.T) {
 	}
 }
 
-
 // TestBatchRefusesSymlinkedFiles: a re-run writes and reads its files in
 // place, and a symbolic link planted where an image or keys file goes must
 // not send a key outside the directory (and past the git guard, which
