@@ -269,6 +269,12 @@ func (c *checker) row(rw *row, p *replay) {
 	if err == nil {
 		err = c.t.withKey(rec, rw)
 	}
+	if ke := (*KeyError)(nil); errors.As(err, &ke) {
+		// Without the registry key a sealed key cannot be checked: a
+		// finding, and check goes on with the other records.
+		c.find(Finding{Device: rw.id, Field: "psk_sealed", Problem: ke.Msg})
+		return
+	}
 	if ce := (*CorruptError)(nil); errors.As(err, &ce) {
 		c.find(Finding{Device: ce.Device, Field: ce.Field, Problem: ce.Msg})
 		if p != nil && rec == nil {

@@ -15,6 +15,7 @@ package registry
 
 import (
 	"database/sql"
+	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,9 @@ type dialect struct {
 	name string
 	// dollar: placeholders are $1, $2, … (PostgreSQL) instead of ?.
 	dollar bool
+	// unnest: many rows are inserted as one array per column (PostgreSQL);
+	// else as a multi-row VALUES.
+	unnest bool
 	// readTx and writeTx open the transactions of readers and writers.
 	// SQLite's writers begin IMMEDIATE (the connection's _txlock), which
 	// takes the write lock at once; PostgreSQL's lock the meta row.
@@ -45,8 +49,10 @@ type dialect struct {
 	// schemaLock serialises the creators and upgraders of a schema ("" when
 	// the writer's transaction already does: SQLite).
 	schemaLock string
-	// idSet is a subquery of the ids in one JSON array parameter.
-	idSet string
+	// idSet is a subquery of the ids in one parameter, idSetArg that
+	// parameter: a JSON array (SQLite), a text array (PostgreSQL).
+	idSet    string
+	idSetArg func(ids []string) any
 	// schema creates the current schema in a new registry.
 	schema []string
 	// upgrades[v] brings a registry from version v to v+1.
@@ -76,6 +82,12 @@ func (d *dialect) bind(q string) string {
 	return b.String()
 }
 
+// jsonIDs is a JSON array of device ids (which need no escaping).
+func jsonIDs(ids []string) any {
+	b, _ := json.Marshal(ids)
+	return string(b)
+}
+
 // rfc3339 is how SQLite stores times: text that sorts and reads well.
 const rfc3339 = "2006-01-02T15:04:05Z07:00"
 
@@ -86,6 +98,7 @@ var sqliteDialect = &dialect{
 	lockMeta:    metaQuery,
 	tableExists: `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'usmp_meta'`,
 	idSet:       `SELECT value FROM json_each(?)`,
+	idSetArg:    jsonIDs,
 	schema:      sqliteSchema,
 	timeArg:     func(t time.Time) any { return t.UTC().Format(rfc3339) },
 }
@@ -93,6 +106,7 @@ var sqliteDialect = &dialect{
 var postgresDialect = &dialect{
 	name:        "postgres",
 	dollar:      true,
+	unnest:      true,
 	readTx:      &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 	writeTx:     &sql.TxOptions{Isolation: sql.LevelReadCommitted},
 	lockMeta:    metaQuery + ` FOR UPDATE`,
@@ -105,7 +119,8 @@ var postgresDialect = &dialect{
 	// One advisory lock per schema of the search path, so registries in
 	// different schemas do not wait for each other.
 	schemaLock: `SELECT pg_advisory_xact_lock(hashtext('usmp-psk registry schema ' || coalesce(current_schema(), '')))`,
-	idSet:      `SELECT json_array_elements_text(?::json)`,
+	idSet:      `SELECT unnest(?::text[])`,
+	idSetArg:   func(ids []string) any { return ids },
 	schema:     postgresSchema,
 	upgrades:   map[int][]string{1: postgresUpgrade1},
 	timeArg:    func(t time.Time) any { return t.UTC() },
@@ -150,7 +165,7 @@ var sqliteSchema = []string{
 	time   TEXT NOT NULL,
 	event  TEXT NOT NULL,
 	device TEXT,
-	hash   TEXT NOT NULL UNIQUE,
+	hash   TEXT NOT NULL,
 	line   TEXT NOT NULL
 )`,
 	`CREATE INDEX usmp_audit_device ON usmp_audit (device) WHERE device IS NOT NULL`,

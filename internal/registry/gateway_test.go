@@ -2,11 +2,13 @@ package registry
 
 import (
 	"bufio"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/usmp/usmp-psk/internal/psk"
@@ -120,4 +122,155 @@ func (g *gateway) expectKey(id string, want *psk.Secret, wantErr string) {
 	case r.Key != hex.EncodeToString(want.Expose()):
 		g.t.Errorf("get_psk(%s): wrong key, want KCV %s", id, psk.KCV(want))
 	}
+}
+
+// TestPythonGateway checks scripts/usmp_gateway.py against registries and
+// exports the Go code wrote: every device's key byte for byte (derived at
+// epochs 0 and 2, random, imported; stored keys in clear and sealed with a
+// registry key), revoked and unknown devices, strict mode, the master as
+// str, bytes or $USMP_MASTER_SECRET, and a rotation and a revocation seen
+// at the next look-up, without a restart.
+func TestPythonGateway(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the driver talks over pipes with a POSIX python3")
+	}
+	for _, sealed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "sealed"}[sealed], func(t *testing.T) { pythonGateway(t, sealed) })
+	}
+}
+
+func pythonGateway(t *testing.T, sealed bool) {
+	ctx := context.Background()
+	f := newFixture(t, "sqlite")
+	var env []string
+	if sealed {
+		f.key = testRegistryKey(t)
+		f.env.reg = f.open(t, testOptions(f.env))
+		env = append(env, RegistryKeyEnv+"="+hex.EncodeToString(f.key.Expose()))
+	}
+	e := f.env
+	master := canaryMaster(t)
+	must := func(res *AddResult, err error) *psk.Secret {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Key
+	}
+	keys := map[string]*psk.Secret{
+		"d0":          must(e.reg.Add(ctx, "d0", Derived(master, 0))),
+		"d2":          must(e.reg.Add(ctx, "d2", Derived(master, 2))),
+		"rnd":         must(e.reg.Add(ctx, "rnd", Random())),
+		"imp":         must(e.reg.Add(ctx, "imp", Imported(psk.CopySecret([]byte("an imported key of 28 bytes.."))))),
+		"24:6F:28:AA": must(e.reg.Add(ctx, "24:6F:28:AA", Derived(master, 0))),
+		"rot":         must(e.reg.Add(ctx, "rot", Derived(master, 0))),
+	}
+	for range 2 {
+		res, err := e.reg.Rotate(ctx, "rot", RotateOptions{Master: master, Reason: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys["rot"] = res.Key
+	}
+	if !keys["rot"].Equal(psk.Derive(master, "rot", 2)) {
+		t.Fatal("rot is not at epoch 2")
+	}
+	for _, id := range []string{"gone", "gone-d"} {
+		spec := Random()
+		if id == "gone-d" {
+			spec = Derived(master, 0)
+		}
+		must(e.reg.Add(ctx, id, spec))
+		if _, err := e.reg.Revoke(ctx, id, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exportPath := filepath.Join(filepath.Dir(e.path), "export.json")
+	ex, err := e.reg.Export(ctx, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.OpenFile(exportPath, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ex.WriteJSON(out); err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+	ex.Destroy()
+
+	masterText := string(master.Expose())
+	g := startGateway(t, append(env, psk.MasterEnv+"="+masterText)...)
+
+	// load_psk_registry, of the export and of the database: exactly the
+	// active devices, byte for byte.
+	for _, path := range []string{exportPath, e.path} {
+		r := g.call(map[string]any{"op": "load", "path": path})
+		if r.Error != "" || len(r.Keys) != len(keys) {
+			t.Fatalf("load_psk_registry(%s): %q, %d keys, want %d", path, r.Error, len(r.Keys), len(keys))
+		}
+		for id, k := range keys {
+			if r.Keys[id] != hex.EncodeToString(k.Expose()) {
+				t.Errorf("load_psk_registry(%s): device %s has the wrong key", path, id)
+			}
+		}
+	}
+
+	unknown := psk.Derive(master, "new-device", 0)
+	for _, mode := range []struct {
+		name   string
+		master any
+		strict bool
+	}{
+		{"env", nil, false},
+		{"str", map[string]string{"str": masterText}, false},
+		{"bytes strict", map[string]string{"hex": hex.EncodeToString(master.Expose())}, true},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			g.t = t
+			if r := g.call(map[string]any{"op": "make", "registry": e.path, "master": mode.master, "strict": mode.strict}); !r.OK {
+				t.Fatalf("make_get_psk: %s", r.Error)
+			}
+			for id, k := range keys {
+				g.expectKey(id, k, "")
+			}
+			g.expectKey("gone", nil, "KeyError")
+			g.expectKey("gone-d", nil, "KeyError")
+			if mode.strict {
+				g.expectKey("new-device", nil, "KeyError")
+			} else {
+				g.expectKey("new-device", unknown, "")
+			}
+		})
+	}
+	g.t = t
+
+	// The same get_psk sees a rotation and a revocation at its next call.
+	if r := g.call(map[string]any{"op": "make", "registry": e.path}); !r.OK {
+		t.Fatal(r.Error)
+	}
+	g.expectKey("d0", keys["d0"], "")
+	g.expectKey("rnd", keys["rnd"], "")
+	rot, err := e.reg.Rotate(ctx, "d0", RotateOptions{Master: master, Reason: "reload test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rot2, err := e.reg.Rotate(ctx, "imp", RotateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.expectKey("d0", rot.Key, "")
+	g.expectKey("imp", rot2.Key, "")
+	if _, err := e.reg.Revoke(ctx, "rnd", "reload test"); err != nil {
+		t.Fatal(err)
+	}
+	g.expectKey("rnd", nil, "KeyError")
+
+	// A wrong master secret is caught by the KCV, not served.
+	if r := g.call(map[string]any{"op": "make", "registry": e.path, "master": map[string]string{"str": "wrong master"}}); !r.OK {
+		t.Fatal(r.Error)
+	}
+	g.expectKey("d2", nil, "RegistryError")
+	g.expectKey("rot", nil, "RegistryError")
 }

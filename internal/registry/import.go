@@ -68,12 +68,12 @@ func ParseImport(file string, data []byte) (*ImportSet, error) {
 
 // add validates one id and key text and appends the entry.
 func (s *ImportSet) add(id string, raw []byte, line int, seen map[string]int) error {
+	if looksLikeKey(id) {
+		// Never named: it may be the key itself.
+		return &ImportError{File: s.File, Line: line, Msg: "the device id looks like a key: are the columns swapped? (id first, then the key)"}
+	}
 	if err := psk.ValidateDeviceID(id); err != nil {
-		msg := "not a valid device id (1-64 characters of A-Z a-z 0-9 . _ : - starting with a letter or digit)"
-		if looksLikeKey(id) {
-			msg = "the device id looks like a key: are the columns swapped? (id first, then the key)"
-		}
-		return &ImportError{File: s.File, Line: line, Msg: msg}
+		return &ImportError{File: s.File, Line: line, Msg: "not a valid device id (1-64 characters of A-Z a-z 0-9 . _ : - starting with a letter or digit)"}
 	}
 	if prev, dup := seen[id]; dup {
 		return &ImportError{File: s.File, Line: line, Device: id, Msg: fmt.Sprintf("given twice (also on line %d)", prev)}

@@ -187,7 +187,7 @@ func (r *Registry) restore(ctx context.Context, snap *snapshot) error {
 				hist = append(hist, []any{rec.ID, n + 1, h.KCV, int64(h.Epoch), string(h.Source), h.Reason, t.s.dia.timeArg(h.Retired)})
 			}
 		}
-		if err := t.insert("copy the history", "usmp_history (device, n, kcv, epoch, source, reason, retired)", 7, hist); err != nil {
+		if err := t.insert("copy the history", historyTable, hist); err != nil {
 			return err
 		}
 		return t.copyAudit(snap)
@@ -204,7 +204,7 @@ func (t *tx) copyAudit(snap *snapshot) error {
 		}
 		rows[i] = []any{int64(e.Seq), t.s.dia.timeArg(e.Time), string(e.Event), device, e.Hash, snap.lines[i]}
 	}
-	if err := t.insert("copy the audit log", "usmp_audit (seq, time, event, device, hash, line)", 6, rows); err != nil {
+	if err := t.insert("copy the audit log", auditTable, rows); err != nil {
 		return err
 	}
 	t.meta.head = snap.head

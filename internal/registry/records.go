@@ -7,7 +7,6 @@ package registry
 
 import (
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -108,10 +107,10 @@ func (t *tx) decodeFields(r *row) (*Record, error) {
 
 // withKey gives rec the key of its row and checks the whole record.
 func (t *tx) withKey(rec *Record, r *row) error {
-	key, field, msg := t.openKey(r)
-	if msg != "" {
+	key, err := t.openKey(r)
+	if err != nil {
 		psk.Wipe(r.plain)
-		return t.corrupt(rec.ID, field, msg)
+		return err
 	}
 	rec.Key = key
 	if field, msg := rec.validate(true); msg != "" {
@@ -122,28 +121,34 @@ func (t *tx) withKey(rec *Record, r *row) error {
 }
 
 // openKey returns the key of a row: plain, or sealed and opened with the
-// registry key.
-func (t *tx) openKey(r *row) (key *psk.Secret, field, msg string) {
+// registry key. A missing or wrong registry key is a *KeyError (the
+// operator's to fix); a damaged blob a *CorruptError.
+func (t *tx) openKey(r *row) (*psk.Secret, error) {
+	s := t.s
+	kid := sealedKeyID(r.sealed)
 	switch {
 	case r.plain != nil && r.sealed != nil:
-		return nil, "psk", "both a plain and a sealed key"
+		return nil, t.corrupt(r.id, "psk", "both a plain and a sealed key")
+	case r.plain != nil && len(r.plain) == 0:
+		return nil, t.corrupt(r.id, "psk", "empty key")
 	case r.plain != nil:
-		if len(r.plain) == 0 {
-			return nil, "psk", "empty key"
-		}
 		k := psk.NewSecret(r.plain)
 		r.plain = nil
-		return k, "", ""
+		return k, nil
 	case r.sealed == nil:
-		return nil, "", ""
-	case t.s.sealer == nil:
-		return nil, "psk_sealed", "an encrypted key, and $" + RegistryKeyEnv + " is not set"
+		return nil, nil
+	case s.sealer == nil:
+		return nil, &KeyError{Location: s.location(), Msg: "device " + strconv.Quote(r.id) + " holds an encrypted key (registry key " + kid + ") and $" + RegistryKeyEnv + " is not set",
+			Hint: "set $" + RegistryKeyEnv + " to the registry key (64 hex digits; see docs/registry.md)"}
+	case kid != "" && kid != s.sealer.id:
+		return nil, &KeyError{Location: s.location(), Msg: "$" + RegistryKeyEnv + " (key " + s.sealer.id + ") is not the key of this registry (key " + kid + ")",
+			Hint: "set $" + RegistryKeyEnv + " to this registry's key; after a rekey every station needs the new one"}
 	}
-	k, m := t.s.sealer.open(r.id, r.sealed)
-	if m != "" {
-		return nil, "psk_sealed", m
+	k, msg := s.sealer.open(r.id, r.sealed)
+	if msg != "" {
+		return nil, t.corrupt(r.id, "psk_sealed", msg)
 	}
-	return k, "", ""
+	return k, nil
 }
 
 // scanDevices reads the devices a query returns, calling fn for each.
@@ -190,11 +195,7 @@ func (t *tx) devices(ids []string, withKey bool) (map[string]*Record, error) {
 	if len(ids) == 0 {
 		return out, nil
 	}
-	set, err := json.Marshal(ids)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := t.query("read the devices", `SELECT `+columns(withKey)+` FROM usmp_devices WHERE id IN (`+t.s.dia.idSet+`)`, string(set))
+	rows, err := t.query("read the devices", `SELECT `+columns(withKey)+` FROM usmp_devices WHERE id IN (`+t.s.dia.idSet+`)`, t.s.dia.idSetArg(ids))
 	if err != nil {
 		return nil, err
 	}
@@ -241,11 +242,7 @@ func (t *tx) logged(ids []string) (map[string]bool, error) {
 	if len(ids) == 0 {
 		return out, nil
 	}
-	set, err := json.Marshal(ids)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := t.query("read the audit log", `SELECT DISTINCT device FROM usmp_audit WHERE device IN (`+t.s.dia.idSet+`)`, string(set))
+	rows, err := t.query("read the audit log", `SELECT DISTINCT device FROM usmp_audit WHERE device IN (`+t.s.dia.idSet+`)`, t.s.dia.idSetArg(ids))
 	if err != nil {
 		return nil, err
 	}
@@ -336,7 +333,7 @@ func (t *tx) insertDevices(recs []*Record) error {
 		}
 		rows = append(rows, args)
 	}
-	return t.insert("record the devices", "usmp_devices ("+deviceCols+keyCols+")", 11, rows)
+	return t.insert("record the devices", devicesTable, rows)
 }
 
 // updateDevice writes every column of an existing record.

@@ -68,7 +68,8 @@ type tx struct {
 	created  bool // the transaction creates the registry
 	upgraded int  // the schema version an init upgraded from (0: none)
 	events   []AuditEvent
-	sealed   bool // a key was sealed: the registry records the key's id
+	sealed   bool                 // a key was sealed: the registry records the key's id
+	stmts    map[string]*sql.Stmt // the multi-row INSERTs, prepared once per transaction
 }
 
 // writeOpts says what a write may do with a missing or existing registry.
@@ -373,6 +374,28 @@ func (t *tx) query(what, query string, args ...any) (*sql.Rows, error) {
 	return rows, nil
 }
 
+// execPrepared runs a statement that the transaction may run again (a
+// multi-row INSERT of a full group), preparing it once: compiling an
+// INSERT of 500 rows costs more than running it.
+func (t *tx) execPrepared(what, query string, args []any) error {
+	q := t.s.dia.bind(query)
+	st, ok := t.stmts[q]
+	if !ok {
+		var err error
+		if st, err = t.q.PrepareContext(t.ctx, q); err != nil {
+			return t.s.eng.dbErr(what, err)
+		}
+		if t.stmts == nil {
+			t.stmts = map[string]*sql.Stmt{}
+		}
+		t.stmts[q] = st
+	}
+	if _, err := st.ExecContext(t.ctx, args...); err != nil {
+		return t.s.eng.dbErr(what, err)
+	}
+	return nil
+}
+
 // log queues an audit event, written with the transaction's records.
 func (t *tx) log(ev AuditEvent) { t.events = append(t.events, ev) }
 
@@ -397,7 +420,7 @@ func (t *tx) flush() error {
 		}
 		rows = append(rows, []any{int64(head.Seq), t.s.dia.timeArg(ev.Time), string(ev.Event), device, hash, string(line)})
 	}
-	if err := t.insert("append to the audit log", "usmp_audit (seq, time, event, device, hash, line)", 6, rows); err != nil {
+	if err := t.insert("append to the audit log", auditTable, rows); err != nil {
 		return err
 	}
 	var keyID any
@@ -412,21 +435,50 @@ func (t *tx) flush() error {
 	return nil
 }
 
-// rowsPerInsert bounds the rows of one INSERT: 500 rows of up to 11
-// columns stay far below SQLite's 32766 and PostgreSQL's 65535
-// parameters, and a batch chunk still takes a handful of statements.
+// table names the columns of an INSERT, with their PostgreSQL types (the
+// arrays PostgreSQL's unnest takes them in).
+type table struct {
+	name    string
+	cols    []string
+	pgTypes []string
+}
+
+var (
+	devicesTable = table{"usmp_devices",
+		[]string{"id", "source", "epoch", "status", "kcv", "created", "updated", "revoked", "revoke_reason", "psk", "psk_sealed"},
+		[]string{"text", "text", "bigint", "text", "text", "timestamptz", "timestamptz", "timestamptz", "text", "bytea", "bytea"}}
+	historyTable = table{"usmp_history",
+		[]string{"device", "n", "kcv", "epoch", "source", "reason", "retired"},
+		[]string{"text", "integer", "text", "bigint", "text", "text", "timestamptz"}}
+	auditTable = table{"usmp_audit",
+		[]string{"seq", "time", "event", "device", "hash", "line"},
+		[]string{"bigint", "timestamptz", "text", "text", "text", "text"}}
+)
+
+// rowsPerInsert bounds the rows of one multi-row INSERT (SQLite): 500 rows
+// of up to 11 columns stay far below its 32766 parameters, and a batch
+// chunk still takes a handful of statements, each prepared once.
 const rowsPerInsert = 500
 
-// insert inserts rows of cols values each into table ("name (columns)"),
-// many rows per statement.
-func (t *tx) insert(what, table string, cols int, rows [][]any) error {
+// insert inserts rows into tb with a constant number of statements: on
+// PostgreSQL one, the columns as arrays through unnest (a statement with
+// thousands of parameters costs the server more to plan than to run); on
+// SQLite one per 500 rows.
+func (t *tx) insert(what string, tb table, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if t.s.dia.unnest {
+		q, args := unnestInsert(tb, rows)
+		return t.exec(what, q, args...)
+	}
+	cols := len(tb.cols)
 	group := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	head := "INSERT INTO " + tb.name + " (" + strings.Join(tb.cols, ", ") + ") VALUES "
 	for len(rows) > 0 {
 		n := min(rowsPerInsert, len(rows))
-		q := make([]byte, 0, len(table)+20+n*(len(group)+2))
-		q = append(q, "INSERT INTO "...)
-		q = append(q, table...)
-		q = append(q, " VALUES "...)
+		q := make([]byte, 0, len(head)+n*(len(group)+2))
+		q = append(q, head...)
 		args := make([]any, 0, n*cols)
 		for i := range n {
 			if i > 0 {
@@ -435,10 +487,25 @@ func (t *tx) insert(what, table string, cols int, rows [][]any) error {
 			q = append(q, group...)
 			args = append(args, rows[i]...)
 		}
-		if err := t.exec(what, string(q), args...); err != nil {
+		if err := t.execPrepared(what, string(q), args); err != nil {
 			return err
 		}
 		rows = rows[n:]
 	}
 	return nil
+}
+
+// unnestInsert is PostgreSQL's INSERT of rows as one array per column.
+func unnestInsert(tb table, rows [][]any) (string, []any) {
+	args := make([]any, len(tb.cols))
+	casts := make([]string, len(tb.cols))
+	for c := range tb.cols {
+		col := make([]any, len(rows))
+		for r := range rows {
+			col[r] = rows[r][c]
+		}
+		args[c] = col
+		casts[c] = "?::" + tb.pgTypes[c] + "[]"
+	}
+	return "INSERT INTO " + tb.name + " (" + strings.Join(tb.cols, ", ") + ") SELECT * FROM unnest(" + strings.Join(casts, ", ") + ")", args
 }
