@@ -247,7 +247,10 @@ func (o *nvsEditOptions) set(f *Factory, ed *nvs.Editor) (string, error) {
 				b = b[:len(b)-1]
 			}
 		}
-		if t == nvs.TypeBlob && o.isPSKEntry(f) && psk.IsPlaceholder(b) {
+		// The documentation's example keys are refused for the PSK entry
+		// whatever its type, as nvs generate refuses them (design §3; a
+		// string PSK got through, issue 13 item 10).
+		if o.isPSKEntry(f) && psk.IsPlaceholder(b) {
 			return "", &psk.InputError{Source: source, Msg: psk.PlaceholderRule}
 		}
 		data = b
