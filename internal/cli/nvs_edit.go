@@ -188,6 +188,10 @@ func runNVSEdit(f *Factory, root *rootOptions, o *nvsEditOptions) error {
 	// would lose every entry. Both are refused, and nothing is written.
 	if err := provision.CheckBase(img, keys); err != nil {
 		switch {
+		case errors.Is(err, provision.ErrNotNVS):
+			// Zeros or random bytes would be "edited" into a fresh NVS
+			// image with exit 0 (issue 13 item 8): the wrong file.
+			return badInputf("%s: %w; nothing was written\nhint: IMAGE is an NVS partition image, e.g. esptool read_flash 0x9000 0x6000 dev.bin (the nvs partition's offset and size)", o.image, err)
 		case errors.Is(err, provision.ErrLooksEncrypted):
 			return encryptedImageError(o.image, "nothing was written", "")
 		case errors.Is(err, provision.ErrWrongKeys):

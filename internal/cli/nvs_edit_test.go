@@ -70,3 +70,52 @@ func TestNVSSetRefusesPlaceholders(t *testing.T) {
 		})
 	}
 }
+
+// TestNVSEditRefusesNonNVS: nvs set and erase refuse an image that is no
+// NVS partition (zeros, random bytes, empty) with exit 2, naming the file,
+// and write nothing; they used to turn it into a fresh image with exit 0
+// (issue 13 item 8). A blank image is still edited.
+func TestNVSEditRefusesNonNVS(t *testing.T) {
+	random := make([]byte, 0x6000)
+	for i := range random {
+		random[i] = byte(i*7919 + i>>8)
+	}
+	tests := []struct {
+		name   string
+		img    []byte
+		want   int
+		reason string
+	}{
+		{"all zero", make([]byte, 0x6000), exitUsage, "no page is blank or has a valid NVS page header"},
+		{"random bytes", random, exitUsage, "no page is blank or has a valid NVS page header"},
+		{"empty", nil, exitUsage, "it is empty (0 bytes)"},
+		{"blank", bytes.Repeat([]byte{0xff}, 0x6000), exitOK, ""},
+	}
+	for _, tt := range tests {
+		for _, cmd := range [][]string{
+			{"nvs", "set", "x.bin", "--namespace", "app", "--key", "n", "--type", "u8", "--value", "1"},
+			{"nvs", "erase", "x.bin", "--namespace", "app", "--key", "n"},
+		} {
+			t.Run(tt.name+"/"+cmd[1], func(t *testing.T) {
+				dir := t.TempDir()
+				if err := os.WriteFile(filepath.Join(dir, "x.bin"), tt.img, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				code, _, errOut := runNVS(t, dir, cmd...)
+				want := tt.want
+				if cmd[1] == "erase" && want == exitOK {
+					want = exitUsage // nothing to erase in a blank image
+				}
+				if code != want {
+					t.Fatalf("exit %d, want %d; stderr %q", code, want, errOut)
+				}
+				if tt.reason != "" && !strings.Contains(errOut, "x.bin: not an NVS partition image: "+tt.reason+"; nothing was written") {
+					t.Errorf("stderr %q", errOut)
+				}
+				if after, _ := os.ReadFile(filepath.Join(dir, "x.bin")); tt.want != exitOK && !bytes.Equal(after, tt.img) {
+					t.Error("the image changed")
+				}
+			})
+		}
+	}
+}
