@@ -45,9 +45,9 @@ type FindingKind string
 
 // Kinds of findings.
 const (
-	KindSize               FindingKind = "size"                // image size is not a whole number of 4096-byte pages (error)
-	KindTooFewPages        FindingKind = "too-few-pages"       // fewer than 3 pages: only a read-only mount works (warning)
-	KindNoFreePage         FindingKind = "no-free-page"        // no blank page: the device cannot mount it read-write (error; warning below 3 pages)
+	KindSize               FindingKind = "size"                // empty, not whole 4096-byte pages, or not its partition's size (error)
+	KindTooFewPages        FindingKind = "too-few-pages"       // fewer than 3 pages: cut short (error), or a read-only partition (warning)
+	KindNoFreePage         FindingKind = "no-free-page"        // no blank page: the device cannot mount it read-write (error; warning for a read-only partition)
 	KindHeaderCRC          FindingKind = "header-crc"          // page header CRC mismatch: the device ignores the page (error)
 	KindPageState          FindingKind = "page-state"          // unknown page state word (error)
 	KindPageNotBlank       FindingKind = "page-not-blank"      // page state says empty but the page holds data (error)
@@ -104,6 +104,13 @@ type CheckOptions struct {
 	// Decrypt decrypts each 32-byte entry in place, for encrypted images
 	// (see ReadOptions.Decrypt).
 	Decrypt EntryCipher
+
+	// PartitionSize is the size of the partition the image is for (from a
+	// partition table, a batch manifest or the user), 0 when unknown. An
+	// image of another size is an error; a size below MinReadWriteSize is
+	// a read-only partition, for which fewer than 3 pages and no free page
+	// are only warnings (see CheckSize).
+	PartitionSize int
 }
 
 // HasErrors reports whether any finding has SeverityError.
@@ -144,16 +151,10 @@ func CheckImage(b []byte, opts CheckOptions) []Finding {
 	if len(b) > MaxImageSize {
 		return []Finding{{Kind: KindSize, Severity: SeverityError, Page: -1, Entry: -1, Detail: "image larger than 16 MiB"}}
 	}
-	c := &checker{b: b, opts: opts}
+	c := &checker{b: b, opts: opts, findings: CheckSize(len(b), opts.PartitionSize)}
 	n := len(b) / PageSize
-	if len(b)%PageSize != 0 {
-		c.add(KindSize, SeverityError, -1, -1, "size %d is not a multiple of 4096; the device uses the first %d whole pages", len(b), n)
-	}
 	if n == 0 {
 		return c.findings
-	}
-	if n < 3 {
-		c.add(KindTooFewPages, SeverityWarning, -1, -1, "%d pages: a partition needs 3 to be mounted read-write", n)
 	}
 	free := 0
 	for p := 0; p < n; p++ {
@@ -163,8 +164,7 @@ func CheckImage(b []byte, opts CheckOptions) []Finding {
 	}
 	if free == 0 {
 		sev := SeverityError
-		if n < 3 && len(b)%PageSize == 0 {
-			// 0x1000 and 0x2000 are the generator's read-only sizes.
+		if readOnlyPartition(opts.PartitionSize) {
 			sev = SeverityWarning
 		}
 		c.add(KindNoFreePage, sev, -1, -1, "no blank page: the device fails to mount the partition read-write (ESP_ERR_NVS_NO_FREE_PAGES)")
@@ -175,6 +175,55 @@ func CheckImage(b []byte, opts CheckOptions) []Finding {
 		return cmp.Or(cmp.Compare(a.Page, b.Page), cmp.Compare(a.Entry, b.Entry))
 	})
 	return c.findings
+}
+
+// readOnlyPartition reports a partition size the device can only mount
+// read-only: the generator's sizes 0x1000 and 0x2000.
+func readOnlyPartition(size int) bool { return size > 0 && size < MinReadWriteSize }
+
+// CheckSize judges the length of an image alone, against the size of the
+// partition it is for (0 when unknown), and returns its findings (none for
+// a possible length). An image is an error when it is empty, not a whole
+// number of pages, longer than its partition, or shorter than it — cut
+// short, as a batch killed mid-write or a full disk leaves it — except
+// that a read-only partition (below MinReadWriteSize) may hold only its
+// used pages, as the generator writes it. Without a partition size, fewer
+// than 3 pages is an error too: a read-write partition has at least 3, and
+// a truncated image is far likelier than a read-only one (issue 13).
+func CheckSize(length, partition int) []Finding {
+	var out []Finding
+	add := func(kind FindingKind, sev Severity, format string, args ...any) {
+		out = append(out, Finding{Kind: kind, Severity: sev, Page: -1, Entry: -1, Detail: fmt.Sprintf(format, args...)})
+	}
+	n := length / PageSize
+	switch {
+	case length == 0:
+		add(KindSize, SeverityError, "the image is empty (0 bytes)")
+		return out
+	case length%PageSize != 0:
+		add(KindSize, SeverityError, "size %d is not a multiple of 4096; the device uses the first %d whole pages", length, n)
+	}
+	switch {
+	case partition > 0 && length > partition:
+		add(KindSize, SeverityError, "the image is %d bytes, more than its %d-byte partition", length, partition)
+	case partition > 0 && length < partition && !readOnlyPartition(partition):
+		add(KindSize, SeverityError, "the image is %d bytes but its partition is %d bytes: it was cut short", length, partition)
+	}
+	switch {
+	case n == 0 || n >= 3:
+	case readOnlyPartition(partition):
+		add(KindTooFewPages, SeverityWarning, "%s: a partition of fewer than 3 pages can only be mounted read-only", pages(n))
+	case partition == 0:
+		add(KindTooFewPages, SeverityError, "%s: a read-write partition has at least 3; the image was cut short, or is for a read-only partition", pages(n))
+	}
+	return out
+}
+
+func pages(n int) string {
+	if n == 1 {
+		return "1 page"
+	}
+	return fmt.Sprintf("%d pages", n)
 }
 
 // checkPage checks one page and collects its items; it reports whether the

@@ -38,7 +38,12 @@ func TestCheckGeneratorVectorsClean(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var opts CheckOptions
+			// The partition size the image was made for: the generator
+			// writes only the used pages of its read-only sizes.
+			opts := CheckOptions{PartitionSize: len(b)}
+			if size, ok := readOnlyVectors[name]; ok {
+				opts.PartitionSize = size
+			}
 			if keys := filepath.Join(vectorDir, name+".keys.bin"); fileExists(keys) {
 				opts.Decrypt, _ = xtsCipher(t, keys)
 			}
@@ -59,6 +64,9 @@ func TestCheckGeneratorVectorsClean(t *testing.T) {
 		})
 	}
 }
+
+// readOnlyVectors are the generator vectors of read-only partition sizes.
+var readOnlyVectors = map[string]int{"readonly_1000": 0x1000, "readonly_2000": 0x2000}
 
 // TestCheckDeviceImages: images written by the device's library are
 // structurally clean (erased entries, FULL pages and garbage-collected
@@ -144,7 +152,7 @@ func TestCheckFindings(t *testing.T) {
 		entry  int
 	}{
 		{"size", func(b []byte) []byte { return b[:len(b)-100] }, KindSize, SeverityError, -1, -1},
-		{"no free page", func(b []byte) []byte { return b[:PageSize*3][:PageSize] }, KindNoFreePage, SeverityWarning, -1, -1},
+		{"no free page", func(b []byte) []byte { return b[:PageSize*3][:PageSize] }, KindNoFreePage, SeverityError, -1, -1},
 		{"header crc", func(b []byte) []byte { b[4] ^= 1; return b }, KindHeaderCRC, SeverityError, 0, -1},
 		{"page state", func(b []byte) []byte { b[0] = 0x7E; return b }, KindPageState, SeverityError, 0, -1},
 		{"not blank", func(b []byte) []byte { b[2*PageSize+100] = 0; return b }, KindPageNotBlank, SeverityError, 2, -1},
@@ -242,6 +250,87 @@ func BenchmarkCheck(b *testing.B) {
 	for b.Loop() {
 		if fs := Check(img); len(fs) != 0 {
 			b.Fatal(fs)
+		}
+	}
+}
+
+// TestCheckSize: an image cut short — empty, part of a page, fewer pages
+// than a read-write partition has, or shorter than the partition it is for
+// — is an error; it used to pass with "no problems found" or warnings only
+// (issue 13 item 3). A read-only partition (0x1000, 0x2000) may hold only
+// its used pages, with warnings.
+func TestCheckSize(t *testing.T) {
+	type want struct {
+		kind FindingKind
+		sev  Severity
+	}
+	e := func(k FindingKind) want { return want{k, SeverityError} }
+	w := func(k FindingKind) want { return want{k, SeverityWarning} }
+	tests := []struct {
+		name      string
+		length    int
+		partition int
+		want      []want
+	}{
+		{"empty", 0, 0, []want{e(KindSize)}},
+		{"empty, partition known", 0, 0x6000, []want{e(KindSize)}},
+		{"8 KiB, partition unknown", 0x2000, 0, []want{e(KindTooFewPages)}},
+		{"8 KiB of 24 KiB", 0x2000, 0x6000, []want{e(KindSize)}},
+		{"16 KiB of 24 KiB", 0x4000, 0x6000, []want{e(KindSize)}},
+		{"mid-page", 0x2800, 0, []want{e(KindSize), e(KindTooFewPages)}},
+		{"mid-page of 24 KiB", 0x2800, 0x6000, []want{e(KindSize), e(KindSize)}},
+		{"longer than the partition", 0x7000, 0x6000, []want{e(KindSize)}},
+		{"whole, partition unknown", 0x6000, 0, nil},
+		{"whole", 0x6000, 0x6000, nil},
+		{"3 pages", 0x3000, 0, nil},
+		{"read-only 0x1000", 0x1000, 0x1000, []want{w(KindTooFewPages)}},
+		{"read-only 0x2000, one page written", 0x1000, 0x2000, []want{w(KindTooFewPages)}},
+		{"read-only 0x2000, both pages", 0x2000, 0x2000, []want{w(KindTooFewPages)}},
+		{"read-only 0x2000, longer", 0x3000, 0x2000, []want{e(KindSize)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := CheckSize(tt.length, tt.partition)
+			var got []want
+			for _, f := range fs {
+				got = append(got, want{f.Kind, f.Severity})
+				if f.Page != -1 || f.Entry != -1 || f.Detail == "" {
+					t.Errorf("finding %v: not about the whole image", f)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("findings %v, want %v", fs, tt.want)
+			}
+			// CheckImage reports the same about the length of a blank
+			// image of that length.
+			img := make([]byte, tt.length)
+			for i := range img {
+				img[i] = 0xFF
+			}
+			all := CheckImage(img, CheckOptions{PartitionSize: tt.partition})
+			for _, f := range fs {
+				if !slices.Contains(all, f) {
+					t.Errorf("CheckImage lacks %v", f)
+				}
+			}
+		})
+	}
+}
+
+// TestCheckReadOnlyVectors: without the partition size, the generator's
+// read-only images (one page) have errors: nothing tells them from an image
+// cut short. With it, warnings only.
+func TestCheckReadOnlyVectors(t *testing.T) {
+	for name, size := range readOnlyVectors {
+		b, err := os.ReadFile(filepath.Join(vectorDir, name+".bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fs := CheckImage(b, CheckOptions{}); !HasErrors(fs) {
+			t.Errorf("%s without its size: %v, want errors", name, fs)
+		}
+		if fs := CheckImage(b, CheckOptions{PartitionSize: size}); HasErrors(fs) {
+			t.Errorf("%s with its size: %v, want warnings only", name, fs)
 		}
 	}
 }
