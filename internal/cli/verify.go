@@ -76,18 +76,9 @@ func runVerify(cmd *cobra.Command, f *Factory, root *rootOptions, opts *verifyOp
 		return fmt.Errorf("image: %w", err)
 	}
 	defer psk.Wipe(img)
-	// A truncated image read as far as it goes can hold the whole id and
-	// key: it "matched" while the device would fail to mount it (issue 13
-	// item 3). Its length is judged first.
-	partSize, source, err := opts.size.partitionSize(opts.image)
+	partSize, err := checkVerifiedImage(opts, img)
 	if err != nil {
 		return err
-	}
-	if msg := imageLengthError(len(img), partSize, source); msg != "" {
-		return &mismatchError{msg: "verification failed for " + opts.image + ": " + msg}
-	}
-	if err := provision.CheckNVS(img); err != nil {
-		return &mismatchError{msg: "verification failed for " + opts.image + ": " + err.Error()}
 	}
 	keys, err := loadNVSKeys(f, opts.flags.keys, opts.flags.hmacKey)
 	if err != nil {
@@ -150,6 +141,24 @@ func runVerify(cmd *cobra.Command, f *Factory, root *rootOptions, opts *verifyOp
 		return &mismatchError{msg: "verification failed for " + opts.image + ": " + v.Reason}
 	}
 	return nil
+}
+
+// checkVerifiedImage fails the verification of an image cut short or not
+// NVS at all, before anything else is read, and returns its partition size.
+// A truncated image read as far as it goes can hold the whole id and key:
+// it "matched" while the device would fail to mount it (issue 13 item 3).
+func checkVerifiedImage(opts *verifyOptions, img []byte) (int, error) {
+	partSize, source, err := opts.size.partitionSize(opts.image)
+	if err != nil {
+		return 0, err
+	}
+	if msg := imageLengthError(len(img), partSize, source); msg != "" {
+		return 0, &mismatchError{msg: "verification failed for " + opts.image + ": " + msg}
+	}
+	if err := provision.CheckNVS(img); err != nil {
+		return 0, &mismatchError{msg: "verification failed for " + opts.image + ": " + err.Error()}
+	}
+	return partSize, nil
 }
 
 func orDash(s string) string {
