@@ -83,6 +83,7 @@ func TestScripts(t *testing.T) {
 			"leakscan":    cmdLeakscan,
 			"perm":        cmdPerm,
 			"derivecheck": cmdDeriveCheck,
+			"devimage":    cmdDevImage,
 		},
 	})
 }
@@ -229,5 +230,22 @@ func cmdDeriveCheck(ts *testscript.TestScript, neg bool, args []string) {
 	want := psk.Encode(psk.Derive(psk.CopySecret([]byte(ts.Getenv("CANARY_MASTER"))), args[1], uint32(epoch)), enc)
 	if (ts.ReadFile(args[0]) == string(want)) == neg {
 		ts.Fatalf("%s does not hold the derived key of %s at epoch %d (%s)", args[0], args[1], epoch, enc)
+	}
+}
+
+// deviceImages is the set of NVS images written by ESP-IDF's own library
+// (shared/testdata/nvs-device, copied into the repository once).
+const deviceImages = "../../internal/nvs/testdata/device"
+
+// cmdDevImage copies device-written NVS images into the work directory,
+// 0600 as images are: devimage NAME...
+func cmdDevImage(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: devimage NAME...")
+	}
+	for _, name := range args {
+		b, err := os.ReadFile(filepath.Join(deviceImages, filepath.Base(name)))
+		ts.Check(err)
+		ts.Check(os.WriteFile(ts.MkAbs(filepath.Base(name)), b, 0o600))
 	}
 }

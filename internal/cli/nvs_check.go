@@ -39,6 +39,10 @@ as --size, --partition-table or the manifest.json of the batch that wrote it
 (in the same directory) gives it. An image of a read-only partition (0x1000
 or 0x2000 bytes) needs its size.
 
+Leftovers of a power loss that the device repairs at start-up are warnings:
+an interrupted garbage collection (a FREEING page), a key stored twice by an
+overwrite that was cut before the old copy was erased.
+
 Findings are errors (the device loses data or cannot mount the partition),
 warnings (states the device repairs or ignores at start-up, such as the
 leftovers of a power loss) and notes. The exit code is 0 when there is no

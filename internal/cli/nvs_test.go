@@ -586,6 +586,10 @@ func TestNVSCheckExitCodes(t *testing.T) {
 		{[]string{"readonly_1000.bin", "--size", "0x2000"}, 0},
 		{[]string{"readonly_1000.bin"}, 3},
 		{[]string{"powerloss_freeing.bin"}, 0},
+		// Two copies of a key that the device repairs at start-up: a
+		// warning, not an error (issue 13 item 4).
+		{[]string{"powerloss_dup_samepage.bin"}, 0},
+		{[]string{"powerloss_dup_prevpage.bin"}, 0},
 		{[]string{"gen_psk_rotate.bin"}, 0},
 		{[]string{"corrupt_data_bitflip.bin"}, 3},
 		{[]string{"corrupt_page_crc.bin"}, 3},
