@@ -68,6 +68,8 @@ func TestScripts(t *testing.T) {
 			case "python3", "git", "script":
 				_, err := exec.LookPath(cond)
 				return err == nil, nil
+			case "tmpfs":
+				return canMountTmpfs(), nil
 			case "postgres":
 				// CI starts a server (scripts/ci-services.sh) and must
 				// run these scripts; elsewhere they skip without one.
@@ -84,6 +86,7 @@ func TestScripts(t *testing.T) {
 			"perm":        cmdPerm,
 			"derivecheck": cmdDeriveCheck,
 			"devimage":    cmdDevImage,
+			"tmpfs":       cmdTmpfs,
 		},
 	})
 }
