@@ -58,6 +58,9 @@ type BatchSpec struct {
 	write func(f *os.File, data []byte) (int, error)
 }
 
+// ErrOutBusy reports an output directory that another batch is writing.
+var ErrOutBusy = errors.New("another batch is writing to this output directory (a batch owns its directory: give each batch and each shard its own --out)")
+
 // ManifestDevice is one device of manifest.json (design §5): no key bytes.
 type ManifestDevice struct {
 	ID     string          `json:"id"`
@@ -214,16 +217,21 @@ func RunBatch(ctx context.Context, reg *registry.Registry, spec BatchSpec) (*Bat
 	// recorded: a batch that the registry refuses (its location rules, the
 	// lock, a conflict) creates nothing either.
 	var mw *manifestWriter
+	unlock := func() {}
+	defer func() { unlock() }()
 	start := func() error {
 		if err := secfile.MkdirAll(spec.Out); err != nil {
 			return fmt.Errorf("output directory: %w", err)
+		}
+		var err error
+		if unlock, err = takeOut(spec.Out, res.Manifest); err != nil {
+			return err
 		}
 		if spec.PerDeviceKeys {
 			if err := secfile.MkdirAll(keysDir); err != nil {
 				return fmt.Errorf("keys directory: %w", err)
 			}
 		}
-		var err error
 		mw, err = newManifestWriter(res.Manifest, spec.manifestHead(len(positions)), spec)
 		return err
 	}
@@ -304,6 +312,25 @@ func RunBatch(ctx context.Context, reg *registry.Registry, spec BatchSpec) (*Bat
 		return nil, fmt.Errorf("sync %s: %w", spec.Out, err)
 	}
 	return res, nil
+}
+
+// takeOut locks the batch's output directory and, holding the lock, removes
+// the temporary manifests that killed runs left there (R8, R16: cleaned up
+// on the next run; they accumulated, issue 13 item 3). Unlocked, on a file
+// system without flock, it removes nothing: the temporary file could be
+// another batch's.
+func takeOut(dir, manifest string) (unlock func(), err error) {
+	unlock, locked, err := lockOut(dir)
+	if err != nil {
+		return func() {}, err
+	}
+	if locked {
+		if err := secfile.RemoveStaleTemps(manifest); err != nil {
+			unlock()
+			return func() {}, fmt.Errorf("remove the temporary files of an earlier run: %w", err)
+		}
+	}
+	return unlock, nil
 }
 
 // recorded is one chunk recorded in the registry.

@@ -99,3 +99,77 @@ func TestBatchDiskFull(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchCleansUp: a batch removes the temporary manifests that killed
+// runs left in its directory (they accumulated), and rewrites an image cut
+// short (a batch killed mid-write leaves one, 0 bytes or a few pages).
+func TestBatchCleansUp(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	out := filepath.Join(root, "out")
+	if err := os.MkdirAll(out, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{
+		".manifest.json.tmp-1234567": []byte(`{"version":1`),
+		".manifest.json.tmp-89":      nil,
+		"d-2.bin":                    bytes.Repeat([]byte{0xff}, 8192),
+		"d-3.bin":                    nil,
+		"unrelated.tmp-1":            []byte("not the batch's"),
+	} {
+		if err := os.WriteFile(filepath.Join(out, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids, _ := NewCountIDs("d-", 1, 4)
+	spec := BatchSpec{IDs: ids, Source: Derive, Master: master, Out: out, Image: ImageOptions{Layout: DefaultLayout()}}
+	if _, err := RunBatch(ctx, batchReg(t, filepath.Join(root, "reg.json")), spec); err != nil {
+		t.Fatal(err)
+	}
+	files := snapshot(t, out)
+	for _, gone := range []string{".manifest.json.tmp-1234567", ".manifest.json.tmp-89"} {
+		if _, ok := files[gone]; ok {
+			t.Errorf("%s is still there", gone)
+		}
+	}
+	if string(files["unrelated.tmp-1"]) != "not the batch's" {
+		t.Error("a file that is not the batch's was touched")
+	}
+	for _, name := range []string{"d-2.bin", "d-3.bin"} {
+		di, err := ReadImage(files[name], ImageOptions{Layout: DefaultLayout()})
+		if len(files[name]) != DefaultSize || err != nil || di.ID != strings.TrimSuffix(name, ".bin") {
+			t.Errorf("%s: %d bytes, %v: not rewritten", name, len(files[name]), err)
+		}
+	}
+}
+
+// TestBatchOutBusy: a second batch into a directory another batch is
+// writing fails (a batch owns its directory) instead of racing it, and
+// removes none of its files.
+func TestBatchOutBusy(t *testing.T) {
+	root := t.TempDir()
+	out := filepath.Join(root, "out")
+	if err := os.MkdirAll(out, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	unlock, locked, err := lockOut(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if !locked {
+		t.Skip("no flock on this file system")
+	}
+	tmp := filepath.Join(out, ".manifest.json.tmp-1")
+	if err := os.WriteFile(tmp, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ids, _ := NewCountIDs("d-", 1, 2)
+	spec := BatchSpec{IDs: ids, Source: Derive, Master: master, Out: out, Image: ImageOptions{Layout: DefaultLayout()}}
+	if _, err := RunBatch(context.Background(), batchReg(t, filepath.Join(root, "reg.json")), spec); !errors.Is(err, ErrOutBusy) {
+		t.Fatalf("err = %v, want ErrOutBusy", err)
+	}
+	if _, err := os.Stat(tmp); err != nil {
+		t.Fatal("the other batch's temporary file was removed")
+	}
+}
