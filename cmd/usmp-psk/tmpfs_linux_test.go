@@ -20,7 +20,7 @@ func canMountTmpfs() bool {
 	if err != nil {
 		return false
 	}
-	defer os.Remove(dir)
+	defer func() { _ = os.Remove(dir) }()
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=4k"); err != nil {
 		return false
 	}

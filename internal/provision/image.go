@@ -147,11 +147,12 @@ func checkKeys(img []byte, k *nvscrypt.Keys) error {
 // partition). A verification of it fails.
 var ErrNoDevice = errors.New("the image holds no device")
 
-// noDeviceError is an error that matches ErrNoDevice and reads as itself.
-type noDeviceError struct{ error }
+// noDeviceError is an error that matches ErrNoDevice (and its cause) but
+// reads as its cause alone.
+type noDeviceError struct{ err error }
 
-func (e noDeviceError) Unwrap() error        { return e.error }
-func (e noDeviceError) Is(target error) bool { return target == ErrNoDevice }
+func (e noDeviceError) Error() string   { return e.err.Error() }
+func (e noDeviceError) Unwrap() []error { return []error{ErrNoDevice, e.err} }
 
 // DeviceImage is what an image says about its device.
 type DeviceImage struct {
