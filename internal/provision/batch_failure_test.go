@@ -67,8 +67,7 @@ func TestBatchDiskFull(t *testing.T) {
 				root := t.TempDir()
 				ids, _ := NewCountIDs("d-", 1, 12)
 				spec := BatchSpec{IDs: ids, Source: Derive, Master: master, Out: filepath.Join(root, "out"),
-					Image: ImageOptions{Layout: DefaultLayout()}, PerDeviceKeys: perDevice, Jobs: 3, Chunk: 5,
-					Rand: bytes.NewReader(bytes.Repeat([]byte{7}, 1<<16))}
+					Image: ImageOptions{Layout: DefaultLayout()}, PerDeviceKeys: perDevice, Jobs: 3, Chunk: 5}
 				spec.write = (&diskFull{room: room}).write
 				regPath := filepath.Join(root, "reg.json")
 				if _, err := RunBatch(ctx, batchReg(t, regPath), spec); !errors.Is(err, syscall.ENOSPC) {
