@@ -8,8 +8,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -121,11 +119,7 @@ func withCtty(cmd *exec.Cmd, p *pty) {
 	cmd.ExtraFiles = []*os.File{p.slave}
 }
 
-func canary(t *testing.T) string {
-	b := make([]byte, 24)
-	_, _ = rand.Read(b)
-	return "CANARY-" + hex.EncodeToString(b)
-}
+func canary(*testing.T) string { return leakcheck.CanaryMaster() }
 
 // TestRefuseKeyOnRealTerminal is R10 with stdout on a real pseudo-terminal.
 func TestRefuseKeyOnRealTerminal(t *testing.T) {

@@ -1,8 +1,12 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -104,26 +108,24 @@ type batchSummary struct {
 	Encrypted string  `json:"encryption"`
 }
 
+// batchIDs reads --ids FILE, or makes the ids of --count and --prefix.
+func batchIDs(opts *batchOptions) (provision.IDList, error) {
+	if opts.idsFile == "" {
+		return provision.NewCountIDs(opts.prefix, opts.start, opts.count)
+	}
+	fh, err := os.Open(opts.idsFile)
+	if err != nil {
+		return nil, &FlagError{Err: fmt.Errorf("--ids: %w", err)}
+	}
+	defer fh.Close()
+	return provision.ReadIDs(fh, opts.idsFile)
+}
+
 func runBatch(cmd *cobra.Command, f *Factory, root *rootOptions, opts *batchOptions) error {
 	ctx := cmd.Context()
-	var ids provision.IDList
-	if opts.idsFile != "" {
-		fh, err := os.Open(opts.idsFile)
-		if err != nil {
-			return &FlagError{Err: fmt.Errorf("--ids: %w", err)}
-		}
-		list, err := provision.ReadIDs(fh, opts.idsFile)
-		fh.Close()
-		if err != nil {
-			return err
-		}
-		ids = list
-	} else {
-		c, err := provision.NewCountIDs(opts.prefix, opts.start, opts.count)
-		if err != nil {
-			return err
-		}
-		ids = c
+	ids, err := batchIDs(opts)
+	if err != nil {
+		return err
 	}
 	shard := provision.Shard{I: 1, N: 1}
 	if opts.shard != "" {
@@ -179,7 +181,7 @@ func runBatch(cmd *cobra.Command, f *Factory, root *rootOptions, opts *batchOpti
 	started := time.Now()
 	res, err := provision.RunBatch(ctx, reg, spec)
 	if err != nil {
-		return err
+		return batchWriteErr(err, opts.out)
 	}
 	secs := time.Since(started).Seconds()
 	sum := batchSummary{BatchResult: *res, Seconds: secs, PerSecond: float64(res.Devices) / max(secs, 1e-9), Encrypted: "none"}
@@ -197,6 +199,18 @@ func runBatch(cmd *cobra.Command, f *Factory, root *rootOptions, opts *batchOpti
 	f.IO.Infof("batch: %d devices (%d new, %d already recorded) in %s, manifest %s, registry %s; %.2fs, %.0f devices/s",
 		res.Devices, res.New, res.Existing, res.Out, res.Manifest, res.Registry, secs, sum.PerSecond)
 	return nil
+}
+
+// batchWriteErr adds to the error of a file the batch failed to write in
+// its directory (a full disk, an I/O error) what became of the images and
+// how to finish: what was recorded stays recorded, and a re-run writes the
+// images that are missing.
+func batchWriteErr(err error, out string) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && strings.HasPrefix(filepath.Clean(pe.Path), filepath.Clean(out)) {
+		return fmt.Errorf("%w\nhint: the images the batch had not finished were removed; fix the cause and run the same batch command again to finish it", err)
+	}
+	return err
 }
 
 // printPlan prints what a batch would do (--dry-run): nothing is written.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -82,9 +83,9 @@ func runFlash(f *Factory, opts *flashOptions) error {
 	offset := int64(provision.DefaultOffset)
 	switch {
 	case opts.offset != "":
-		var n int64
-		if _, err := fmt.Sscan(opts.offset, &n); err != nil || n < 0 || n%4096 != 0 {
-			return flagErrorf("--offset must be a multiple of 0x1000, like 0x9000")
+		n, err := parseFlashOffset(opts.offset)
+		if err != nil {
+			return err
 		}
 		offset = n
 	case opts.partitionTable != "":
@@ -125,6 +126,22 @@ func runFlash(f *Factory, opts *flashOptions) error {
 	}
 	f.IO.Infof("flashed %s (%d bytes) at 0x%x", opts.image, fi.Size(), offset)
 	return nil
+}
+
+// parseFlashOffset parses --offset as esptool reads an address (Python's
+// int(x, 0): decimal, 0x, 0o or 0b). The whole text must be the number:
+// fmt.Sscan stopped at the first character it could not use, so 0x9000zz
+// and 36864.9 flashed at 0x9000 (issue 13 item 8). The rejected text is not
+// repeated (item 5).
+func parseFlashOffset(s string) (int64, error) {
+	n, err := strconv.ParseUint(s, 0, 32)
+	switch {
+	case err != nil:
+		return 0, flagErrorf("--offset must be a number (decimal, 0x, 0o or 0b) below 4 GiB, like 0x9000")
+	case n%4096 != 0:
+		return 0, flagErrorf("--offset must be a multiple of 0x1000, like 0x9000")
+	}
+	return int64(n), nil
 }
 
 // shellQuote renders argv for a POSIX shell.

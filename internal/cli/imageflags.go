@@ -118,6 +118,8 @@ func (fl *imageFlags) checkBase(base []byte, keys *nvscrypt.Keys) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, provision.ErrNotNVS):
+		return badInputf("--base %s: %w; nothing was recorded or written", fl.base, err)
 	case errors.Is(err, provision.ErrLooksEncrypted):
 		return encryptedImageError("--base "+fl.base, "nothing was recorded or written",
 			"the new image is encrypted with the same keys")

@@ -20,17 +20,28 @@ type nvsCheckOptions struct {
 	image string
 	json  bool
 	keys  nvsKeySource
+	size  partitionSizeFlags
 }
 
 func newNVSCheckCmd(f *Factory, runF func(*nvsCheckOptions) error) *cobra.Command {
 	opts := &nvsCheckOptions{}
 	cmd := &cobra.Command{
-		Use:   "check IMAGE [--json] [--keys KEYS.bin | --hmac-key FILE]",
+		Use:   "check IMAGE [--size SIZE | --partition-table TABLE] [--json] [--keys KEYS.bin | --hmac-key FILE]",
 		Short: "Check the integrity of an NVS image (like nvs_tool.py -i)",
 		Long: `Check an NVS partition image the way nvs_tool.py -i does, and more: image
 size, page headers, states and CRCs, entry states in the bitmaps, entry and
 data CRCs, impossible entries, duplicate keys, orphaned and missing blob
 chunks, blob indexes and namespaces. Each finding names its page and entry.
+
+An image cut short is an error: empty, not whole 4096-byte pages, fewer than
+the 3 pages of a read-write partition, or shorter than its partition's size
+as --size, --partition-table or the manifest.json of the batch that wrote it
+(in the same directory) gives it. An image of a read-only partition (0x1000
+or 0x2000 bytes) needs its size.
+
+Leftovers of a power loss that the device repairs at start-up are warnings:
+an interrupted garbage collection (a FREEING page), a key stored twice by an
+overwrite that was cut before the old copy was erased.
 
 Findings are errors (the device loses data or cannot mount the partition),
 warnings (states the device repairs or ignores at start-up, such as the
@@ -45,7 +56,8 @@ With --json the output is
    "errors","warnings","notes"}
 where page and entry are null for findings about the whole image or page.`,
 		Example: `  $ usmp-psk nvs check nvs.bin
-  $ usmp-psk nvs check read-off-device.bin --keys keys/nvs_keys.bin --json`,
+  $ usmp-psk nvs check read-off-device.bin --keys keys/nvs_keys.bin --json
+  $ usmp-psk nvs check readonly.bin --size 0x2000`,
 		Args: exactArgs(1, "IMAGE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.image = args[0]
@@ -60,6 +72,7 @@ where page and entry are null for findings about the whole image or page.`,
 	}
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print the findings as JSON")
 	addKeySourceFlags(cmd, &opts.keys)
+	opts.size.add(cmd)
 	return cmd
 }
 
@@ -100,6 +113,11 @@ func (o *checkOutput) add(sev nvs.Severity, kind string, page, entry int, detail
 
 func runNVSCheck(f *Factory, opts *nvsCheckOptions) error {
 	out := checkOutput{Image: opts.image, Findings: []checkFinding{}}
+	partSize, source, err := opts.size.partitionSize(opts.image)
+	if err != nil {
+		return err
+	}
+	note := ""
 	l, err := loadNVSImage(f, opts.image, &opts.keys)
 	var wk *wrongKeyError
 	switch {
@@ -109,9 +127,11 @@ func runNVSCheck(f *Factory, opts *nvsCheckOptions) error {
 		return err
 	default:
 		defer l.wipe()
-		for _, fd := range nvs.CheckImage(l.plain, nvs.CheckOptions{}) {
+		fds := nvs.CheckImage(l.plain, nvs.CheckOptions{PartitionSize: partSize})
+		for _, fd := range fds {
 			out.add(fd.Severity, string(fd.Kind), fd.Page, fd.Entry, fd.Detail)
 		}
+		note = sizeNote(fds, source)
 		if l.looksEncrypted() {
 			f.IO.Warnf("%s", encryptedHint(opts.image))
 		}
@@ -127,7 +147,7 @@ func runNVSCheck(f *Factory, opts *nvsCheckOptions) error {
 	}
 	summary := fmt.Sprintf("%s: %s, %s, %s", opts.image, plural(out.Errors, "error"), plural(out.Warnings, "warning"), plural(out.Notes, "note"))
 	if out.Errors > 0 {
-		msg := summary
+		msg := summary + note
 		if wk != nil {
 			msg += "\nhint: check that " + wk.keysFile + " holds the keys this image was encrypted with"
 		}

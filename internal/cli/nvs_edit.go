@@ -188,6 +188,10 @@ func runNVSEdit(f *Factory, root *rootOptions, o *nvsEditOptions) error {
 	// would lose every entry. Both are refused, and nothing is written.
 	if err := provision.CheckBase(img, keys); err != nil {
 		switch {
+		case errors.Is(err, provision.ErrNotNVS):
+			// Zeros or random bytes would be "edited" into a fresh NVS
+			// image with exit 0 (issue 13 item 8): the wrong file.
+			return badInputf("%s: %w; nothing was written\nhint: IMAGE is an NVS partition image, e.g. esptool read_flash 0x9000 0x6000 dev.bin (the nvs partition's offset and size)", o.image, err)
 		case errors.Is(err, provision.ErrLooksEncrypted):
 			return encryptedImageError(o.image, "nothing was written", "")
 		case errors.Is(err, provision.ErrWrongKeys):
@@ -247,7 +251,10 @@ func (o *nvsEditOptions) set(f *Factory, ed *nvs.Editor) (string, error) {
 				b = b[:len(b)-1]
 			}
 		}
-		if t == nvs.TypeBlob && o.isPSKEntry(f) && psk.IsPlaceholder(b) {
+		// The documentation's example keys are refused for the PSK entry
+		// whatever its type, as nvs generate refuses them (design §3; a
+		// string PSK got through, issue 13 item 10).
+		if o.isPSKEntry(f) && psk.IsPlaceholder(b) {
 			return "", &psk.InputError{Source: source, Msg: psk.PlaceholderRule}
 		}
 		data = b

@@ -565,13 +565,101 @@ func TestNVSWrongAndBadKeys(t *testing.T) {
 // errors (design §7).
 func TestNVSCheckExitCodes(t *testing.T) {
 	dir := nvsWorkdir(t)
-	for image, want := range map[string]int{
-		"usmp_psk.bin": 0, "readonly_1000.bin": 0, "powerloss_freeing.bin": 0, "gen_psk_rotate.bin": 0,
-		"corrupt_data_bitflip.bin": 3, "corrupt_page_crc.bin": 3, "corrupt_truncated.bin": 3, "corrupt_bitmap_ff.bin": 3,
-		"enc_usmp.bin": 3, // encrypted, read without keys
-	} {
-		if code, _, errOut := runNVS(t, dir, "nvs", "check", image); code != want {
-			t.Errorf("check %s: exit %d, want %d: %s", image, code, want, errOut)
+	usmp, err := os.ReadFile(filepath.Join(dir, "usmp_psk.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cut short as a killed batch or a full disk leaves an image (issue 13
+	// item 3); these passed with exit 0.
+	for name, n := range map[string]int{"empty.bin": 0, "8k.bin": 0x2000, "16k.bin": 0x4000} {
+		if err := os.WriteFile(filepath.Join(dir, name), usmp[:n], 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		args []string
+		want int
+	}{
+		{[]string{"usmp_psk.bin"}, 0},
+		{[]string{"usmp_psk.bin", "--size", "0x6000"}, 0},
+		{[]string{"readonly_1000.bin", "--size", "0x1000"}, 0},
+		{[]string{"readonly_1000.bin", "--size", "0x2000"}, 0},
+		{[]string{"readonly_1000.bin"}, 3},
+		{[]string{"powerloss_freeing.bin"}, 0},
+		// Two copies of a key that the device repairs at start-up: a
+		// warning, not an error (issue 13 item 4).
+		{[]string{"powerloss_dup_samepage.bin"}, 0},
+		{[]string{"powerloss_dup_prevpage.bin"}, 0},
+		{[]string{"gen_psk_rotate.bin"}, 0},
+		{[]string{"corrupt_data_bitflip.bin"}, 3},
+		{[]string{"corrupt_page_crc.bin"}, 3},
+		{[]string{"corrupt_truncated.bin"}, 3},
+		{[]string{"corrupt_bitmap_ff.bin"}, 3},
+		{[]string{"enc_usmp.bin"}, 3}, // encrypted, read without keys
+		{[]string{"empty.bin"}, 3},
+		{[]string{"8k.bin"}, 3},
+		{[]string{"16k.bin"}, 0}, // 4 whole pages: nothing says it is short
+		{[]string{"16k.bin", "--size", "0x6000"}, 3},
+		{[]string{"usmp_psk.bin", "--size", "0x4000"}, 3},
+		{[]string{"usmp_psk.bin", "--size", "12k"}, 2},
+		{[]string{"usmp_psk.bin", "--size", "0x6000", "--partition-table", "t.csv"}, 2},
+	}
+	for _, tt := range tests {
+		args := append([]string{"nvs", "check"}, tt.args...)
+		if code, _, errOut := runNVS(t, dir, args...); code != tt.want {
+			t.Errorf("%v: exit %d, want %d: %s", args, code, tt.want, errOut)
+		}
+	}
+}
+
+// TestNVSCheckCutShort: the report of an image cut short names the sizes
+// and where the partition size came from: --size, --partition-table, or the
+// manifest.json of the batch that wrote the image.
+func TestNVSCheckCutShort(t *testing.T) {
+	dir := nvsWorkdir(t)
+	usmp, err := os.ReadFile(filepath.Join(dir, "usmp_psk.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "out"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{
+		"short.bin":         usmp[:0x4000],
+		"out/dev-1.bin":     usmp[:0x4000],
+		"out/other.bin":     usmp[:0x4000],
+		"out/manifest.json": []byte(`{"version":1,"size":24576,"devices":[` + "\n" + `{"id":"dev-1","image":"dev-1.bin"}]}`),
+		"t.csv":             []byte("nvs, data, nvs, 0x9000, 0x6000,\n"),
+	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const cut = "the image is 16384 bytes but its partition is 24576 bytes: it was cut short"
+	tests := []struct {
+		args   []string
+		want   int
+		source string
+	}{
+		{[]string{"short.bin", "--size", "0x6000"}, 3, "(partition size from --size)"},
+		{[]string{"short.bin", "--partition-table", "t.csv"}, 3, "(partition size from partition nvs of t.csv)"},
+		{[]string{"out/dev-1.bin"}, 3, "(partition size from " + filepath.Join("out", "manifest.json") + ")"},
+		{[]string{"out/other.bin"}, 0, ""}, // not in the manifest
+	}
+	for _, tt := range tests {
+		for _, js := range []bool{false, true} {
+			args := append([]string{"nvs", "check"}, tt.args...)
+			if js {
+				args = append(args, "--json")
+			}
+			code, out, errOut := runNVS(t, dir, args...)
+			if code != tt.want {
+				t.Fatalf("%v: exit %d, want %d: %s", args, code, tt.want, errOut)
+			}
+			if tt.want == 3 && (!strings.Contains(out, cut) || !strings.Contains(errOut, tt.source)) {
+				t.Errorf("%v: stdout %q, stderr %q; want %q and %q", args, out, errOut, cut, tt.source)
+			}
 		}
 	}
 }

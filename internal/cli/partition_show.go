@@ -87,15 +87,28 @@ func readPartitionTable(path string) (*partition.Table, error) {
 	if len(data) > maxTableFile {
 		return nil, badInputf("%s: larger than 1 MiB; not a partition table", path)
 	}
+	// An empty file, or a table without a single partition (a CSV of only
+	// comments, a flash region read off a device where no table was
+	// written), would show an empty table with exit 0: it is the wrong file,
+	// not a table (issue 13 item 8).
+	if len(data) == 0 {
+		return nil, badInputf("%s: empty file (0 bytes); not a partition table%s", path, tableHint)
+	}
 	t, err := partition.Parse(data, path)
 	if errors.Is(err, partition.ErrSyntax) || errors.Is(err, partition.ErrBadMagic) || errors.Is(err, partition.ErrMalformed) {
-		err = fmt.Errorf("%w\nhint: TABLE is the partitions CSV or the binary table (partition-table.bin, or 0xC00 bytes read at 0x8000)", err)
+		err = fmt.Errorf("%w%s", err, tableHint)
 	}
 	if err != nil {
 		return nil, badInput(err)
 	}
+	if len(t.Partitions) == 0 {
+		return nil, badInputf("%s: holds no partitions%s", path, tableHint)
+	}
 	return t, nil
 }
+
+// tableHint says what partition show reads.
+const tableHint = "\nhint: TABLE is the partitions CSV or the binary table (partition-table.bin, or 0xC00 bytes read at 0x8000)"
 
 func printPartitionTable(w io.Writer, t *partition.Table) error {
 	rows := make([][]string, 0, len(t.Partitions))

@@ -123,3 +123,34 @@ func TestPartitionShowFlagParsing(t *testing.T) {
 		t.Errorf("missing table: exit %d: %s", code, errOut)
 	}
 }
+
+// TestPartitionShowNoPartitions: an empty file, a CSV of only comments and
+// an erased table region (0xC00 bytes of 0xFF) are not tables: exit 2 with
+// the file named, nothing on stdout (issue 13 item 8: an empty file showed
+// an empty table with exit 0).
+func TestPartitionShowNoPartitions(t *testing.T) {
+	erased := bytes.Repeat([]byte{0xff}, 0xC00)
+	tests := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"empty file", nil, "t.bin: empty file (0 bytes); not a partition table"},
+		{"comments only", []byte("# Name, Type, SubType, Offset, Size, Flags\n\n"), "t.bin: holds no partitions"},
+		{"erased flash", erased, "t.bin: holds no partitions"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "t.bin"), tt.data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for _, args := range [][]string{{"partition", "show", "t.bin"}, {"partition", "show", "t.bin", "--json"}} {
+				code, out, errOut := runNVS(t, dir, args...)
+				if code != exitUsage || out != "" || !strings.Contains(errOut, tt.want) || !strings.Contains(errOut, "hint: TABLE is") {
+					t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and %q", args, code, out, errOut, tt.want)
+				}
+			}
+		})
+	}
+}

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"time"
 
 	"github.com/usmp/usmp-psk/internal/registry"
@@ -32,17 +31,6 @@ func (f *Factory) registryOptions(root *rootOptions) registry.Options {
 		},
 		RegistryKey: func() (string, bool) { return f.registryKeyEnv, f.hasRegistryKeyEnv },
 	}
-}
-
-// registryErr maps registry errors that the exit codes see through an
-// interface of their own: a failed verification (a master secret that does
-// not match the registry, a damaged audit log) exits 3.
-func registryErr(err error) error {
-	var failed interface{ VerifyFailed() bool }
-	if errors.As(err, &failed) && failed.VerifyFailed() {
-		return &mismatchError{msg: err.Error()}
-	}
-	return err
 }
 
 // addRegistryFlags adds the global registry flags.

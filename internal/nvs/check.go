@@ -45,9 +45,9 @@ type FindingKind string
 
 // Kinds of findings.
 const (
-	KindSize               FindingKind = "size"                // image size is not a whole number of 4096-byte pages (error)
-	KindTooFewPages        FindingKind = "too-few-pages"       // fewer than 3 pages: only a read-only mount works (warning)
-	KindNoFreePage         FindingKind = "no-free-page"        // no blank page: the device cannot mount it read-write (error; warning below 3 pages)
+	KindSize               FindingKind = "size"                // empty, not whole 4096-byte pages, or not its partition's size (error)
+	KindTooFewPages        FindingKind = "too-few-pages"       // fewer than 3 pages: cut short (error), or a read-only partition (warning)
+	KindNoFreePage         FindingKind = "no-free-page"        // no blank page: the device cannot mount it read-write (error; warning for a read-only partition)
 	KindHeaderCRC          FindingKind = "header-crc"          // page header CRC mismatch: the device ignores the page (error)
 	KindPageState          FindingKind = "page-state"          // unknown page state word (error)
 	KindPageNotBlank       FindingKind = "page-not-blank"      // page state says empty but the page holds data (error)
@@ -64,6 +64,7 @@ const (
 	KindHalfWritten        FindingKind = "half-written"        // a free slot holds data: a write was cut by a power loss (warning)
 	KindWrittenAfterFree   FindingKind = "written-after-free"  // written entries after the first free slot of the active page (error)
 	KindDuplicateKey       FindingKind = "duplicate-key"       // a key is stored more than once (error)
+	KindDuplicatePowerLoss FindingKind = "duplicate-powerloss" // a key stored twice by an update a power loss cut; repaired at start-up (warning)
 	KindBlobOrphan         FindingKind = "blob-orphan-chunk"   // blob chunk that no blob index claims (warning)
 	KindBlobMissing        FindingKind = "blob-missing-chunk"  // blob index names a chunk that is not there (error)
 	KindBlobSize           FindingKind = "blob-size"           // chunk sizes do not add up to the index's size (error)
@@ -104,6 +105,13 @@ type CheckOptions struct {
 	// Decrypt decrypts each 32-byte entry in place, for encrypted images
 	// (see ReadOptions.Decrypt).
 	Decrypt EntryCipher
+
+	// PartitionSize is the size of the partition the image is for (from a
+	// partition table, a batch manifest or the user), 0 when unknown. An
+	// image of another size is an error; a size below MinReadWriteSize is
+	// a read-only partition, for which fewer than 3 pages and no free page
+	// are only warnings (see CheckSize).
+	PartitionSize int
 }
 
 // HasErrors reports whether any finding has SeverityError.
@@ -128,6 +136,13 @@ type checker struct {
 	opts     CheckOptions
 	findings []Finding
 	items    []chkItem
+	// state is the state word of each page whose entries were checked
+	// (ACTIVE, FULL, FREEING; 0 for the others), and newest the one of
+	// them with the highest sequence number (-1 for none): what the
+	// device's start-up repairs depends on both.
+	state     []uint32
+	newest    int
+	newestSeq uint32
 }
 
 func (c *checker) add(kind FindingKind, sev Severity, page, entry int, format string, args ...any) {
@@ -144,17 +159,12 @@ func CheckImage(b []byte, opts CheckOptions) []Finding {
 	if len(b) > MaxImageSize {
 		return []Finding{{Kind: KindSize, Severity: SeverityError, Page: -1, Entry: -1, Detail: "image larger than 16 MiB"}}
 	}
-	c := &checker{b: b, opts: opts}
+	c := &checker{b: b, opts: opts, findings: CheckSize(len(b), opts.PartitionSize), newest: -1}
 	n := len(b) / PageSize
-	if len(b)%PageSize != 0 {
-		c.add(KindSize, SeverityError, -1, -1, "size %d is not a multiple of 4096; the device uses the first %d whole pages", len(b), n)
-	}
 	if n == 0 {
 		return c.findings
 	}
-	if n < 3 {
-		c.add(KindTooFewPages, SeverityWarning, -1, -1, "%d pages: a partition needs 3 to be mounted read-write", n)
-	}
+	c.state = make([]uint32, n)
 	free := 0
 	for p := 0; p < n; p++ {
 		if c.checkPage(p) {
@@ -163,8 +173,7 @@ func CheckImage(b []byte, opts CheckOptions) []Finding {
 	}
 	if free == 0 {
 		sev := SeverityError
-		if n < 3 && len(b)%PageSize == 0 {
-			// 0x1000 and 0x2000 are the generator's read-only sizes.
+		if readOnlyPartition(opts.PartitionSize) {
 			sev = SeverityWarning
 		}
 		c.add(KindNoFreePage, sev, -1, -1, "no blank page: the device fails to mount the partition read-write (ESP_ERR_NVS_NO_FREE_PAGES)")
@@ -175,6 +184,55 @@ func CheckImage(b []byte, opts CheckOptions) []Finding {
 		return cmp.Or(cmp.Compare(a.Page, b.Page), cmp.Compare(a.Entry, b.Entry))
 	})
 	return c.findings
+}
+
+// readOnlyPartition reports a partition size the device can only mount
+// read-only: the generator's sizes 0x1000 and 0x2000.
+func readOnlyPartition(size int) bool { return size > 0 && size < MinReadWriteSize }
+
+// CheckSize judges the length of an image alone, against the size of the
+// partition it is for (0 when unknown), and returns its findings (none for
+// a possible length). An image is an error when it is empty, not a whole
+// number of pages, longer than its partition, or shorter than it — cut
+// short, as a batch killed mid-write or a full disk leaves it — except
+// that a read-only partition (below MinReadWriteSize) may hold only its
+// used pages, as the generator writes it. Without a partition size, fewer
+// than 3 pages is an error too: a read-write partition has at least 3, and
+// a truncated image is far likelier than a read-only one (issue 13).
+func CheckSize(length, partition int) []Finding {
+	var out []Finding
+	add := func(kind FindingKind, sev Severity, format string, args ...any) {
+		out = append(out, Finding{Kind: kind, Severity: sev, Page: -1, Entry: -1, Detail: fmt.Sprintf(format, args...)})
+	}
+	n := length / PageSize
+	switch {
+	case length == 0:
+		add(KindSize, SeverityError, "the image is empty (0 bytes)")
+		return out
+	case length%PageSize != 0:
+		add(KindSize, SeverityError, "size %d is not a multiple of 4096; the device uses the first %d whole pages", length, n)
+	}
+	switch {
+	case partition > 0 && length > partition:
+		add(KindSize, SeverityError, "the image is %d bytes, more than its %d-byte partition", length, partition)
+	case partition > 0 && length < partition && !readOnlyPartition(partition):
+		add(KindSize, SeverityError, "the image is %d bytes but its partition is %d bytes: it was cut short", length, partition)
+	}
+	switch {
+	case n == 0 || n >= 3:
+	case readOnlyPartition(partition):
+		add(KindTooFewPages, SeverityWarning, "%s: a partition of fewer than 3 pages can only be mounted read-only", pages(n))
+	case partition == 0:
+		add(KindTooFewPages, SeverityError, "%s: a read-write partition has at least 3; the image was cut short, or is for a read-only partition", pages(n))
+	}
+	return out
+}
+
+func pages(n int) string {
+	if n == 1 {
+		return "1 page"
+	}
+	return fmt.Sprintf("%d pages", n)
 }
 
 // checkPage checks one page and collects its items; it reports whether the
@@ -207,7 +265,12 @@ func (c *checker) checkPage(p int) bool {
 		c.add(KindPageState, SeverityError, p, -1, "unknown page state 0x%08x; the device treats the page as corrupt", state)
 		return false
 	}
-	c.checkEntries(p, pg, state, binary.LittleEndian.Uint32(pg[4:8]))
+	seq := binary.LittleEndian.Uint32(pg[4:8])
+	c.state[p] = state
+	if c.newest < 0 || seq > c.newestSeq {
+		c.newest, c.newestSeq = p, seq
+	}
+	c.checkEntries(p, pg, state, seq)
 	return false
 }
 
@@ -343,89 +406,191 @@ func (c *checker) checkSequences(n int) {
 	}
 }
 
+// itemKey identifies what the device stores once: a namespace, a key and,
+// for blob chunks, the chunk index (the library's hash list uses the same).
+type itemKey struct {
+	ns    uint8
+	key   string
+	chunk int // -1 for anything but blob chunks
+}
+
+// chkBlob is a blob index with the chunks that belong to it.
+type chkBlob struct {
+	index  chkItem
+	chunks map[uint8]chkItem
+}
+
+// nsDef is a namespace definition entry.
+type nsDef struct {
+	name []byte
+	item chkItem
+}
+
+// itemScan is what checkItems gathers in one pass over the items, in the
+// device's order.
+type itemScan struct {
+	defs       []nsDef
+	byName     map[string]chkItem
+	byIndex    map[uint8]chkItem
+	used       map[uint8]chkItem
+	copies     map[itemKey][]chkItem // every stored copy of a key
+	keyOrder   []itemKey
+	indexes    map[itemKey]*chkBlob
+	indexOrder []itemKey
+	chunks     []chkItem
+}
+
 // checkItems checks keys, blobs and namespaces across pages.
 func (c *checker) checkItems() {
 	// Pages in the device's order: by sequence number, then page number.
 	slices.SortStableFunc(c.items, func(a, b chkItem) int {
 		return cmp.Or(cmp.Compare(a.seq, b.seq), cmp.Compare(a.page, b.page), cmp.Compare(a.entry, b.entry))
 	})
-	type nsDef struct {
-		name []byte
-		item chkItem
-	}
-	var defs []nsDef
-	byName := map[string]chkItem{}
-	byIndex := map[uint8]chkItem{}
-	used := map[uint8]chkItem{}
-	type key struct {
-		ns    uint8
-		key   string
-		chunk int // -1 for anything but blob chunks
-	}
-	last := map[key]chkItem{}
-	type blob struct {
-		index  chkItem
-		chunks map[uint8]chkItem
-	}
-	indexes := map[key]*blob{}
-	var indexOrder []key
-	var chunks []chkItem
-
+	s := &itemScan{byName: map[string]chkItem{}, byIndex: map[uint8]chkItem{}, used: map[uint8]chkItem{},
+		copies: map[itemKey][]chkItem{}, indexes: map[itemKey]*chkBlob{}}
 	for _, ci := range c.items {
-		it := &ci.it
-		if it.ns() == 0 {
-			if it.typ() != TypeU8 {
-				c.add(KindNamespaceEntry, SeverityError, ci.page, ci.entry,
-					"namespace-table entry of type %s; the device stops loading namespaces on this page", it.typ())
+		if ci.it.ns() == 0 {
+			c.namespaceDef(s, ci)
+		} else {
+			c.keyItem(s, ci)
+		}
+	}
+	c.checkDuplicates(s)
+	c.checkBlobs(s)
+	c.checkNamespaces(s)
+}
+
+// namespaceDef checks one namespace-table entry and records it.
+func (c *checker) namespaceDef(s *itemScan, ci chkItem) {
+	it := &ci.it
+	if it.typ() != TypeU8 {
+		c.add(KindNamespaceEntry, SeverityError, ci.page, ci.entry,
+			"namespace-table entry of type %s; the device stops loading namespaces on this page", it.typ())
+		return
+	}
+	name := rdKey(it.keyField())
+	if prev, ok := s.byName[string(name)]; ok && c.gcCopy(prev, ci) {
+		c.add(KindDuplicatePowerLoss, SeverityWarning, prev.page, prev.entry,
+			"namespace %q is copied to page %d entry %d: %s", name, ci.page, ci.entry, gcRepair)
+		return
+	} else if ok {
+		c.add(KindNamespaceDuplicate, SeverityError, ci.page, ci.entry,
+			"namespace %q is also defined at page %d entry %d", name, prev.page, prev.entry)
+	} else {
+		s.byName[string(name)] = ci
+	}
+	if prev, ok := s.byIndex[it[24]]; ok {
+		c.add(KindNamespaceDuplicate, SeverityError, ci.page, ci.entry,
+			"namespace index %d is also defined at page %d entry %d", it[24], prev.page, prev.entry)
+	} else {
+		s.byIndex[it[24]] = ci
+	}
+	if it[24] == 0 || it[24] == 0xFF {
+		c.add(KindNamespaceEntry, SeverityError, ci.page, ci.entry, "namespace %q has the reserved index %d", name, it[24])
+	}
+	s.defs = append(s.defs, nsDef{name, ci})
+}
+
+// keyItem records one key's item: its copies, and blob indexes and chunks.
+func (c *checker) keyItem(s *itemScan, ci chkItem) {
+	it := &ci.it
+	if _, ok := s.used[it.ns()]; !ok {
+		s.used[it.ns()] = ci
+	}
+	k := itemKey{it.ns(), string(rdKey(it.keyField())), -1}
+	if it.typ() == TypeBlobData {
+		k.chunk = int(it.chunk())
+		s.chunks = append(s.chunks, ci)
+	}
+	if _, ok := s.copies[k]; !ok {
+		s.keyOrder = append(s.keyOrder, k)
+	}
+	s.copies[k] = append(s.copies[k], ci)
+	if it.typ() == TypeBlobIndex {
+		k.chunk = -2
+		if _, ok := s.indexes[k]; !ok {
+			s.indexOrder = append(s.indexOrder, k)
+		}
+		s.indexes[k] = &chkBlob{index: ci, chunks: map[uint8]chkItem{}}
+		if st := it.idxStart(); st != rdVer0 && st != rdVer1 {
+			c.add(KindBlobIndex, SeverityError, ci.page, ci.entry, "%s: blob index version offset 0x%02x is neither 0x00 nor 0x80", c.name(it), st)
+		}
+	}
+}
+
+// checkDuplicates reports every key stored more than once, each copy with
+// the next. Two copies that the device's start-up repairs are a power-loss
+// leftover (a warning, like a FREEING page); anything else is damage.
+func (c *checker) checkDuplicates(s *itemScan) {
+	for _, k := range s.keyOrder {
+		cs := s.copies[k]
+		for i := 1; i < len(cs); i++ {
+			prev, ci := cs[i-1], cs[i]
+			if why := c.repairedDuplicate(cs); why != "" {
+				c.add(KindDuplicatePowerLoss, SeverityWarning, prev.page, prev.entry,
+					"%s is stored again at page %d entry %d: %s", c.name(&ci.it), ci.page, ci.entry, why)
 				continue
 			}
-			name := rdKey(it.keyField())
-			if prev, ok := byName[string(name)]; ok {
-				c.add(KindNamespaceDuplicate, SeverityError, ci.page, ci.entry,
-					"namespace %q is also defined at page %d entry %d", name, prev.page, prev.entry)
-			} else {
-				byName[string(name)] = ci
-			}
-			if prev, ok := byIndex[it[24]]; ok {
-				c.add(KindNamespaceDuplicate, SeverityError, ci.page, ci.entry,
-					"namespace index %d is also defined at page %d entry %d", it[24], prev.page, prev.entry)
-			} else {
-				byIndex[it[24]] = ci
-			}
-			if it[24] == 0 || it[24] == 0xFF {
-				c.add(KindNamespaceEntry, SeverityError, ci.page, ci.entry, "namespace %q has the reserved index %d", name, it[24])
-			}
-			defs = append(defs, nsDef{name, ci})
-			continue
-		}
-		if _, ok := used[it.ns()]; !ok {
-			used[it.ns()] = ci
-		}
-		k := key{it.ns(), string(rdKey(it.keyField())), -1}
-		if it.typ() == TypeBlobData {
-			k.chunk = int(it.chunk())
-			chunks = append(chunks, ci)
-		}
-		if prev, ok := last[k]; ok {
 			c.add(KindDuplicateKey, SeverityError, prev.page, prev.entry,
-				"%s is stored again at page %d entry %d; the device keeps only one", c.name(it), ci.page, ci.entry)
-		}
-		last[k] = ci
-		if it.typ() == TypeBlobIndex {
-			k.chunk = -2
-			if _, ok := indexes[k]; !ok {
-				indexOrder = append(indexOrder, k)
-			}
-			indexes[k] = &blob{index: ci, chunks: map[uint8]chkItem{}}
-			if s := it.idxStart(); s != rdVer0 && s != rdVer1 {
-				c.add(KindBlobIndex, SeverityError, ci.page, ci.entry, "%s: blob index version offset 0x%02x is neither 0x00 nor 0x80", c.name(it), s)
-			}
+				"%s is stored again at page %d entry %d; the device keeps only one", c.name(&ci.it), ci.page, ci.entry)
 		}
 	}
+}
+
+// repairedDuplicate says how the device's start-up repairs the two copies
+// of a key in cs, or "" when it does not (or when there are more: no single
+// power loss leaves three). It follows the library's load as the reader
+// emulates it (read_engine.go): an update writes the new item, then erases
+// the old one, so a power loss in between leaves both; Page::load erases
+// the older of two copies on the ACTIVE page (any types: its hash list
+// ignores them); PageManager::load erases the older copy, of the same type,
+// on an earlier page that is not FREEING when the newer is the last item of
+// the newest page; and an interrupted garbage collection has its copies on
+// the newest (ACTIVE) page erased and made again from the FREEING page.
+func (c *checker) repairedDuplicate(cs []chkItem) string {
+	if len(cs) != 2 {
+		return ""
+	}
+	old, cur := cs[0], cs[1]
+	const update = "a power loss cut an update before the old copy was erased; the device keeps the newer copy and erases this one at start-up"
+	switch {
+	case old.page == cur.page && c.state[old.page] == PageStateActive:
+		return update
+	case old.page == cur.page:
+		return ""
+	case c.state[old.page] == PageStateFreeing:
+		if c.gcCopy(old, cur) {
+			return gcRepair
+		}
+		return ""
+	}
+	last := c.items[len(c.items)-1]
+	sameType := old.it.typ() == cur.it.typ() || (cur.it.typ() == TypeBlobIndex && old.it.typ() == TypeBlob)
+	if cur.page == c.newest && last.page == cur.page && last.entry == cur.entry && sameType {
+		return update
+	}
+	return ""
+}
+
+// gcRepair says how the device repairs a copy of an interrupted garbage
+// collection.
+const gcRepair = "a power loss interrupted the garbage collection that was copying this FREEING page; the device erases the copies and copies the page again at start-up"
+
+// gcCopy reports whether cur is a copy of old made by a garbage collection
+// that a power loss interrupted: old is on a FREEING page, cur is the same
+// item on the newest page, which is ACTIVE. PageManager::load erases that
+// page and copies the FREEING page again.
+func (c *checker) gcCopy(old, cur chkItem) bool {
+	return c.state[old.page] == PageStateFreeing && cur.page == c.newest &&
+		c.state[cur.page] == PageStateActive && old.it == cur.it
+}
+
+// checkBlobs matches blob chunks with their indexes.
+func (c *checker) checkBlobs(s *itemScan) {
 	// Chunks belong to the blob index of their key whose range holds them.
-	for _, ci := range chunks {
+	for _, ci := range s.chunks {
 		it := &ci.it
-		b := indexes[key{it.ns(), string(rdKey(it.keyField())), -2}]
+		b := s.indexes[itemKey{it.ns(), string(rdKey(it.keyField())), -2}]
 		if b == nil || int(it.chunk()) < int(b.index.it.idxStart()) ||
 			int(it.chunk()) >= int(b.index.it.idxStart())+b.index.it.idxCount() {
 			c.add(KindBlobOrphan, SeverityWarning, ci.page, ci.entry,
@@ -434,8 +599,8 @@ func (c *checker) checkItems() {
 		}
 		b.chunks[it.chunk()] = ci
 	}
-	for _, k := range indexOrder {
-		b := indexes[k]
+	for _, k := range s.indexOrder {
+		b := s.indexes[k]
 		it := &b.index.it
 		total := 0
 		for n := 0; n < it.idxCount(); n++ {
@@ -452,15 +617,20 @@ func (c *checker) checkItems() {
 				"%s: chunks hold %d bytes, the blob index says %d; the device drops the blob", c.name(it), total, it.idxSize())
 		}
 	}
-	for _, ns := range slices.Sorted(maps.Keys(used)) {
-		if _, ok := byIndex[ns]; !ok {
-			ci := used[ns]
+}
+
+// checkNamespaces reports namespaces used but not defined, and defined but
+// unused.
+func (c *checker) checkNamespaces(s *itemScan) {
+	for _, ns := range slices.Sorted(maps.Keys(s.used)) {
+		if _, ok := s.byIndex[ns]; !ok {
+			ci := s.used[ns]
 			c.add(KindNamespaceUndefined, SeverityError, ci.page, ci.entry,
 				"namespace index %d is used but not defined; the device cannot read its keys", ns)
 		}
 	}
-	for _, d := range defs {
-		if _, ok := used[d.item.it[24]]; !ok && byIndex[d.item.it[24]] == d.item {
+	for _, d := range s.defs {
+		if _, ok := s.used[d.item.it[24]]; !ok && s.byIndex[d.item.it[24]] == d.item {
 			c.add(KindNamespaceUnused, SeverityInfo, d.item.page, d.item.entry, "namespace %q (index %d) holds no keys", d.name, d.item.it[24])
 		}
 	}

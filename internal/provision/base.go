@@ -11,6 +11,7 @@ package provision
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 
 	"github.com/usmp/usmp-psk/internal/nvs"
 	"github.com/usmp/usmp-psk/internal/nvs/nvscrypt"
@@ -55,11 +56,56 @@ func LooksEncrypted(img []byte) bool {
 	return checked > 0
 }
 
+// ErrNotNVS reports an image that is no NVS partition at all: empty,
+// shorter than a page, or with no page that is blank or carries a valid
+// NVS page header (zeros, random bytes, another partition, a read_flash at
+// the wrong offset). The device's library would erase every page of it.
+var ErrNotNVS = errors.New("not an NVS partition image")
+
+// CheckNVS returns an error wrapping ErrNotNVS, with the reason, when img
+// is not an NVS partition image. Page headers are never encrypted, so an
+// encrypted image is judged the same way without its keys.
+func CheckNVS(img []byte) error {
+	switch {
+	case len(img) == 0:
+		return fmt.Errorf("%w: it is empty (0 bytes)", ErrNotNVS)
+	case len(img) < nvs.PageSize:
+		return fmt.Errorf("%w: it is %d bytes, less than one 4096-byte page", ErrNotNVS, len(img))
+	}
+	for base := 0; base+nvs.PageSize <= len(img); base += nvs.PageSize {
+		page := img[base : base+nvs.PageSize]
+		switch binary.LittleEndian.Uint32(page) {
+		case nvs.PageStateUninit:
+			if allFF(page) {
+				return nil
+			}
+		case nvs.PageStateActive, nvs.PageStateFull, nvs.PageStateFreeing, nvs.PageStateCorrupt:
+			if nvs.HeaderCRC(page[:nvs.HeaderSize]) == binary.LittleEndian.Uint32(page[28:32]) {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("%w: no page is blank or has a valid NVS page header", ErrNotNVS)
+}
+
+func allFF(b []byte) bool {
+	for _, c := range b {
+		if c != 0xFF {
+			return false
+		}
+	}
+	return true
+}
+
 // CheckBase reports whether a base image can be edited with keys k (nil
-// for a plaintext image): ErrLooksEncrypted when k is nil and the image
-// looks encrypted, ErrWrongKeys when k does not decrypt it (wrong keys, or
-// a plaintext image given keys). Nothing is changed.
+// for a plaintext image): ErrNotNVS (wrapped) when it is no NVS image at
+// all, ErrLooksEncrypted when k is nil and the image looks encrypted,
+// ErrWrongKeys when k does not decrypt it (wrong keys, or a plaintext image
+// given keys). Nothing is changed.
 func CheckBase(img []byte, k *nvscrypt.Keys) error {
+	if err := CheckNVS(img); err != nil {
+		return err
+	}
 	if k != nil {
 		return checkKeys(img, k)
 	}

@@ -95,6 +95,15 @@ func TestCheckBase(t *testing.T) {
 	}
 	plain, enc := readFile(t, "base_usmp.bin"), readFile(t, "base_usmp_enc.bin")
 	blank := bytes.Repeat([]byte{0xff}, DefaultSize)
+	zeros := make([]byte, DefaultSize)
+	random := make([]byte, DefaultSize)
+	for i := range random {
+		random[i] = byte(i*7919 + i>>8)
+	}
+	// One page of the device's image left among garbage: damaged, but NVS
+	// (the device keeps that page and erases the others).
+	onePage := bytes.Clone(zeros)
+	copy(onePage, plain[:nvs.PageSize])
 	tests := []struct {
 		name string
 		img  []byte
@@ -108,6 +117,16 @@ func TestCheckBase(t *testing.T) {
 		{"plaintext, keys", plain, keys, ErrWrongKeys},
 		{"blank, no keys", blank, nil, nil},
 		{"blank, keys", blank, keys, nil},
+		// Issue 13 item 8: these were edited into fresh images.
+		{"all zero, no keys", zeros, nil, ErrNotNVS},
+		{"all zero, keys", zeros, keys, ErrNotNVS},
+		{"random bytes, no keys", random, nil, ErrNotNVS},
+		{"random bytes, keys", random, keys, ErrNotNVS},
+		{"empty", nil, nil, ErrNotNVS},
+		{"less than a page", blank[:100], nil, ErrNotNVS},
+		{"encrypted, page headers spoilt", breakHeaders(enc), keys, ErrNotNVS},
+		{"one valid page among zeros", onePage, nil, nil},
+		{"one blank page among zeros", append(bytes.Clone(zeros), blank[:nvs.PageSize]...), nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -52,7 +52,14 @@ type BatchSpec struct {
 	AllowUnignored bool
 	// Warn receives warnings.
 	Warn func(string)
+
+	// write writes an image's or keys file's bytes to the file opened for
+	// them; nil is (*os.File).Write. Tests inject a disk that fills up.
+	write func(f *os.File, data []byte) (int, error)
 }
+
+// ErrOutBusy reports an output directory that another batch is writing.
+var ErrOutBusy = errors.New("another batch is writing to this output directory (a batch owns its directory: give each batch and each shard its own --out)")
 
 // ManifestDevice is one device of manifest.json (design §5): no key bytes.
 type ManifestDevice struct {
@@ -210,16 +217,21 @@ func RunBatch(ctx context.Context, reg *registry.Registry, spec BatchSpec) (*Bat
 	// recorded: a batch that the registry refuses (its location rules, the
 	// lock, a conflict) creates nothing either.
 	var mw *manifestWriter
+	unlock := func() {}
+	defer func() { unlock() }()
 	start := func() error {
 		if err := secfile.MkdirAll(spec.Out); err != nil {
 			return fmt.Errorf("output directory: %w", err)
+		}
+		var err error
+		if unlock, err = takeOut(spec.Out, res.Manifest); err != nil {
+			return err
 		}
 		if spec.PerDeviceKeys {
 			if err := secfile.MkdirAll(keysDir); err != nil {
 				return fmt.Errorf("keys directory: %w", err)
 			}
 		}
-		var err error
 		mw, err = newManifestWriter(res.Manifest, spec.manifestHead(len(positions)), spec)
 		return err
 	}
@@ -300,6 +312,25 @@ func RunBatch(ctx context.Context, reg *registry.Registry, spec BatchSpec) (*Bat
 		return nil, fmt.Errorf("sync %s: %w", spec.Out, err)
 	}
 	return res, nil
+}
+
+// takeOut locks the batch's output directory and, holding the lock, removes
+// the temporary manifests that killed runs left there (R8, R16: cleaned up
+// on the next run; they accumulated, issue 13 item 3). Unlocked, on a file
+// system without flock, it removes nothing: the temporary file could be
+// another batch's.
+func takeOut(dir, manifest string) (unlock func(), err error) {
+	unlock, locked, err := lockOut(dir)
+	if err != nil {
+		return func() {}, err
+	}
+	if locked {
+		if err := secfile.RemoveStaleTemps(manifest); err != nil {
+			unlock()
+			return func() {}, fmt.Errorf("remove the temporary files of an earlier run: %w", err)
+		}
+	}
+	return unlock, nil
 }
 
 // recorded is one chunk recorded in the registry.
@@ -446,7 +477,7 @@ func (s *BatchSpec) writeOne(j *job, buf []byte, keysDir string, umask int) erro
 		copy(img, enc)
 	}
 	sum := sha256.Sum256(img)
-	if err := writeDirect(filepath.Join(s.Out, name), img, umask); err != nil {
+	if err := s.writeDirect(filepath.Join(s.Out, name), img, umask); err != nil {
 		return err
 	}
 	j.out.ID, j.out.Image, j.out.SHA256 = j.id, name, hex.EncodeToString(sum[:])
@@ -476,7 +507,7 @@ func (s *BatchSpec) deviceKeys(keysDir, name string, umask int) (*nvscrypt.Keys,
 	}
 	part := k.Partition()
 	defer psk.Wipe(part)
-	if err := writeDirect(path, part, umask); err != nil {
+	if err := s.writeDirect(path, part, umask); err != nil {
 		k.Destroy()
 		return nil, "", err
 	}
@@ -516,8 +547,34 @@ func readDirect(path string) ([]byte, error) {
 
 // writeDirect writes a batch file in place at mode 0600: a new file is
 // created exclusively; an existing one (a re-run) is truncated and made
-// 0600 (R5, R6's batch exception).
-func writeDirect(path string, data []byte, umask int) error {
+// 0600 (R5, R6's batch exception). A file it fails to finish — a full
+// disk, an I/O error — is removed: a partial image must not stay behind
+// looking like a finished one (R8; issue 13 item 3).
+func (s *BatchSpec) writeDirect(path string, data []byte, umask int) error {
+	f, err := openDirect(path, umask)
+	if err != nil {
+		return err
+	}
+	write := f.Write
+	if s.write != nil {
+		write = func(b []byte) (int, error) { return s.write(f, b) }
+	}
+	n, err := write(data)
+	if err == nil && n < len(data) {
+		err = io.ErrShortWrite
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(path)
+		return err
+	}
+	return nil
+}
+
+// openDirect opens a batch file for writeDirect, at mode 0600.
+func openDirect(path string, umask int) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	fix := umask&0o600 != 0
 	if errors.Is(err, fs.ErrExist) {
@@ -525,25 +582,22 @@ func writeDirect(path string, data []byte, umask int) error {
 		// symbolic link (followed, it would put a key outside the
 		// directory and past the git guard) or a FIFO or device.
 		if err := regularOrMissing(path); err != nil {
-			return err
+			return nil, err
 		}
 		f, err = os.OpenFile(path, os.O_WRONLY|os.O_TRUNC|oNoFollow, 0o600) // no O_CREATE: the mode is unused
 		fix = true
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if fix {
 		if err := f.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
 			f.Close()
-			return err
+			_ = os.Remove(path) // truncated, or new: nothing of value
+			return nil, err
 		}
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return f, nil
 }
 
 // manifestWriter streams manifest.json through a secret-file write: the

@@ -43,6 +43,10 @@ type ImageOptions struct {
 	// Keys encrypts the image (NVS encryption, XTS-AES); with Base, the
 	// base is encrypted with the same keys.
 	Keys *nvscrypt.Keys
+	// ReadOnly reads an image the way the device mounts a partition
+	// flagged readonly (ReadImage only): the partition sizes 0x1000 and
+	// 0x2000, which have no free page.
+	ReadOnly bool
 }
 
 func (o ImageOptions) size() int {
@@ -138,6 +142,18 @@ func checkKeys(img []byte, k *nvscrypt.Keys) error {
 	return nil
 }
 
+// ErrNoDevice reports an image that holds no device to verify: the device
+// cannot mount it, or it has no id entry (a blank image, another
+// partition). A verification of it fails.
+var ErrNoDevice = errors.New("the image holds no device")
+
+// noDeviceError is an error that matches ErrNoDevice (and its cause) but
+// reads as its cause alone.
+type noDeviceError struct{ err error }
+
+func (e noDeviceError) Error() string   { return e.err.Error() }
+func (e noDeviceError) Unwrap() []error { return []error{ErrNoDevice, e.err} }
+
 // DeviceImage is what an image says about its device.
 type DeviceImage struct {
 	ID  string
@@ -157,19 +173,19 @@ func ReadImage(img []byte, o ImageOptions) (*DeviceImage, error) {
 	if err != nil {
 		return nil, err
 	}
-	parsed, err := nvs.ReadImage(img, nvs.ReadOptions{Decrypt: dec})
+	parsed, err := nvs.ReadImage(img, nvs.ReadOptions{Decrypt: dec, ReadOnly: o.ReadOnly})
 	if err != nil {
 		return nil, err
 	}
 	if parsed.MountErr != nil && len(parsed.Entries) == 0 {
-		return nil, fmt.Errorf("the device could not mount this image: %w", parsed.MountErr)
+		return nil, noDeviceError{fmt.Errorf("the device could not mount this image: %w", parsed.MountErr)}
 	}
 	idEntry := parsed.Lookup(o.Namespace, o.IDKey)
 	if idEntry == nil || idEntry.Type != nvs.TypeString || idEntry.Err != nil {
 		if o.Keys == nil && LooksEncrypted(img) {
 			return nil, fmt.Errorf("no %s/%s string in the image; it looks encrypted: give its keys with --keys or --hmac-key", o.Namespace, o.IDKey)
 		}
-		return nil, fmt.Errorf("no %s/%s string in the image", o.Namespace, o.IDKey)
+		return nil, noDeviceError{fmt.Errorf("no %s/%s string in the image", o.Namespace, o.IDKey)}
 	}
 	out := &DeviceImage{ID: string(idEntry.Bytes())}
 	if k := parsed.Lookup(o.Namespace, o.PSKKey); k != nil && k.Type == nvs.TypeBlob && k.Err == nil {
