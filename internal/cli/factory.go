@@ -23,7 +23,7 @@ type Factory struct {
 	masterEnv    string
 	hasMasterEnv bool
 
-	// registryKeyEnv is $USMP_REGISTRY_KEY (the PostgreSQL registry's
+	// registryKeyEnv is $USMP_REGISTRY_KEY (the registry's
 	// sealing key), also taken out of the environment at start-up.
 	registryKeyEnv    string
 	hasRegistryKeyEnv bool

@@ -15,7 +15,7 @@ package cli
 // verification commands do. Elsewhere a damaged registry or audit log is a
 // failure (exit 1, with the message that says where), a missing registry,
 // an unknown or existing device and bad input files are the user's to fix
-// (exit 2), a lock held past --lock-timeout is exit 1.
+// (exit 2), a writer that waited past --lock-timeout is exit 1.
 
 import (
 	"errors"
@@ -31,23 +31,27 @@ import (
 
 const registryLong = `Keep the device registry: one record per device with its id, key source
 (derived, random, imported), epoch, status (active, revoked), key check value
-(KCV), times and the KCVs of its retired keys. The gateway loads the keys from
-an export (registry export) or reads the registry itself (see docs/gateway.md).
+(KCV), times and the KCVs of its retired keys. The gateway reads the registry
+itself (make_get_psk) or loads an export (registry export); see docs/gateway.md.
 
+The registry is --registry ($USMP_PSK_REGISTRY, config "registry"): a SQLite
+database (default ./usmp-registry.db), or a postgres:// URL for many stations.
 Records of derived devices hold no key bytes: the key is recomputed from the
-master secret and the epoch. Records of random and imported keys hold the key,
-which makes the registry a secret file (0600, refused where git would not
-ignore it).
+master secret and the epoch. Random and imported keys are stored: sealed with
+$USMP_REGISTRY_KEY when it is set (always on PostgreSQL), else in the SQLite
+file, which is a secret file (0600 with its -wal and -shm, refused where git
+would not ignore them). 'sqlite3 usmp-registry.db' shows what is inside.
 
-The registry is --registry PATH ($USMP_PSK_REGISTRY, config "registry"; default
-./usmp-registry.json). Writers take a lock on PATH.lock and wait up to
---lock-timeout for it. Every change is appended to the hash-chained audit log
-next to it (usmp-registry.audit.jsonl); 'registry audit' verifies the chain.
-Commands that record devices create a missing registry and say so.
+Every change is one transaction with its entries in the hash-chained audit log;
+writers wait up to --lock-timeout for each other, readers never wait.
+'registry audit' and 'registry check' verify the chain and compare the state
+it implies with every record. Commands that record devices create a missing
+registry and say so. A JSON registry of an earlier usmp-psk is moved into a
+database with 'registry migrate'.
 
-Exit codes: 0 ok; 1 failure (I/O, a damaged registry, the lock not obtained in
-time); 2 usage or bad input (a missing registry, an unknown device, a bad
-import file); 3 'registry check' findings or a broken audit chain.
+Exit codes: 0 ok; 1 failure (I/O, a damaged registry, a writer that waited
+--lock-timeout); 2 usage or bad input (a missing registry, an unknown device, a
+bad import file); 3 'registry check' or 'registry audit' findings.
 See docs/registry.md.`
 
 // newRegistryCmd groups the registry commands.

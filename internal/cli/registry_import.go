@@ -47,7 +47,7 @@ is an error and nothing is imported. The registry is created when missing.
 The file holds keys: one that group or others can write is refused, one they
 can read gets a warning. Errors name the line, never a key.`,
 		Example: `  $ usmp-psk registry import fleet.csv
-  $ usmp-psk --registry new.json registry import old-export.json`,
+  $ usmp-psk --registry new.db registry import old-export.json`,
 		Args: exactArgs(1, "FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.file = args[0]

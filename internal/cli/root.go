@@ -29,9 +29,11 @@ Environment:
   USMP_PSK_<FLAG>      default for any flag, e.g. USMP_PSK_ENCODING=base64
   USMP_PSK_CONFIG      config file (default ./usmp-psk.yaml, else
                        $XDG_CONFIG_HOME/usmp-psk/config.yaml)
-  USMP_PSK_REGISTRY    the device registry (default ./usmp-registry.json, or a
-                       postgres:// URL; passwords only from PGPASSWORD/.pgpass)
-  USMP_REGISTRY_KEY    64 hex digits sealing stored keys in a PostgreSQL registry
+  USMP_PSK_REGISTRY    the device registry (default ./usmp-registry.db, a SQLite
+                       database, or a postgres:// URL; passwords only from
+                       PGPASSWORD/.pgpass)
+  USMP_REGISTRY_KEY    64 hex digits sealing the registry's stored keys
+                       (always needed for them on PostgreSQL)
 Secrets (USMP_MASTER_SECRET, USMP_REGISTRY_KEY) are read once at start-up and
 removed from the environment; no flag ever takes a secret.
 
