@@ -7,10 +7,11 @@ takes it in one of two forms, and this module provides both:
   from the file that ``usmp-psk registry export`` writes (or a pipe), or
   from the registry database itself;
 * a callable ``get_psk(device_id: bytes) -> bytes`` that looks each device
-  up in the registry database (``usmp-registry.db``, read-only, one query
-  per call) and derives keys from the master secret where the registry
-  holds none: :func:`make_get_psk`. A rotation or a revocation takes effect
-  at the next call, without restarting the gateway.
+  up in the registry — a SQLite database (``usmp-registry.db``, read-only,
+  one query per call) or a PostgreSQL registry (``postgres://…``, cached
+  and kept current by the writers' notifications) — and derives keys from
+  the master secret where the registry holds none: :func:`make_get_psk`. A
+  rotation or a revocation takes effect without restarting the gateway.
 
 Derivation is the gateway's own (docs/design.md, "Key material")::
 
@@ -22,7 +23,9 @@ where ``master`` is the UTF-8 bytes of ``USMP_MASTER_SECRET`` as they are.
 
 Stored keys sealed with ``USMP_REGISTRY_KEY`` (AES-256-GCM) are opened with
 the ``cryptography`` package (Debian: python3-cryptography), imported only
-when a sealed key is met. Errors name files, fields and device ids, never
+when a sealed key is met; a PostgreSQL registry is read with ``psycopg``
+(Debian: python3-psycopg), imported only when a postgres:// URL is given.
+Otherwise the module needs nothing but the standard library. Errors name files, fields and device ids, never
 key bytes. Keys are compared only through their key check values (KCV), in
 constant time.
 """
@@ -34,9 +37,11 @@ import hmac
 import json
 import os
 import re
+import select
 import sqlite3
 import struct
 import threading
+import time
 import urllib.parse
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 
@@ -215,13 +220,10 @@ class _Database:
         return self._open_sealed(device_id, blob)
 
     def _record(self, row: Tuple) -> Tuple[str, str, int, str, Optional[bytes]]:
-        device_id, status, source, epoch, check, plain, sealed = row
-        key: Optional[bytes] = None
-        if status == "active" and source != "derived":
-            key = bytes(plain) if plain is not None else self._unseal(device_id, bytes(sealed or b""))
-            if not hmac.compare_digest(kcv(key), check):
-                raise RegistryError(f"{self._path}: device {device_id!r}: kcv: does not match the stored key")
-        return status, source, int(epoch), check, key
+        return _check_record(self, row)
+
+    def name(self) -> str:
+        return self._path
 
     _COLUMNS = "id, status, source, epoch, kcv, psk, psk_sealed"
 
@@ -244,6 +246,190 @@ class _Database:
     def has_derived(self) -> bool:
         with self._lock:
             return self._db.execute("SELECT 1 FROM usmp_devices WHERE source = 'derived' AND status = 'active' LIMIT 1").fetchone() is not None
+
+
+#: How long a PostgreSQL gateway may serve keys from its cache without a
+#: live notification listener (seconds): past it, every look-up asks the
+#: database, and fails rather than serve a key that may have been revoked.
+DEFAULT_MAX_STALE = 5.0
+
+#: The channel prefix usmp-psk's writers notify on (and the schema after it).
+NOTIFY_CHANNEL = "usmp_registry_"
+
+_KEYWORD_DSN = re.compile(r"\A\s*(host|hostaddr|port|dbname|user|password|sslmode|service|passfile|options)\s*=", re.I)
+
+
+def _is_postgres(registry: Any) -> bool:
+    return isinstance(registry, str) and registry.startswith(("postgres://", "postgresql://"))
+
+
+def _check_pg_url(url: str) -> None:
+    """Refuse a URL that holds a password, without repeating it."""
+    parsed = urllib.parse.urlsplit(url)
+    query = {k.lower() for k in urllib.parse.parse_qs(parsed.query)}
+    if parsed.password is not None or "password" in query or "sslpassword" in query:
+        raise RegistryError(
+            "the registry URL holds a password: remove it and put it in $PGPASSWORD or ~/.pgpass "
+            "(or the file $PGPASSFILE names, mode 0600)"
+        )
+
+
+def _safe_url(url: str) -> str:
+    """The URL for messages (it holds no password: _check_pg_url)."""
+    return url
+
+
+class _Postgres:
+    """A PostgreSQL registry. Looked-up devices are cached; a listener
+    thread LISTENs on the registry's channel and drops what a writer
+    changed (the writers NOTIFY with their commit), so a rotation or a
+    revocation reaches the gateway within moments. The cache is used only
+    while the listener is known to be connected (it confirms it every half
+    second); after ``max_stale`` seconds without that, look-ups go to the
+    database, and fail when it cannot be reached."""
+
+    _COLUMNS = "id, status, source, epoch, kcv, NULL, psk_sealed"
+
+    def __init__(self, url: str, max_stale: float) -> None:
+        _check_pg_url(url)
+        try:
+            import psycopg
+        except ImportError:
+            raise RegistryError(
+                "reading a PostgreSQL registry needs psycopg (Debian: apt-get install python3-psycopg)"
+            ) from None
+        self._psycopg = psycopg
+        self._url = url
+        self._max_stale = max_stale
+        self._lock = threading.Lock()
+        self._cache: Dict[str, Tuple[str, str, int, str, Optional[bytes]]] = {}
+        self._gen = 0
+        self._alive = 0.0
+        self._conn = None
+        self._open_sealed: Optional[Callable[[str, bytes], bytes]] = None
+        self._sealer_loaded = False
+        with self._lock:
+            self._schema = self._connect()
+        self._stop = threading.Event()
+        self._listener = threading.Thread(target=self._listen, name="usmp-registry-listener", daemon=True)
+        self._listener.start()
+
+    def _error(self, what: str, err: Exception) -> RegistryError:
+        # psycopg's messages carry no password (the URL holds none, and
+        # libpq does not print the one from PGPASSWORD or .pgpass).
+        return RegistryError(f"{_safe_url(self._url)}: {what}: {str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}")
+
+    def _connect(self) -> str:
+        """Open the query connection (the lock is held); return the schema."""
+        try:
+            self._conn = self._psycopg.connect(self._url, autocommit=True, connect_timeout=5)
+            row = self._conn.execute("SELECT schema_version, current_schema() FROM usmp_meta WHERE id = 1").fetchone()
+        except self._psycopg.Error as e:
+            self._conn = None
+            raise self._error("cannot read the registry", e) from None
+        if row is None or row[0] != SCHEMA_VERSION:
+            raise RegistryError(f"{_safe_url(self._url)}: unsupported registry schema (this module reads version {SCHEMA_VERSION})")
+        return row[1]
+
+    def _forget(self, payload: str) -> None:
+        with self._lock:
+            self._gen += 1
+            if payload == "*":
+                self._cache.clear()
+                return
+            for device_id in payload.split():
+                self._cache.pop(device_id, None)
+
+    def _listen(self) -> None:
+        from psycopg import sql
+
+        channel = sql.Identifier(NOTIFY_CHANNEL + self._schema)
+        while not self._stop.is_set():
+            try:
+                conn = self._psycopg.connect(self._url, autocommit=True, connect_timeout=5)
+            except self._psycopg.Error:
+                self._stop.wait(0.5)
+                continue
+            try:
+                conn.add_notify_handler(lambda n: self._forget(n.payload))
+                conn.execute(sql.SQL("LISTEN {}").format(channel))
+                self._forget("*")  # anything may have changed while no one listened
+                while not self._stop.is_set():
+                    self._alive = time.monotonic()
+                    select.select([conn.fileno()], [], [], 0.5)
+                    conn.execute("SELECT 1")  # delivers pending notifications; fails on a lost connection
+            except (self._psycopg.Error, OSError, ValueError):
+                self._alive = 0.0
+            finally:
+                try:
+                    conn.close()
+                except Exception:
+                    pass
+
+    def close(self) -> None:
+        self._stop.set()
+        self._listener.join(timeout=2)
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+
+    def _unseal(self, device_id: str, blob: bytes) -> bytes:
+        if not self._sealer_loaded:
+            self._open_sealed = _sealer(_safe_url(self._url))
+            self._sealer_loaded = True
+        if self._open_sealed is None:
+            raise RegistryError(f"{_safe_url(self._url)}: device {device_id!r}: the key is sealed; set ${REGISTRY_KEY_ENV} to the registry key")
+        return self._open_sealed(device_id, blob)
+
+    def _fresh(self) -> bool:
+        return self._alive > 0 and time.monotonic() - self._alive <= self._max_stale
+
+    def lookup(self, device_id: str) -> Optional[Tuple[str, str, int, str, Optional[bytes]]]:
+        with self._lock:
+            if self._fresh() and device_id in self._cache:
+                return self._cache[device_id]
+            gen = self._gen
+            row = self._query(device_id)
+            rec = None if row is None else _check_record(self, row)
+            if self._gen == gen and self._fresh() and rec is not None:
+                self._cache[device_id] = rec
+            return rec
+
+    def _query(self, device_id: str):
+        """Read one device (the lock is held), reconnecting once."""
+        for attempt in (1, 2):
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._connect()
+                return self._conn.execute(f"SELECT {self._COLUMNS} FROM usmp_devices WHERE id = %s", (device_id,)).fetchone()
+            except self._psycopg.Error as e:
+                self._conn = None
+                if attempt == 2:
+                    raise self._error("cannot read the registry", e) from None
+        return None
+
+    def name(self) -> str:
+        return _safe_url(self._url)
+
+    def has_derived(self) -> bool:
+        with self._lock:
+            try:
+                return self._conn.execute("SELECT 1 FROM usmp_devices WHERE source = 'derived' AND status = 'active' LIMIT 1").fetchone() is not None
+            except self._psycopg.Error as e:
+                raise self._error("cannot read the registry", e) from None
+
+
+def _check_record(db: Any, row: Tuple) -> Tuple[str, str, int, str, Optional[bytes]]:
+    """A device row (id, status, source, epoch, kcv, psk, psk_sealed) as
+    (status, source, epoch, kcv, stored key or None), the key checked
+    against its KCV."""
+    device_id, status, source, epoch, check, plain, sealed = row
+    key: Optional[bytes] = None
+    if status == "active" and source != "derived":
+        key = bytes(plain) if plain is not None else db._unseal(device_id, bytes(sealed or b""))
+        if not hmac.compare_digest(kcv(key), check):
+            raise RegistryError(f"{db.name()}: device {device_id!r}: kcv: does not match the stored key")
+    return status, source, int(epoch), check, key
 
 
 def _load_export(path: Any) -> dict[bytes, bytes]:
@@ -316,11 +502,19 @@ def make_get_psk(
     registry_path: Union[str, "os.PathLike[str]"],
     master: Union[str, bytes, None] = None,
     strict: bool = False,
+    max_stale: float = DEFAULT_MAX_STALE,
 ) -> Callable[[bytes], bytes]:
     """Return ``get_psk(device_id: bytes) -> bytes`` over a usmp-psk registry.
 
     ``registry_path`` is the registry database (``usmp-registry.db``), opened
-    read-only with Python's ``sqlite3``. ``master`` is the master secret: a
+    read-only with Python's ``sqlite3``, or a PostgreSQL registry URL
+    (``postgres://user@host/db``, no password in it: libpq takes it from
+    ``PGPASSWORD`` or ``~/.pgpass``), read with psycopg: looked-up devices are
+    cached, and the cache follows the writers' notifications (LISTEN), so a
+    rotation or revocation reaches the gateway within a second; it is never
+    used longer than ``max_stale`` seconds without a live listener (then
+    look-ups ask the database, and fail rather than serve a revoked key).
+    ``get_psk.close()`` stops the listener. ``master`` is the master secret: a
     str is UTF-8 encoded (like the gateway's own
     ``os.environ["USMP_MASTER_SECRET"].encode()``), bytes are used as they
     are, ``None`` reads ``USMP_MASTER_SECRET``.
@@ -335,9 +529,12 @@ def make_get_psk(
     USMP documentation's own ``get_psk`` does, or raises ``KeyError`` when
     ``strict`` is true.
     """
-    path = os.fspath(registry_path)
+    path = registry_path if _is_postgres(registry_path) else os.fspath(registry_path)
+    if isinstance(path, str) and _KEYWORD_DSN.match(path):
+        raise RegistryError("a keyword connection string is no registry location: give a postgres://user@host/database URL")
     secret = _master_bytes(master)
-    db = _Database(path)
+    db: Any = _Postgres(path, max_stale) if _is_postgres(path) else _Database(path)
+    path = db.name()
     if secret is None and (not strict or db.has_derived()):
         raise RegistryError(
             f"{path}: the master secret is needed (pass master= or set {MASTER_ENV}): "
@@ -375,4 +572,5 @@ def make_get_psk(
         return derive_psk(secret, device_id, epoch)
 
     get_psk.registry_path = path  # type: ignore[attr-defined]
+    get_psk.close = getattr(db, "close", lambda: None)  # type: ignore[attr-defined]
     return get_psk

@@ -80,6 +80,7 @@ func newRegistryCmd(f *Factory, root *rootOptions) *cobra.Command {
 		newRegistryAuditCmd(f, root, nil),
 		newRegistryMigrateCmd(f, root, nil),
 		newRegistryRekeyCmd(f, root, nil),
+		newRegistryGrantCmd(f, root, nil),
 	)
 	return cmd
 }

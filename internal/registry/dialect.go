@@ -59,6 +59,10 @@ type dialect struct {
 	upgrades map[int][]string
 	// timeArg turns a time into the value of a time column.
 	timeArg func(time.Time) any
+	// notify tells listening gateways which devices a write changed, with
+	// the commit ("" where nothing listens: SQLite's readers look up each
+	// device anew).
+	notify string
 }
 
 // bind rewrites the ? placeholders of q for the engine. The registry's SQL
@@ -124,6 +128,8 @@ var postgresDialect = &dialect{
 	schema:     postgresSchema,
 	upgrades:   map[int][]string{1: postgresUpgrade1},
 	timeArg:    func(t time.Time) any { return t.UTC() },
+	// One channel per schema: usmp_registry_<schema> (NotifyChannel).
+	notify: `SELECT pg_notify('usmp_registry_' || current_schema(), ?)`,
 }
 
 var sqliteSchema = []string{

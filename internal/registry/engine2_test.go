@@ -272,6 +272,18 @@ func TestSQLiteFile(t *testing.T) {
 		}
 		r.Close()
 	}
+	// A device or a directory is no registry, and is left as it is.
+	for _, p := range []string{os.DevNull, root} {
+		before, _ := os.Stat(p)
+		r, _ := Open(p, Options{})
+		if _, err := r.Add(ctx, "x", Random()); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("%s as the registry: %v", p, err)
+		}
+		r.Close()
+		if after, _ := os.Stat(p); after.Mode() != before.Mode() {
+			t.Fatalf("%s: mode %v, was %v", p, after.Mode(), before.Mode())
+		}
+	}
 	empty := filepath.Join(root, "empty.db")
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		t.Fatal(err)

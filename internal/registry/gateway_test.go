@@ -63,7 +63,12 @@ type gateway struct {
 
 func startGateway(t *testing.T, env ...string) *gateway {
 	t.Helper()
-	py := python3(t)
+	return startGatewayWith(t, python3(t), env...)
+}
+
+// startGatewayWith runs the driver with the interpreter py.
+func startGatewayWith(t *testing.T, py string, env ...string) *gateway {
+	t.Helper()
 	driver, _ := filepath.Abs(filepath.Join("testdata", "gateway_driver.py"))
 	cmd := exec.Command(py, driver)
 	cmd.Env = pythonEnv(env...)

@@ -297,3 +297,58 @@ func connectDetail(err error) string {
 	}
 	return strings.Join(lines, "; ")
 }
+
+// gatewayGranter is an engine whose registry has roles (PostgreSQL).
+type gatewayGranter interface {
+	grantGateway(t *tx, role string) ([]string, error)
+}
+
+// GrantGateway gives a database role exactly the read access a gateway
+// needs (registry grant-gateway ROLE): the registry's schema, and the
+// columns of usmp_devices and usmp_meta that scripts/usmp_gateway.py
+// reads — no history, no audit log, no writes. It returns the statements
+// it ran. Only a PostgreSQL registry has roles.
+func (r *Registry) GrantGateway(ctx context.Context, role string) ([]string, error) {
+	g, ok := r.st.eng.(gatewayGranter)
+	if !ok {
+		return nil, &psk.InputError{Source: "registry grant-gateway", Msg: "only a PostgreSQL registry has roles; a gateway reads a SQLite registry as the user that owns its file"}
+	}
+	if role == "" || len(role) > 63 || strings.ContainsRune(role, 0) {
+		return nil, &psk.InputError{Source: "ROLE", Msg: "not a PostgreSQL role name (1-63 bytes)"}
+	}
+	var done []string
+	err := r.st.write(ctx, writeOpts{}, func(t *tx) error {
+		var err error
+		done, err = g.grantGateway(t, role)
+		return err
+	})
+	return done, err
+}
+
+func (e *pgEngine) grantGateway(t *tx, role string) ([]string, error) {
+	var schema string
+	if err := t.q.QueryRowContext(t.ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		return nil, e.dbErr("read the schema", err)
+	}
+	who, in := pgx.Identifier{role}.Sanitize(), pgx.Identifier{schema}.Sanitize()
+	stmts := []string{
+		"GRANT USAGE ON SCHEMA " + in + " TO " + who,
+		"GRANT SELECT (id, source, epoch, status, kcv, psk_sealed) ON " + in + ".usmp_devices TO " + who,
+		"GRANT SELECT (id, schema_version) ON " + in + ".usmp_meta TO " + who,
+	}
+	for _, s := range stmts {
+		if _, err := t.q.ExecContext(t.ctx, s); err != nil {
+			err = e.dbErr("grant the gateway's access", err)
+			if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "42704" {
+				err = &psk.InputError{Source: "ROLE", Msg: "the role does not exist; create it first (CREATE ROLE name LOGIN) and give it a password in the gateway's ~/.pgpass"}
+			}
+			return nil, err
+		}
+	}
+	return stmts, nil
+}
+
+// NotifyChannel is the channel writers notify on commit, for gateways that
+// LISTEN: "usmp_registry_" and the registry's schema. The payload is the
+// changed device ids separated by spaces, or "*" for many.
+const NotifyChannel = "usmp_registry_"

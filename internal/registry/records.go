@@ -332,6 +332,7 @@ func (t *tx) insertDevices(recs []*Record) error {
 			return err
 		}
 		rows = append(rows, args)
+		t.changed = append(t.changed, rec.ID)
 	}
 	return t.insert("record the devices", devicesTable, rows)
 }
@@ -342,6 +343,7 @@ func (t *tx) updateDevice(rec *Record) error {
 	if err != nil {
 		return err
 	}
+	t.changed = append(t.changed, rec.ID)
 	return t.exec("update device "+strconv.Quote(rec.ID), `UPDATE usmp_devices SET source = ?, epoch = ?, status = ?, kcv = ?,
 		created = ?, updated = ?, revoked = ?, revoke_reason = ?, psk = ?, psk_sealed = ? WHERE id = ?`,
 		append(args[1:], args[0])...)

@@ -156,6 +156,11 @@ func (e *sqliteEngine) checkFile(write bool) error {
 		return fmt.Errorf("registry %s: %w", e.path, err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		// A device (/dev/null), a FIFO or a directory is no database, and
+		// must not be made 0600 by fixMode.
+		return &CorruptError{Path: e.path, Msg: "not a usmp-psk registry (not a regular file)"}
+	}
 	head := make([]byte, len(sqliteHeader))
 	n, err := io.ReadFull(f, head)
 	switch {

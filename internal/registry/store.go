@@ -70,6 +70,7 @@ type tx struct {
 	events   []AuditEvent
 	sealed   bool                 // a key was sealed: the registry records the key's id
 	stmts    map[string]*sql.Stmt // the multi-row INSERTs, prepared once per transaction
+	changed  []string             // devices written, for the listeners' notification
 }
 
 // writeOpts says what a write may do with a missing or existing registry.
@@ -185,6 +186,9 @@ func (s *store) writeOn(ctx context.Context, conn *sql.Conn, o writeOpts, fn fun
 		return err
 	}
 	if err := t.flush(); err != nil {
+		return err
+	}
+	if err := t.notify(); err != nil {
 		return err
 	}
 	if err := q.Commit(); err != nil {
@@ -394,6 +398,23 @@ func (t *tx) execPrepared(what, query string, args []any) error {
 		return t.s.eng.dbErr(what, err)
 	}
 	return nil
+}
+
+// notifyLimit bounds the device ids a notification names; more, and it
+// says "*": drop everything.
+const notifyLimit = 64
+
+// notify tells listening gateways (PostgreSQL's LISTEN) which devices the
+// transaction changed; the server delivers it with the commit, or never.
+func (t *tx) notify() error {
+	if t.s.dia.notify == "" || len(t.changed) == 0 {
+		return nil
+	}
+	payload := strings.Join(t.changed, " ")
+	if len(t.changed) > notifyLimit {
+		payload = "*"
+	}
+	return t.exec("notify the gateways", t.s.dia.notify, payload)
 }
 
 // log queues an audit event, written with the transaction's records.

@@ -23,7 +23,10 @@ def main() -> None:
                 master = None
                 if m is not None:
                     master = m["str"] if "str" in m else bytes.fromhex(m["hex"])
-                get = gw.make_get_psk(cmd["registry"], master=master, strict=cmd.get("strict", False))
+                if get is not None and hasattr(get, "close"):
+                    get.close()
+                get = gw.make_get_psk(cmd["registry"], master=master, strict=cmd.get("strict", False),
+                                      max_stale=cmd.get("max_stale", gw.DEFAULT_MAX_STALE))
                 out = {"ok": True}
             elif op == "get":
                 out = {"key": get(cmd["id"].encode("ascii")).hex()}
