@@ -179,7 +179,8 @@ func TestNoLeakWhenWorking(t *testing.T) {
 		{[]string{"registry", "check"}, nil},
 		{[]string{"registry", "audit"}, nil},
 		{[]string{"registry", "migrate", "--to", "back.db"}, nil},
-		{[]string{"registry", "rekey"}, nil}, // refused: not PostgreSQL
+		{[]string{"registry", "rekey"}, nil},                    // refused: no $USMP_REGISTRY_NEW_KEY
+		{[]string{"registry", "grant-gateway", "gateway"}, nil}, // refused: SQLite has no roles
 		{[]string{"version"}, nil},
 		{[]string{"selfcheck"}, nil},
 		{[]string{"completion", "bash"}, nil},
@@ -192,7 +193,7 @@ func TestNoLeakWhenWorking(t *testing.T) {
 		for _, leak := range append(scan.Scan("stdout", out.Bytes()), scan.Scan("stderr", errOut.Bytes())...) {
 			t.Errorf("usmp-psk %v (exit %d): %s", tt.args, code, leak)
 		}
-		refused := strings.Join(tt.args, " ") == "derive device-id-1 -o a.psk" && covered["derive"] || tt.args[0] == "registry" && tt.args[1] == "rekey"
+		refused := strings.Join(tt.args, " ") == "derive device-id-1 -o a.psk" && covered["derive"] || tt.args[0] == "registry" && (tt.args[1] == "rekey" || tt.args[1] == "grant-gateway")
 		if (code != 0) != refused {
 			t.Errorf("usmp-psk %v: exit %d; stderr %s", tt.args, code, errOut)
 		}
