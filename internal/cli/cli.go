@@ -34,7 +34,10 @@ func run(ctx context.Context, f *Factory, args []string) (code int) {
 	}()
 	root := newRootCmd(f)
 	root.SetArgs(args)
-	_, err := root.ExecuteContextC(ctx)
+	err := unknownCommand(root, args)
+	if err == nil {
+		_, err = root.ExecuteContextC(ctx)
+	}
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
 	}

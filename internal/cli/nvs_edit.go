@@ -148,7 +148,7 @@ func (o *nvsEditOptions) validate(cmd *cobra.Command, f *Factory) error {
 	case o.typ == "":
 		return flagErrorf("--type is required: u8 i8 u16 i16 u32 i32 u64 i64 string blob")
 	case !ok:
-		return flagErrorf(fmt.Sprintf("unknown --type %q (want u8 i8 u16 i16 u32 i32 u64 i64 string blob)", o.typ))
+		return flagErrorf("unknown --type (want u8 i8 u16 i16 u32 i32 u64 i64 string blob)")
 	case !o.valueSet && o.valueFile == "":
 		return flagErrorf("give the value with --value V or --value-file FILE")
 	case o.valueSet && o.isPSKEntry(f):

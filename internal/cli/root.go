@@ -3,10 +3,13 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/usmp/usmp-psk/internal/psk"
 )
 
 // rootOptions are the global flags.
@@ -86,6 +89,7 @@ func newRootCmd(f *Factory) *cobra.Command {
 	)
 	root.InitDefaultCompletionCmd()
 	root.InitDefaultHelpCmd()
+	guardHelpTopics(root)
 	for _, c := range root.Commands() {
 		if c.Name() == "completion" {
 			c.Short = "Generate the shell completion script for bash, zsh, fish or powershell"
@@ -95,21 +99,157 @@ func newRootCmd(f *Factory) *cobra.Command {
 }
 
 // flagErrorFunc turns flag parsing errors into usage errors whose text never
-// repeats the offending value (R23: pflag quotes it).
+// repeats what was typed (R23): pflag quotes a rejected value, and the
+// "value" may be a key pasted after the wrong flag.
 func flagErrorFunc(c *cobra.Command, err error) error {
-	var ive *pflag.InvalidValueError
-	if errors.As(err, &ive) {
-		fl := ive.GetFlag()
-		err = fmt.Errorf("invalid value for --%s (want %s)", fl.Name, fl.Value.Type())
-	}
+	return usageError(c, describeFlagError(err))
+}
+
+// usageError is err as a usage error (exit 2) that ends with the line
+// pointing to the command's help.
+func usageError(c *cobra.Command, err error) error {
 	return &FlagError{Err: fmt.Errorf("%w\nRun '%s --help' for usage", err, c.CommandPath())}
+}
+
+// describeFlagError rewrites pflag's errors, which quote the argument, to
+// name the flag and what it accepts instead.
+func describeFlagError(err error) error {
+	var (
+		ive *pflag.InvalidValueError
+		ne  *pflag.NotExistError
+		se  *pflag.InvalidSyntaxError
+	)
+	switch {
+	case errors.As(err, &ive):
+		fl := ive.GetFlag()
+		return fmt.Errorf("invalid value for --%s (want %s)", fl.Name, valueWant(fl))
+	case errors.As(err, &ne):
+		name := ne.GetSpecifiedName()
+		if ne.GetSpecifiedShortnames() != "" {
+			if c := name[0]; 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
+				return fmt.Errorf("unknown shorthand flag: -%c", c)
+			}
+			return errors.New("unknown shorthand flag")
+		}
+		if printableFlagName(name) {
+			return fmt.Errorf("unknown flag: --%s", name)
+		}
+		return errors.New("unknown flag (not repeated: it does not look like a flag name)")
+	case errors.As(err, &se):
+		return errors.New("bad flag syntax (not repeated): a flag is -x or --name")
+	}
+	return err
+}
+
+// printableFlagName reports whether an unknown flag's name may be repeated
+// in an error: a short name of letters, digits, '-' and '_' that does not
+// look like key material. Anything else is not echoed.
+func printableFlagName(name string) bool {
+	if name == "" || len(name) > 32 || psk.LooksLikeKey(name) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// valueWant says in words what a flag of a pflag type accepts.
+func valueWant(fl *pflag.Flag) string {
+	switch t := fl.Value.Type(); t {
+	case "bool":
+		return "true or false"
+	case "int", "int64":
+		return "a whole number"
+	case "uint32":
+		return "a whole number from 0 to 4294967295"
+	case "duration":
+		return "a duration like 30s, 5m or 1h"
+	default:
+		return t
+	}
+}
+
+// unknownCommand refuses an argument that names no command, before cobra
+// runs: cobra would quote it ("unknown command %q") or, under a command that
+// only groups others (nvs, registry, …), print the help and exit 0. The
+// argument is not repeated; the commands that exist are listed instead.
+func unknownCommand(root *cobra.Command, args []string) error {
+	c, rest, err := root.Find(args)
+	if err != nil {
+		c, rest = root, args
+	} else if !c.HasSubCommands() || c.Runnable() {
+		return nil
+	}
+	// Flag errors are cobra's to report (flagErrorFunc); here only the
+	// positional arguments matter.
+	if c.ParseFlags(rest) != nil {
+		return nil
+	}
+	pos := c.Flags().Args()
+	if len(pos) == 0 {
+		return nil
+	}
+	return unknownCommandError(c, pos[0])
+}
+
+// unknownCommandError lists c's commands and, when one is close to what
+// was typed, suggests it; typed itself is never printed.
+func unknownCommandError(c *cobra.Command, typed string) error {
+	var names []string
+	for _, sub := range c.Commands() {
+		if sub.IsAvailableCommand() {
+			names = append(names, sub.Name())
+		}
+	}
+	kind := "command"
+	if c.HasParent() {
+		kind = strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" ") + " command"
+	}
+	msg := fmt.Sprintf("unknown %s (not repeated); the %ss are: %s", kind, kind, strings.Join(names, ", "))
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2 // cobra sets it for the root only
+	}
+	if s := c.SuggestionsFor(typed); len(s) > 0 {
+		msg += fmt.Sprintf("\nhint: did you mean '%s %s'?", c.CommandPath(), s[0])
+	}
+	return usageError(c, errors.New(msg))
+}
+
+// guardHelpTopics makes `usmp-psk help TOPIC` refuse a topic that names no
+// command with exit 2, instead of cobra's "Unknown help topic" that quotes
+// it and exits 0.
+func guardHelpTopics(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		if c.Name() != "help" || c.Run == nil {
+			continue
+		}
+		show := c.Run
+		c.Run = nil
+		c.RunE = func(h *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				found, rest, err := root.Find(args)
+				if err != nil {
+					return unknownCommandError(root, args[0])
+				}
+				if len(rest) > 0 {
+					return unknownCommandError(found, rest[0])
+				}
+			}
+			show(h, args)
+			return nil
+		}
+	}
 }
 
 // exactArgs is cobra.ExactArgs returning a usage error.
 func exactArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {
-			return &FlagError{Err: fmt.Errorf("%s: expected %s, got %d arguments\nRun '%s --help' for usage", cmd.CommandPath(), what, len(args), cmd.CommandPath())}
+			return usageError(cmd, fmt.Errorf("%s: expected %s, got %d arguments", cmd.CommandPath(), what, len(args)))
 		}
 		return nil
 	}
@@ -119,7 +259,7 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 func maxArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) > n {
-			return &FlagError{Err: fmt.Errorf("%s: expected at most %s, got %d arguments\nRun '%s --help' for usage", cmd.CommandPath(), what, len(args), cmd.CommandPath())}
+			return usageError(cmd, fmt.Errorf("%s: expected at most %s, got %d arguments", cmd.CommandPath(), what, len(args)))
 		}
 		return nil
 	}
