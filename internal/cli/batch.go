@@ -69,8 +69,8 @@ a deterministic split across CI runners (each with its own registry).
 			if opts.perDeviceKeys && (opts.image.keys != "" || opts.image.hmacKey != "") {
 				return flagErrorf("--encrypt-per-device and --keys/--hmac-key exclude each other")
 			}
-			if opts.jobs < 0 {
-				return flagErrorf("--jobs must be positive")
+			if err := checkBatchLimits(cmd, opts); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(opts)
@@ -80,14 +80,14 @@ a deterministic split across CI runners (each with its own registry).
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.idsFile, "ids", "", "device ids from `FILE` (one per line, or CSV with an id column)")
-	fl.IntVar(&opts.count, "count", 0, "number of devices `N`")
+	fl.IntVar(&opts.count, "count", 0, "number of devices `N` (at most 10000000)")
 	fl.StringVar(&opts.prefix, "prefix", "", "id prefix `P` for --count")
 	fl.IntVar(&opts.start, "start", 1, "first number `K` for --count")
 	fl.StringVar(&opts.out, "out", "", "output `DIR` (owned by the batch)")
 	fl.BoolVar(&opts.derive, "derive", false, "derive keys from the master secret (the default)")
 	fl.BoolVar(&opts.random, "random", false, "random keys, kept in the registry")
 	fl.BoolVar(&opts.perDeviceKeys, "encrypt-per-device", false, "give every device its own nvs_keys partition in DIR/keys/")
-	fl.IntVar(&opts.jobs, "jobs", 0, "parallel image writers (default: number of CPUs)")
+	fl.IntVar(&opts.jobs, "jobs", 0, "parallel image writers, at most 256 (default: number of CPUs)")
 	fl.StringVar(&opts.shard, "shard", "", "take only shard `I/N` of the batch")
 	fl.BoolVar(&opts.dryRun, "dry-run", false, "print the plan and write nothing")
 	fl.BoolVar(&opts.json, "json", false, "print the plan or summary as JSON")
@@ -95,6 +95,29 @@ a deterministic split across CI runners (each with its own registry).
 	opts.image.addLayout(cmd)
 	opts.image.addKeys(cmd)
 	return cmd
+}
+
+// Limits of a batch, documented in --help and docs/exit-codes.md. More
+// writers than this only contend for the disk, and a run of more devices
+// than this is split with --start or across runners with --shard.
+const (
+	maxBatchJobs  = 256
+	maxBatchCount = 10_000_000
+	maxBatchStart = 1_000_000_000_000
+)
+
+// checkBatchLimits refuses --jobs, --count and --start outside their
+// documented ranges before anything is read or written.
+func checkBatchLimits(cmd *cobra.Command, opts *batchOptions) error {
+	switch {
+	case opts.jobs < 0 || opts.jobs > maxBatchJobs:
+		return flagErrorf(fmt.Sprintf("--jobs must be between 1 and %d (0 or unset: one per CPU)", maxBatchJobs))
+	case cmd.Flags().Changed("count") && (opts.count < 1 || opts.count > maxBatchCount):
+		return flagErrorf(fmt.Sprintf("--count must be between 1 and %d; split a larger run with --start", maxBatchCount))
+	case opts.start < 0 || opts.start > maxBatchStart:
+		return flagErrorf(fmt.Sprintf("--start must be between 0 and %d", maxBatchStart))
+	}
+	return nil
 }
 
 type batchSummary struct {

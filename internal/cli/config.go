@@ -26,6 +26,17 @@ type Config struct {
 	NVSNamespace string
 	NVSIDKey     string
 	NVSPSKKey    string
+	// Sources names where each flag set from outside the command line got
+	// its value ("$USMP_PSK_FORCE", a config file's path). A flag that is
+	// Changed but not in Sources was given on the command line.
+	Sources map[string]string
+}
+
+// onCommandLine reports whether the flag name was given on cmd's command
+// line, not filled in from the environment or a config file.
+func onCommandLine(f *Factory, cmd *cobra.Command, name string) bool {
+	_, fromSettings := f.Config.Sources[name]
+	return cmd.Flags().Changed(name) && !fromSettings
 }
 
 func defaultConfig() *Config {
@@ -61,6 +72,7 @@ func loadConfig(f *Factory, cmd *cobra.Command, explicit string) error {
 		}
 	}
 	var setErr error
+	sources := map[string]string{}
 	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
 		if setErr != nil || fl.Changed || fl.Name == "config" || fl.Name == "help" {
 			return
@@ -70,7 +82,9 @@ func loadConfig(f *Factory, cmd *cobra.Command, explicit string) error {
 		}
 		if err := cmd.Flags().Set(fl.Name, v.GetString(fl.Name)); err != nil {
 			setErr = &FlagError{Err: fmt.Errorf("invalid value for %s from the environment or %s (want %s)", fl.Name, orNone(path), fl.Value.Type())}
+			return
 		}
+		sources[fl.Name] = "the environment or " + orNone(path)
 	})
 	if setErr != nil {
 		return setErr
@@ -80,6 +94,7 @@ func loadConfig(f *Factory, cmd *cobra.Command, explicit string) error {
 		NVSNamespace: v.GetString("nvs.namespace"),
 		NVSIDKey:     v.GetString("nvs.id_key"),
 		NVSPSKKey:    v.GetString("nvs.psk_key"),
+		Sources:      sources,
 	}
 	return nil
 }

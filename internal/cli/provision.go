@@ -65,6 +65,9 @@ base that cannot take the key registers nothing.`,
 			if cmd.Flags().Changed("epoch") && !opts.derive {
 				return flagErrorf("--epoch goes with --derive")
 			}
+			if onCommandLine(f, cmd, "psk-encoding") && opts.pskFile == "" {
+				return flagErrorf("--psk-encoding goes with --psk-file")
+			}
 			if runF != nil {
 				return runF(opts)
 			}

@@ -49,6 +49,9 @@ does. See docs/rotation.md.`,
 				return err
 			}
 			opts.deviceID = args[0]
+			if onCommandLine(f, cmd, "psk-encoding") && opts.pskFile == "" {
+				return flagErrorf("--psk-encoding goes with --psk-file")
+			}
 			if opts.output == "" && (opts.image.base != "" || opts.image.keys != "" || opts.image.hmacKey != "" || opts.image.size != "" || opts.image.partitionTable != "") {
 				return flagErrorf("image options need -o IMAGE")
 			}

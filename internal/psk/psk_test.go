@@ -467,6 +467,14 @@ func TestLoadMaster(t *testing.T) {
 		{name: "prompt", src: MasterSources{Prompt: func() ([]byte, error) { return []byte(long), nil }}, want: long},
 		{name: "none", src: MasterSources{}, errHas: "USMP_MASTER_SECRET"},
 		{name: "file too big", src: MasterSources{File: write("big", strings.Repeat("x", MaxMasterBytes+1), 0o600)}, errHas: "1 MiB", badInput: true},
+		// Issue 13 item 8: bad input, named by its source, is exit 2.
+		{name: "env only spaces", src: MasterSources{Env: " \t ", HasEnv: true}, errHas: "$USMP_MASTER_SECRET: the master secret is only white space", badInput: true},
+		{name: "env one newline", src: MasterSources{Env: "\n", HasEnv: true}, errHas: "only white space", badInput: true},
+		{name: "file only blank lines", src: MasterSources{File: write("blank", "\n\n", 0o600)}, errHas: "only white space", badInput: true},
+		{name: "file only spaces and crlf", src: MasterSources{File: write("sp", "   \r\n", 0o600)}, errHas: "only white space", badInput: true},
+		{name: "prompt only spaces", src: MasterSources{Prompt: func() ([]byte, error) { return []byte("  "), nil }}, errHas: "terminal prompt: the master secret is only white space", badInput: true},
+		{name: "file is a directory", src: MasterSources{File: dir}, errHas: "is a directory, not a key file", badInput: true},
+		{name: "file missing", src: MasterSources{File: filepath.Join(dir, "missing")}, errHas: "--master-file: " + filepath.Join(dir, "missing") + ": no such file", badInput: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
