@@ -445,9 +445,12 @@ func TestConfigPrecedence(t *testing.T) {
 // an error only when typed; from the environment it is just a default for
 // the commands that read a key (issue 13 item 8).
 func TestPSKEncodingDefaultFromSettings(t *testing.T) {
-	t.Setenv("USMP_PSK_PSK_ENCODING", "base64")
 	f, _, _, errOut := testFactory(t, canaryMaster(t))
+	f.Getenv = func(k string) string { return map[string]string{"USMP_PSK_PSK_ENCODING": "base64"}[k] }
 	if code := runCLI(t, f, t.TempDir(), "provision", "dev-1", "--derive", "-o", "p.bin"); code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if f.Config.Sources["psk-encoding"] != "$USMP_PSK_PSK_ENCODING" {
+		t.Fatalf("psk-encoding did not come from the environment: %v", f.Config.Sources)
 	}
 }

@@ -65,6 +65,7 @@ func newSystemFactory() *Factory {
 func (f *Factory) Master(masterFile string) (*psk.Secret, error) {
 	src := psk.MasterSources{
 		File:   masterFile,
+		FileBy: settingBy(f, "master-file"),
 		Env:    f.masterEnv,
 		HasEnv: f.hasMasterEnv,
 		Warn:   f.IO.Warn,

@@ -30,13 +30,18 @@ to 0600 files or to a pipe, never to a terminal.
 Environment:
   USMP_MASTER_SECRET   master secret for derived keys (or --master-file, or a prompt)
   USMP_PSK_<FLAG>      default for any flag, e.g. USMP_PSK_ENCODING=base64
-  USMP_PSK_CONFIG      config file (default ./usmp-psk.yaml, else
-                       $XDG_CONFIG_HOME/usmp-psk/config.yaml)
+  USMP_PSK_CONFIG      config file (default $XDG_CONFIG_HOME/usmp-psk/config.yaml,
+                       and ./usmp-psk.yaml for settings that are safe to take
+                       from a directory; see docs/configuration.md)
   USMP_PSK_REGISTRY    the device registry (default ./usmp-registry.json, or a
                        postgres:// URL; passwords only from PGPASSWORD/.pgpass)
   USMP_REGISTRY_KEY    64 hex digits sealing stored keys in a PostgreSQL registry
 Secrets (USMP_MASTER_SECRET, USMP_REGISTRY_KEY) are read once at start-up and
-removed from the environment; no flag ever takes a secret.
+removed from the environment; no flag ever takes a secret. Settings that
+weaken a safety rule or choose where a secret comes from or goes (force,
+allow-unignored, master-file, registry, output, ...) are never taken from
+./usmp-psk.yaml, and when the environment or your own config file sets them,
+stderr says so.
 
 Exit codes:
   0 ok; 1 failure; 2 usage or bad input; 3 verification failed; 130 interrupted`
@@ -67,7 +72,7 @@ func newRootCmd(f *Factory) *cobra.Command {
 	root.SetFlagErrorFunc(flagErrorFunc)
 
 	pf := root.PersistentFlags()
-	pf.StringVar(&opts.configFile, "config", "", "config `FILE` (default ./usmp-psk.yaml or $XDG_CONFIG_HOME/usmp-psk/config.yaml; $USMP_PSK_CONFIG)")
+	pf.StringVar(&opts.configFile, "config", "", "config `FILE` instead of $XDG_CONFIG_HOME/usmp-psk/config.yaml and ./usmp-psk.yaml ($USMP_PSK_CONFIG)")
 	pf.StringVar(&opts.masterFile, "master-file", "", "read the master secret from `PATH` instead of $USMP_MASTER_SECRET")
 	pf.BoolVar(&opts.allowUnignored, "allow-unignored", false, "write secret files inside a git work tree even where git does not ignore them")
 	addRegistryFlags(opts, pf)

@@ -22,6 +22,10 @@ var ErrNoMaster = errors.New("no master secret: set " + MasterEnv + " or pass --
 type MasterSources struct {
 	// File is the --master-file path, "" when not given.
 	File string
+	// FileBy names what gave File, for messages: "" for the flag
+	// ("--master-file"), or e.g. "master-file from $USMP_PSK_MASTER_FILE",
+	// so that an error never blames a flag that was not passed.
+	FileBy string
 	// Env is the value USMP_MASTER_SECRET had, and HasEnv whether it was
 	// set. The CLI reads and unsets the variable at start-up (R4), so child
 	// processes never inherit it. An empty variable is an error on its own
@@ -51,10 +55,11 @@ func LoadMaster(src MasterSources) (*Secret, error) {
 	)
 	switch {
 	case src.File != "" && src.HasEnv && src.Env != "":
-		return nil, &InputError{Source: "--master-file", Msg: "both --master-file and $" + MasterEnv + " are set; which one did you mean? unset the variable or drop the flag"}
+		by := src.fileBy()
+		return nil, &InputError{Source: "master secret", Msg: "both " + by + " and $" + MasterEnv + " are set; which one did you mean? unset one of them"}
 	case src.File != "":
 		var err error
-		if s, err = readMasterFile(src.File, warn); err != nil {
+		if s, err = readMasterFile(src.File, src.fileBy(), warn); err != nil {
 			return nil, err
 		}
 		source = "file " + src.File
@@ -94,6 +99,13 @@ func LoadMaster(src MasterSources) (*Secret, error) {
 	return s, nil
 }
 
+func (src MasterSources) fileBy() string {
+	if src.FileBy == "" {
+		return "--master-file"
+	}
+	return src.FileBy
+}
+
 // isAllSpace reports whether b holds nothing but white space.
 func isAllSpace(b []byte) bool {
 	for _, c := range b {
@@ -106,12 +118,12 @@ func isAllSpace(b []byte) bool {
 
 // readMasterFile reads a --master-file: refused when group or others can
 // write it, a warning when they can read it (R7); at most 1 MiB (R2).
-func readMasterFile(path string, warn func(string)) (*Secret, error) {
+func readMasterFile(path, by string, warn func(string)) (*Secret, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		// A path that cannot be opened is the user's to fix, like a key
 		// file's (exit 2); the *PathError names the path, never content.
-		return nil, &InputError{Source: "--master-file", Msg: pathErrorText(err)}
+		return nil, &InputError{Source: by, Msg: pathErrorText(err)}
 	}
 	defer f.Close()
 	if err := CheckKeyFileMode(f, path, warn); err != nil {

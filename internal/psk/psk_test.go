@@ -475,6 +475,8 @@ func TestLoadMaster(t *testing.T) {
 		{name: "prompt only spaces", src: MasterSources{Prompt: func() ([]byte, error) { return []byte("  "), nil }}, errHas: "terminal prompt: the master secret is only white space", badInput: true},
 		{name: "file is a directory", src: MasterSources{File: dir}, errHas: "is a directory, not a key file", badInput: true},
 		{name: "file missing", src: MasterSources{File: filepath.Join(dir, "missing")}, errHas: "--master-file: " + filepath.Join(dir, "missing") + ": no such file", badInput: true},
+		// Issue 13 item 1: the message names what gave the file.
+		{name: "both, file from the environment", src: MasterSources{File: write("b2", long, 0o600), FileBy: "master-file from $USMP_PSK_MASTER_FILE", Env: long, HasEnv: true}, errHas: "both master-file from $USMP_PSK_MASTER_FILE and $USMP_MASTER_SECRET are set", badInput: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
