@@ -158,7 +158,7 @@ func loadConfig(f *Factory, cmd *cobra.Command, explicit string) error {
 			return
 		}
 		sources[fl.Name] = src
-		if g, guarded := guardedSettings[fl.Name]; guarded && !quiet {
+		if g, guarded := guardedSettings[fl.Name]; guarded && !quiet && usesSetting(cmd, fl.Name) {
 			announceSetting(f, fl.Name, val, src, g)
 		}
 	})
@@ -200,6 +200,27 @@ func lookupSetting(f *Factory, files []configFile, name string) (val, src string
 		}
 	}
 	return "", "", false
+}
+
+// usesSetting reports whether cmd can be affected by the setting name, so
+// that a global setting is announced by the commands it matters to and not
+// by every command (version, fingerprint, ...). master-file is announced
+// by Factory.Master when the file is read, since many runs of the commands
+// that could need it do not.
+func usesSetting(cmd *cobra.Command, name string) bool {
+	path := strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+	group, _, _ := strings.Cut(path, " ")
+	switch name {
+	case "master-file":
+		return false
+	case "registry":
+		return group == "registry" || slices.Contains([]string{"provision", "rotate", "verify", "batch"}, path)
+	case "allow-unignored":
+		// The commands that write secret files.
+		return group == "registry" || slices.Contains([]string{"generate", "derive", "provision", "rotate", "batch",
+			"nvs generate", "nvs encrypt", "nvs decrypt", "nvs generate-key", "nvs set", "nvs erase"}, path)
+	}
+	return true
 }
 
 // announceSetting says on stderr that a guarded setting came from outside

@@ -85,6 +85,17 @@ func TestConfigTrust(t *testing.T) {
 			stderr: []string{"usmp-psk: registry: set by $USMP_PSK_REGISTRY (the value is not shown)\n"},
 		},
 		{
+			name: "a global setting is announced only where it matters",
+			env:  map[string]string{"USMP_PSK_REGISTRY": "r.json", "USMP_PSK_ALLOW_UNIGNORED": "true", "USMP_PSK_MASTER_FILE": "master.txt"},
+			args: []string{"fingerprint", "exists.psk"}, code: exitUsage,
+			notStderr: []string{"from $USMP_PSK"},
+		},
+		{
+			name: "master-file is announced when it is read", env: map[string]string{"USMP_PSK_MASTER_FILE": "master.txt"},
+			args: []string{"provision", "dev-1", "--random", "-o", "p.bin"}, code: exitOK,
+			notStderr: []string{"master-file: master.txt from"},
+		},
+		{
 			name: "an unknown key is a warning naming it and the file", workDir: "forse: true\nnvs:\n  namespce: x\n",
 			args: []string{"generate", "-o", "new.psk"}, code: exitOK,
 			stderr: []string{`warning: ./usmp-psk.yaml: unknown setting "forse" (ignored`, `warning: ./usmp-psk.yaml: unknown setting "nvs.namespce"`},

@@ -31,6 +31,10 @@ type Factory struct {
 	registryNewKeyEnv    string
 	hasRegistryNewKeyEnv bool
 
+	// masterFileAnnounced is set once a master-file that came from the
+	// environment or a config file has been announced.
+	masterFileAnnounced bool
+
 	// Config is filled by the root's PersistentPreRunE from flags,
 	// USMP_PSK_* variables and the config file.
 	Config *Config
@@ -63,6 +67,10 @@ func newSystemFactory() *Factory {
 // Master loads the master secret from --master-file, the captured
 // environment value or the terminal prompt (design §4).
 func (f *Factory) Master(masterFile string) (*psk.Secret, error) {
+	if src, ok := f.Config.Sources["master-file"]; ok && masterFile != "" && !f.masterFileAnnounced {
+		f.masterFileAnnounced = true
+		f.IO.Infof("master-file: %s from %s", masterFile, src)
+	}
 	src := psk.MasterSources{
 		File:   masterFile,
 		FileBy: settingBy(f, "master-file"),
