@@ -131,12 +131,7 @@ func runBatch(cmd *cobra.Command, f *Factory, root *rootOptions, opts *batchOpti
 	ctx := cmd.Context()
 	var ids provision.IDList
 	if opts.idsFile != "" {
-		fh, err := os.Open(opts.idsFile)
-		if err != nil {
-			return &FlagError{Err: fmt.Errorf("--ids: %w", err)}
-		}
-		list, err := provision.ReadIDs(fh, opts.idsFile)
-		fh.Close()
+		list, err := readIDsFile(f, opts.idsFile)
 		if err != nil {
 			return err
 		}
@@ -220,6 +215,19 @@ func runBatch(cmd *cobra.Command, f *Factory, root *rootOptions, opts *batchOpti
 	f.IO.Infof("batch: %d devices (%d new, %d already recorded) in %s, manifest %s, registry %s; %.2fs, %.0f devices/s",
 		res.Devices, res.New, res.Existing, res.Out, res.Manifest, res.Registry, secs, sum.PerSecond)
 	return nil
+}
+
+// readIDsFile reads --ids; a FIFO that never delivers does not hold up an
+// interrupt.
+func readIDsFile(f *Factory, path string) (provision.ListIDs, error) {
+	return readInterruptibly(f, func() (provision.ListIDs, error) {
+		fh, err := os.Open(path)
+		if err != nil {
+			return nil, &FlagError{Err: fmt.Errorf("--ids: %w", err)}
+		}
+		defer fh.Close()
+		return provision.ReadIDs(fh, path)
+	}, func(provision.ListIDs) {}, nil)
 }
 
 // printPlan prints what a batch would do (--dry-run): nothing is written.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"syscall"
 )
 
 // Main runs usmp-psk with the process's arguments and streams and returns
@@ -17,7 +16,7 @@ func Main() int {
 	for _, w := range warns {
 		f.IO.Warn(w)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), interruptSignals...)
 	defer stop()
 	return run(ctx, f, os.Args[1:])
 }
@@ -32,6 +31,7 @@ func run(ctx context.Context, f *Factory, args []string) (code int) {
 			code = exitError
 		}
 	}()
+	f.ctx = ctx
 	root := newRootCmd(f)
 	root.SetArgs(args)
 	err := unknownCommand(root, args)

@@ -294,8 +294,22 @@ func (o *nvsEditOptions) set(f *Factory, ed *nvs.Editor) (string, error) {
 }
 
 // readValueFile reads --value-file: a file (R7 mode check) or stdin ("-"),
-// refusing a terminal, which would echo a secret value.
+// refusing a terminal, which would echo a secret value. A pipe or FIFO
+// that never delivers does not hold up an interrupt.
 func readValueFile(f *Factory, path string) ([]byte, string, error) {
+	source, stream := path, isStream(path)
+	if path == "-" {
+		source, stream = "standard input", isStreamReader(f.IO.In)
+	}
+	data, err := readInterruptibly(f, func() ([]byte, error) {
+		b, _, err := readValueBytes(f, path)
+		return b, err
+	}, psk.Wipe, func(d []byte, err error) bool { return stream && (err != nil || len(d) == 0) })
+	return data, source, err
+}
+
+// readValueBytes does the reading for readValueFile.
+func readValueBytes(f *Factory, path string) ([]byte, string, error) {
 	if path == "-" {
 		if f.IO.IsStdinTTY() {
 			return nil, "standard input", flagErrorf("refusing to read a value typed on a terminal (it would be echoed)\nhint: pass --value-file FILE or pipe the value in")
