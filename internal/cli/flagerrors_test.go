@@ -143,6 +143,11 @@ func TestArgumentErrorsNeverRepeatTheArgument(t *testing.T) {
 		{"key as a number", []string{"generate", "--bytes", key}, "invalid value for --bytes (want a whole number)"},
 		{"key as SIZE", []string{"nvs", "generate", "a.csv", "a.bin", key}, "SIZE: not a partition size"},
 		{"key as --size", []string{"provision", "dev", "--derive", "-o", "a.bin", "--size", key}, "--size: not a partition size"},
+		// A key where a path or a name is expected: the error would name
+		// the path; the key-like argument is redacted from any message.
+		{"key as the KEYS path", []string{"nvs", "decrypt", "a.bin", key, "o.bin"}, "KEYS " + keyArgRedaction},
+		{"key as a --keys path", []string{"nvs", "dump", "a.csv", "--keys=" + key}, "--keys: open " + keyArgRedaction + ": no such file"},
+		{"key as a --partition-table path", []string{"provision", "dev", "--derive", "-o", "a.bin", "--partition-table", "./" + key}, keyArgRedaction},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
