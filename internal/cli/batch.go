@@ -181,16 +181,8 @@ func runBatch(cmd *cobra.Command, f *Factory, root *rootOptions, opts *batchOpti
 	if err != nil {
 		return err
 	}
-	total := len(shard.Positions(ids.Len()))
 	if f.IO.IsStderrTTY() && !opts.json {
-		bar := progressbar.NewOptions(total,
-			progressbar.OptionSetWriter(f.IO.ErrOut),
-			progressbar.OptionSetDescription("usmp-psk: batch"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("devices"),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionClearOnFinish())
+		bar := newBatchBar(f, len(shard.Positions(ids.Len())))
 		spec.Progress = func(done int) { _ = bar.Set(done) }
 		defer bar.Finish()
 	}
@@ -199,12 +191,17 @@ func runBatch(cmd *cobra.Command, f *Factory, root *rootOptions, opts *batchOpti
 	if err != nil {
 		return registryErr(err)
 	}
-	secs := time.Since(started).Seconds()
+	return reportBatch(f, opts, res, img.opts.Keys != nil, time.Since(started).Seconds())
+}
+
+// reportBatch prints a batch's summary, and warns when its images hold
+// their keys in clear.
+func reportBatch(f *Factory, opts *batchOptions, res *provision.BatchResult, sharedKeys bool, secs float64) error {
 	sum := batchSummary{BatchResult: *res, Seconds: secs, PerSecond: float64(res.Devices) / max(secs, 1e-9), Encrypted: "none"}
 	switch {
 	case opts.perDeviceKeys:
 		sum.Encrypted = "per-device-keys"
-	case img.opts.Keys != nil:
+	case sharedKeys:
 		sum.Encrypted = "shared-keys"
 	default:
 		f.IO.Warnf("the images in %s hold their keys in clear: encrypt them with --keys KEYS.bin, --hmac-key FILE or --encrypt-per-device (NVS encryption)", opts.out)
@@ -215,6 +212,18 @@ func runBatch(cmd *cobra.Command, f *Factory, root *rootOptions, opts *batchOpti
 	f.IO.Infof("batch: %d devices (%d new, %d already recorded) in %s, manifest %s, registry %s; %.2fs, %.0f devices/s",
 		res.Devices, res.New, res.Existing, res.Out, res.Manifest, res.Registry, secs, sum.PerSecond)
 	return nil
+}
+
+// newBatchBar is the progress bar a batch shows on a terminal's stderr.
+func newBatchBar(f *Factory, total int) *progressbar.ProgressBar {
+	return progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(f.IO.ErrOut),
+		progressbar.OptionSetDescription("usmp-psk: batch"),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("devices"),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish())
 }
 
 // readIDsFile reads --ids; a FIFO that never delivers does not hold up an

@@ -160,6 +160,12 @@ func runRotate(cmd *cobra.Command, f *Factory, root *rootOptions, opts *rotateOp
 	if opts.json {
 		return printJSON(f, rep)
 	}
+	printRotateReport(f, rep)
+	return nil
+}
+
+// printRotateReport says what rotate did and what to do next.
+func printRotateReport(f *Factory, rep rotateReport) {
 	f.IO.Infof("rotated device %s: kcv %s (epoch %d) retired, new kcv %s (%s, epoch %d)", rep.DeviceID, rep.OldKCV, rep.OldEpoch, rep.KCV, rep.Source, rep.Epoch)
 	if rep.Image != "" {
 		f.IO.Infof("next: flash %s to the device (usmp-psk flash %s --port PORT)", rep.Image, rep.Image)
@@ -167,5 +173,4 @@ func runRotate(cmd *cobra.Command, f *Factory, root *rootOptions, opts *rotateOp
 		f.IO.Infof("next: write the device's image (usmp-psk provision %s -o IMAGE) and flash it", rep.DeviceID)
 	}
 	f.IO.Infof("next: reload the gateway's keys (usmp-psk registry export, or nothing if it reads %s through make_get_psk); the old key stops working then", rep.Registry)
-	return nil
 }
