@@ -108,8 +108,8 @@ func exitWithin(t *testing.T, cmd *exec.Cmd, d time.Duration) int {
 		t.Fatalf("wait: %v", err)
 	case <-time.After(d):
 		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("still running %v after the signal: the read was not interrupted", d)
+		err := <-done
+		t.Fatalf("still running %v after the signal: the read was not interrupted (killed: %v)", d, err)
 	}
 	return 0
 }

@@ -107,7 +107,7 @@ func readKeyInput(f *Factory, file string) ([]byte, string, error) {
 
 // readKeyBytes does the reading for readKeyInput.
 func readKeyBytes(f *Factory, file, source string) ([]byte, error) {
-	var r io.Reader = f.IO.In
+	r := f.IO.In
 	if file != "-" {
 		fh, err := os.Open(file)
 		if err != nil {
