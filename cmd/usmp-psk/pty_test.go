@@ -224,3 +224,47 @@ func TestPromptCtrlCRestoresEcho(t *testing.T) {
 		t.Fatal("key file written after Ctrl-C")
 	}
 }
+
+// TestPromptCtrlBackslash: Ctrl-\ typed at the prompt (SIGQUIT from the
+// terminal) restores echo and exits 130 like Ctrl-C, with no goroutine
+// dump on stderr or the terminal (issue 13 item 6).
+func TestPromptCtrlBackslash(t *testing.T) {
+	p := openPTY(t)
+	cmd := exec.Command(binary(t), "derive", "device-id-1", "-o", "k.psk")
+	cmd.Dir = t.TempDir()
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	withCtty(cmd, p)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p.waitFor(t, "Master secret")
+	p.waitEchoOff(t)
+	if _, err := p.master.Write([]byte{0x1c}); err != nil { // VQUIT, ^\
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("err %v, want exit 130; stderr %q", err, stderr.String())
+	}
+	tio, err := unix.IoctlGetTermios(int(p.slave.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tio.Lflag&unix.ECHO == 0 {
+		t.Fatal("echo left off after Ctrl-\\")
+	}
+	for name, out := range map[string]string{"stderr": stderr.String(), "terminal": p.transcript()} {
+		if strings.Contains(out, "goroutine") || strings.Contains(out, "SIGQUIT") {
+			t.Fatalf("%s shows a goroutine dump: %q", name, out)
+		}
+	}
+	if !strings.Contains(stderr.String(), "usmp-psk: interrupted") {
+		t.Fatalf("stderr %q", stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(cmd.Dir, "k.psk")); err == nil {
+		t.Fatal("key file written after Ctrl-\\")
+	}
+}

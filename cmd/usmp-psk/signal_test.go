@@ -2,8 +2,10 @@
 
 package main
 
-// Ctrl-C during a factory batch (issue #7 item 4): exit 130, a consistent
-// registry, and a re-run that finishes the batch.
+// Signals with a real process: Ctrl-C during a factory batch (issue #7 item
+// 4): exit 130, a consistent registry, and a re-run that finishes the
+// batch; SIGINT, SIGTERM and SIGQUIT during a read from a FIFO or a pipe
+// that never delivers (issue 13 item 6).
 
 import (
 	"bytes"
@@ -12,6 +14,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -84,4 +88,186 @@ func TestBatchInterruptExits130AndResumes(t *testing.T) {
 	if err := json.Unmarshal(out, &sum); err != nil || sum.Devices != 2000 || sum.Existing < 5 {
 		t.Fatalf("re-run summary %s (%v)", out, err)
 	}
+}
+
+// exitWithin waits for cmd to exit, at most d, and returns its exit code
+// (-1 when it was killed by a signal, as SIGQUIT's default action does).
+func exitWithin(t *testing.T, cmd *exec.Cmd, d time.Duration) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		switch {
+		case err == nil:
+			return 0
+		case errors.As(err, &ee):
+			return ee.ExitCode()
+		}
+		t.Fatalf("wait: %v", err)
+	case <-time.After(d):
+		_ = cmd.Process.Kill()
+		err := <-done
+		t.Fatalf("still running %v after the signal: the read was not interrupted (killed: %v)", d, err)
+	}
+	return 0
+}
+
+// openWhenRead opens the write end of fifo once a reader has it open —
+// which means the process under test is in, or past, its open of the FIFO,
+// so its interrupt handling is in place — and holds it open so that the
+// reader blocks in read(2) for ever. It polls the condition, not a clock.
+func openWhenRead(t *testing.T, fifo string, cmd *exec.Cmd) *os.File {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		fd, err := syscall.Open(fifo, syscall.O_WRONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+		if err == nil {
+			w := os.NewFile(uintptr(fd), fifo)
+			t.Cleanup(func() { w.Close() })
+			return w
+		}
+		if !errors.Is(err, syscall.ENXIO) {
+			t.Fatalf("open %s: %v", fifo, err)
+		}
+		if cmd.ProcessState != nil || time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("the process never opened %s", fifo)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestInterruptFIFORead: a master file or key file that is a FIFO nobody
+// writes to does not hold up SIGINT, SIGTERM or SIGQUIT: exit 130 at once,
+// "interrupted", and no goroutine dump (issue 13 item 6).
+func TestInterruptFIFORead(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		sig  syscall.Signal
+	}{
+		{"master file, SIGINT", []string{"derive", "dev-a", "-o", "k.psk", "--master-file", "in"}, syscall.SIGINT},
+		{"master file, SIGTERM", []string{"derive", "dev-a", "-o", "k.psk", "--master-file", "in"}, syscall.SIGTERM},
+		{"master file, SIGQUIT", []string{"derive", "dev-a", "-o", "k.psk", "--master-file", "in"}, syscall.SIGQUIT},
+		{"key file, SIGINT", []string{"fingerprint", "in"}, syscall.SIGINT},
+		{"psk file, SIGTERM", []string{"provision", "dev-a", "--psk-file", "in", "-o", "a.bin"}, syscall.SIGTERM},
+		{"nvs keys file, SIGQUIT", []string{"nvs", "generate-key", "--keyfile", "k.bin", "--key_protect_hmac", "--kp_hmac_inputkey", "in"}, syscall.SIGQUIT},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			fifo := filepath.Join(dir, "in")
+			if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+				t.Skipf("no FIFOs here: %v", err)
+			}
+			cmd := exec.Command(binary(t), tt.args...)
+			cmd.Dir, cmd.Env = dir, []string{"PATH=" + os.Getenv("PATH")}
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			openWhenRead(t, fifo, cmd)
+			_ = cmd.Process.Signal(tt.sig)
+			if code := exitWithin(t, cmd, 10*time.Second); code != 130 {
+				t.Fatalf("exit %d, want 130; stderr %q", code, stderr.String())
+			}
+			checkInterruptedStderr(t, stderr.String())
+			for _, out := range []string{"k.psk", "a.bin", "keys"} {
+				if _, err := os.Stat(filepath.Join(dir, out)); err == nil {
+					t.Errorf("%s was written after the interrupt", out)
+				}
+			}
+		})
+	}
+}
+
+// checkInterruptedStderr: the run said it was interrupted, and nothing
+// else a signal could cause (a goroutine dump, an empty-key error).
+func checkInterruptedStderr(t *testing.T, stderr string) {
+	t.Helper()
+	if !strings.Contains(stderr, "usmp-psk: interrupted") {
+		t.Errorf("stderr %q lacks 'usmp-psk: interrupted'", stderr)
+	}
+	for _, bad := range []string{"goroutine", "SIGQUIT", "empty", "runtime."} {
+		if strings.Contains(stderr, bad) {
+			t.Errorf("stderr has %q: %q", bad, stderr)
+		}
+	}
+}
+
+// TestInterruptStdinRead: --psk-file - from a pipe. A writer that never
+// delivers does not hold up SIGINT; and when Ctrl-C kills the writer too,
+// the EOF that can reach us before our own SIGINT is an interrupt (130),
+// not "the key is empty" (issue 13 item 6). The run is ready once stderr
+// announces force from the environment: that line is printed after the
+// interrupt handlers are installed, before the key is read.
+func TestInterruptStdinRead(t *testing.T) {
+	for _, writerDies := range []bool{false, true} {
+		name := map[bool]string{false: "writer hangs", true: "writer killed by the same Ctrl-C"}[writerDies]
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			cmd := exec.Command(binary(t), "provision", "dev-a", "--psk-file", "-", "-o", "a.bin")
+			cmd.Dir = dir
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "USMP_PSK_FORCE=true"}
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pw.Close()
+			cmd.Stdin = pr
+			stderr := &lineWatcher{want: "usmp-psk: force: true from $USMP_PSK_FORCE\n", ready: make(chan struct{})}
+			cmd.Stderr = stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			pr.Close()
+			select {
+			case <-stderr.ready:
+			case <-time.After(20 * time.Second):
+				_ = cmd.Process.Kill()
+				t.Fatalf("no announcement on stderr: %q", stderr.String())
+			}
+			if writerDies {
+				pw.Close() // EOF first, as when the writer dies first
+			}
+			_ = cmd.Process.Signal(syscall.SIGINT)
+			if code := exitWithin(t, cmd, 10*time.Second); code != 130 {
+				t.Fatalf("exit %d, want 130; stderr %q", code, stderr.String())
+			}
+			checkInterruptedStderr(t, stderr.String())
+			if _, err := os.Stat(filepath.Join(dir, "a.bin")); err == nil {
+				t.Error("an image was written after the interrupt")
+			}
+		})
+	}
+}
+
+// lineWatcher collects a process's stderr and closes ready once want has
+// appeared in it.
+type lineWatcher struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	want  string
+	ready chan struct{}
+	seen  bool
+}
+
+func (w *lineWatcher) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if !w.seen && strings.Contains(w.buf.String(), w.want) {
+		w.seen = true
+		close(w.ready)
+	}
+	return len(p), nil
+}
+
+func (w *lineWatcher) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }

@@ -73,8 +73,8 @@ a deterministic split across CI runners (each with its own registry).
 			if opts.perDeviceKeys && (opts.image.keys != "" || opts.image.hmacKey != "") {
 				return flagErrorf("--encrypt-per-device and --keys/--hmac-key exclude each other")
 			}
-			if opts.jobs < 0 {
-				return flagErrorf("--jobs must be positive")
+			if err := checkBatchLimits(cmd, opts); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(opts)
@@ -84,14 +84,14 @@ a deterministic split across CI runners (each with its own registry).
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.idsFile, "ids", "", "device ids from `FILE` (one per line, or CSV with an id column)")
-	fl.IntVar(&opts.count, "count", 0, "number of devices `N`")
+	fl.IntVar(&opts.count, "count", 0, "number of devices `N` (at most 10000000)")
 	fl.StringVar(&opts.prefix, "prefix", "", "id prefix `P` for --count")
 	fl.IntVar(&opts.start, "start", 1, "first number `K` for --count")
 	fl.StringVar(&opts.out, "out", "", "output `DIR` (owned by the batch)")
 	fl.BoolVar(&opts.derive, "derive", false, "derive keys from the master secret (the default)")
 	fl.BoolVar(&opts.random, "random", false, "random keys, kept in the registry")
 	fl.BoolVar(&opts.perDeviceKeys, "encrypt-per-device", false, "give every device its own nvs_keys partition in DIR/keys/")
-	fl.IntVar(&opts.jobs, "jobs", 0, "parallel image writers (default: number of CPUs)")
+	fl.IntVar(&opts.jobs, "jobs", 0, "parallel image writers, at most 256 (default: number of CPUs)")
 	fl.StringVar(&opts.shard, "shard", "", "take only shard `I/N` of the batch")
 	fl.BoolVar(&opts.dryRun, "dry-run", false, "print the plan and write nothing")
 	fl.BoolVar(&opts.json, "json", false, "print the plan or summary as JSON")
@@ -99,6 +99,29 @@ a deterministic split across CI runners (each with its own registry).
 	opts.image.addLayout(cmd)
 	opts.image.addKeys(cmd)
 	return cmd
+}
+
+// Limits of a batch, documented in --help and docs/exit-codes.md. More
+// writers than this only contend for the disk, and a run of more devices
+// than this is split with --start or across runners with --shard.
+const (
+	maxBatchJobs  = 256
+	maxBatchCount = 10_000_000
+	maxBatchStart = 1_000_000_000_000
+)
+
+// checkBatchLimits refuses --jobs, --count and --start outside their
+// documented ranges before anything is read or written.
+func checkBatchLimits(cmd *cobra.Command, opts *batchOptions) error {
+	switch {
+	case opts.jobs < 0 || opts.jobs > maxBatchJobs:
+		return flagErrorf(fmt.Sprintf("--jobs must be between 1 and %d (0 or unset: one per CPU)", maxBatchJobs))
+	case cmd.Flags().Changed("count") && (opts.count < 1 || opts.count > maxBatchCount):
+		return flagErrorf(fmt.Sprintf("--count must be between 1 and %d; split a larger run with --start", maxBatchCount))
+	case opts.start < 0 || opts.start > maxBatchStart:
+		return flagErrorf(fmt.Sprintf("--start must be between 0 and %d", maxBatchStart))
+	}
+	return nil
 }
 
 type batchSummary struct {
@@ -109,21 +132,16 @@ type batchSummary struct {
 }
 
 // batchIDs reads --ids FILE, or makes the ids of --count and --prefix.
-func batchIDs(opts *batchOptions) (provision.IDList, error) {
+func batchIDs(f *Factory, opts *batchOptions) (provision.IDList, error) {
 	if opts.idsFile == "" {
 		return provision.NewCountIDs(opts.prefix, opts.start, opts.count)
 	}
-	fh, err := os.Open(opts.idsFile)
-	if err != nil {
-		return nil, &FlagError{Err: fmt.Errorf("--ids: %w", err)}
-	}
-	defer fh.Close()
-	return provision.ReadIDs(fh, opts.idsFile)
+	return readIDsFile(f, opts.idsFile)
 }
 
 func runBatch(cmd *cobra.Command, f *Factory, root *rootOptions, opts *batchOptions) error {
 	ctx := cmd.Context()
-	ids, err := batchIDs(opts)
+	ids, err := batchIDs(f, opts)
 	if err != nil {
 		return err
 	}
@@ -165,16 +183,8 @@ func runBatch(cmd *cobra.Command, f *Factory, root *rootOptions, opts *batchOpti
 	if err != nil {
 		return err
 	}
-	total := len(shard.Positions(ids.Len()))
 	if f.IO.IsStderrTTY() && !opts.json {
-		bar := progressbar.NewOptions(total,
-			progressbar.OptionSetWriter(f.IO.ErrOut),
-			progressbar.OptionSetDescription("usmp-psk: batch"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("devices"),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionClearOnFinish())
+		bar := newBatchBar(f, len(shard.Positions(ids.Len())))
 		spec.Progress = func(done int) { _ = bar.Set(done) }
 		defer bar.Finish()
 	}
@@ -183,12 +193,17 @@ func runBatch(cmd *cobra.Command, f *Factory, root *rootOptions, opts *batchOpti
 	if err != nil {
 		return batchWriteErr(err, opts.out)
 	}
-	secs := time.Since(started).Seconds()
+	return reportBatch(f, opts, res, img.opts.Keys != nil, time.Since(started).Seconds())
+}
+
+// reportBatch prints a batch's summary, and warns when its images hold
+// their keys in clear.
+func reportBatch(f *Factory, opts *batchOptions, res *provision.BatchResult, sharedKeys bool, secs float64) error {
 	sum := batchSummary{BatchResult: *res, Seconds: secs, PerSecond: float64(res.Devices) / max(secs, 1e-9), Encrypted: "none"}
 	switch {
 	case opts.perDeviceKeys:
 		sum.Encrypted = "per-device-keys"
-	case img.opts.Keys != nil:
+	case sharedKeys:
 		sum.Encrypted = "shared-keys"
 	default:
 		f.IO.Warnf("the images in %s hold their keys in clear: encrypt them with --keys KEYS.bin, --hmac-key FILE or --encrypt-per-device (NVS encryption)", opts.out)
@@ -211,6 +226,31 @@ func batchWriteErr(err error, out string) error {
 		return fmt.Errorf("%w\nhint: the images the batch had not finished were removed; fix the cause and run the same batch command again to finish it", err)
 	}
 	return err
+}
+
+// newBatchBar is the progress bar a batch shows on a terminal's stderr.
+func newBatchBar(f *Factory, total int) *progressbar.ProgressBar {
+	return progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(f.IO.ErrOut),
+		progressbar.OptionSetDescription("usmp-psk: batch"),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("devices"),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish())
+}
+
+// readIDsFile reads --ids; a FIFO that never delivers does not hold up an
+// interrupt.
+func readIDsFile(f *Factory, path string) (provision.ListIDs, error) {
+	return readInterruptibly(f, func() (provision.ListIDs, error) {
+		fh, err := os.Open(path)
+		if err != nil {
+			return nil, &FlagError{Err: fmt.Errorf("--ids: %w", err)}
+		}
+		defer fh.Close()
+		return provision.ReadIDs(fh, path)
+	}, func(provision.ListIDs) {}, nil)
 }
 
 // printPlan prints what a batch would do (--dry-run): nothing is written.

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"syscall"
+	"path/filepath"
+	"strings"
+
+	"github.com/usmp/usmp-psk/internal/psk"
 )
 
 // Main runs usmp-psk with the process's arguments and streams and returns
@@ -17,7 +20,7 @@ func Main() int {
 	for _, w := range warns {
 		f.IO.Warn(w)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), interruptSignals...)
 	defer stop()
 	return run(ctx, f, os.Args[1:])
 }
@@ -32,9 +35,13 @@ func run(ctx context.Context, f *Factory, args []string) (code int) {
 			code = exitError
 		}
 	}()
+	f.ctx = ctx
 	root := newRootCmd(f)
 	root.SetArgs(args)
-	_, err := root.ExecuteContextC(ctx)
+	err := unknownCommand(root, args)
+	if err == nil {
+		_, err = root.ExecuteContextC(ctx)
+	}
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
 	}
@@ -42,8 +49,36 @@ func run(ctx context.Context, f *Factory, args []string) (code int) {
 		if errors.Is(err, context.Canceled) {
 			fmt.Fprintln(f.IO.ErrOut, "usmp-psk: interrupted")
 		} else {
-			fmt.Fprintln(f.IO.ErrOut, "usmp-psk: "+err.Error())
+			fmt.Fprintln(f.IO.ErrOut, "usmp-psk: "+redactKeyArgs(err.Error(), args))
 		}
 	}
 	return exitCodeFor(err)
+}
+
+// keyArgRedaction replaces a key-like argument in an error message.
+const keyArgRedaction = "[an argument that looks like a key, not repeated]"
+
+// redactKeyArgs removes from an error message every command-line argument
+// or flag value that looks like key material (psk.LooksLikeKey). Errors
+// about a path or a name repeat it on purpose ("open X: no such file"),
+// but a key pasted where a path or a name belongs must not be shown again,
+// whichever check rejects it: this is the net under the rule that errors
+// never repeat a rejected value.
+func redactKeyArgs(msg string, args []string) string {
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "-"); ok {
+			if _, val, hasVal := strings.Cut(v, "="); hasVal {
+				a = val
+			}
+		}
+		if !psk.LooksLikeKey(a) {
+			continue
+		}
+		for _, form := range []string{a, filepath.Clean(a), filepath.Base(a)} {
+			if psk.LooksLikeKey(form) {
+				msg = strings.ReplaceAll(msg, form, keyArgRedaction)
+			}
+		}
+	}
+	return msg
 }

@@ -325,6 +325,7 @@ func TestExitCodes(t *testing.T) {
 	_ = os.WriteFile(filepath.Join(dir, "exists.psk"), []byte("sentinel"), 0o600)
 	_ = os.WriteFile(filepath.Join(dir, "open.key"), []byte("00"), 0o666)
 	_ = os.Chmod(filepath.Join(dir, "open.key"), 0o666)
+	_ = os.Mkdir(filepath.Join(dir, "adir"), 0o700)
 	tests := []struct {
 		name   string
 		master string
@@ -344,6 +345,19 @@ func TestExitCodes(t *testing.T) {
 		{"bad encoding", "", []string{"generate", "--encoding", "pem", "-o", "y.psk"}, exitUsage},
 		{"json to stdout", "", []string{"generate", "--json"}, exitUsage},
 		{"exclusive flags", "m", []string{"provision", "dev-1", "--derive", "--random", "-o", "z.bin"}, exitUsage},
+		// Issue 13 item 8: bad input is 2, not an I/O failure (1) or 0.
+		{"master file is a directory", "", []string{"derive", "device-id-1", "-o", "x.psk", "--master-file", "adir"}, exitUsage},
+		{"master file missing", "", []string{"derive", "device-id-1", "-o", "x.psk", "--master-file", "missing"}, exitUsage},
+		{"master only white space", " \t\n", []string{"derive", "device-id-1", "-o", "x.psk"}, exitUsage},
+		{"key file is a directory", "", []string{"fingerprint", "adir"}, exitUsage},
+		{"psk file is a directory", "m", []string{"provision", "dev-1", "--psk-file", "adir", "-o", "z.bin"}, exitUsage},
+		{"psk-encoding without psk-file", "m", []string{"provision", "dev-1", "--derive", "--psk-encoding", "base64", "-o", "z.bin"}, exitUsage},
+		{"rotate psk-encoding without psk-file", "m", []string{"rotate", "dev-1", "--psk-encoding", "raw"}, exitUsage},
+		{"jobs above the cap", "m", []string{"batch", "--count", "2", "--prefix", "j-", "--out", "jobs", "--jobs", "257"}, exitUsage},
+		{"jobs huge", "m", []string{"batch", "--count", "2", "--prefix", "j-", "--out", "jobs", "--jobs", "1000000000"}, exitUsage},
+		{"count above the cap", "m", []string{"batch", "--count", "10000001", "--prefix", "j-", "--out", "jobs", "--dry-run"}, exitUsage},
+		{"start above the cap", "m", []string{"batch", "--count", "2", "--start", "1000000000001", "--prefix", "j-", "--out", "jobs", "--dry-run"}, exitUsage},
+		{"jobs at the cap", "m", []string{"batch", "--count", "2", "--prefix", "j-", "--out", "jobs", "--jobs", "256", "--dry-run"}, exitOK},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -356,7 +370,7 @@ func TestExitCodes(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, "exists.psk")); string(b) != "sentinel" {
 		t.Fatal("existing file changed (R6)")
 	}
-	for _, p := range []string{"x.psk", "y.psk"} {
+	for _, p := range []string{"x.psk", "y.psk", "z.bin", "jobs", "usmp-registry.json"} {
 		if _, err := os.Stat(filepath.Join(dir, p)); err == nil {
 			t.Errorf("%s left behind after an error (R8)", p)
 		}
@@ -423,4 +437,18 @@ func TestConfigPrecedence(t *testing.T) {
 		t.Errorf("missing --config: exit %d %s", code, errOut)
 	}
 	_ = io.Discard
+}
+
+// TestPSKEncodingDefaultFromSettings: --psk-encoding without --psk-file is
+// an error only when typed; from the environment it is just a default for
+// the commands that read a key (issue 13 item 8).
+func TestPSKEncodingDefaultFromSettings(t *testing.T) {
+	f, _, _, errOut := testFactory(t, canaryMaster(t))
+	f.Getenv = func(k string) string { return map[string]string{"USMP_PSK_PSK_ENCODING": "base64"}[k] }
+	if code := runCLI(t, f, t.TempDir(), "provision", "dev-1", "--derive", "-o", "p.bin"); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if f.Config.Sources["psk-encoding"] != "$USMP_PSK_PSK_ENCODING" {
+		t.Fatalf("psk-encoding did not come from the environment: %v", f.Config.Sources)
+	}
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/rand"
 	"io"
 	"os"
@@ -30,6 +31,16 @@ type Factory struct {
 	// registryNewKeyEnv is $USMP_REGISTRY_NEW_KEY (registry rekey).
 	registryNewKeyEnv    string
 	hasRegistryNewKeyEnv bool
+
+	// ctx is the context of the run in progress (set by run), cancelled
+	// by an interrupt. It is here rather than passed down because reads
+	// of secrets happen in helpers the commands call without one (Master,
+	// readKeyInput); see readInterruptibly.
+	ctx context.Context
+
+	// masterFileAnnounced is set once a master-file that came from the
+	// environment or a config file has been announced.
+	masterFileAnnounced bool
 
 	// Config is filled by the root's PersistentPreRunE from flags,
 	// USMP_PSK_* variables and the config file.
@@ -63,8 +74,13 @@ func newSystemFactory() *Factory {
 // Master loads the master secret from --master-file, the captured
 // environment value or the terminal prompt (design §4).
 func (f *Factory) Master(masterFile string) (*psk.Secret, error) {
+	if src, ok := f.Config.Sources["master-file"]; ok && masterFile != "" && !f.masterFileAnnounced {
+		f.masterFileAnnounced = true
+		f.IO.Infof("master-file: %s from %s", masterFile, src)
+	}
 	src := psk.MasterSources{
 		File:   masterFile,
+		FileBy: settingBy(f, "master-file"),
 		Env:    f.masterEnv,
 		HasEnv: f.hasMasterEnv,
 		Warn:   f.IO.Warn,
@@ -72,5 +88,15 @@ func (f *Factory) Master(masterFile string) (*psk.Secret, error) {
 	if p := f.IO.prompter; p != nil && p.Available() {
 		src.Prompt = func() ([]byte, error) { return p.Password("Master secret (" + psk.MasterEnv + "): ") }
 	}
-	return psk.LoadMaster(src)
+	if masterFile == "" {
+		// The environment, or the prompt, which restores the terminal and
+		// exits 130 itself on an interrupt.
+		return psk.LoadMaster(src)
+	}
+	// A master file can be a FIFO or a pipe (<(pass show …)) that never
+	// delivers; an error from one may be an interrupt's doing.
+	stream := isStream(masterFile)
+	return readInterruptibly(f, func() (*psk.Secret, error) { return psk.LoadMaster(src) },
+		func(s *psk.Secret) { s.Destroy() },
+		func(_ *psk.Secret, err error) bool { return stream && err != nil })
 }

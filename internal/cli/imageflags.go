@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -69,9 +71,9 @@ func (fl *imageFlags) resolve(f *Factory) (*resolvedImage, error) {
 	r.opts.Version = fl.version
 	switch {
 	case fl.size != "":
-		n, err := nvs.ParseSize(fl.size)
+		n, err := parseSize("--size", fl.size)
 		if err != nil {
-			return nil, &FlagError{Err: fmt.Errorf("--size: %w", err)}
+			return nil, err
 		}
 		r.opts.Size = n
 	case fl.partitionTable != "":
@@ -228,9 +230,28 @@ func findPartition(path, name string) (*partition.Partition, error) {
 	}
 	p, ok := t.Find(name)
 	if !ok {
-		return nil, &psk.InputError{Source: path, Msg: fmt.Sprintf("no partition named %q (use --partition NAME)", name)}
+		// The table's names are listed; the one asked for is not repeated.
+		var names []string
+		for _, q := range t.Partitions {
+			names = append(names, q.Name)
+		}
+		return nil, &psk.InputError{Source: path, Msg: "no partition has the name given with --partition; the table has: " + strings.Join(names, ", ")}
 	}
 	return p, nil
+}
+
+// parseSize reads a partition size given in what (--size, SIZE). The error
+// says what is accepted without repeating the value: nvs.ParseSize quotes a
+// value that is not a number.
+func parseSize(what, s string) (int, error) {
+	n, err := nvs.ParseSize(s)
+	switch {
+	case err == nil:
+		return n, nil
+	case strings.Contains(err.Error(), strconv.Quote(s)):
+		return 0, badInputf("%s: not a partition size (want a number in decimal, 0x, 0o or 0b, a multiple of 4096)", what)
+	}
+	return 0, badInputf("%s: %w", what, err)
 }
 
 // loadNVSKeys reads --keys (an nvs_keys partition, CRC checked) or

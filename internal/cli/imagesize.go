@@ -6,7 +6,6 @@ package cli
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -38,11 +37,8 @@ func (fl *partitionSizeFlags) add(cmd *cobra.Command) {
 func (fl *partitionSizeFlags) partitionSize(image string) (int, string, error) {
 	switch {
 	case fl.size != "":
-		n, err := nvs.ParseSize(fl.size)
-		if err != nil {
-			return 0, "", &FlagError{Err: fmt.Errorf("--size: %w", err)}
-		}
-		return n, "--size", nil
+		n, err := parseSize("--size", fl.size)
+		return n, "--size", err
 	case fl.partitionTable != "":
 		p, err := findPartition(fl.partitionTable, fl.partitionName)
 		if err != nil {

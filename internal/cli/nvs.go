@@ -180,6 +180,14 @@ const maxKeyFile = 1 << 20
 // and warning about one they can read (R7). Errors name the path, never the
 // content (R9).
 func readKeyFile(f *Factory, what, path string) ([]byte, error) {
+	// A FIFO that never delivers must not hold up an interrupt.
+	stream := isStream(path)
+	return readInterruptibly(f, func() ([]byte, error) { return readKeyFileBytes(f, what, path) }, psk.Wipe,
+		func(d []byte, err error) bool { return stream && (err != nil || len(d) == 0) })
+}
+
+// readKeyFileBytes does the reading for readKeyFile.
+func readKeyFileBytes(f *Factory, what, path string) ([]byte, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, badInputf("%s: %w", what, err)
@@ -280,7 +288,7 @@ func writeNVSOutputs(f *Factory, allowUnignored bool, outs []nvsOutput) (err err
 			return err
 		}
 	}
-	opts := secfile.Options{Replace: true, AllowUnignored: allowUnignored, Warn: f.IO.Warn}
+	opts := secfile.Options{Replace: true, AllowUnignored: allowUnignored, AllowUnignoredBy: settingBy(f, "allow-unignored"), Warn: f.IO.Warn}
 	for _, o := range outs {
 		if err := secfile.WriteFile(o.path, o.data, opts); err != nil {
 			return err

@@ -148,7 +148,7 @@ func (o *nvsEditOptions) validate(cmd *cobra.Command, f *Factory) error {
 	case o.typ == "":
 		return flagErrorf("--type is required: u8 i8 u16 i16 u32 i32 u64 i64 string blob")
 	case !ok:
-		return flagErrorf(fmt.Sprintf("unknown --type %q (want u8 i8 u16 i16 u32 i32 u64 i64 string blob)", o.typ))
+		return flagErrorf("unknown --type (want u8 i8 u16 i16 u32 i32 u64 i64 string blob)")
 	case !o.valueSet && o.valueFile == "":
 		return flagErrorf("give the value with --value V or --value-file FILE")
 	case o.valueSet && o.isPSKEntry(f):
@@ -164,7 +164,7 @@ func runNVSEdit(f *Factory, root *rootOptions, o *nvsEditOptions) error {
 	if out == "" {
 		out, replace = o.image, true
 	}
-	wopts := secfile.Options{Replace: replace, AllowUnignored: root.allowUnignored, Warn: f.IO.Warn}
+	wopts := secfile.Options{Replace: replace, AllowUnignored: root.allowUnignored, AllowUnignoredBy: settingBy(f, "allow-unignored"), Warn: f.IO.Warn}
 	if err := secfile.Check(out, wopts); err != nil {
 		return err
 	}
@@ -301,8 +301,22 @@ func (o *nvsEditOptions) set(f *Factory, ed *nvs.Editor) (string, error) {
 }
 
 // readValueFile reads --value-file: a file (R7 mode check) or stdin ("-"),
-// refusing a terminal, which would echo a secret value.
+// refusing a terminal, which would echo a secret value. A pipe or FIFO
+// that never delivers does not hold up an interrupt.
 func readValueFile(f *Factory, path string) ([]byte, string, error) {
+	source, stream := path, isStream(path)
+	if path == "-" {
+		source, stream = "standard input", isStreamReader(f.IO.In)
+	}
+	data, err := readInterruptibly(f, func() ([]byte, error) {
+		b, _, err := readValueBytes(f, path)
+		return b, err
+	}, psk.Wipe, func(d []byte, err error) bool { return stream && (err != nil || len(d) == 0) })
+	return data, source, err
+}
+
+// readValueBytes does the reading for readValueFile.
+func readValueBytes(f *Factory, path string) ([]byte, string, error) {
 	if path == "-" {
 		if f.IO.IsStdinTTY() {
 			return nil, "standard input", flagErrorf("refusing to read a value typed on a terminal (it would be echoed)\nhint: pass --value-file FILE or pipe the value in")

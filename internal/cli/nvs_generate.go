@@ -100,9 +100,9 @@ func (o *nvsImageOptions) fill(f *Factory, cmd *cobra.Command, args []string) er
 	if o.version != 1 && o.version != 2 {
 		return flagErrorf("--version must be 1 or 2")
 	}
-	size, err := nvs.ParseSize(o.sizeArg)
+	size, err := parseSize("SIZE", o.sizeArg)
 	if err != nil {
-		return badInputf("SIZE %s: %w", o.sizeArg, err)
+		return err
 	}
 	o.size = size
 	if err := checkBinExt("OUTPUT", o.output); err != nil {

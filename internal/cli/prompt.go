@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"syscall"
 
 	"golang.org/x/term"
 )
@@ -67,7 +66,7 @@ func (p *ttyPrompter) Password(prompt string) ([]byte, error) {
 	}
 	// Restore the terminal if we are interrupted while echo is off.
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sig, interruptSignals...)
 	done := make(chan struct{})
 	defer func() {
 		signal.Stop(sig)

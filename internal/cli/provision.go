@@ -65,6 +65,9 @@ base that cannot take the key registers nothing.`,
 			if cmd.Flags().Changed("epoch") && !opts.derive {
 				return flagErrorf("--epoch goes with --derive")
 			}
+			if onCommandLine(f, cmd, "psk-encoding") && opts.pskFile == "" {
+				return flagErrorf("--psk-encoding goes with --psk-file")
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -113,7 +116,7 @@ func runProvision(cmd *cobra.Command, f *Factory, root *rootOptions, opts *provi
 	// Check the destination before anything is recorded (R6, R8); the
 	// base was checked by resolve, and the image is built before the
 	// device is recorded (provision.Provision).
-	wopts := secfile.Options{Replace: opts.force, AllowUnignored: root.allowUnignored, Warn: f.IO.Warn}
+	wopts := secfile.Options{Replace: opts.force, AllowUnignored: root.allowUnignored, AllowUnignoredBy: settingBy(f, "allow-unignored"), Warn: f.IO.Warn}
 	if err := checkImageOutput(opts.output, wopts); err != nil {
 		return err
 	}

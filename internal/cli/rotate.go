@@ -49,6 +49,9 @@ does. See docs/rotation.md.`,
 				return err
 			}
 			opts.deviceID = args[0]
+			if onCommandLine(f, cmd, "psk-encoding") && opts.pskFile == "" {
+				return flagErrorf("--psk-encoding goes with --psk-file")
+			}
 			if opts.output == "" && (opts.image.base != "" || opts.image.keys != "" || opts.image.hmacKey != "" || opts.image.size != "" || opts.image.partitionTable != "") {
 				return flagErrorf("image options need -o IMAGE")
 			}
@@ -87,7 +90,7 @@ type rotateReport struct {
 func runRotate(cmd *cobra.Command, f *Factory, root *rootOptions, opts *rotateOptions) error {
 	ctx := cmd.Context()
 	var imgOpts *provision.ImageOptions
-	wopts := secfile.Options{Replace: opts.force, AllowUnignored: root.allowUnignored, Warn: f.IO.Warn}
+	wopts := secfile.Options{Replace: opts.force, AllowUnignored: root.allowUnignored, AllowUnignoredBy: settingBy(f, "allow-unignored"), Warn: f.IO.Warn}
 	if opts.output != "" {
 		img, err := opts.image.resolve(f)
 		if err != nil {
@@ -157,6 +160,12 @@ func runRotate(cmd *cobra.Command, f *Factory, root *rootOptions, opts *rotateOp
 	if opts.json {
 		return printJSON(f, rep)
 	}
+	printRotateReport(f, rep)
+	return nil
+}
+
+// printRotateReport says what rotate did and what to do next.
+func printRotateReport(f *Factory, rep rotateReport) {
 	f.IO.Infof("rotated device %s: kcv %s (epoch %d) retired, new kcv %s (%s, epoch %d)", rep.DeviceID, rep.OldKCV, rep.OldEpoch, rep.KCV, rep.Source, rep.Epoch)
 	if rep.Image != "" {
 		f.IO.Infof("next: flash %s to the device (usmp-psk flash %s --port PORT)", rep.Image, rep.Image)
@@ -164,5 +173,4 @@ func runRotate(cmd *cobra.Command, f *Factory, root *rootOptions, opts *rotateOp
 		f.IO.Infof("next: write the device's image (usmp-psk provision %s -o IMAGE) and flash it", rep.DeviceID)
 	}
 	f.IO.Infof("next: reload the gateway's keys (usmp-psk registry export, or nothing if it reads %s through make_get_psk); the old key stops working then", rep.Registry)
-	return nil
 }

@@ -35,8 +35,9 @@ func ParseEncoding(source, name string, decodable bool) (Encoding, error) {
 	if decodable {
 		allowed = "hex, base64, raw"
 	}
-	// The name is not secret (it is an encoding name), so it may be quoted.
-	return "", &InputError{Source: source, Msg: fmt.Sprintf("unknown encoding %q (want one of %s)", name, allowed)}
+	// The name is not repeated: whatever was typed after the flag, it may
+	// be a key pasted in the wrong place (R9).
+	return "", &InputError{Source: source, Msg: "unknown encoding (want one of " + allowed + ")"}
 }
 
 const hexDigits = "0123456789abcdef"

@@ -29,6 +29,7 @@ var (
 		"too long: 0 bytes (" + deviceIDRule + ")",
 		"the first character must be a letter or digit (" + deviceIDRule + ")",
 		"character 0 is not allowed (" + deviceIDRule + ")",
+		keyLikeID,
 	}
 	digitRun = regexp.MustCompile(`[0-9]+`)
 )
@@ -86,12 +87,43 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
+// keyShaped is the fuzz oracle for LooksLikeKey, written independently of
+// it with regular expressions and encoding/base64.
+func keyShaped(s string) bool {
+	if hexRun32.MatchString(s) || colonHex16.MatchString(s) {
+		return true
+	}
+	if len(s) == 44 && strings.HasSuffix(s, "=") {
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
+			if b, err := enc.Strict().DecodeString(s); err == nil && len(b) == 32 {
+				return true
+			}
+		}
+	}
+	if len(s) == 43 && mixedCase.MatchString(s) && hasDigit.MatchString(s) {
+		for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+			if b, err := enc.Strict().DecodeString(s); err == nil && len(b) == 32 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var (
+	hexRun32   = regexp.MustCompile(`[0-9a-fA-F]{32}`)
+	colonHex16 = regexp.MustCompile(`^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){15,}$`)
+	mixedCase  = regexp.MustCompile(`^(?:.*[A-Z].*[a-z]|.*[a-z].*[A-Z]).*$`)
+	hasDigit   = regexp.MustCompile(`[0-9]`)
+)
+
 // FuzzValidateDeviceID covers the device-id parser (R28): accepted ids match
 // the rule of design §3; errors never echo the id (R9).
 func FuzzValidateDeviceID(f *testing.F) {
 	// "x characters of A-Z" shares words with the rule the error quotes:
 	// the case that once failed the old overlap check by chance.
-	for _, s := range []string{"device-id-1", "24:6F:28:AA", "", ".x", "a b", strings.Repeat("z", 65), "x characters of A-Z"} {
+	for _, s := range []string{"device-id-1", "24:6F:28:AA", "", ".x", "a b", strings.Repeat("z", 65), "x characters of A-Z",
+		"82f1373ae449ab63ca9dc14556934ddcdd7ec361c1d80030d316e9ca7355a40a", "gvE3OuRJq2PKncFFVpNN3N1+w2HB2AAw0xbpynNVpAo="} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, id string) {
@@ -102,6 +134,7 @@ func FuzzValidateDeviceID(f *testing.F) {
 			alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 			ok = alnum || (i > 0 && strings.IndexByte("._:-", c) >= 0)
 		}
+		ok = ok && !keyShaped(id)
 		if (err == nil) != ok {
 			t.Fatalf("ValidateDeviceID disagrees with the rule: err=%v", err)
 		}

@@ -22,6 +22,10 @@ var ErrNoMaster = errors.New("no master secret: set " + MasterEnv + " or pass --
 type MasterSources struct {
 	// File is the --master-file path, "" when not given.
 	File string
+	// FileBy names what gave File, for messages: "" for the flag
+	// ("--master-file"), or e.g. "master-file from $USMP_PSK_MASTER_FILE",
+	// so that an error never blames a flag that was not passed.
+	FileBy string
 	// Env is the value USMP_MASTER_SECRET had, and HasEnv whether it was
 	// set. The CLI reads and unsets the variable at start-up (R4), so child
 	// processes never inherit it. An empty variable is an error on its own
@@ -51,10 +55,11 @@ func LoadMaster(src MasterSources) (*Secret, error) {
 	)
 	switch {
 	case src.File != "" && src.HasEnv && src.Env != "":
-		return nil, &InputError{Source: "--master-file", Msg: "both --master-file and $" + MasterEnv + " are set; which one did you mean? unset the variable or drop the flag"}
+		by := src.fileBy()
+		return nil, &InputError{Source: "master secret", Msg: "both " + by + " and $" + MasterEnv + " are set; which one did you mean? unset one of them"}
 	case src.File != "":
 		var err error
-		if s, err = readMasterFile(src.File, warn); err != nil {
+		if s, err = readMasterFile(src.File, src.fileBy(), warn); err != nil {
 			return nil, err
 		}
 		source = "file " + src.File
@@ -81,18 +86,44 @@ func LoadMaster(src MasterSources) (*Secret, error) {
 	if s.Len() == 0 {
 		return nil, &InputError{Source: source, Msg: "the master secret is empty"}
 	}
+	// Not trimmed (the gateway does not trim either), but a master made
+	// only of white space is a mistake — an editor's blank line, an unset
+	// shell variable padded by a template — and is refused.
+	if isAllSpace(s.Expose()) {
+		s.Destroy()
+		return nil, &InputError{Source: source, Msg: "the master secret is only white space (spaces, tabs, line breaks)"}
+	}
 	if s.Len() < 32 {
 		warn(fmt.Sprintf("the master secret from %s is shorter than 32 bytes (%d); prefer 32 random bytes or more", source, s.Len()))
 	}
 	return s, nil
 }
 
+func (src MasterSources) fileBy() string {
+	if src.FileBy == "" {
+		return "--master-file"
+	}
+	return src.FileBy
+}
+
+// isAllSpace reports whether b holds nothing but white space.
+func isAllSpace(b []byte) bool {
+	for _, c := range b {
+		if !isSpace(c) {
+			return false
+		}
+	}
+	return true
+}
+
 // readMasterFile reads a --master-file: refused when group or others can
 // write it, a warning when they can read it (R7); at most 1 MiB (R2).
-func readMasterFile(path string, warn func(string)) (*Secret, error) {
+func readMasterFile(path, by string, warn func(string)) (*Secret, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("master file: %w", err)
+		// A path that cannot be opened is the user's to fix, like a key
+		// file's (exit 2); the *PathError names the path, never content.
+		return nil, &InputError{Source: by, Msg: pathErrorText(err)}
 	}
 	defer f.Close()
 	if err := CheckKeyFileMode(f, path, warn); err != nil {
@@ -127,6 +158,16 @@ func readMasterFile(path string, warn func(string)) (*Secret, error) {
 	return NewSecret(b), nil
 }
 
+// pathErrorText is an open error without its "open " prefix: "PATH: no
+// such file or directory".
+func pathErrorText(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Path + ": " + pe.Err.Error()
+	}
+	return err.Error()
+}
+
 // appendWiping appends src to dst; when that needs a larger array, the old
 // one is wiped so no stray copy of secret bytes is left to the GC (R26).
 func appendWiping(dst, src []byte) []byte {
@@ -140,17 +181,19 @@ func appendWiping(dst, src []byte) []byte {
 }
 
 // CheckKeyFileMode applies R7 to a key file we read: refused when group or
-// others can write it, a warning when they can read it. It only applies to
-// regular files on Unix (R30).
+// others can write it, a warning when they can read it. The mode rules only
+// apply to regular files on Unix (R30); pipes and FIFOs pass. A directory
+// is refused everywhere: reading it fails with EISDIR, which would come out
+// as an I/O failure (exit 1) rather than the bad input it is.
 func CheckKeyFileMode(f *os.File, path string, warn func(string)) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
 	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	if !fi.Mode().IsRegular() {
+	if fi.IsDir() {
+		return &InputError{Source: path, Msg: "is a directory, not a key file"}
+	}
+	if runtime.GOOS == "windows" || !fi.Mode().IsRegular() {
 		return nil
 	}
 	perm := fi.Mode().Perm()

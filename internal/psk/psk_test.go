@@ -248,6 +248,11 @@ func TestValidateDeviceID(t *testing.T) {
 		{":x", false},
 		{"caf\u00e9", false},
 		{"tab\t", false},
+		// Ids that look like keys are refused (issue 13 item 2).
+		{"82f1373ae449ab63ca9dc14556934ddcdd7ec361c1d80030d316e9ca7355a40a", false},
+		{"gvE3OuRJq2PKncFFVpNN3N1-w2HB2AAw0xbpynNVpAo", false},
+		{"550e8400-e29b-41d4-a716-446655440000", true},
+		{"dev-82f1373ae449ab63ca9dc1455693", true},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%q", tt.id), func(t *testing.T) {
@@ -257,6 +262,65 @@ func TestValidateDeviceID(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLooksLikeKey pins the shapes taken for key material, and the ids
+// people use that must stay valid (issue 13 item 2).
+func TestLooksLikeKey(t *testing.T) {
+	const hex64 = "82f1373ae449ab63ca9dc14556934ddcdd7ec361c1d80030d316e9ca7355a40a"
+	tests := []struct {
+		name string
+		s    string
+		key  bool
+	}{
+		{"hex key", hex64, true},
+		{"upper-case hex key", strings.ToUpper(hex64), true},
+		{"16-byte hex key", hex64[:32], true},
+		{"hex key after a prefix", "dev-" + hex64[:40], true},
+		{"hex key before a suffix", hex64[:32] + ":x", true},
+		{"64-byte hex key", hex64 + hex64, true},
+		{"colon-separated hex bytes", "82:f1:37:3a:e4:49:ab:63:ca:9d:c1:45:56:93:4d:dc", true},
+		{"padded base64 key", "gvE3OuRJq2PKncFFVpNN3N1+w2HB2AAw0xbpynNVpAo=", true},
+		{"padded URL-safe base64 key", "gvE3OuRJq2PKncFFVpNN3N1-w2HB2AAw0xbpynNVpAo=", true},
+		{"unpadded URL-safe base64 key", "gvE3OuRJq2PKncFFVpNN3N1-w2HB2AAw0xbpynNVpAo", true},
+		{"unpadded base64 key", "gvE3OuRJq2PKncFFVpNN3N1+w2HB2AAw0xbpynNVpAo", true},
+		{"31 hex digits", hex64[:31], false},
+		{"MAC address", "24:6F:28:AA:BB:CC", false},
+		{"EUI-64", "24:6F:28:FF:FE:AA:BB:CC", false},
+		{"15 colon-separated hex bytes", "82:f1:37:3a:e4:49:ab:63:ca:9d:c1:45:56:93:4d", false},
+		{"UUID", "550e8400-e29b-41d4-a716-446655440000", false},
+		{"name", "device-id-1", false},
+		{"43 lower-case characters", strings.Repeat("factory-line-", 3) + "0004", false},
+		{"base64 of 31 bytes", "gvE3OuRJq2PKncFFVpNN3N1+w2HB2AAw0xbpynNVpA==", false},
+		{"non-canonical base64", "gvE3OuRJq2PKncFFVpNN3N1+w2HB2AAw0xbpynNVpAp=", false},
+		{"mixed base64 alphabets", "gvE3OuRJq2PKncFFVpNN3N1+w2HB2AAw0xbpynNV-Ao=", false},
+		{"empty", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := LooksLikeKey(tt.s); got != tt.key {
+				t.Fatalf("LooksLikeKey = %v, want %v", got, tt.key)
+			}
+			err := ValidateDeviceID(tt.s)
+			if tt.key && (err == nil || !strings.Contains(err.Error(), "looks like a key")) {
+				t.Fatalf("ValidateDeviceID = %v, want the looks-like-a-key refusal", err)
+			}
+			// The refusal never repeats the id, nor any part of it (R9).
+			if err != nil && tt.s != "" && sharesRun(err.Error(), tt.s, 6) {
+				t.Fatalf("the error repeats part of the id: %v", err)
+			}
+		})
+	}
+}
+
+// sharesRun reports whether a and b share a substring of n bytes.
+func sharesRun(a, b string, n int) bool {
+	for i := 0; i+n <= len(b); i++ {
+		if strings.Contains(a, b[i:i+n]) {
+			return true
+		}
+	}
+	return false
 }
 
 func TestDeviceFileName(t *testing.T) {
@@ -403,6 +467,16 @@ func TestLoadMaster(t *testing.T) {
 		{name: "prompt", src: MasterSources{Prompt: func() ([]byte, error) { return []byte(long), nil }}, want: long},
 		{name: "none", src: MasterSources{}, errHas: "USMP_MASTER_SECRET"},
 		{name: "file too big", src: MasterSources{File: write("big", strings.Repeat("x", MaxMasterBytes+1), 0o600)}, errHas: "1 MiB", badInput: true},
+		// Issue 13 item 8: bad input, named by its source, is exit 2.
+		{name: "env only spaces", src: MasterSources{Env: " \t ", HasEnv: true}, errHas: "$USMP_MASTER_SECRET: the master secret is only white space", badInput: true},
+		{name: "env one newline", src: MasterSources{Env: "\n", HasEnv: true}, errHas: "only white space", badInput: true},
+		{name: "file only blank lines", src: MasterSources{File: write("blank", "\n\n", 0o600)}, errHas: "only white space", badInput: true},
+		{name: "file only spaces and crlf", src: MasterSources{File: write("sp", "   \r\n", 0o600)}, errHas: "only white space", badInput: true},
+		{name: "prompt only spaces", src: MasterSources{Prompt: func() ([]byte, error) { return []byte("  "), nil }}, errHas: "terminal prompt: the master secret is only white space", badInput: true},
+		{name: "file is a directory", src: MasterSources{File: dir}, errHas: "is a directory, not a key file", badInput: true},
+		{name: "file missing", src: MasterSources{File: filepath.Join(dir, "missing")}, errHas: "--master-file: " + filepath.Join(dir, "missing") + ": no such file", badInput: true},
+		// Issue 13 item 1: the message names what gave the file.
+		{name: "both, file from the environment", src: MasterSources{File: write("b2", long, 0o600), FileBy: "master-file from $USMP_PSK_MASTER_FILE", Env: long, HasEnv: true}, errHas: "both master-file from $USMP_PSK_MASTER_FILE and $USMP_MASTER_SECRET are set", badInput: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -106,7 +106,7 @@ func (t *tx) verifyChain(rep *AuditReport, expect *AuditHead, each func(line str
 	}
 	rep.Entries, rep.Head = c.head.Seq, c.head
 	if expect != nil && atExpect != expect.Hash {
-		return nil, &AuditError{Path: rep.Location, Line: int(expect.Seq), Msg: "the log does not hold the checkpoint " + expect.String() + ": the chain was rewritten (or the checkpoint is of another registry)"}
+		return nil, &AuditError{Path: rep.Location, Line: int(expect.Seq), Msg: "the log does not hold the checkpoint (entry " + strconv.FormatUint(expect.Seq, 10) + " with the hash given): the chain was rewritten (or the checkpoint is of another registry)"}
 	}
 	return p, nil
 }

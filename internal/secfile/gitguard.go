@@ -83,7 +83,7 @@ func GitGuard(path string, opts Options) error {
 	}
 	refuse := func(msg, hint string) error {
 		if opts.AllowUnignored {
-			opts.warn(fmt.Sprintf("writing secret file %s inside git work tree %s although %s (--allow-unignored)", path, top, msg))
+			opts.warn(fmt.Sprintf("writing secret file %s inside git work tree %s although %s (%s)", path, top, msg, opts.allowedBy()))
 			return nil
 		}
 		return &UnsafeError{Path: path, Msg: "refusing to write a secret file inside git work tree " + top + ": " + msg, Hint: hint}
@@ -170,7 +170,7 @@ func GitGuardAll(dir string, names []string, opts Options) error {
 			msg = fmt.Sprintf("%s (and %d more of the %d files)", msg, n-1, len(names))
 		}
 		if opts.AllowUnignored {
-			opts.warn(fmt.Sprintf("writing secret file %s inside git work tree %s although %s (--allow-unignored)", path, top, msg))
+			opts.warn(fmt.Sprintf("writing secret file %s inside git work tree %s although %s (%s)", path, top, msg, opts.allowedBy()))
 			return nil
 		}
 		return &UnsafeError{Path: path, Msg: "refusing to write a secret file inside git work tree " + top + ": " + msg, Hint: hint}

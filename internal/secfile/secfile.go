@@ -20,12 +20,26 @@ type Options struct {
 	// AllowUnignored writes even inside a git work tree that does not ignore
 	// the path (--allow-unignored), with a loud warning.
 	AllowUnignored bool
+	// AllowUnignoredBy names what set AllowUnignored, for that warning:
+	// "--allow-unignored", or "allow-unignored from $USMP_PSK_ALLOW_UNIGNORED"
+	// when it came from the environment or a config file, so the warning
+	// never blames a flag that was not passed. Empty: "allow-unignored".
+	AllowUnignoredBy string
 	// NotSecret says the file holds no secret (the batch manifest, R18):
 	// the git guard (R19) does not apply to it, so it may be committed.
 	// Everything else does: 0600, atomic, the directory rules (R7).
 	NotSecret bool
 	// Warn receives warnings; nil drops them.
 	Warn func(msg string)
+}
+
+// allowedBy is the parenthesis of the warning written when AllowUnignored
+// lets a file through the git guard.
+func (o Options) allowedBy() string {
+	if o.AllowUnignoredBy == "" {
+		return "allow-unignored"
+	}
+	return o.AllowUnignoredBy
 }
 
 func (o Options) warn(msg string) {

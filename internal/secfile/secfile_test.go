@@ -221,14 +221,23 @@ func TestGitGuard(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
-	t.Run("allow unignored", func(t *testing.T) {
-		repo := gitInit(t)
-		var warns []string
-		if err := WriteFile(filepath.Join(repo, "psk.hex"), []byte("x"), Options{AllowUnignored: true, Warn: func(m string) { warns = append(warns, m) }}); err != nil {
-			t.Fatal(err)
-		}
-		if len(warns) != 1 || !strings.Contains(warns[0], "--allow-unignored") {
-			t.Fatalf("warnings %v", warns)
-		}
-	})
+	// The warning names what allowed the write, and never a flag that was
+	// not passed (issue 13 item 1).
+	for _, tt := range []struct{ by, want string }{
+		{"", "although git does not ignore it (allow-unignored)"},
+		{"--allow-unignored", "(--allow-unignored)"},
+		{"allow-unignored from $USMP_PSK_ALLOW_UNIGNORED", "(allow-unignored from $USMP_PSK_ALLOW_UNIGNORED)"},
+	} {
+		t.Run("allow unignored "+tt.by, func(t *testing.T) {
+			repo := gitInit(t)
+			var warns []string
+			o := Options{AllowUnignored: true, AllowUnignoredBy: tt.by, Warn: func(m string) { warns = append(warns, m) }}
+			if err := WriteFile(filepath.Join(repo, "psk.hex"), []byte("x"), o); err != nil {
+				t.Fatal(err)
+			}
+			if len(warns) != 1 || !strings.HasSuffix(warns[0], tt.want) || (tt.by != "--allow-unignored" && strings.Contains(warns[0], "--")) {
+				t.Fatalf("warnings %v, want one ending %q", warns, tt.want)
+			}
+		})
+	}
 }

@@ -219,16 +219,21 @@ func renderFlags(b *bytes.Buffer, cmds []*cobra.Command) {
 	b.WriteString(generatedNote)
 	b.WriteString("# Flags, environment variables and config keys\n\n")
 	b.WriteString("Every flag of every command. A flag not given on the command line is taken from its\n")
-	b.WriteString("environment variable, else from the config file (the key is the flag's name), else from\n")
+	b.WriteString("environment variable, else from the config files (the key is the flag's name), else from\n")
 	b.WriteString("its default: see [configuration](../configuration.md). `--config` itself is read from\n")
 	b.WriteString("`USMP_PSK_CONFIG` only. No flag takes a secret: the master secret comes from\n")
 	b.WriteString("`--master-file`, `USMP_MASTER_SECRET` or a prompt, never from `USMP_PSK_*`.\n\n")
+	b.WriteString("A config key marked † weakens a safety rule or chooses where a secret comes from or\n")
+	b.WriteString("goes: it is never taken from `usmp-psk.yaml` in the working directory, and when the\n")
+	b.WriteString("environment or your own config file sets it, the command says so on stderr.\n\n")
 	b.WriteString("| flag | type | environment | config key | commands |\n|---|---|---|---|---|\n")
 	for _, name := range order {
 		u := uses[name]
 		env, key := "`"+EnvVar(name)+"`", "`"+name+"`"
 		if name == "config" {
 			key = "—"
+		} else if cli.GuardedSetting(name) {
+			key += " †"
 		}
 		fmt.Fprintf(b, "| `--%s` | %s | %s | %s | %s |\n", name, u.typ, env, key, strings.Join(u.where, ", "))
 	}

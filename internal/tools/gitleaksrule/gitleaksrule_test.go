@@ -203,7 +203,8 @@ func makeFixtures(t *testing.T) *fixtures {
 	fx.add("keys/gateway-keys.json", []byte(exp.String()), map[string][]string{ruleExport: {first}})
 
 	// A registry of derived devices only holds no key, even with
-	// hex-looking device ids, epochs and a revocation.
+	// hex-looking device ids, epochs and a revocation. (Ids with 32 or
+	// more hex digits in a row are refused as looking like keys.)
 	derPath := filepath.Join(fx.root, "fleet", "usmp-registry.db")
 	if err := os.MkdirAll(filepath.Dir(derPath), 0o700); err != nil {
 		t.Fatal(err)
@@ -214,7 +215,7 @@ func makeFixtures(t *testing.T) *fixtures {
 	}
 	defer der.Close()
 	var derivedRecs []string
-	for i, id := range []string{"device-id-1", "0123456789abcdef0123456789abcdef", strings.Repeat("a1b2c3d4", 8), "24:6F:28:AA:BB:CC"} {
+	for i, id := range []string{"device-id-1", "0123456789abcdef0123456789abcde", strings.Repeat("a1b2c3d4-", 6) + "a1b2c3d4", "24:6F:28:AA:BB:CC"} {
 		res, err := der.Add(ctx, id, registry.Derived(master, uint32(i)))
 		if err != nil {
 			t.Fatalf("registry add %s: %v", id, err)

@@ -1,0 +1,99 @@
+package cli
+
+// Interrupts: SIGINT, SIGTERM and SIGQUIT all stop a run the same way —
+// the run's context is cancelled, the command stops cleanly and the exit
+// code is 130. SIGQUIT (Ctrl-\) would otherwise make the Go runtime print
+// a goroutine dump, which shows stack frames and arguments a key could be
+// in (R12), and exit 2.
+//
+// A read from a FIFO or a pipe can block for ever (a master file that is a
+// FIFO nobody writes, --psk-file - fed by a program that hangs); the
+// context cannot interrupt a blocked read(2), so such reads run in a
+// goroutine that the run stops waiting for (readInterruptibly).
+
+import (
+	"context"
+	"io"
+	"os"
+	"syscall"
+	"time"
+)
+
+// interruptSignals are the signals that stop a run with exit 130.
+var interruptSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT}
+
+// interruptGrace is how long a read from a pipe or FIFO that ended empty
+// or in an error waits for an interrupt that may have caused it: Ctrl-C
+// signals the whole process group, so the program feeding the pipe can die
+// and close it just before our own SIGINT is handled. Without the wait the
+// run would report "the key is empty" (exit 2) instead of 130. Only the
+// error path waits.
+const interruptGrace = 500 * time.Millisecond
+
+// runContext is the context of the run: cancelled by an interrupt.
+func (f *Factory) runContext() context.Context {
+	if f.ctx == nil {
+		return context.Background()
+	}
+	return f.ctx
+}
+
+// readInterruptibly runs read, which may block for ever on a FIFO or a
+// pipe, and returns context.Canceled as soon as the run is interrupted.
+// The abandoned read goes on in its goroutine until the process exits;
+// what it returns then is passed to discard (to wipe key bytes). suspect
+// says whether a result may be the effect of an interrupt (an empty read
+// or an error from a pipe); such a result waits interruptGrace for one.
+func readInterruptibly[T any](f *Factory, read func() (T, error), discard func(T), suspect func(T, error) bool) (T, error) {
+	ctx := f.runContext()
+	var zero T
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		v, err := read()
+		ch <- result{v, err}
+	}()
+	select {
+	case r := <-ch:
+		if ctx.Err() == nil && suspect != nil && suspect(r.v, r.err) {
+			t := time.NewTimer(interruptGrace)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+		}
+		if err := ctx.Err(); err != nil {
+			discard(r.v)
+			return zero, err
+		}
+		return r.v, r.err
+	case <-ctx.Done():
+		go func() { discard((<-ch).v) }()
+		return zero, ctx.Err()
+	}
+}
+
+// isStream reports whether path is not a regular file (a pipe, a FIFO, a
+// terminal or other device), where an empty read may be an interrupt's.
+func isStream(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && !fi.Mode().IsRegular()
+}
+
+// isStreamReader is isStream for an open reader: only an *os.File that is
+// not a regular file counts (test buffers do not).
+func isStreamReader(r io.Reader) bool {
+	fh, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := fh.Stat()
+	return err == nil && !fi.Mode().IsRegular()
+}
