@@ -68,7 +68,7 @@ func ParseImport(file string, data []byte) (*ImportSet, error) {
 
 // add validates one id and key text and appends the entry.
 func (s *ImportSet) add(id string, raw []byte, line int, seen map[string]int) error {
-	if looksLikeKey(id) {
+	if psk.LooksLikeKey(id) {
 		// Never named: it may be the key itself.
 		return &ImportError{File: s.File, Line: line, Msg: "the device id looks like a key: are the columns swapped? (id first, then the key)"}
 	}
@@ -104,21 +104,6 @@ func (s *ImportSet) add(id string, raw []byte, line int, seen map[string]int) er
 	}
 	s.Entries = append(s.Entries, ImportEntry{ID: id, Key: key, Line: line})
 	return nil
-}
-
-// looksLikeKey reports a field that is more likely a key than a device id:
-// 32 or more hex digits.
-func looksLikeKey(s string) bool {
-	if len(s) < 32 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
 }
 
 // parseJSON reads the map with encoding/json's tokenizer. Its errors are
