@@ -75,7 +75,7 @@ func TestParseImportErrors(t *testing.T) {
 		{"bad id csv", "id,psk\nok," + k + "\nbad id," + k + "\n", 3, "not a valid device id"},
 		{"bad id json", "{\n\"ok\": \"" + k + "\",\n\"-bad\": \"" + k + "\"}", 3, "not a valid device id"},
 		{"key as id", "id,psk\n" + k + "x," + k + "\n", 2, "looks like a key"},
-		{"too long id", "id,psk\n" + strings.Repeat("d", 65) + "," + k + "\n", 2, "not a valid device id"},
+		{"too long id", "id,psk\n" + strings.Repeat("z", 65) + "," + k + "\n", 2, "not a valid device id"},
 		{"swapped columns", "id,psk\n" + k + ",dev-a\n", 2, "looks like a key: are the columns swapped?"},
 		{"swapped columns, a MAC as id", "id,psk\n" + k + ",246F28AABBCC\n", 2, "looks like a key"},
 		{"bad hex", "id,psk\ndev," + k[:20] + "g" + k[21:] + "\n", 2, "character 21 is not a hex digit"},
