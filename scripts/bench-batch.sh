@@ -128,7 +128,7 @@ fi
 check_same() {
 	c="$work/check"
 	mkdir "$c"
-	"$usmp" --registry "$c/reg.json" batch --count 100 --prefix fac- --out "$c/batch" --json >/dev/null 2>"$work/log/check.err" ||
+	"$usmp" --registry "$c/reg.db" batch --count 100 --prefix fac- --out "$c/batch" --json >/dev/null 2>"$work/log/check.err" ||
 		{ cat "$work/log/check.err" >&2; die "the check batch failed"; }
 	"$PYTHON" scripts/bench/ref_driver.py --generator "$GEN" --outdir "$c/ref" --count 100 >/dev/null ||
 		die "the reference driver failed on $GEN"
@@ -162,7 +162,7 @@ run_floor() {
 run_batch() {
 	d="$work/batch"
 	mkdir "$d"
-	set -- "$usmp" --registry "$d/reg.json" batch --count "$N" --prefix fac- --out "$d/out" --json
+	set -- "$usmp" --registry "$d/reg.db" batch --count "$N" --prefix fac- --out "$d/out" --json
 	if [ -n "$JOBS" ]; then set -- "$@" --jobs "$JOBS"; fi
 	t=$("$bt" time "$work/log/batch.json" "$@" 2>"$work/log/batch.err") ||
 		{ cat "$work/log/batch.err" >&2; die "batch failed"; }

@@ -18,6 +18,7 @@ import (
 	"github.com/usmp/usmp-psk/internal/nvs"
 	"github.com/usmp/usmp-psk/internal/nvs/nvscrypt"
 	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/rawfile"
 	"github.com/usmp/usmp-psk/internal/registry"
 	"github.com/usmp/usmp-psk/internal/secfile"
 )
@@ -551,6 +552,13 @@ func readDirect(path string) ([]byte, error) {
 // disk, an I/O error — is removed: a partial image must not stay behind
 // looking like a finished one (R8; issue 13 item 3).
 func (s *BatchSpec) writeDirect(path string, data []byte, umask int) error {
+	if s.write == nil && umask&0o600 == 0 {
+		// The common case, a new file: three system calls.
+		err := rawfile.WriteNew(path, data, 0o600)
+		if !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	}
 	f, err := openDirect(path, umask)
 	if err != nil {
 		return err

@@ -1,0 +1,7 @@
+//go:build !unix
+
+package rawfile
+
+import "errors"
+
+func child(string) error { return errors.New("not supported") }
