@@ -55,7 +55,7 @@ a deterministic split across CI runners (each with its own registry).
   $ usmp-psk batch --count 2000 --prefix fac- --out out/ --keys nvs_keys.bin
 
   # the second of four CI runners
-  $ usmp-psk batch --ids devices.csv --out out/ --shard 2/4 --registry shard2.json --json
+  $ usmp-psk batch --ids devices.csv --out out/ --shard 2/4 --registry shard2.db --json
 
   # every device with its own nvs_keys partition in out/keys/
   $ usmp-psk batch --ids devices.txt --out out/ --random --encrypt-per-device`,

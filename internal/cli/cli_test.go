@@ -370,7 +370,7 @@ func TestExitCodes(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, "exists.psk")); string(b) != "sentinel" {
 		t.Fatal("existing file changed (R6)")
 	}
-	for _, p := range []string{"x.psk", "y.psk", "z.bin", "jobs", "usmp-registry.json"} {
+	for _, p := range []string{"x.psk", "y.psk", "z.bin", "jobs", "usmp-registry.db"} {
 		if _, err := os.Stat(filepath.Join(dir, p)); err == nil {
 			t.Errorf("%s left behind after an error (R8)", p)
 		}
