@@ -1,0 +1,2 @@
+#!/bin/sh
+# A script that cites R31 and design §2.2 (resolved).
