@@ -5,9 +5,9 @@
 #   1. the committed CLI reference (docs/cli) is what the commands say;
 #      man pages and completions generate; the bash completion works
 #   2. golangci-lint, at a pinned version, is clean (.golangci.yml)
-#   3. where gitleaks is installed: no key of ours in the working tree
-#      (.gitleaks.toml's usmp-psk-* rules; the rules themselves are tested
-#      by internal/tools/gitleaksrule in go test either way)
+#   3. gitleaks (pinned, scripts/install-gitleaks.sh): no key of ours in the
+#      working tree (.gitleaks.toml's usmp-psk-* rules, which
+#      internal/tools/gitleaksrule tests with the same gitleaks)
 #   4. every fuzz target runs for $FUZZTIME (default here: 10s)
 #
 # goreleaser is not run here (building it takes minutes); see
@@ -74,18 +74,15 @@ golangci-lint run ./...
 
 # --- 3. secret scan --------------------------------------------------------------
 section "gitleaks (usmp-psk rules)"
-if command -v gitleaks >/dev/null 2>&1; then
-	gitleaks dir --config .gitleaks.toml --no-banner --log-level error --exit-code 0 \
-		--report-format json --report-path "$tmp/gitleaks.json" .
-	if grep -q '"RuleID": "usmp-psk-' "$tmp/gitleaks.json"; then
-		grep -B2 -A12 '"RuleID": "usmp-psk-' "$tmp/gitleaks.json" | grep -E '"(RuleID|File|StartLine)"'
-		echo "a usmp-psk key (registry, export or key file) is in the tree: remove it, and rotate the key if it was ever pushed"
-		exit 1
-	fi
-	echo "no usmp-psk keys in the tree"
-else
-	echo "gitleaks not installed: skipped (go install github.com/zricethezav/gitleaks/v8@v8.30.1)"
+scripts/install-gitleaks.sh
+gitleaks dir --config .gitleaks.toml --no-banner --log-level error --exit-code 0 \
+	--report-format json --report-path "$tmp/gitleaks.json" .
+if grep -q '"RuleID": "usmp-psk-' "$tmp/gitleaks.json"; then
+	grep -B2 -A12 '"RuleID": "usmp-psk-' "$tmp/gitleaks.json" | grep -E '"(RuleID|File|StartLine)"'
+	echo "a usmp-psk key (registry, export, key file or registry database) is in the tree: remove it, and rotate the key if it was ever pushed"
+	exit 1
 fi
+echo "no usmp-psk keys in the tree"
 
 # --- 4. fuzz --------------------------------------------------------------------
 section "fuzz, $FUZZTIME per target"
