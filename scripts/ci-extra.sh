@@ -9,6 +9,7 @@
 #      working tree (.gitleaks.toml's usmp-psk-* rules, which
 #      internal/tools/gitleaksrule tests with the same gitleaks)
 #   4. every fuzz target runs for $FUZZTIME (default here: 10s)
+#   5. the allocation guards (Test*Allocs) ran, without the race detector
 #
 # goreleaser is not run here (building it takes minutes); see
 # scripts/release-check.sh.
@@ -87,5 +88,21 @@ echo "no usmp-psk keys in the tree"
 # --- 4. fuzz --------------------------------------------------------------------
 section "fuzz, $FUZZTIME per target"
 FUZZTIME=$FUZZTIME scripts/fuzz.sh
+
+# --- 5. allocation guards ---------------------------------------------------------
+# Test*Allocs skip under -race and coverage, where allocation counts differ.
+# .ci/run's CGO_ENABLED=0 run (no race detector) is where they count; this
+# reruns them the same way (its build is cached) and fails unless every one
+# passed, so they cannot go back to skipping everywhere unnoticed.
+section "allocation guards, without -race"
+if ! CGO_ENABLED=0 go test -count=1 -run 'Allocs$' -v ./... >"$tmp/allocs.txt" 2>&1; then
+	grep -v -E '^(ok|\?) ' "$tmp/allocs.txt"
+	exit 1
+fi
+if grep -E -- '^\s*--- SKIP: Test\w*Allocs' "$tmp/allocs.txt"; then
+	echo "an allocation guard skipped without the race detector: it is not guarding anything"
+	exit 1
+fi
+grep -E -- '^\s*--- PASS: Test\w*Allocs' "$tmp/allocs.txt" || { echo "no allocation guard (Test*Allocs) ran"; exit 1; }
 
 section "ci-extra done"
