@@ -1,7 +1,8 @@
 // Package citecheck checks that the references comments and documents make
 // resolve inside the repository: "design §N" (and §N.M, an item of a
 // numbered list in section N) against docs/design.md, "house style §N"
-// against docs/house-style.md, requirement ids "RN" and "pitfall N" against
+// against docs/house-style.md, "nvs-format.md §N" against
+// docs/nvs-format.md, requirement ids "RN" and "pitfall N" against
 // docs/security.md. A reader has nothing but the repository, so a citation
 // of a section or id that does not exist there is a finding.
 //
@@ -41,7 +42,7 @@ func (f Finding) String() string {
 // Index holds what the documents define, as the keys a citation names:
 // "3" and "2.1" for design, "17" for R17, and so on.
 type Index struct {
-	Design, HouseStyle, Requirements, Pitfalls map[string]bool
+	Design, HouseStyle, NVSFormat, Requirements, Pitfalls map[string]bool
 }
 
 // The documents, relative to the repository's root.
@@ -49,6 +50,7 @@ const (
 	DesignDoc     = "docs/design.md"
 	HouseStyleDoc = "docs/house-style.md"
 	SecurityDoc   = "docs/security.md"
+	NVSFormatDoc  = "docs/nvs-format.md"
 )
 
 var (
@@ -59,36 +61,25 @@ var (
 	anyHeading     = regexp.MustCompile(`^#{1,2} `)
 )
 
-// LoadIndex reads the three documents under root. A missing document is an
+// LoadIndex reads the documents under root. A missing document is an
 // error: every citation of it would be unresolvable.
 func LoadIndex(root string) (*Index, error) {
-	idx := &Index{Design: map[string]bool{}, HouseStyle: map[string]bool{}, Requirements: map[string]bool{}, Pitfalls: map[string]bool{}}
-	design, err := readLines(filepath.Join(root, DesignDoc))
-	if err != nil {
+	idx := &Index{}
+	var err error
+	if idx.Design, err = sections(filepath.Join(root, DesignDoc), designHeading, true); err != nil {
 		return nil, err
 	}
-	section := ""
-	for _, l := range design {
-		if m := designHeading.FindStringSubmatch(l); m != nil {
-			section = m[1]
-			idx.Design[section] = true
-		} else if m := listItem.FindStringSubmatch(l); m != nil && section != "" {
-			idx.Design[section+"."+m[1]] = true
-		}
-	}
-	style, err := readLines(filepath.Join(root, HouseStyleDoc))
-	if err != nil {
+	if idx.HouseStyle, err = sections(filepath.Join(root, HouseStyleDoc), styleHeading, false); err != nil {
 		return nil, err
 	}
-	for _, l := range style {
-		if m := styleHeading.FindStringSubmatch(l); m != nil {
-			idx.HouseStyle[m[1]] = true
-		}
+	if idx.NVSFormat, err = sections(filepath.Join(root, NVSFormatDoc), designHeading, false); err != nil {
+		return nil, err
 	}
 	sec, err := readLines(filepath.Join(root, SecurityDoc))
 	if err != nil {
 		return nil, err
 	}
+	idx.Requirements, idx.Pitfalls = map[string]bool{}, map[string]bool{}
 	inPitfalls := false
 	for _, l := range sec {
 		if anyHeading.MatchString(l) {
@@ -101,6 +92,27 @@ func LoadIndex(root string) (*Index, error) {
 		}
 	}
 	return idx, nil
+}
+
+// sections returns the numbers of the headings of the document at path
+// that heading matches, and with items also "N.M" for the top-level
+// numbered list items M of section N.
+func sections(path string, heading *regexp.Regexp, items bool) (map[string]bool, error) {
+	lines, err := readLines(path)
+	if err != nil {
+		return nil, err
+	}
+	defs := map[string]bool{}
+	section := ""
+	for _, l := range lines {
+		if m := heading.FindStringSubmatch(l); m != nil {
+			section = m[1]
+			defs[section] = true
+		} else if m := listItem.FindStringSubmatch(l); m != nil && items && section != "" {
+			defs[section+"."+m[1]] = true
+		}
+	}
+	return defs, nil
 }
 
 func readLines(path string) ([]string, error) {
@@ -210,7 +222,7 @@ func expand(from, to int) []int {
 
 var (
 	// design §2.1, §3 / house style §24–§25 / design.md §7 and §8
-	sectionCite = regexp.MustCompile(`(?i)\b(design|house[ -]style)(?:\.md)?\s+(§\s?\d+(?:\.\d+)?(?:\s*(?:,|and|or|&|–|—|-|/|to)\s*§\s?\d+(?:\.\d+)?)*)`)
+	sectionCite = regexp.MustCompile(`(?i)\b(design|house[ -]style|nvs-format)(?:\.md)?\s+(§\s?\d+(?:\.\d+)?(?:\s*(?:,|and|or|&|–|—|-|/|to)\s*§\s?\d+(?:\.\d+)?)*)`)
 	sectionRef  = regexp.MustCompile(`(,|and|or|&|–|—|-|/|to)?\s*§\s?(\d+)(?:\.(\d+))?`)
 	// R7, R1–R4, R1-R30; not x.R32 or FOOR2.
 	reqCite     = regexp.MustCompile(`(?:^|[^.\w])R(\d{1,2})(?:\s?[–—-]\s?R(\d{1,2}))?\b`)
@@ -225,9 +237,11 @@ func CheckText(name string, data []byte, idx *Index) []Finding {
 		out = append(out, Finding{File: name, Line: j.line(off), Cite: cite, Doc: doc})
 	}
 	for _, m := range sectionCite.FindAllStringSubmatchIndex(j.text, -1) {
-		kind := strings.ToLower(j.text[m[2]:m[3]])
 		defs, doc, label := idx.Design, DesignDoc, "design"
-		if kind != "design" {
+		switch kind := strings.ToLower(j.text[m[2]:m[3]]); {
+		case kind == "nvs-format":
+			defs, doc, label = idx.NVSFormat, NVSFormatDoc, "nvs-format.md"
+		case kind != "design":
 			defs, doc, label = idx.HouseStyle, HouseStyleDoc, "house style"
 		}
 		for _, key := range sectionKeys(j.text[m[4]:m[5]]) {

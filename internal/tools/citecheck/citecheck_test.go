@@ -36,7 +36,7 @@ func TestRepoCitationsResolve(t *testing.T) {
 
 // TestIndexOfTheDocs pins the shape of the documents that citations rely
 // on: design §1–§9 with §2's four contracts, the 25 house-style points,
-// R1–R30 and the 19 pitfalls. A heading reworded so that the index no
+// R1–R30, the 19 pitfalls and nvs-format.md §1–§10. A heading reworded so that the index no
 // longer finds it would otherwise make every citation of it a finding —
 // or, worse, an index that finds nothing would be caught only here.
 func TestIndexOfTheDocs(t *testing.T) {
@@ -61,6 +61,9 @@ func TestIndexOfTheDocs(t *testing.T) {
 	}
 	for n := 1; n <= 19; n++ {
 		want("pitfalls", idx.Pitfalls, strconv.Itoa(n))
+	}
+	for n := 1; n <= 10; n++ {
+		want("nvs-format", idx.NVSFormat, strconv.Itoa(n))
 	}
 }
 
@@ -93,6 +96,7 @@ func TestPlantedCitationsAreCaught(t *testing.T) {
 		"cite.go:17: pitfall 2",
 		"cite.go:18: design §6", // "design" ends line 18, "§6" starts line 19
 		"cite.sh:2: R31",
+		"cite.sh:3: nvs-format.md §2",
 		"docs/guide.md:1: house style §12",
 		"docs/guide.md:1: pitfall 2",
 	}
