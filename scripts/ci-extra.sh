@@ -5,10 +5,11 @@
 #   1. the committed CLI reference (docs/cli) is what the commands say;
 #      man pages and completions generate; the bash completion works
 #   2. golangci-lint, at a pinned version, is clean (.golangci.yml)
-#   3. where gitleaks is installed: no key of ours in the working tree
-#      (.gitleaks.toml's usmp-psk-* rules; the rules themselves are tested
-#      by internal/tools/gitleaksrule in go test either way)
+#   3. gitleaks (pinned, scripts/install-gitleaks.sh): no key of ours in the
+#      working tree (.gitleaks.toml's usmp-psk-* rules, which
+#      internal/tools/gitleaksrule tests with the same gitleaks)
 #   4. every fuzz target runs for $FUZZTIME (default here: 10s)
+#   5. the allocation guards (Test*Allocs) ran, without the race detector
 #
 # goreleaser is not run here (building it takes minutes); see
 # scripts/release-check.sh.
@@ -74,21 +75,34 @@ golangci-lint run ./...
 
 # --- 3. secret scan --------------------------------------------------------------
 section "gitleaks (usmp-psk rules)"
-if command -v gitleaks >/dev/null 2>&1; then
-	gitleaks dir --config .gitleaks.toml --no-banner --log-level error --exit-code 0 \
-		--report-format json --report-path "$tmp/gitleaks.json" .
-	if grep -q '"RuleID": "usmp-psk-' "$tmp/gitleaks.json"; then
-		grep -B2 -A12 '"RuleID": "usmp-psk-' "$tmp/gitleaks.json" | grep -E '"(RuleID|File|StartLine)"'
-		echo "a usmp-psk key (registry, export or key file) is in the tree: remove it, and rotate the key if it was ever pushed"
-		exit 1
-	fi
-	echo "no usmp-psk keys in the tree"
-else
-	echo "gitleaks not installed: skipped (go install github.com/zricethezav/gitleaks/v8@v8.30.1)"
+scripts/install-gitleaks.sh
+gitleaks dir --config .gitleaks.toml --no-banner --log-level error --exit-code 0 \
+	--report-format json --report-path "$tmp/gitleaks.json" .
+if grep -q '"RuleID": "usmp-psk-' "$tmp/gitleaks.json"; then
+	grep -B2 -A12 '"RuleID": "usmp-psk-' "$tmp/gitleaks.json" | grep -E '"(RuleID|File|StartLine)"'
+	echo "a usmp-psk key (registry, export, key file or registry database) is in the tree: remove it, and rotate the key if it was ever pushed"
+	exit 1
 fi
+echo "no usmp-psk keys in the tree"
 
 # --- 4. fuzz --------------------------------------------------------------------
 section "fuzz, $FUZZTIME per target"
 FUZZTIME=$FUZZTIME scripts/fuzz.sh
+
+# --- 5. allocation guards ---------------------------------------------------------
+# Test*Allocs skip under -race and coverage, where allocation counts differ.
+# .ci/run's CGO_ENABLED=0 run (no race detector) is where they count; this
+# reruns them the same way (its build is cached) and fails unless every one
+# passed, so they cannot go back to skipping everywhere unnoticed.
+section "allocation guards, without -race"
+if ! CGO_ENABLED=0 go test -count=1 -run 'Allocs$' -v ./... >"$tmp/allocs.txt" 2>&1; then
+	grep -v -E '^(ok|\?) ' "$tmp/allocs.txt"
+	exit 1
+fi
+if grep -E -- '^\s*--- SKIP: Test\w*Allocs' "$tmp/allocs.txt"; then
+	echo "an allocation guard skipped without the race detector: it is not guarding anything"
+	exit 1
+fi
+grep -E -- '^\s*--- PASS: Test\w*Allocs' "$tmp/allocs.txt" || { echo "no allocation guard (Test*Allocs) ran"; exit 1; }
 
 section "ci-extra done"

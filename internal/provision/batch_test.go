@@ -370,10 +370,10 @@ func TestBatchWorkerPanic(t *testing.T) {
 	}
 }
 
-// TestBatchRefusedLeavesNoDirectory (design §7, "nothing lost"): a batch
-// that fails before it writes an image — here its registry is refused, in
-// a directory others can write (R7) — removes the output directories it
-// created; one that existed stays.
+// TestBatchRefusedLeavesNoDirectory (design §7, "nothing is left behind";
+// R8): a batch that fails before it writes an image — here its registry is
+// refused, in a directory others can write (R7) — removes the output
+// directories it created; one that existed stays.
 func TestBatchRefusedLeavesNoDirectory(t *testing.T) {
 	for _, tt := range []struct {
 		name    string

@@ -45,7 +45,9 @@ func gitEnv() []string {
 // parent (check-ignore and ls-files take paths that do not exist) — and
 // abs with the symbolic links of that existing part resolved: otherwise a
 // link from outside into a work tree would hide the work tree from
-// findWorkTree while the file still lands in it.
+// findWorkTree while the file still lands in it. Links that cannot be
+// resolved are a refusal, not a reason to judge the path as written: the
+// guard must fail closed when it cannot tell where the file lands.
 func resolveForGit(abs string) (cwd, resolved string, err error) {
 	cwd, _, err = existingAncestor(filepath.Dir(abs))
 	if err != nil {
@@ -53,7 +55,8 @@ func resolveForGit(abs string) (cwd, resolved string, err error) {
 	}
 	dir, err := filepath.EvalSymlinks(cwd)
 	if err != nil {
-		return cwd, abs, nil
+		return "", "", &UnsafeError{Path: cwd, Msg: "refusing to write a secret file here: cannot resolve the symbolic links of this directory (" + err.Error() + "), so the git guard cannot tell which work tree the file would land in",
+			Hint: "give the output's real path, without links that point to a removed or unreachable place"}
 	}
 	rest, err := filepath.Rel(cwd, abs)
 	if err != nil {

@@ -1,9 +1,12 @@
 package secfile
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -157,5 +160,42 @@ func TestGitGuardAll(t *testing.T) {
 				t.Fatalf("warnings %q, want %d", warns, tt.wantWarns)
 			}
 		})
+	}
+}
+
+// TestGitGuardUnresolvableFailsClosed: when the symbolic links of the
+// output's directory cannot be resolved, the guard cannot know which work
+// tree the file lands in, so it refuses, with and without
+// --allow-unignored, rather than judging the path as written (it once
+// did). The directory here is /proc/self/fd/N of a directory that was
+// removed while open: it exists for stat, but its link names a path that
+// does not.
+func TestGitGuardUnresolvableFailsClosed(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("needs /proc/self/fd")
+	}
+	dir := filepath.Join(t.TempDir(), "gone")
+	mustMkdir(t, dir)
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	out := fmt.Sprintf("/proc/self/fd/%d", d.Fd())
+	if _, err := os.Stat(out); err != nil {
+		t.Skipf("%s: %v (no /proc here)", out, err)
+	}
+	for _, allow := range []bool{false, true} {
+		opts := Options{AllowUnignored: allow, Warn: func(string) {}}
+		var ue *UnsafeError
+		if err := GitGuard(filepath.Join(out, "k.psk"), opts); !errors.As(err, &ue) || !strings.Contains(err.Error(), "cannot resolve") {
+			t.Errorf("GitGuard (allow-unignored %v) = %v, want a refusal that says the path cannot be resolved", allow, err)
+		}
+		if err := GitGuardAll(out, []string{"a.bin", "b.bin"}, opts); !errors.As(err, &ue) || !strings.Contains(err.Error(), "cannot resolve") {
+			t.Errorf("GitGuardAll (allow-unignored %v) = %v, want a refusal that says the path cannot be resolved", allow, err)
+		}
 	}
 }

@@ -1,7 +1,7 @@
 // Package nvscrypt implements ESP-IDF NVS encryption: the nvs_keys partition
 // format, the HMAC-based key scheme, and XTS-AES-256 encryption of NVS
 // partition images, byte for byte as Espressif's nvs_partition_gen.py 0.2.0
-// and the device's nvs_flash library do it (../shared/docs/nvs-format.md §6).
+// and the device's nvs_flash library do it (docs/nvs-format.md §6).
 //
 // # Keys
 //

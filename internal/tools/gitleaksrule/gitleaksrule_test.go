@@ -1,13 +1,8 @@
 package gitleaksrule
 
-// Security R20: the rules of .gitleaks.toml find a registry with key bytes,
-// a registry export and our key files (hex, base64, C array), and do not
-// fire on a registry of derived devices only, an audit log, a factory
-// manifest, KCVs or test vectors under testdata/.
-//
-// The registries, exports and key files are made by internal/registry and
-// internal/psk, so a change of format shows up here. The keys are random
-// per run: nothing in this file is a key.
+// The keys in the fixtures are random per run: nothing in this file is a
+// key. Fixtures are written under a temporary directory, gitleaks scans it
+// once, and each fixture's findings are compared with what it must give.
 
 import (
 	"crypto/rand"
@@ -32,60 +27,79 @@ const (
 	ruleHex      = "usmp-psk-key-file-hex"
 	ruleBase64   = "usmp-psk-key-file-base64"
 	ruleC        = "usmp-psk-c-array"
+	ruleDB       = "usmp-psk-registry-db"
+	// One of gitleaks' default rules, which [extend] useDefault keeps on.
+	ruleAWS = "aws-access-token"
 
 	// The USMP documentation's example key (design §3): allowed.
 	docsExampleKey = "7f3a1b9e2c4d5f6a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a" // gitleaks:allow (public example)
 )
 
-func repoRoot(t *testing.T) string {
+// moduleRoot is the module's root, seen from this package's directory.
+const moduleRoot = "../../.."
+
+// gitleaksBin returns the gitleaks on PATH. Without one the test skips, but
+// not in CI, which installs it (scripts/install-gitleaks.sh).
+func gitleaksBin(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	bin, err := exec.LookPath("gitleaks")
+	if err == nil {
+		return bin
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("gitleaks is not on PATH, and CI is set: CI must run this test (scripts/install-gitleaks.sh installs it)")
+	}
+	t.Skip("gitleaks is not installed (scripts/install-gitleaks.sh); CI runs this test")
+	return ""
+}
+
+// finding is one report of gitleaks: the rule and the secret it extracted
+// ("" for a path-only rule).
+type finding struct{ rule, secret string }
+
+// scan runs gitleaks with the repository's configuration over dir and
+// returns its findings by file, relative to dir.
+func scan(t *testing.T, bin, dir string) map[string][]finding {
+	t.Helper()
+	cfg, err := filepath.Abs(filepath.Join(moduleRoot, ".gitleaks.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test's directory")
-		}
-		dir = parent
+	report := filepath.Join(t.TempDir(), "report.json")
+	cmd := exec.CommandContext(t.Context(), bin, "dir", "--config", cfg, "--no-banner", "--log-level", "error",
+		"--report-format", "json", "--report-path", report, "--exit-code", "0", ".")
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("gitleaks: %v\n%s", err, out)
 	}
-}
-
-func loadConfig(t *testing.T) (*Config, string) {
-	t.Helper()
-	path := filepath.Join(repoRoot(t), ".gitleaks.toml")
-	c, err := Load(path)
+	data, err := os.ReadFile(report)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c, path
-}
-
-func randomKey(t *testing.T, n int) *psk.Secret {
-	t.Helper()
-	s, err := psk.Generate(rand.Reader, n)
-	if err != nil {
+	var results []struct{ RuleID, File, Secret string }
+	if err := json.Unmarshal(data, &results); err != nil {
 		t.Fatal(err)
 	}
-	return s
+	got := map[string][]finding{}
+	for _, r := range results {
+		p := filepath.ToSlash(strings.TrimPrefix(r.File, "./"))
+		got[p] = append(got[p], finding{r.RuleID, r.Secret})
+	}
+	return got
 }
 
-// fixture is a file to scan and the findings it must give: rule id ->
-// secrets (nil for "any one finding of that rule").
+// fixture is a file to scan and what gitleaks must find in it: rule id ->
+// secrets (nil: at least one finding of that rule, whatever its secret).
 type fixture struct {
 	path string
-	data []byte
 	want map[string][]string
 }
 
 type fixtures struct {
 	t    *testing.T
 	root string
-	list []*fixture
+	list []fixture
 }
 
 func (fx *fixtures) add(path string, data []byte, want map[string][]string) {
@@ -97,20 +111,43 @@ func (fx *fixtures) add(path string, data []byte, want map[string][]string) {
 	if err := os.WriteFile(full, data, 0o600); err != nil {
 		fx.t.Fatal(err)
 	}
-	fx.list = append(fx.list, &fixture{path: path, data: data, want: want})
+	fx.list = append(fx.list, fixture{path, want})
 }
 
-// addFile registers a file some code already wrote under root.
-func (fx *fixtures) addFile(path string, want map[string][]string) {
+// copyFile adds a copy of a file some code wrote, under path.
+func (fx *fixtures) copyFile(src, path string, want map[string][]string) {
 	fx.t.Helper()
-	data, err := os.ReadFile(filepath.Join(fx.root, filepath.FromSlash(path)))
+	data, err := os.ReadFile(src)
 	if err != nil {
 		fx.t.Fatal(err)
 	}
-	fx.list = append(fx.list, &fixture{path: path, data: data, want: want})
+	fx.add(path, data, want)
+}
+
+func randomKey(t *testing.T, n int) *psk.Secret {
+	t.Helper()
+	s, err := psk.Generate(rand.Reader, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func hexOf(s *psk.Secret) string { return hex.EncodeToString(s.Expose()) }
+
+// openRegistry opens a new SQLite registry under dir.
+func openRegistry(t *testing.T, dir string) *registry.Registry {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := registry.Open(filepath.Join(dir, "usmp-registry.db"), registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	return reg
+}
 
 // legacyRecord is a device of a JSON registry as usmp-psk wrote them before
 // the database, with its key when stored.
@@ -139,27 +176,16 @@ func auditLines(t *testing.T, reg *registry.Registry) []byte {
 	return []byte(b.String())
 }
 
-// makeFixtures writes every fixture under a fresh directory.
-func makeFixtures(t *testing.T) *fixtures {
-	t.Helper()
-	ctx := t.Context()
-	fx := &fixtures{t: t, root: t.TempDir()}
-	master := randomKey(t, 32)
-
-	// A registry with random and imported keys (and a derived and a revoked
-	// device). The registry is a SQLite database now, whose keys no text
-	// rule can find (.gitignore keeps it out: usmp-registry.db*); a JSON
-	// registry of an earlier usmp-psk may still sit in a repository, and
-	// every stored key of it is found, nothing else.
-	regPath := filepath.Join(fx.root, "keys", "usmp-registry.db")
-	if err := os.MkdirAll(filepath.Dir(regPath), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	reg, err := registry.Open(regPath, registry.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
+// registryFixtures adds what a registry with stored keys leaks through: a
+// JSON registry of an earlier usmp-psk (every stored key found, nothing
+// else), its audit log (nothing), the gateway's export (its first member),
+// and the database's files. gitleaks skips binary files before any rule,
+// so the database itself is not reported (a known limit: .gitignore and the
+// git guard keep it out of commits); its -wal and -shm files are, by name.
+func registryFixtures(fx *fixtures, master *psk.Secret) {
+	t, ctx := fx.t, fx.t.Context()
+	dir := t.TempDir()
+	reg := openRegistry(t, dir)
 	var stored, records []string
 	for _, d := range []struct {
 		id   string
@@ -175,12 +201,12 @@ func makeFixtures(t *testing.T) *fixtures {
 		if err != nil {
 			t.Fatalf("registry add %s: %v", d.id, err)
 		}
+		key := ""
 		if d.spec.Source != registry.SourceDerived && d.id != "device-revoked-1" {
-			stored = append(stored, hexOf(res.Key))
-			records = append(records, legacyRecord(d.id, res.Device, hexOf(res.Key)))
-		} else {
-			records = append(records, legacyRecord(d.id, res.Device, ""))
+			key = hexOf(res.Key)
+			stored = append(stored, key)
 		}
+		records = append(records, legacyRecord(d.id, res.Device, key))
 		res.Key.Destroy()
 	}
 	if _, err := reg.Revoke(ctx, "device-revoked-1", "lost"); err != nil {
@@ -189,7 +215,6 @@ func makeFixtures(t *testing.T) *fixtures {
 	fx.add("keys/usmp-registry.json", legacyRegistry(records), map[string][]string{ruleRegistry: stored})
 	fx.add("keys/usmp-registry.audit.jsonl", auditLines(t, reg), nil)
 
-	// Its export, the gateway's key map: the first member is reported.
 	ex, err := reg.Export(ctx, master)
 	if err != nil {
 		t.Fatal(err)
@@ -201,37 +226,45 @@ func makeFixtures(t *testing.T) *fixtures {
 	first := hexOf(ex.Key(ex.IDs()[0]))
 	ex.Destroy()
 	fx.add("keys/gateway-keys.json", []byte(exp.String()), map[string][]string{ruleExport: {first}})
+	fx.add("testdata/export.json", []byte(exp.String()), nil) // a test vector: allowed
 
-	// A registry of derived devices only holds no key, even with
-	// hex-looking device ids, epochs and a revocation. (Ids with 32 or
-	// more hex digits in a row are refused as looking like keys.)
-	derPath := filepath.Join(fx.root, "fleet", "usmp-registry.db")
-	if err := os.MkdirAll(filepath.Dir(derPath), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	der, err := registry.Open(derPath, registry.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer der.Close()
-	var derivedRecs []string
+	// The database, copied while it is open so that -wal and -shm exist.
+	db := filepath.Join(dir, "usmp-registry.db")
+	fx.copyFile(db, "committed/usmp-registry.db", nil)
+	fx.copyFile(db+"-wal", "committed/usmp-registry.db-wal", map[string][]string{ruleDB: nil})
+	fx.copyFile(db+"-shm", "committed/usmp-registry.db-shm", map[string][]string{ruleDB: nil})
+	fx.copyFile(db+"-shm", "internal/registry/testdata/usmp-registry.db-shm", nil) // a test vector
+}
+
+// derivedFixtures adds a registry of derived devices only, which holds no
+// key, even with hex-looking device ids, epochs and a revocation. (Ids
+// with 32 or more hex digits in a row are refused as looking like keys.)
+func derivedFixtures(fx *fixtures, master *psk.Secret) {
+	t, ctx := fx.t, fx.t.Context()
+	der := openRegistry(t, t.TempDir())
+	var recs []string
 	for i, id := range []string{"device-id-1", "0123456789abcdef0123456789abcde", strings.Repeat("a1b2c3d4-", 6) + "a1b2c3d4", "24:6F:28:AA:BB:CC"} {
 		res, err := der.Add(ctx, id, registry.Derived(master, uint32(i)))
 		if err != nil {
 			t.Fatalf("registry add %s: %v", id, err)
 		}
-		derivedRecs = append(derivedRecs, legacyRecord(id, res.Device, ""))
+		recs = append(recs, legacyRecord(id, res.Device, ""))
 		res.Key.Destroy()
 	}
 	if _, err := der.Revoke(ctx, "device-id-1", "rotated out"); err != nil {
 		t.Fatal(err)
 	}
-	fx.add("fleet/usmp-registry.json", legacyRegistry(derivedRecs), nil)
+	fx.add("fleet/usmp-registry.json", legacyRegistry(recs), nil)
 	fx.add("fleet/usmp-registry.audit.jsonl", auditLines(t, der), nil)
+}
 
-	// Key files as `generate`/`derive -o FILE --encoding E` write them.
+// keyFileFixtures adds key files as `generate`/`derive -o FILE --encoding
+// E` write them, and the same formats where they are test vectors.
+func keyFileFixtures(fx *fixtures, master *psk.Secret) {
+	t := fx.t
 	k32, k48 := randomKey(t, 32), randomKey(t, 48)
 	derived := psk.Derive(master, "device-id-1", 0)
+	defer func() { k32.Destroy(); k48.Destroy(); derived.Destroy() }()
 	fx.add("device-id-1.psk", psk.Encode(derived, psk.Hex), map[string][]string{ruleHex: {hexOf(derived)}})
 	fx.add("gateway.key", psk.Encode(k48, psk.Hex), map[string][]string{ruleHex: {hexOf(k48)}})
 	b64 := psk.Encode(k32, psk.Base64)
@@ -248,13 +281,26 @@ func makeFixtures(t *testing.T) *fixtures {
 	fx.add("notes/typed.psk", []byte("# device 7\r\n"+upper+"\r\n"), map[string][]string{ruleHex: {upper}})
 	fx.add("raw.psk.bin", psk.Encode(k32, psk.Raw), nil) // raw bytes: not text, not matched
 
-	// A registry record written by hand in the documented layout (codec.go).
+	// A registry record written by hand in the legacy layout.
 	rec := fmt.Sprintf(`{"version":1,"devices":[`+"\n"+`{"id":"b","source":"random","epoch":1,"status":"active","kcv":"%s","psk":"%s","created":"2026-01-01T00:00:00Z","updated":"2026-01-01T00:00:00Z"}`+"\n]}\n", psk.KCV(k32), hexOf(k32))
 	fx.add("backup/old-registry.json", []byte(rec), map[string][]string{ruleRegistry: {hexOf(k32)}})
 
-	// Public files: a factory manifest (design §5), KCV listings, checksums.
+	// Test vectors under testdata/ are allowed in every format, and so are
+	// our formats in Go tests (fuzz seeds); gitleaks' own rules still run
+	// on Go tests.
+	fx.add("internal/registry/fuzz_test.go", []byte("package registry\n\nvar seed = `"+rec+"`\nvar c = `"+string(cArr)+"`\n"), nil)
+	fx.add("internal/nvs/testdata/usmp.psk", psk.Encode(k32, psk.Hex), nil)
+	fx.add("internal/psk/testdata/usmp_psk.h", cArr, nil)
+	fx.add("internal/registry/testdata/keys.json", []byte(rec), nil)
+}
+
+// publicFixtures adds files meant to be shared, which must stay silent:
+// a factory manifest (design §5), KCV listings, checksums, placeholders,
+// the documentation's example key. And one secret of another kind, which
+// gitleaks' default rules must still find.
+func publicFixtures(fx *fixtures) {
 	sum := strings.Repeat("9f86d081884c7d65", 4)
-	manifest := fmt.Sprintf(`{"version":1,"devices":[{"id":"fac-0001","image":"fac-0001.bin","sha256":"%s","kcv":"73b52cac","epoch":0,"source":"derived","offset":"0x9000"},{"id":"%s","image":"x.bin","sha256":"%s","kcv":"0badc0de","epoch":0,"source":"random","offset":"0x9000"}]}`+"\n", sum, strings.Repeat("ab", 16), sum)
+	manifest := fmt.Sprintf(`{"version":1,"devices":[{"id":"fac-0001","image":"fac-0001.bin","sha256":"%s","kcv":"73b52cac","epoch":0,"source":"derived","offset":36864},{"id":"%s","image":"x.bin","sha256":"%s","kcv":"0badc0de","epoch":0,"source":"random","offset":36864}]}`+"\n", sum, strings.Repeat("ab", 16), sum)
 	fx.add("out/manifest.json", []byte(manifest), nil)
 	fx.add("out/manifest-pretty.json", []byte("{\n  \"sha256\": \""+sum+"\",\n  \"kcv\": \"73b52cac\"\n}\n"), nil)
 	fx.add("dist/checksums.txt", []byte(sum+"  usmp-psk_linux_amd64.tar.gz\n"), nil)
@@ -262,141 +308,74 @@ func makeFixtures(t *testing.T) *fixtures {
 	fx.add("placeholder.psk", []byte(strings.Repeat("0", 64)+"\n"), nil)
 	fx.add("example.psk", []byte(docsExampleKey+"\n"), nil)
 	fx.add("README.md", []byte("Run `usmp-psk generate -o device.psk`; the key check value is 73b52cac.\n"), nil)
-	fx.add("server.key", []byte("-----BEGIN PRIVATE KEY-----\n"+strings.Repeat("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n", 3)+"-----END PRIVATE KEY-----\n"), nil) // gitleaks:allow (truncated fake)
+	fx.add("usmp-registry.db.md", []byte("Keep usmp-registry.db out of git.\n"), nil) // only the name looks alike
 
-	// Test vectors under testdata/ are allowed, in every format, and so are
-	// our formats in Go tests (fuzz seeds).
-	fx.add("internal/registry/fuzz_test.go", []byte("package registry\n\nvar seed = `"+rec+"`\nvar c = `"+string(cArr)+"`\n"), nil)
-	fx.add("internal/nvs/testdata/usmp.psk", psk.Encode(k32, psk.Hex), nil)
-	fx.add("internal/psk/testdata/usmp_psk.h", cArr, nil)
-	fx.add("internal/registry/testdata/keys.json", []byte(rec), nil)
-	fx.add("testdata/export.json", []byte(exp.String()), nil)
-
-	for _, s := range []*psk.Secret{k32, k48, derived, master} {
-		s.Destroy()
+	// An AWS access key id, made up per run: [extend] useDefault keeps
+	// gitleaks' own rules on next to ours.
+	const b32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+	id := []byte("AKIA")
+	for _, b := range randomKey(fx.t, 32).Expose()[:16] {
+		id = append(id, b32[int(b)%len(b32)])
 	}
-	return fx
+	fx.add("deploy/aws.env", []byte("AWS_ACCESS_KEY_ID="+string(id)+"\n"), map[string][]string{ruleAWS: {string(id)}})
 }
 
-// findingsByRule groups findings by rule, secrets sorted.
-func findingsByRule(fs []Finding) map[string][]string {
-	m := map[string][]string{}
-	for _, f := range fs {
-		m[f.RuleID] = append(m[f.RuleID], f.Secret)
-	}
-	for _, v := range m {
-		sort.Strings(v)
-	}
-	return m
+// ours reports whether a finding is for the fixture to judge: every rule
+// of .gitleaks.toml, and the default rules the fixture names.
+func ours(rule string, want map[string][]string) bool {
+	_, named := want[rule]
+	return named || strings.HasPrefix(rule, "usmp-psk-")
 }
 
-func checkFindings(t *testing.T, who string, fx *fixture, got map[string][]string) {
+func checkFixture(t *testing.T, fx fixture, found []finding) {
 	t.Helper()
-	for rule, secrets := range fx.want {
-		g, ok := got[rule]
-		switch {
-		case !ok:
-			t.Errorf("%s: %s: rule %s did not fire", who, fx.path, rule)
-		case secrets != nil:
-			want := slices.Clone(secrets)
-			sort.Strings(want)
-			if !slices.Equal(g, want) {
-				t.Errorf("%s: %s: rule %s found %d secrets %q, want %d %q", who, fx.path, rule, len(g), g, len(want), want)
-			}
+	got := map[string][]string{}
+	for _, f := range found {
+		if ours(f.rule, fx.want) {
+			got[f.rule] = append(got[f.rule], f.secret)
 		}
+	}
+	for rule, secrets := range fx.want {
+		g := got[rule]
+		sort.Strings(g)
+		want := slices.Clone(secrets)
+		sort.Strings(want)
+		switch {
+		case len(g) == 0:
+			t.Errorf("%s: rule %s did not fire", fx.path, rule)
+		case secrets != nil && !slices.Equal(g, want):
+			t.Errorf("%s: rule %s found %d secrets %q, want %d %q", fx.path, rule, len(g), g, len(want), want)
+		}
+		delete(got, rule)
 	}
 	for rule, g := range got {
-		if _, ok := fx.want[rule]; !ok {
-			t.Errorf("%s: %s: unexpected %s finding(s) %q", who, fx.path, rule, g)
-		}
+		t.Errorf("%s: unexpected %s finding(s) %q", fx.path, rule, g)
 	}
 }
 
-func TestRulesOnFixtures(t *testing.T) {
-	c, _ := loadConfig(t)
-	fx := makeFixtures(t)
+// TestGitleaksRules runs gitleaks with .gitleaks.toml over the fixtures:
+// each must give exactly the findings it names, and our rules fire on no
+// other file.
+func TestGitleaksRules(t *testing.T) {
+	bin := gitleaksBin(t)
+	fx := &fixtures{t: t, root: t.TempDir()}
+	master := randomKey(t, 32)
+	registryFixtures(fx, master)
+	derivedFixtures(fx, master)
+	keyFileFixtures(fx, master)
+	publicFixtures(fx)
+	master.Destroy()
+
+	got := scan(t, bin, fx.root)
 	for _, f := range fx.list {
-		checkFindings(t, "rules", f, findingsByRule(c.Scan(f.path, f.data)))
-	}
-}
-
-// TestConfigShape: the rules this test relies on exist, and the default
-// rules stay on.
-func TestConfigShape(t *testing.T) {
-	c, _ := loadConfig(t)
-	if !c.UseDefault {
-		t.Errorf("[extend] useDefault is off: gitleaks' own rules would not run")
-	}
-	for _, id := range []string{ruleRegistry, ruleExport, ruleHex, ruleBase64, ruleC} {
-		if c.Rule(id) == nil {
-			t.Errorf("rule %s is missing", id)
-		}
-	}
-}
-
-func TestParseRejects(t *testing.T) {
-	for _, tt := range []struct{ name, toml string }{
-		{"unknown key", "[[rules]]\nid = \"a\"\nregex = 'x'\nsecretgroupp = 1\n"},
-		{"bad regex", "[[rules]]\nid = \"a\"\nregex = '('\n"},
-		{"group out of range", "[[rules]]\nid = \"a\"\nregex = '(x)'\nsecretGroup = 2\n"},
-		{"unknown target rule", "[[rules]]\nid = \"a\"\nregex = 'x'\n[[allowlists]]\ntargetRules = [\"b\"]\npaths = ['y']\n"},
-		{"no regex or path", "[[rules]]\nid = \"a\"\n"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			if _, err := Parse([]byte(tt.toml)); err == nil {
-				t.Errorf("Parse accepted %q", tt.toml)
-			}
-		})
-	}
-}
-
-// TestGitleaks runs gitleaks itself over the same fixtures when it is
-// installed (`go install github.com/zricethezav/gitleaks/v8@v8.30.1`), and
-// checks that it reports exactly what the model above reports for our
-// rules.
-func TestGitleaks(t *testing.T) {
-	bin, err := exec.LookPath("gitleaks")
-	if err != nil {
-		t.Skip("gitleaks is not installed; the rules were checked by TestRulesOnFixtures")
-	}
-	_, cfg := loadConfig(t)
-	fx := makeFixtures(t)
-	report := filepath.Join(t.TempDir(), "report.json")
-	cmd := exec.CommandContext(t.Context(), bin, "dir", "--config", cfg, "--no-banner", "--log-level", "error",
-		"--report-format", "json", "--report-path", report, "--exit-code", "0", ".")
-	cmd.Dir = fx.root
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("gitleaks: %v\n%s", err, out)
-	}
-	data, err := os.ReadFile(report)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var results []struct {
-		RuleID string
-		File   string
-		Secret string
-	}
-	if err := json.Unmarshal(data, &results); err != nil {
-		t.Fatal(err)
-	}
-	got := map[string][]Finding{}
-	for _, r := range results {
-		if !strings.HasPrefix(r.RuleID, "usmp-psk-") {
-			continue // gitleaks' default rules: not ours to judge here
-		}
-		p := filepath.ToSlash(strings.TrimPrefix(r.File, "./"))
-		got[p] = append(got[p], Finding{RuleID: r.RuleID, Secret: r.Secret})
-	}
-	for _, f := range fx.list {
-		if strings.HasSuffix(f.path, ".bin") {
-			continue // gitleaks' default allowlist skips *.bin
-		}
-		checkFindings(t, "gitleaks", f, findingsByRule(got[f.path]))
+		checkFixture(t, f, got[f.path])
 		delete(got, f.path)
 	}
 	for p, fs := range got {
-		t.Errorf("gitleaks: findings on a file the test did not write: %s %v", p, fs)
+		for _, f := range fs {
+			if strings.HasPrefix(f.rule, "usmp-psk-") {
+				t.Errorf("%s: finding on a file the test did not write: %v", p, f)
+			}
+		}
 	}
 }

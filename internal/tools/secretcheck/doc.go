@@ -53,9 +53,6 @@
 //     (fs.FileMode(0o600)); a named constant is not. os.OpenFile without
 //     O_CREATE in a flag expression of os.O_* constants is not checked: the
 //     mode is unused.
-//   - viper-import: an import of github.com/spf13/viper (or a package
-//     below it) in any file but internal/cli/config.go (R23, house style
-//     §14).
 //
 // # Escape hatch
 //

@@ -32,7 +32,7 @@ var fixtureImports = []string{
 	"bytes", "context", "crypto/hmac", "crypto/subtle", "encoding/base64", "encoding/hex",
 	"flag", "fmt", "io/fs", "log", "log/slog", "os", "os/exec", "reflect", "slices",
 	"strings", "syscall",
-	"github.com/spf13/cobra", "github.com/spf13/pflag", "github.com/spf13/viper",
+	"github.com/spf13/cobra", "github.com/spf13/pflag",
 }
 
 // listedPackage is the part of `go list -json` that the loader reads.

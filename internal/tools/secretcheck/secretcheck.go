@@ -18,7 +18,6 @@ const (
 	RuleFlagEnvDefault = "flag-env-default"
 	RuleExecEnv        = "exec-env"
 	RuleSecfilePerm    = "secfile-perm"
-	RuleViperImport    = "viper-import"
 	// RuleBadIgnore reports an escape-hatch comment without a known rule or
 	// a reason, or one that suppresses nothing. It cannot be ignored.
 	RuleBadIgnore = "bad-ignore"
@@ -27,7 +26,7 @@ const (
 // Rules lists every rule name, RuleBadIgnore last.
 var Rules = []string{
 	RuleSecretPrint, RuleSecretString, RuleSecretCompare, RuleFlagEnvDefault,
-	RuleExecEnv, RuleSecfilePerm, RuleViperImport, RuleBadIgnore,
+	RuleExecEnv, RuleSecfilePerm, RuleBadIgnore,
 }
 
 // Finding is one rule violation.
@@ -49,9 +48,7 @@ const IgnoreDirective = "//secretcheck:ignore"
 
 // Paths that the path-scoped rules refer to.
 const (
-	viperConfigFile = "internal/cli/config.go"
-	viperPath       = "github.com/spf13/viper"
-	cliPath         = "/internal/cli" // after the module path
+	cliPath = "/internal/cli" // after the module path
 )
 
 // secretWriterDirs are the secret-writer packages of secfile-perm.
@@ -103,7 +100,6 @@ func newChecker(fset *token.FileSet, s *source, info *types.Info) *checker {
 
 // run applies every rule, then the escape-hatch comments.
 func (c *checker) run() []Finding {
-	c.checkImports()
 	for _, decl := range c.src.file.Decls {
 		c.secret, c.env = newTracked(), newTracked()
 		if fd, ok := decl.(*ast.FuncDecl); ok && fd.Body != nil {
@@ -494,21 +490,6 @@ func (c *checker) containsEnv(e ast.Expr) ast.Expr {
 }
 
 // --- the rules ----------------------------------------------------------------------
-
-func (c *checker) checkImports() {
-	if c.src.rel == viperConfigFile {
-		return
-	}
-	for _, imp := range c.src.file.Imports {
-		path, err := strconv.Unquote(imp.Path.Value)
-		if err != nil {
-			continue
-		}
-		if path == viperPath || strings.HasPrefix(path, viperPath+"/") {
-			c.report(imp, RuleViperImport, "%s is imported outside %s: configuration is read there and passed on typed (R23, house style §14)", path, viperConfigFile)
-		}
-	}
-}
 
 // walk applies the expression rules to every node of decl.
 func (c *checker) walk(decl ast.Decl) {

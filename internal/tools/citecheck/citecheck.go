@@ -1,0 +1,304 @@
+// Package citecheck checks that the references comments and documents make
+// resolve inside the repository: "design §N" (and §N.M, an item of a
+// numbered list in section N) against docs/design.md, "house style §N"
+// against docs/house-style.md, "nvs-format.md §N" against
+// docs/nvs-format.md, requirement ids "RN" and "pitfall N" against
+// docs/security.md. A reader has nothing but the repository, so a citation
+// of a section or id that does not exist there is a finding.
+//
+// Text is read line by line with comment markers (//, #, *) and leading
+// space removed and the lines joined, so a citation broken across two
+// comment lines ("design\n// §2.1") is still seen. Ranges ("R1–R4",
+// "§24–§25", "pitfalls 6–8") cite every number in them. An identifier that
+// only looks like an id (unicode.Nd.R32, a Go selector) is not a citation.
+package citecheck
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Finding is a citation that does not resolve.
+type Finding struct {
+	File string // slash-separated, relative to the root
+	Line int
+	Cite string // as cited, e.g. "design §2.1", "R7", "pitfall 13"
+	Doc  string // the document that should define it
+}
+
+func (f Finding) String() string {
+	return fmt.Sprintf("%s:%d: %q is not defined in %s", f.File, f.Line, f.Cite, f.Doc)
+}
+
+// Index holds what the documents define, as the keys a citation names:
+// "3" and "2.1" for design, "17" for R17, and so on.
+type Index struct {
+	Design, HouseStyle, NVSFormat, Requirements, Pitfalls map[string]bool
+}
+
+// The documents, relative to the repository's root.
+const (
+	DesignDoc     = "docs/design.md"
+	HouseStyleDoc = "docs/house-style.md"
+	SecurityDoc   = "docs/security.md"
+	NVSFormatDoc  = "docs/nvs-format.md"
+)
+
+var (
+	designHeading  = regexp.MustCompile(`^## (\d+)\. `)
+	listItem       = regexp.MustCompile(`^(\d+)\. `)
+	styleHeading   = regexp.MustCompile(`^### (\d+)\. `)
+	requirementDef = regexp.MustCompile(`^\*\*R(\d+) `)
+	anyHeading     = regexp.MustCompile(`^#{1,2} `)
+)
+
+// LoadIndex reads the documents under root. A missing document is an
+// error: every citation of it would be unresolvable.
+func LoadIndex(root string) (*Index, error) {
+	idx := &Index{}
+	var err error
+	if idx.Design, err = sections(filepath.Join(root, DesignDoc), designHeading, true); err != nil {
+		return nil, err
+	}
+	if idx.HouseStyle, err = sections(filepath.Join(root, HouseStyleDoc), styleHeading, false); err != nil {
+		return nil, err
+	}
+	if idx.NVSFormat, err = sections(filepath.Join(root, NVSFormatDoc), designHeading, false); err != nil {
+		return nil, err
+	}
+	sec, err := readLines(filepath.Join(root, SecurityDoc))
+	if err != nil {
+		return nil, err
+	}
+	idx.Requirements, idx.Pitfalls = map[string]bool{}, map[string]bool{}
+	inPitfalls := false
+	for _, l := range sec {
+		if anyHeading.MatchString(l) {
+			inPitfalls = l == "## Go pitfalls"
+		}
+		if m := requirementDef.FindStringSubmatch(l); m != nil {
+			idx.Requirements[m[1]] = true
+		} else if m := listItem.FindStringSubmatch(l); m != nil && inPitfalls {
+			idx.Pitfalls[m[1]] = true
+		}
+	}
+	return idx, nil
+}
+
+// sections returns the numbers of the headings of the document at path
+// that heading matches, and with items also "N.M" for the top-level
+// numbered list items M of section N.
+func sections(path string, heading *regexp.Regexp, items bool) (map[string]bool, error) {
+	lines, err := readLines(path)
+	if err != nil {
+		return nil, err
+	}
+	defs := map[string]bool{}
+	section := ""
+	for _, l := range lines {
+		if m := heading.FindStringSubmatch(l); m != nil {
+			section = m[1]
+			defs[section] = true
+		} else if m := listItem.FindStringSubmatch(l); m != nil && items && section != "" {
+			defs[section+"."+m[1]] = true
+		}
+	}
+	return defs, nil
+}
+
+func readLines(path string) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return strings.Split(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n"), nil
+}
+
+// Options says which files Check reads.
+type Options struct {
+	// Skip lists slash-separated paths, relative to the root, of files or
+	// directories not to read (fixtures that cite wrongly on purpose).
+	Skip []string
+}
+
+// scanned says whether a file's citations are checked: source, scripts,
+// test scripts, documents and configuration.
+func scanned(name string) bool {
+	switch filepath.Ext(name) {
+	case ".go", ".py", ".sh", ".txtar", ".md", ".yml", ".yaml", ".toml", ".c", ".h":
+		return true
+	}
+	return name == "Makefile" || name == "run"
+}
+
+// Check reads every scanned file under root (not .git) and returns the
+// citations idx does not define, sorted by file and line.
+func Check(root string, idx *Index, opts Options) ([]Finding, error) {
+	var out []Finding
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if slices.Contains(opts.Skip, rel) || (d.IsDir() && d.Name() == ".git") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() || !scanned(d.Name()) {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		out = append(out, CheckText(rel, data, idx)...)
+		return nil
+	})
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].File != out[j].File {
+			return out[i].File < out[j].File
+		}
+		return out[i].Line < out[j].Line
+	})
+	return out, err
+}
+
+// joined is a file's text with comment markers removed and lines joined by
+// a space; starts[i] is where line i+1 begins in text.
+type joined struct {
+	text   string
+	starts []int
+}
+
+var commentMarker = regexp.MustCompile(`^\s*(?://+|#+|\*+|--)?\s*`)
+
+func join(data []byte) joined {
+	var j joined
+	var b strings.Builder
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
+	for sc.Scan() {
+		j.starts = append(j.starts, b.Len())
+		b.WriteString(commentMarker.ReplaceAllString(sc.Text(), ""))
+		b.WriteByte(' ')
+	}
+	j.text = b.String()
+	return j
+}
+
+// line returns the line number of offset off.
+func (j joined) line(off int) int {
+	n, _ := slices.BinarySearch(j.starts, off+1)
+	return n
+}
+
+// expand lists the numbers of the range from–to; a range that runs
+// backwards or is implausibly long gives just its two ends.
+func expand(from, to int) []int {
+	if to < from || to-from > 100 {
+		return []int{from, to}
+	}
+	var out []int
+	for i := from; i <= to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+var (
+	// design §2.1, §3 / house style §24–§25 / design.md §7 and §8
+	sectionCite = regexp.MustCompile(`(?i)\b(design|house[ -]style|nvs-format)(?:\.md)?\s+(§\s?\d+(?:\.\d+)?(?:\s*(?:,|and|or|&|–|—|-|/|to)\s*§\s?\d+(?:\.\d+)?)*)`)
+	sectionRef  = regexp.MustCompile(`(,|and|or|&|–|—|-|/|to)?\s*§\s?(\d+)(?:\.(\d+))?`)
+	// R7, R1–R4, R1-R30; not x.R32 or FOOR2.
+	reqCite     = regexp.MustCompile(`(?:^|[^.\w])R(\d{1,2})(?:\s?[–—-]\s?R(\d{1,2}))?\b`)
+	pitfallCite = regexp.MustCompile(`(?i)\bpitfalls?\s+(\d+)(?:\s?[–—-]\s?(\d+))?\b`)
+)
+
+// CheckText returns the unresolved citations of one file's content.
+func CheckText(name string, data []byte, idx *Index) []Finding {
+	j := join(data)
+	var out []Finding
+	miss := func(off int, cite, doc string) {
+		out = append(out, Finding{File: name, Line: j.line(off), Cite: cite, Doc: doc})
+	}
+	for _, m := range sectionCite.FindAllStringSubmatchIndex(j.text, -1) {
+		defs, doc, label := idx.Design, DesignDoc, "design"
+		switch kind := strings.ToLower(j.text[m[2]:m[3]]); {
+		case kind == "nvs-format":
+			defs, doc, label = idx.NVSFormat, NVSFormatDoc, "nvs-format.md"
+		case kind != "design":
+			defs, doc, label = idx.HouseStyle, HouseStyleDoc, "house style"
+		}
+		for _, key := range sectionKeys(j.text[m[4]:m[5]]) {
+			if !defs[key] {
+				miss(m[0], label+" §"+key, doc)
+			}
+		}
+	}
+	numbered := []struct {
+		re     *regexp.Regexp
+		defs   map[string]bool
+		prefix string
+		doc    string
+	}{
+		{reqCite, idx.Requirements, "R", SecurityDoc},
+		{pitfallCite, idx.Pitfalls, "pitfall ", SecurityDoc + " (Go pitfalls)"},
+	}
+	for _, c := range numbered {
+		for _, m := range c.re.FindAllStringSubmatchIndex(j.text, -1) {
+			for _, n := range citedNumbers(j.text, m) {
+				if !c.defs[strconv.Itoa(n)] {
+					miss(m[2], c.prefix+strconv.Itoa(n), c.doc)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// citedNumbers is the number of submatch 1 of m, or every number from it
+// through submatch 2 when the citation is a range.
+func citedNumbers(text string, m []int) []int {
+	a, _ := strconv.Atoi(text[m[2]:m[3]])
+	if m[4] < 0 {
+		return []int{a}
+	}
+	b, _ := strconv.Atoi(text[m[4]:m[5]])
+	return expand(a, b)
+}
+
+// sectionKeys lists the sections a run like "§2.1, §3" or "§24–§25" names.
+func sectionKeys(run string) []string {
+	var keys []string
+	prev := -1
+	for _, r := range sectionRef.FindAllStringSubmatch(run, -1) {
+		n, _ := strconv.Atoi(r[2])
+		switch {
+		case r[3] != "":
+			keys = append(keys, r[2]+"."+r[3])
+		case prev >= 0 && (strings.ContainsAny(r[1], "–—-") || r[1] == "to"):
+			for _, k := range expand(prev+1, n) {
+				keys = append(keys, strconv.Itoa(k))
+			}
+		default:
+			keys = append(keys, r[2])
+		}
+		prev = n
+	}
+	return keys
+}

@@ -1,0 +1,3 @@
+#!/bin/sh
+# A script that cites R31 and design §2.2 (resolved).
+# Resolved: nvs-format.md §1 and docs/nvs-format.md §1; not: nvs-format.md §2.
