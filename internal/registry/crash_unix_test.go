@@ -127,7 +127,8 @@ func crashOnce(t *testing.T, f *fixture, seed uint64, delay time.Duration) {
 	time.Sleep(delay)
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	err = cmd.Wait()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != -1 {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != -1 {
 		t.Fatalf("the writer stopped before the kill: %v %s", err, stderr.String())
 	}
 }

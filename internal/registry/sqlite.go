@@ -73,11 +73,11 @@ func (e *sqliteEngine) resolve() error {
 	if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
 		return nil
 	}
-	real, err := filepath.EvalSymlinks(e.path)
+	target, err := filepath.EvalSymlinks(e.path)
 	if err != nil {
 		return &RegistryError{Location: e.path, Err: ErrNoRegistry, Hint: "it is a symbolic link whose target is missing; point --registry at the database itself"}
 	}
-	e.file = real
+	e.file = target
 	return nil
 }
 
@@ -230,7 +230,7 @@ func (e *sqliteEngine) close() error {
 	return e.db.Close()
 }
 
-// ErrLegacyRegistry: the registry is a JSON file of an earlier usmp-psk.
+// ErrLegacyRegistry means the registry is a JSON file of an earlier usmp-psk.
 var ErrLegacyRegistry = errors.New("a legacy JSON registry")
 
 // legacyHint says how to move a JSON registry into a database.
@@ -280,8 +280,9 @@ func (e *sqliteEngine) stage(ctx context.Context) (*staged, error) {
 		return nil, fmt.Errorf("create registry %s: %w", e.path, err)
 	}
 	path := f.Name()
-	if err := f.Chmod(0o600); err == nil {
-		err = f.Close()
+	err = f.Chmod(0o600)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
 	st := &staged{e: e, path: path}
 	if err != nil {
