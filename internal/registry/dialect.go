@@ -213,8 +213,8 @@ var postgresTables = []string{
 	`COMMENT ON TABLE usmp_audit IS 'usmp-psk registry audit log: line is the canonical entry (see docs/registry.md), hash-chained'`,
 }
 
-// postgresV2 is what version 2 adds: the history table, and a psk column
-// that stays empty (PostgreSQL stores keys only sealed).
+// postgresV2 is what version 2 adds: the history table, a psk column that
+// stays empty (PostgreSQL stores keys only sealed), and cheaper checks.
 var postgresV2 = []string{
 	`CREATE TABLE usmp_history (
 	device  text COLLATE "C" NOT NULL REFERENCES usmp_devices (id),
@@ -227,6 +227,12 @@ var postgresV2 = []string{
 	PRIMARY KEY (device, n)
 )`,
 	`ALTER TABLE usmp_devices ADD COLUMN psk bytea CHECK (psk IS NULL)`,
+	// The checks SQLite makes: version 1's regular expressions cost a
+	// batch 7 µs per device on the server, and the ids and KCVs they
+	// guarded are validated before every write and by 'registry check'.
+	`ALTER TABLE usmp_devices
+	DROP CONSTRAINT usmp_devices_id_check, ADD CONSTRAINT usmp_devices_id_check CHECK (length(id) BETWEEN 1 AND 64),
+	DROP CONSTRAINT usmp_devices_kcv_check, ADD CONSTRAINT usmp_devices_kcv_check CHECK (length(kcv) = 8)`,
 }
 
 var postgresSchema = append(append(append([]string(nil), postgresTables...), postgresV2...),

@@ -75,6 +75,18 @@ func TestPGSchemaUpgrade(t *testing.T) {
 	if got := strings.TrimSpace(string(auditLinesOf(t, reg))); got != strings.Join(lines, "\n") {
 		t.Fatal("the audit log changed in the upgrade")
 	}
+	fresh := newPGSchema(t)
+	newReg, err := Open(fresh.url, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer newReg.Close()
+	if _, err := newReg.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.shape(t), fresh.shape(t); got != want {
+		t.Fatalf("the upgraded schema differs from a new one:\n%s\nwant\n%s", got, want)
+	}
 	s.exec(t, `UPDATE usmp_meta SET schema_version = 3`)
 	if _, err := reg.List(ctx); !errors.As(err, &se) || !strings.Contains(err.Error(), "newer than this usmp-psk knows") {
 		t.Fatalf("newer schema: %v", err)

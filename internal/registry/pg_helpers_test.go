@@ -138,6 +138,38 @@ func (s *pgSchema) dump(t testing.TB) string {
 	return out.String()
 }
 
+// shape describes the registry's tables in the schema — columns (by name:
+// an upgrade's dropped column keeps its position), constraints and indexes
+// — so that an upgraded schema can be compared with a new one.
+func (s *pgSchema) shape(t testing.TB) string {
+	t.Helper()
+	var out strings.Builder
+	for _, q := range []string{
+		`SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, '')
+		FROM information_schema.columns WHERE table_schema = current_schema() ORDER BY 1`,
+		`SELECT c.relname || ' ' || con.conname || ' ' || pg_get_constraintdef(con.oid)
+		FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
+		WHERE c.relnamespace = current_schema()::regnamespace ORDER BY 1`,
+		`SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() ORDER BY 1`,
+	} {
+		rows, err := s.admin.Query(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			out.WriteString(strings.ReplaceAll(line, s.name+".", "") + "\n")
+		}
+		if rows.Close(); rows.Err() != nil {
+			t.Fatal(rows.Err())
+		}
+	}
+	return out.String()
+}
+
 // exists reports whether the registry's tables exist.
 func (s *pgSchema) exists(t testing.TB) bool {
 	t.Helper()
