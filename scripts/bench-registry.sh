@@ -55,7 +55,7 @@ export USMP_MASTER_SECRET
 
 # A registry of N derived devices, made as a factory makes it; the images go.
 make_registry() { # NAME N
-	"$usmp" --registry "$work/$1.db" batch --count "$2" --prefix dev- --out "$work/img-$1" --json >/dev/null
+	"$usmp" --registry "$work/$1.db" batch --count "$2" --prefix dev- --out "$work/img-$1" --json >/dev/null 2>"$work/log/make-$1.err"
 	rm -rf "$work/img-$1"
 }
 say "making registries of 1k, 10k and 100k devices"

@@ -183,6 +183,7 @@ func runBatch(cmd *cobra.Command, f *Factory, root *rootOptions, opts *batchOpti
 	if err != nil {
 		return err
 	}
+	defer reg.Close()
 	if f.IO.IsStderrTTY() && !opts.json {
 		bar := newBatchBar(f, len(shard.Positions(ids.Len())))
 		spec.Progress = func(done int) { _ = bar.Set(done) }

@@ -124,6 +124,7 @@ func runProvision(cmd *cobra.Command, f *Factory, root *rootOptions, opts *provi
 	if err != nil {
 		return err
 	}
+	defer reg.Close()
 	q := provision.Request{ID: opts.deviceID, Epoch: opts.epoch}
 	switch {
 	case opts.derive:

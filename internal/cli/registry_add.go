@@ -89,6 +89,7 @@ func runRegistryAdd(cmd *cobra.Command, f *Factory, root *rootOptions, opts *reg
 	if err != nil {
 		return err
 	}
+	defer reg.Close()
 	var spec registry.KeySpec
 	switch {
 	case opts.derive:

@@ -101,6 +101,7 @@ func runRegistryExport(cmd *cobra.Command, f *Factory, root *rootOptions, opts *
 	if err != nil {
 		return err
 	}
+	defer reg.Close()
 	st, err := reg.Stats(ctx)
 	if err != nil {
 		return err

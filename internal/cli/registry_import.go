@@ -84,6 +84,7 @@ func runRegistryImport(cmd *cobra.Command, f *Factory, root *rootOptions, opts *
 	if err != nil {
 		return err
 	}
+	defer reg.Close()
 	res, err := reg.Import(cmd.Context(), set)
 	if err != nil {
 		return err

@@ -51,6 +51,7 @@ func runRegistryList(cmd *cobra.Command, f *Factory, root *rootOptions, opts *re
 	if err != nil {
 		return err
 	}
+	defer reg.Close()
 	devs, err := reg.List(cmd.Context())
 	if err != nil {
 		return err

@@ -51,6 +51,7 @@ func runRegistryRevoke(cmd *cobra.Command, f *Factory, root *rootOptions, opts *
 	if err != nil {
 		return err
 	}
+	defer reg.Close()
 	dev, err := reg.Revoke(cmd.Context(), opts.deviceID, opts.reason)
 	if err != nil {
 		return err

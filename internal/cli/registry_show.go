@@ -54,6 +54,7 @@ func runRegistryShow(cmd *cobra.Command, f *Factory, root *rootOptions, opts *re
 	if err != nil {
 		return err
 	}
+	defer reg.Close()
 	dev, err := reg.Show(cmd.Context(), opts.deviceID)
 	if err != nil {
 		return err

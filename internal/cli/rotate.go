@@ -111,6 +111,7 @@ func runRotate(cmd *cobra.Command, f *Factory, root *rootOptions, opts *rotateOp
 	if err != nil {
 		return err
 	}
+	defer reg.Close()
 	ro := registry.RotateOptions{Reason: opts.reason, Random: opts.random, Register: true}
 	if opts.pskFile != "" {
 		key, err := readPSKFile(f, opts.pskFile, opts.pskEncoding)
