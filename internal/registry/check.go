@@ -5,6 +5,7 @@ package registry
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/usmp/usmp-psk/internal/psk"
@@ -190,7 +192,7 @@ type CheckReport struct {
 func (r *Registry) Check(ctx context.Context, master *psk.Secret) (*CheckReport, error) {
 	rep := &CheckReport{}
 	err := r.st.read(ctx, func(t *tx) error {
-		c := &checker{t: t, master: master, rep: rep, kcvs: map[string][]string{}}
+		c := &checker{t: t, master: master, rep: rep, keys: map[[32]byte]*keyUse{}}
 		return c.run()
 	})
 	if err != nil {
@@ -204,8 +206,8 @@ type checker struct {
 	t      *tx
 	master *psk.Secret
 	rep    *CheckReport
-	kcvs   map[string][]string // stored keys' KCVs → devices
-	plain  bool                // a key is stored unsealed
+	keys   map[[32]byte]*keyUse // stored keys (by keyDigest) → devices
+	plain  bool                 // a key is stored unsealed
 }
 
 func (c *checker) find(f Finding) { c.rep.Findings = append(c.rep.Findings, f) }
@@ -294,7 +296,11 @@ func (c *checker) record(rec *Record) {
 		if psk.IsPlaceholder(rec.Key.Expose()) {
 			c.find(Finding{Device: rec.ID, Field: "psk", Problem: "the stored key is an example key of the USMP documentation"})
 		}
-		c.kcvs[rec.KCV] = append(c.kcvs[rec.KCV], rec.ID)
+		d := keyDigest(rec.Key.Expose())
+		if c.keys[d] == nil {
+			c.keys[d] = &keyUse{kcv: rec.KCV}
+		}
+		c.keys[d].ids = append(c.keys[d].ids, rec.ID)
 	}
 	if c.master.Len() > 0 && rec.Source == SourceDerived {
 		c.rep.Checked++
@@ -304,20 +310,38 @@ func (c *checker) record(rec *Record) {
 	}
 }
 
-// reuse reports one key stored for several devices (by KCV): one leak
-// then compromises them all.
+// reuse reports one key stored for several devices: one leak then
+// compromises them all. Keys are told apart in full, not by KCV, which two
+// different keys share about once in 4 billion pairs (a registry of 100k
+// stored keys has such a pair more often than not).
 func (c *checker) reuse() {
-	var kcvs []string
-	for k, ids := range c.kcvs {
-		if len(ids) > 1 {
-			kcvs = append(kcvs, k)
+	var uses []*keyUse
+	for _, u := range c.keys {
+		if len(u.ids) > 1 {
+			uses = append(uses, u)
 		}
 	}
-	slices.Sort(kcvs)
-	for _, k := range kcvs {
-		ids := c.kcvs[k]
-		c.find(Finding{Device: ids[0], Field: "psk", Problem: fmt.Sprintf("the same key (KCV %s) is stored for %d devices: %s; give each device its own key ('usmp-psk rotate')", k, len(ids), quoteList(ids))})
+	slices.SortFunc(uses, func(a, b *keyUse) int { return strings.Compare(a.ids[0], b.ids[0]) })
+	for _, u := range uses {
+		c.find(Finding{Device: u.ids[0], Field: "psk", Problem: fmt.Sprintf("the same key (KCV %s) is stored for %d devices: %s; give each device its own key ('usmp-psk rotate')", u.kcv, len(u.ids), quoteList(u.ids))})
 	}
+}
+
+// keyUse is the devices that store one key.
+type keyUse struct {
+	kcv string
+	ids []string
+}
+
+// keyDigest tells stored keys apart without keeping them: a SHA-256 of the
+// key, domain-separated, held only in memory for the check.
+func keyDigest(key []byte) [32]byte {
+	h := sha256.New()
+	h.Write([]byte("usmp-psk registry check: key reuse\x00"))
+	h.Write(key)
+	var d [32]byte
+	h.Sum(d[:0])
+	return d
 }
 
 func quoteList(ids []string) string {

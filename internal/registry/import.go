@@ -232,6 +232,7 @@ func (r *Registry) Import(ctx context.Context, set *ImportSet) (*ImportResult, e
 		ids[i] = e.ID
 	}
 	res := &ImportResult{}
+	var warnings []string
 	err := r.update(ctx, writeOpts{create: true, storesKeys: true}, func(t *tx, now time.Time) error {
 		old, err := t.devices(ids, true)
 		if err != nil {
@@ -249,6 +250,12 @@ func (r *Registry) Import(ctx context.Context, set *ImportSet) (*ImportResult, e
 		if err != nil {
 			return err
 		}
+		if warnings, err = t.reusedKeys(recs); err != nil {
+			for _, rec := range recs {
+				rec.Destroy()
+			}
+			return err
+		}
 		for _, rec := range recs {
 			t.log(r.event(now, EventImport, rec))
 		}
@@ -260,6 +267,9 @@ func (r *Registry) Import(ctx context.Context, set *ImportSet) (*ImportResult, e
 	})
 	if err != nil {
 		return nil, err
+	}
+	for _, w := range warnings {
+		r.warn(w)
 	}
 	return res, nil
 }

@@ -96,14 +96,18 @@ func (r *Registry) AddMany(ctx context.Context, reqs []AddRequest, opts AddOptio
 		ids[i], stores = q.ID, stores || q.Key.Source.Stored()
 	}
 	var results []AddResult
+	var warnings []string
 	err := r.update(ctx, writeOpts{create: true, storesKeys: stores}, func(t *tx, now time.Time) error {
 		var err error
-		results, err = r.addTx(t, now, reqs, ids, opts)
+		results, warnings, err = r.addTx(t, now, reqs, ids, opts)
 		return err
 	})
 	if err != nil {
 		destroyResults(results)
 		return nil, err
+	}
+	for _, w := range warnings {
+		r.warn(w)
 	}
 	return results, nil
 }
@@ -117,13 +121,13 @@ func destroyResults(res []AddResult) {
 // addTx is AddMany's transaction: the master checked once, the existing
 // records read with one query, the new ones written with one statement per
 // 500.
-func (r *Registry) addTx(t *tx, now time.Time, reqs []AddRequest, ids []string, opts AddOptions) (results []AddResult, err error) {
+func (r *Registry) addTx(t *tx, now time.Time, reqs []AddRequest, ids []string, opts AddOptions) (results []AddResult, warnings []string, err error) {
 	if err := r.verifyMasters(t, reqs); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	old, err := t.devices(ids, true)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer func() {
 		for _, rec := range old {
@@ -131,7 +135,7 @@ func (r *Registry) addTx(t *tx, now time.Time, reqs []AddRequest, ids []string, 
 		}
 	}()
 	if err := r.refuseForgotten(t, ids, old); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	results = make([]AddResult, 0, len(reqs))
 	var recs []*Record
@@ -143,7 +147,7 @@ func (r *Registry) addTx(t *tx, now time.Time, reqs []AddRequest, ids []string, 
 	for _, q := range reqs {
 		res, rec, err := r.addOne(q, old[q.ID], now, opts.KeepExisting)
 		if err != nil {
-			return results, err
+			return results, nil, err
 		}
 		results = append(results, *res)
 		if rec != nil {
@@ -151,7 +155,10 @@ func (r *Registry) addTx(t *tx, now time.Time, reqs []AddRequest, ids []string, 
 			t.log(r.event(now, opts.Event, rec))
 		}
 	}
-	return results, t.insertDevices(recs)
+	if warnings, err = t.reusedKeys(recs); err != nil {
+		return results, nil, err
+	}
+	return results, warnings, t.insertDevices(recs)
 }
 
 // addOne makes the record of a new device, or checks an existing one.
