@@ -385,3 +385,49 @@ func gitInit(t *testing.T, dir, git string) {
 		t.Fatalf("git init: %v %s", err, out)
 	}
 }
+
+// TestSQLitePlantedCompanion: a symbolic link planted at the database's
+// -wal or -shm path is refused by readers and writers alike, and neither
+// SQLite nor the mode fix touches its target (issue 13 item 7).
+func TestSQLitePlantedCompanion(t *testing.T) {
+	for _, suffix := range []string{"-wal", "-shm"} {
+		t.Run(suffix, func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t)
+			if _, err := e.reg.Add(ctx, "d-1", Random()); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.reg.Close(); err != nil {
+				t.Fatal(err)
+			}
+			target := filepath.Join(t.TempDir(), "elsewhere")
+			if err := os.WriteFile(target, []byte("not the registry's"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, e.path+suffix); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(e.path, 0o644); err != nil { // so that a writer would fix modes
+				t.Fatal(err)
+			}
+			reg, err := Open(e.path, testOptions(e))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer reg.Close()
+			var ce *CorruptError
+			if _, err := reg.List(ctx); !errors.As(err, &ce) || !strings.Contains(err.Error(), suffix+" is not a regular file") {
+				t.Fatalf("list through a planted %s: %v", suffix, err)
+			}
+			if _, err := reg.Add(ctx, "d-2", Random()); !errors.As(err, &ce) {
+				t.Fatalf("add through a planted %s: %v", suffix, err)
+			}
+			if b, _ := os.ReadFile(target); string(b) != "not the registry's" {
+				t.Fatalf("the link's target was written: %q", b)
+			}
+			if fi, _ := os.Stat(target); fi.Mode().Perm() != 0o644 {
+				t.Fatalf("the link's target was chmodded: %v", fi.Mode())
+			}
+		})
+	}
+}

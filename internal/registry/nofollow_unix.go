@@ -2,8 +2,34 @@
 
 package registry
 
-import "syscall"
+import (
+	"errors"
+	"fmt"
+	"io/fs"
 
-// noFollow makes creating the database fail on a symbolic link planted at
-// its path: the link is resolved once, on purpose, before (resolve).
-const noFollow = syscall.O_NOFOLLOW
+	"golang.org/x/sys/unix"
+)
+
+// chmodNoFollow makes the regular file at path 0600 without following a
+// symbolic link (or blocking on a FIFO); a missing file is no error.
+func chmodNoFollow(path string) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fmt.Errorf("%s: not a regular file", path)
+	}
+	if err := unix.Fchmod(fd, 0o600); err != nil {
+		return &fs.PathError{Op: "chmod", Path: path, Err: err}
+	}
+	return nil
+}

@@ -171,10 +171,32 @@ func (e *sqliteEngine) checkFile(write bool) error {
 	default:
 		return &CorruptError{Path: e.path, Msg: "not a usmp-psk registry (not a SQLite database)"}
 	}
+	if err := e.checkCompanions(); err != nil {
+		return err
+	}
 	if !write {
 		return nil
 	}
 	return e.fixMode(f)
+}
+
+// checkCompanions refuses a -wal or -shm that is not a regular file: SQLite
+// would read and write through a planted symbolic link, and fixMode would
+// chmod its target (issue 13 item 7).
+func (e *sqliteEngine) checkCompanions() error {
+	for _, p := range e.Paths()[1:] {
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("registry %s: %w", e.path, err)
+		}
+		if !fi.Mode().IsRegular() {
+			return &CorruptError{Path: e.path, Msg: fmt.Sprintf("%s is not a regular file (%v): refusing to use the registry through it; remove it if nothing else put it there", p, fi.Mode().Type())}
+		}
+	}
+	return nil
 }
 
 // fixMode makes a database that group or others can read 0600 again, with
@@ -188,8 +210,11 @@ func (e *sqliteEngine) fixMode(f *os.File) error {
 		return err
 	}
 	e.warnf("registry %s was mode %04o; made it 0600 (it may hold keys)", e.path, fi.Mode().Perm())
-	for _, p := range e.Paths() {
-		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := f.Chmod(0o600); err != nil {
+		return fmt.Errorf("registry %s: %w", e.path, err)
+	}
+	for _, p := range e.Paths()[1:] {
+		if err := chmodNoFollow(p); err != nil {
 			return fmt.Errorf("registry %s: %w", e.path, err)
 		}
 	}
