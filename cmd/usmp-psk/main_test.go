@@ -26,7 +26,8 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"usmp-psk": usmpPSKTestMain,
+		"usmp-psk":     usmpPSKTestMain,
+		"fake-esptool": fakeEsptoolMain,
 	})
 }
 
@@ -101,6 +102,7 @@ func TestScripts(t *testing.T) {
 			"derivecheck": cmdDeriveCheck,
 			"devimage":    cmdDevImage,
 			"tmpfs":       cmdTmpfs,
+			"fakeesptool": cmdFakeEsptool,
 		},
 	})
 }
