@@ -36,7 +36,7 @@ registry does not know — its epoch-0 derived key. The registry must exist (an
 empty one made with 'registry init' will do): a mistyped --registry must not
 turn a retired key into a match.
 
-With --port PORT instead of IMAGE, the image is read off the device — the
+Without IMAGE, with --port PORT, the image is read off the device — the
 end-of-line check of a factory: esptool (esptool, else esptool.py on PATH;
 read-flash for v5, read_flash for v4) reads the nvs partition at --offset or
 at the offset of the partition in --partition-table (default 0x9000), --size
@@ -44,6 +44,8 @@ or the partition's size bytes (default 0x6000), into a 0600 file in a
 private 0700 temporary directory ($TMPDIR, else /dev/shm) that is removed at
 once, also on an error or an interrupt. Then it is checked exactly as an
 IMAGE is. esptool gets a minimal environment and no secret in its arguments.
+A port from $USMP_PSK_PORT or the config file (a station set up for flash)
+is used only when no IMAGE is given: 'verify IMAGE' always checks the file.
 
 An image cut short fails too, before anything else is read: empty, not
 whole 4096-byte pages, fewer than the 3 pages of a read-write partition, or
@@ -62,21 +64,28 @@ failing, no master secret when one is needed).`,
   # end of line: read the device itself, with the factory's partition table
   $ usmp-psk verify --port /dev/ttyUSB0 --device 24:6F:28:AA --partition-table partitions.csv --keys nvs_keys.bin`,
 		Args: func(cmd *cobra.Command, args []string) error {
-			if opts.esp.port != "" {
-				return exactArgs(0, "no IMAGE with --port (the image is read from the device)")(cmd, args)
+			// Args runs before the root's PersistentPreRunE copies the
+			// environment and the config file into the flags, so Changed
+			// here means given on the command line: a station's config
+			// (port: /dev/ttyUSB0, for flash) must not make 'verify IMAGE'
+			// read the device instead, nor refuse it.
+			if len(args) > 1 {
+				return exactArgs(1, "one IMAGE, or none with --port PORT")(cmd, args)
 			}
-			return exactArgs(1, "IMAGE (or --port PORT)")(cmd, args)
+			if len(args) == 1 {
+				for _, name := range []string{"port", "offset", "baud", "chip"} {
+					if cmd.Flags().Changed(name) {
+						return flagErrorf("--" + name + " is for reading a device: give an IMAGE or --port PORT, not both\nRun '" + cmd.CommandPath() + " --help' for usage")
+					}
+				}
+			}
+			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.image = args[0]
-			}
-			if opts.esp.port == "" {
-				for _, name := range []string{"offset", "baud", "chip"} {
-					if cmd.Flags().Changed(name) {
-						return flagErrorf("--" + name + " is for reading a device: give --port PORT too")
-					}
-				}
+			} else if opts.esp.port == "" {
+				return flagErrorf("give an IMAGE to check, or --port PORT to read the device\nRun '" + cmd.CommandPath() + " --help' for usage")
 			}
 			if opts.deviceID != "" {
 				if err := psk.ValidateDeviceID(opts.deviceID); err != nil {
@@ -100,7 +109,7 @@ failing, no master secret when one is needed).`,
 }
 
 func runVerify(cmd *cobra.Command, f *Factory, root *rootOptions, opts *verifyOptions) error {
-	if opts.esp.port != "" {
+	if opts.image == "" {
 		return runVerifyPort(cmd, f, root, opts, newEsptoolDeps(f))
 	}
 	img, err := os.ReadFile(opts.image)
