@@ -214,7 +214,7 @@ func (t *esptool) readFlash(ctx context.Context, conn *esptoolFlags, offset int6
 		}
 	}()
 	// MkdirTemp's 0700 is masked by the umask; make it exactly 0700.
-	if err := os.Chmod(dir, 0o700); err != nil {
+	if err := os.Chmod(dir, 0o700); err != nil { //nolint:gosec // G302 is for files; a directory needs its x bit, and 0700 is private
 		return nil, fmt.Errorf("read-back directory: %w", err)
 	}
 	out := filepath.Join(dir, "nvs.bin")
