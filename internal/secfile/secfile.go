@@ -135,11 +135,12 @@ func Write(path string, opts Options, fn func(w io.Writer) error) (err error) {
 		}
 	}()
 	// CreateTemp uses 0600 already; make it explicit whatever the umask.
-	mode := os.FileMode(0o600)
 	if opts.Public {
-		mode = 0o644
+		err = f.Chmod(0o644) //secretcheck:ignore secfile-perm a Public file holds nothing secret: an export encrypted with age
+	} else {
+		err = f.Chmod(0o600)
 	}
-	if err = f.Chmod(mode); err != nil && runtime.GOOS != "windows" {
+	if err != nil && runtime.GOOS != "windows" {
 		return fmt.Errorf("chmod %s: %w", tmp, err)
 	}
 	if err = fn(f); err != nil {
