@@ -12,8 +12,11 @@ import hmac
 import io
 import json
 import os
+import shutil
 import sqlite3
+import stat
 import struct
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -253,6 +256,178 @@ class GetPSKTest(TempDir):
         with self.assertRaises(gw.RegistryError) as cm:
             gw.make_get_psk(legacy, master=MASTER)
         self.assertIn("registry migrate", str(cm.exception))
+
+
+def needs_age(test: unittest.TestCase) -> None:
+    """Skip without the age commands, except in CI, which must run these."""
+    missing = [c for c in ("age", "age-keygen") if shutil.which(c) is None]
+    if missing:
+        if os.environ.get("CI"):
+            test.fail(f"{', '.join(missing)} not installed; CI must run the age tests (apt-get install age)")
+        test.skipTest(f"{', '.join(missing)} not installed")
+
+
+def assert_no_key(test: unittest.TestCase, msg: str, keys) -> None:
+    """No 8 consecutive hex digits of any key in msg (R9)."""
+    low = msg.lower()
+    for k in keys:
+        h = k.hex()
+        for i in range(len(h) - 7):
+            test.assertNotIn(h[i : i + 8], low, f"the message holds key bytes: {msg!r}")
+
+
+class AgeExportTest(TempDir):
+    """load_psk_registry(path, identity=...) decrypts an age-encrypted export
+    with the age command, into memory (issue 15 part 2)."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        needs_age(self)
+        self.keys = {"dev-1": os.urandom(32), "24:6F:28:AA": os.urandom(32)}
+        self.plain = json.dumps({k: v.hex() for k, v in sorted(self.keys.items())}, indent=2).encode() + b"\n"
+        self.identity = self.keygen("gw.key")
+        self.other = self.keygen("other.key")
+
+    def keygen(self, name: str) -> str:
+        path = os.path.join(self.dir, name)
+        subprocess.run(["age-keygen", "-o", path], check=True, capture_output=True)
+        return path
+
+    def recipient(self, identity: str) -> str:
+        return subprocess.run(["age-keygen", "-y", identity], check=True, capture_output=True, text=True).stdout.strip()
+
+    def encrypt(self, name: str, armor: bool = False, data: bytes = None) -> str:
+        path = os.path.join(self.dir, name)
+        argv = ["age", "-r", self.recipient(self.identity), "-o", path] + (["-a"] if armor else [])
+        subprocess.run(argv, input=self.plain if data is None else data, check=True, capture_output=True)
+        return path
+
+    def want(self):
+        return {k.encode(): v for k, v in self.keys.items()}
+
+    def test_file_binary_and_armored(self):
+        for armor in (False, True):
+            with self.subTest(armor=armor):
+                path = self.encrypt("export.json.age", armor)
+                self.assertEqual(gw.load_psk_registry(path, identity=self.identity), self.want())
+
+    def test_stream(self):
+        path = self.encrypt("export.json.age")
+        with open(path, "rb") as f:
+            self.assertEqual(gw.load_psk_registry(f, identity=self.identity), self.want())
+        with open(path, "rb") as f:
+            self.assertEqual(gw.load_psk_registry(io.BytesIO(f.read()), identity=self.identity), self.want())
+
+    def test_no_plaintext_file(self):
+        path = self.encrypt("export.json.age")
+        tmp = os.path.join(self.dir, "tmp")
+        os.mkdir(tmp)
+        before = sorted(os.listdir(self.dir))
+        old = os.environ.get("TMPDIR")
+        os.environ["TMPDIR"] = tmp
+        try:
+            gw.load_psk_registry(path, identity=self.identity)
+        finally:
+            if old is None:
+                del os.environ["TMPDIR"]
+            else:
+                os.environ["TMPDIR"] = old
+        self.assertEqual(sorted(os.listdir(self.dir)), before)
+        self.assertEqual(os.listdir(tmp), [])
+
+    def test_wrong_identity(self):
+        path = self.encrypt("export.json.age")
+        with self.assertRaises(gw.RegistryError) as cm:
+            gw.load_psk_registry(path, identity=self.other)
+        msg = str(cm.exception)
+        self.assertIn("export.json.age", msg)
+        self.assertIn("is not one the export was encrypted to", msg)
+        assert_no_key(self, msg, self.keys.values())
+
+    def test_errors_never_show_keys(self):
+        enc = self.encrypt("export.json.age")
+        with open(enc, "rb") as f:
+            ct = bytearray(f.read())
+        tampered = bytearray(ct)
+        tampered[-5] ^= 1
+        notid = os.path.join(self.dir, "not-an-identity")
+        with open(notid, "wb") as f:
+            f.write(self.plain)
+        cases = {
+            "tampered": (bytes(tampered), self.identity, "does not authenticate"),
+            "cut short": (bytes(ct[: len(ct) - 20]), self.identity, "does not authenticate"),
+            "header cut": (bytes(ct[:40]), self.identity, "header is damaged"),
+            "plaintext given an identity": (self.plain, self.identity, "not an age-encrypted export"),
+            "identity is no identity": (bytes(ct), notid, "is not an age identity file"),
+            "identity missing": (bytes(ct), os.path.join(self.dir, "nope.key"), "does not exist"),
+        }
+        for name, (data, ident, want) in cases.items():
+            with self.subTest(name):
+                path = os.path.join(self.dir, "case.age")
+                with open(path, "wb") as f:
+                    f.write(data)
+                with self.assertRaises(gw.RegistryError) as cm:
+                    gw.load_psk_registry(path, identity=ident)
+                msg = str(cm.exception)
+                self.assertIn(want, msg)
+                assert_no_key(self, msg, self.keys.values())
+
+    def test_encrypted_without_identity(self):
+        for armor in (False, True):
+            path = self.encrypt("export.json.age", armor)
+            with self.assertRaises(gw.RegistryError) as cm:
+                gw.load_psk_registry(path)
+            self.assertIn("identity=", str(cm.exception))
+
+    def test_damaged_plaintext_inside(self):
+        path = self.encrypt("export.json.age", data=b'{"dev-1": "zz' + self.keys["dev-1"].hex().encode() + b'"}')
+        with self.assertRaises(gw.RegistryError) as cm:
+            gw.load_psk_registry(path, identity=self.identity)
+        self.assertIn("export.json.age: device 'dev-1': the key is not hex", str(cm.exception))
+        assert_no_key(self, str(cm.exception), self.keys.values())
+
+    def test_age_missing(self):
+        path = self.encrypt("export.json.age")
+        with self.assertRaises(gw.RegistryError) as cm:
+            gw.load_psk_registry(path, identity=self.identity, age_cmd=os.path.join(self.dir, "no-age"))
+        self.assertIn("is not installed", str(cm.exception))
+
+
+@unittest.skipIf(os.name != "posix", "a shell script stands in for age")
+class AgeChildTest(TempDir):
+    """What the age child gets: PATH alone in its environment, paths and
+    flags in its argv, never a secret; its standard input is not the
+    gateway's."""
+
+    def test_child_env_and_argv(self):
+        log = os.path.join(self.dir, "age.log")
+        fake = os.path.join(self.dir, "fake-age")
+        with open(fake, "w") as f:
+            f.write('#!/bin/sh\n{ echo ARGV "$@"; env; } > "%s"\nprintf \'{"dev": "%s"}\'\n' % (log, "ab" * 32))
+        os.chmod(fake, stat.S_IRWXU)
+        ident = os.path.join(self.dir, "gw.key")
+        with open(ident, "w") as f:
+            f.write("AGE-SECRET-KEY-1PLACEHOLDERNOTAREALKEY\n")
+        path = os.path.join(self.dir, "export.json.age")
+        with open(path, "wb") as f:
+            f.write(b"age-encryption.org/v1\n")
+        old = os.environ.get(gw.MASTER_ENV)
+        os.environ[gw.MASTER_ENV] = MASTER
+        try:
+            got = gw.load_psk_registry(path, identity=ident, age_cmd=fake)
+        finally:
+            if old is None:
+                del os.environ[gw.MASTER_ENV]
+            else:
+                os.environ[gw.MASTER_ENV] = old
+        self.assertEqual(got, {b"dev": bytes.fromhex("ab" * 32)})
+        with open(log) as f:
+            lines = f.read().splitlines()
+        self.assertEqual(lines[0], f"ARGV --decrypt --identity {ident} -- {path}")
+        names = sorted(line.split("=", 1)[0] for line in lines[1:] if "=" in line)
+        self.assertTrue(set(names) <= {"PATH", "PWD", "SHLVL", "_", "OLDPWD"}, names)
+        self.assertIn("PATH", names)
+        self.assertNotIn(MASTER, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ A USMP gateway needs the same pre-shared key as each device. ``USMPServer``
 takes it in one of two forms, and this module provides both:
 
 * a ``dict[bytes, bytes]`` of device id to key: :func:`load_psk_registry`,
-  from the file that ``usmp-psk registry export`` writes (or a pipe), or
-  from the registry database itself;
+  from the file that ``usmp-psk registry export`` writes (or a pipe), also
+  when it is encrypted with age (``identity=``), or from the registry
+  database itself;
 * a callable ``get_psk(device_id: bytes) -> bytes`` that looks each device
   up in the registry — a SQLite database (``usmp-registry.db``, read-only,
   one query per call) or a PostgreSQL registry (``postgres://…``, cached
@@ -20,6 +21,10 @@ Derivation is the gateway's own (docs/design.md, "Key material")::
                        hashlib.sha256).digest()
 
 where ``master`` is the UTF-8 bytes of ``USMP_MASTER_SECRET`` as they are.
+
+An export encrypted with age (``registry export --recipient``) is decrypted
+by the ``age`` command (Debian: age) into memory, never into a file, with
+an environment of ``PATH`` alone.
 
 Stored keys sealed with ``USMP_REGISTRY_KEY`` (AES-256-GCM) are opened with
 the ``cryptography`` package (Debian: python3-cryptography), imported only
@@ -40,6 +45,7 @@ import re
 import select
 import sqlite3
 import struct
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -68,6 +74,11 @@ _KCV_MESSAGE = b"usmp-psk kcv v1"
 _ID_RE = re.compile(rb"\A[A-Za-z0-9][A-Za-z0-9._:-]{0,63}\Z")
 _HEX_RE = re.compile(r"\A(?:[0-9a-fA-F]{2})+\Z")
 _SQLITE_HEADER = b"SQLite format 3\x00"
+_AGE_INTRO = b"age-encryption.org/"
+_AGE_ARMOR = b"-----BEGIN AGE ENCRYPTED FILE-----"
+
+#: How long the age command may take to decrypt an export (seconds).
+AGE_TIMEOUT = 60
 
 
 class RegistryError(Exception):
@@ -432,8 +443,84 @@ def _check_record(db: Any, row: Tuple) -> Tuple[str, str, int, str, Optional[byt
     return status, source, int(epoch), check, key
 
 
-def _load_export(path: Any) -> dict[bytes, bytes]:
-    data, name = _read(path)
+def _is_age(head: bytes) -> bool:
+    """Does a file starting with head hold age ciphertext (binary or armored)?"""
+    return head.startswith(_AGE_INTRO) or head.lstrip().startswith(_AGE_ARMOR)
+
+
+def _age_failure(stderr: bytes, returncode: int, identity: str) -> str:
+    """Say why age failed, in our words.
+
+    age's own message is not passed on: for input that is no age file it
+    quotes the input's first line, which for a plaintext export holds a key.
+    """
+    text = stderr.decode("utf-8", "replace")
+    if "no identity matched" in text:
+        return f"the identity {identity} is not one the export was encrypted to (wrong identity file, or an export for another gateway)"
+    if "passphrase" in text:
+        return f"the identity {identity} is protected by a passphrase, which cannot be asked for here: give the gateway an unencrypted identity file (mode 0600)"
+    if "failed to open file" in text or "no such file" in text.lower():
+        return f"cannot read the identity {identity}"
+    if "identity" in text or "secret key" in text or "error at line" in text:
+        return f"{identity} is not an age identity file (age-keygen writes one)"
+    if "payload" in text:
+        return "the export is damaged: its ciphertext does not authenticate (cut short or altered)"
+    if "header" in text or "intro" in text or "armor" in text:
+        return "not an age-encrypted export, or its header is damaged"
+    return f"age could not decrypt the export (exit status {returncode})"
+
+
+def _age_decrypt(source: Any, identity: Union[str, "os.PathLike[str]"], age_cmd: str) -> Tuple[bytes, str]:
+    """Decrypt an age-encrypted export with the age command, into memory.
+
+    ``source`` is a path (given to age as its input) or a binary file
+    object (its bytes go to age's standard input). The plaintext comes back
+    through a pipe: no plaintext file is ever written. age runs with an
+    environment of PATH alone (it needs nothing else, and the gateway's
+    environment may hold USMP_MASTER_SECRET), in a session of its own, so
+    a passphrase-protected identity fails at once instead of prompting on
+    the gateway's terminal.
+    """
+    ident = os.fspath(identity)
+    if hasattr(source, "read"):
+        data = source.read()
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        name = str(getattr(source, "name", "<stream>"))
+        head, argv, stdin, feed = data[:64], [age_cmd, "--decrypt", "--identity", ident], None, data
+    else:
+        name = os.fspath(source)
+        try:
+            with open(name, "rb") as f:
+                head = f.read(64)
+        except OSError as e:
+            raise RegistryError(f"{name}: cannot read: {e.strerror}") from None
+        argv, stdin, feed = [age_cmd, "--decrypt", "--identity", ident, "--", name], subprocess.DEVNULL, None
+    if not _is_age(head):
+        raise RegistryError(f"{name}: not an age-encrypted export (for a plaintext export, leave out identity=)")
+    if not os.path.isfile(ident):
+        raise RegistryError(f"{name}: the identity {ident} does not exist or is not a file")
+    env = {"PATH": os.environ.get("PATH", os.defpath)}
+    try:
+        proc = subprocess.run(
+            argv, input=feed, stdin=stdin, capture_output=True, env=env,
+            timeout=AGE_TIMEOUT, start_new_session=True, check=False,
+        )
+    except FileNotFoundError:
+        raise RegistryError(f"{name}: the age command ({age_cmd}) is not installed (Debian: apt-get install age)") from None
+    except subprocess.TimeoutExpired:
+        raise RegistryError(f"{name}: age did not finish within {AGE_TIMEOUT} s") from None
+    except OSError as e:
+        raise RegistryError(f"{name}: cannot run age ({age_cmd}): {e.strerror}") from None
+    if proc.returncode != 0:
+        raise RegistryError(f"{name}: {_age_failure(proc.stderr, proc.returncode, ident)}")
+    return proc.stdout, name
+
+
+def _load_export(path: Any, decrypted: Optional[Tuple[bytes, str]] = None) -> dict[bytes, bytes]:
+    data, name = decrypted if decrypted is not None else _read(path)
+    if decrypted is None and _is_age(data[:64]):
+        raise RegistryError(f"{name}: the export is encrypted with age: pass identity= (the gateway's age identity file)")
     try:
         obj = json.loads(data, object_pairs_hook=_no_duplicates(name))
     except RegistryError:
@@ -452,7 +539,12 @@ def _load_export(path: Any) -> dict[bytes, bytes]:
     return out
 
 
-def load_psk_registry(path: Any, master: Union[str, bytes, None] = None) -> dict[bytes, bytes]:
+def load_psk_registry(
+    path: Any,
+    master: Union[str, bytes, None] = None,
+    identity: Union[str, "os.PathLike[str]", None] = None,
+    age_cmd: str = "age",
+) -> dict[bytes, bytes]:
     """Load the keys of every active device: ``{device_id: psk}`` as bytes,
     the dict ``USMPServer(psk=...)`` takes.
 
@@ -462,7 +554,15 @@ def load_psk_registry(path: Any, master: Union[str, bytes, None] = None) -> dict
     whose derived keys come from ``master`` (see :func:`make_get_psk`).
     Revoked devices are left out. Raises :class:`RegistryError` for a
     damaged file.
+
+    An export encrypted with age (``registry export --recipient``) needs
+    ``identity``, the path of the gateway's age identity file: the ``age``
+    command (``age_cmd``) decrypts it into memory. A wrong identity, a
+    damaged file or a missing ``age`` raise :class:`RegistryError`, whose
+    message never holds key bytes.
     """
+    if identity is not None:
+        return _load_export(path, _age_decrypt(path, identity, age_cmd))
     if not _is_database(path):
         return _load_export(path)
     name = os.fspath(path)

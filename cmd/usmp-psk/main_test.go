@@ -26,7 +26,8 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"usmp-psk": usmpPSKTestMain,
+		"usmp-psk":     usmpPSKTestMain,
+		"fake-esptool": fakeEsptoolMain,
 	})
 }
 
@@ -61,6 +62,8 @@ func TestScripts(t *testing.T) {
 			env.Setenv("CANARY_IDS", "device-id-1 24:6F:28:AA dev-a dev-b")
 			env.Setenv("HOME", env.WorkDir+"/home")
 			env.Setenv("XDG_CONFIG_HOME", env.WorkDir+"/.config")
+			// The gateway module, for scripts that run it (PYTHONPATH).
+			env.Setenv("USMP_SCRIPTS", scriptsDir)
 			return setupPostgres(env)
 		},
 		Condition: func(cond string) (bool, error) {
@@ -70,6 +73,18 @@ func TestScripts(t *testing.T) {
 				return err == nil, nil
 			case "tmpfs":
 				return canMountTmpfs(), nil
+			case "age":
+				// The gateway decrypts exports with Debian's age (issue
+				// 15): CI installs it and must run these scripts.
+				for _, c := range []string{"age", "age-keygen"} {
+					if _, err := exec.LookPath(c); err != nil {
+						if os.Getenv("CI") != "" {
+							return false, fmt.Errorf("%s is not installed: CI must run the age scripts", c)
+						}
+						return false, nil
+					}
+				}
+				return true, nil
 			case "postgres":
 				// CI starts a server (scripts/ci-services.sh) and must
 				// run these scripts; elsewhere they skip without one.
@@ -87,9 +102,14 @@ func TestScripts(t *testing.T) {
 			"derivecheck": cmdDeriveCheck,
 			"devimage":    cmdDevImage,
 			"tmpfs":       cmdTmpfs,
+			"fakeesptool": cmdFakeEsptool,
 		},
 	})
 }
+
+// scriptsDir is the repository's scripts directory (usmp_gateway.py),
+// taken before any test changes directory.
+var scriptsDir, _ = filepath.Abs(filepath.Join("..", "..", "scripts"))
 
 // pgTestEnv names the test PostgreSQL server (scripts/ci-services.sh).
 const pgTestEnv = "USMP_PSK_TEST_POSTGRES"

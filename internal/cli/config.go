@@ -114,6 +114,10 @@ var guardedSettings = map[string]guard{
 	"to":               {why: guardDest},
 	"keyfile":          {why: guardDest},
 	"kp_hmac_keyfile":  {why: guardDest},
+	// An age recipient decides who can read an export of the keys.
+	"recipient":       {why: guardDest},
+	"recipients-file": {why: guardDest},
+	"no-verify":       {why: guardWeakens},
 }
 
 // GuardedSetting reports whether the setting name is one the trust model

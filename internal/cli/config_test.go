@@ -206,6 +206,7 @@ func TestEverySettingIsClassified(t *testing.T) {
 		"device":             "the id an image must belong to; only narrows verify",
 		"reason":             "free text for the history",
 		"format":             "export format",
+		"armor":              "the text form of an encrypted export",
 		"namespace":          "NVS namespace to edit",
 		"key":                "NVS key name to edit",
 		"type":               "NVS value type",

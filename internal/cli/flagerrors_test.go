@@ -21,7 +21,7 @@ var pathFlags = map[string]bool{
 	"base": true, "config": true, "hmac-key": true, "ids": true, "inputkey": true, "keyfile": true,
 	"keys": true, "kp_hmac_inputkey": true, "kp_hmac_keyfile": true, "master-file": true, "out": true,
 	"outdir": true, "output": true, "partition-table": true, "port": true, "psk-file": true,
-	"registry": true, "to": true, "value-file": true,
+	"recipients-file": true, "registry": true, "to": true, "value-file": true,
 }
 
 // mustReject are flags whose canary run must fail, so that the test cannot

@@ -1,130 +1,150 @@
 package cli
 
 import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/usmp/usmp-psk/internal/provision"
+	"github.com/usmp/usmp-psk/internal/psk"
 )
 
 type flashOptions struct {
 	image          string
-	port           string
-	baud           int
-	chip           string
+	esp            esptoolFlags
 	partitionTable string
 	partitionName  string
 	offset         string
 	printOnly      bool
+	noVerify       bool
 }
 
 func newFlashCmd(f *Factory, runF func(*flashOptions) error) *cobra.Command {
 	opts := &flashOptions{}
 	cmd := &cobra.Command{
-		Use:   "flash IMAGE --port PORT [--partition-table TABLE] [--print]",
-		Short: "Write an NVS image to a device with esptool",
+		Use:   "flash IMAGE --port PORT [--partition-table TABLE | --offset OFFSET] [--no-verify] [--print]",
+		Short: "Write an NVS image to a device with esptool, and read it back",
 		Long: `Write an NVS image to the device's nvs partition with esptool (found on PATH
-as esptool.py or esptool): at 0x9000 by default, or at the offset of the
-partition named nvs (--partition NAME) in --partition-table.
+as esptool, else esptool.py): at 0x9000 by default, or at the offset of the
+partition named nvs (--partition NAME) in --partition-table, or at --offset.
 
-esptool runs with a minimal, explicit environment and no secret in its
-arguments. Without esptool, or with --print, the exact command is printed on
-stdout instead (exit 1 when esptool was wanted but not found).`,
+Then read the written bytes back (esptool read-flash, into a 0600 file in a
+private 0700 temporary directory that is removed at once) and compare their
+SHA-256 with the image's: a device that does not hold what was written
+fails with exit 3. --no-verify skips the read-back (for a device that
+cannot be read: Secure Download Mode).
+
+esptool's version is asked once: v5 gets write-flash and read-flash, v4
+write_flash and read_flash. It runs with a minimal, explicit environment and
+no secret in its arguments. Without esptool, or with --print, the write
+command is printed on stdout instead (exit 1 when esptool was wanted but
+not found).`,
 		Example: `  $ usmp-psk flash device-id-1.bin --port /dev/ttyUSB0
   $ usmp-psk flash dev.bin --port /dev/ttyUSB0 --partition-table partitions.csv
   $ usmp-psk flash dev.bin --port COM3 --print`,
 		Args: exactArgs(1, "IMAGE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.image = args[0]
-			if opts.port == "" {
+			if opts.esp.port == "" {
 				return flagErrorf("--port PORT is required (for example /dev/ttyUSB0 or COM3)")
 			}
 			if runF != nil {
 				return runF(opts)
 			}
-			return runFlash(f, opts)
+			return runFlash(cmd.Context(), f, newEsptoolDeps(f), opts)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.port, "port", "", "serial `PORT` of the device")
-	fl.IntVar(&opts.baud, "baud", 460800, "serial speed")
-	fl.StringVar(&opts.chip, "chip", "auto", "esptool --chip value")
+	opts.esp.add(cmd)
 	fl.StringVar(&opts.partitionTable, "partition-table", "", "take the offset from this `TABLE` (CSV or binary)")
 	fl.StringVar(&opts.partitionName, "partition", "nvs", "partition `NAME` in --partition-table")
 	fl.StringVar(&opts.offset, "offset", "", "flash `OFFSET` (overrides the partition table; default 0x9000)")
-	fl.BoolVar(&opts.printOnly, "print", false, "print the esptool command instead of running it")
+	fl.BoolVar(&opts.printOnly, "print", false, "print the esptool write command instead of running it")
+	fl.BoolVar(&opts.noVerify, "no-verify", false, "do not read the partition back to compare it with the image")
 	cmd.MarkFlagsMutuallyExclusive("offset", "partition-table")
 	return cmd
 }
 
-// esptoolEnv is the explicit environment of esptool (R4, R27): what Python
-// and a serial port need, nothing else — never a secret.
-func esptoolEnv(getenv func(string) string) []string {
-	var env []string
-	for _, k := range []string{"PATH", "HOME", "LANG", "LC_ALL", "TERM", "TMPDIR", "SYSTEMROOT", "VIRTUAL_ENV", "PYTHONPATH", "IDF_PATH", "ESPTOOL_CFGFILE"} {
-		if v := getenv(k); v != "" {
-			env = append(env, k+"="+v)
-		}
-	}
-	return env
-}
-
-func runFlash(f *Factory, opts *flashOptions) error {
-	fi, err := os.Stat(opts.image)
-	if err != nil {
-		return &FlagError{Err: fmt.Errorf("image: %w", err)}
-	}
-	offset := int64(provision.DefaultOffset)
+// flashOffset resolves where the image goes: --offset, the partition in
+// --partition-table (which must be large enough), or 0x9000.
+func flashOffset(opts *flashOptions, size int64) (int64, error) {
 	switch {
 	case opts.offset != "":
-		n, err := parseFlashOffset(opts.offset)
-		if err != nil {
-			return err
-		}
-		offset = n
+		return parseFlashOffset(opts.offset)
 	case opts.partitionTable != "":
 		p, err := findPartition(opts.partitionTable, opts.partitionName)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		if fi.Size() > int64(p.Size) {
-			return flagErrorf(fmt.Sprintf("%s is %d bytes but partition %s is only %d", opts.image, fi.Size(), p.Name, p.Size))
+		if size > int64(p.Size) {
+			return 0, flagErrorf(fmt.Sprintf("%s is %d bytes but partition %s is only %d", opts.image, size, p.Name, p.Size))
 		}
-		offset = int64(p.Offset)
+		return int64(p.Offset), nil
 	}
-	args := []string{"--chip", opts.chip, "--port", opts.port, "--baud", fmt.Sprint(opts.baud), "write_flash", fmt.Sprintf("0x%x", offset), opts.image}
-	tool := ""
-	for _, name := range []string{"esptool.py", "esptool"} {
-		if p, err := exec.LookPath(name); err == nil {
-			tool = p
-			break
-		}
+	return provision.DefaultOffset, nil
+}
+
+func runFlash(ctx context.Context, f *Factory, deps esptoolDeps, opts *flashOptions) error {
+	img, err := os.ReadFile(opts.image)
+	if err != nil {
+		return &FlagError{Err: fmt.Errorf("image: %w", err)}
 	}
-	if opts.printOnly || tool == "" {
-		name := "esptool.py"
-		if tool != "" {
-			name = tool
+	defer psk.Wipe(img)
+	offset, err := flashOffset(opts, int64(len(img)))
+	if err != nil {
+		return err
+	}
+	tool, err := findEsptool(ctx, deps)
+	if err != nil && !errors.Is(err, errNoEsptool) {
+		return err
+	}
+	if opts.printOnly || tool == nil {
+		// Without esptool the command is printed for v5, the version that
+		// 'pip install esptool' brings.
+		shown := tool
+		if shown == nil {
+			shown = &esptool{path: "esptool", major: 5}
 		}
-		fmt.Fprintln(f.IO.Out, shellQuote(append([]string{name}, args...)))
-		if tool == "" && !opts.printOnly {
-			return errors.New("esptool not found on PATH (install it with 'pip install esptool'); nothing was flashed — the command above would do it")
+		fmt.Fprintln(f.IO.Out, shellQuote(append([]string{shown.path}, shown.writeArgs(&opts.esp, offset, opts.image)...)))
+		if tool == nil && !opts.printOnly {
+			return fmt.Errorf("%w; nothing was flashed — the command above would do it", errNoEsptool)
 		}
 		return nil
 	}
-	f.IO.Infof("flashing %s to %s at 0x%x", opts.image, opts.port, offset)
-	c := exec.Command(tool, args...)
-	c.Env = esptoolEnv(f.Getenv)
-	c.Stdin, c.Stdout, c.Stderr = nil, f.IO.ErrOut, f.IO.ErrOut
-	if err := c.Run(); err != nil {
-		return fmt.Errorf("esptool failed: %w", err)
+	f.IO.Infof("flashing %s to %s at 0x%x with %s", opts.image, opts.esp.port, offset, tool.describe())
+	if err := tool.run(ctx, tool.writeArgs(&opts.esp, offset, opts.image)); err != nil {
+		return err
 	}
-	f.IO.Infof("flashed %s (%d bytes) at 0x%x", opts.image, fi.Size(), offset)
+	f.IO.Infof("flashed %s (%d bytes) at 0x%x", opts.image, len(img), offset)
+	if opts.noVerify {
+		return nil
+	}
+	return verifyFlashed(ctx, f, tool, opts, offset, img)
+}
+
+// verifyFlashed reads back the bytes flash wrote and compares their SHA-256
+// with the image's (in constant time, R15): a mismatch is exit 3.
+func verifyFlashed(ctx context.Context, f *Factory, tool *esptool, opts *flashOptions, offset int64, img []byte) error {
+	got, err := tool.readFlash(ctx, &opts.esp, offset, len(img))
+	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		return fmt.Errorf("%s was written, but reading it back failed: %w\nhint: flash again, or give --no-verify for a device that cannot be read (Secure Download Mode)", opts.image, err)
+	}
+	defer psk.Wipe(got)
+	want, have := sha256.Sum256(img), sha256.Sum256(got)
+	if subtle.ConstantTimeCompare(want[:], have[:]) != 1 {
+		return &mismatchError{msg: fmt.Sprintf("verification failed: the %d bytes read back from %s at 0x%x are not %s (SHA-256 differs)\nhint: flash again; if it fails again, check the wiring, the flash chip and --offset", len(img), opts.esp.port, offset, opts.image)}
+	}
+	f.IO.Infof("verified: the %d bytes read back from %s at 0x%x match %s (SHA-256)", len(img), opts.esp.port, offset, opts.image)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -18,13 +19,16 @@ type verifyOptions struct {
 	json     bool
 	flags    imageFlags
 	size     partitionSizeFlags
+	// esp and offset: verify --port reads the image off the device.
+	esp    esptoolFlags
+	offset string
 }
 
 func newVerifyCmd(f *Factory, root *rootOptions, runF func(*verifyOptions) error) *cobra.Command {
 	opts := &verifyOptions{}
 	cmd := &cobra.Command{
-		Use:   "verify IMAGE [--device ID] [--size SIZE | --partition-table TABLE] [--keys KEYS.bin | --hmac-key FILE] [--json]",
-		Short: "Check that a device image holds the key the gateway accepts",
+		Use:   "verify {IMAGE | --port PORT [--offset OFFSET]} [--device ID] [--size SIZE | --partition-table TABLE] [--keys KEYS.bin | --hmac-key FILE] [--json]",
+		Short: "Check that a device image, or a device, holds the key the gateway accepts",
 		Long: `Read the device id and key from an NVS image (decrypting it with --keys or
 --hmac-key) and compare the key, in constant time, with what the gateway
 accepts for that device: the registry's current key, or — for a device the
@@ -32,25 +36,57 @@ registry does not know — its epoch-0 derived key. The registry must exist (an
 empty one made with 'registry init' will do): a mistyped --registry must not
 turn a retired key into a match.
 
+Without IMAGE, with --port PORT, the image is read off the device — the
+end-of-line check of a factory: esptool (esptool, else esptool.py on PATH;
+read-flash for v5, read_flash for v4) reads the nvs partition at --offset or
+at the offset of the partition in --partition-table (default 0x9000), --size
+or the partition's size bytes (default 0x6000), into a 0600 file in a
+private 0700 temporary directory ($TMPDIR, else /dev/shm) that is removed at
+once, also on an error or an interrupt. Then it is checked exactly as an
+IMAGE is. esptool gets a minimal environment and no secret in its arguments.
+A port from $USMP_PSK_PORT or the config file (a station set up for flash)
+is used only when no IMAGE is given: 'verify IMAGE' always checks the file.
+
 An image cut short fails too, before anything else is read: empty, not
 whole 4096-byte pages, fewer than the 3 pages of a read-write partition, or
 shorter than its partition's size as --size, --partition-table or the
 manifest.json of the batch that wrote it (in the same directory) gives it.
 So does an image that holds no device: blank, not NVS, or without the id.
 
-Prints the id, both KCVs and the verdict. Exit codes: 0 match; 3 mismatch
-(also for a revoked device, a retired key, keys that do not decrypt the
-image, an image cut short or holding no device); 2 no registry; 1 error
-(unreadable image, no master secret when one is needed).`,
+Prints the id, both KCVs and the verdict, never a key. Exit codes: 0 match;
+3 mismatch (also for a revoked device, a retired key, keys that do not
+decrypt the image, an image cut short or holding no device, a blank
+device); 2 no registry; 1 error (unreadable image, esptool missing or
+failing, no master secret when one is needed).`,
 		Example: `  $ usmp-psk verify device-id-1.bin
   device-id-1  image 2637840a  expected 2637840a  (registry, epoch 0)  match
 
-  # read back from a device and checked with its keys
-  $ esptool.py read_flash 0x9000 0x6000 dev.bin
-  $ usmp-psk verify dev.bin --device 24:6F:28:AA --keys nvs_keys.bin`,
-		Args: exactArgs(1, "IMAGE"),
+  # end of line: read the device itself, with the factory's partition table
+  $ usmp-psk verify --port /dev/ttyUSB0 --device 24:6F:28:AA --partition-table partitions.csv --keys nvs_keys.bin`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			// Args runs before the root's PersistentPreRunE copies the
+			// environment and the config file into the flags, so Changed
+			// here means given on the command line: a station's config
+			// (port: /dev/ttyUSB0, for flash) must not make 'verify IMAGE'
+			// read the device instead, nor refuse it.
+			if len(args) > 1 {
+				return exactArgs(1, "one IMAGE, or none with --port PORT")(cmd, args)
+			}
+			if len(args) == 1 {
+				for _, name := range []string{"port", "offset", "baud", "chip"} {
+					if cmd.Flags().Changed(name) {
+						return flagErrorf("--" + name + " is for reading a device: give an IMAGE or --port PORT, not both\nRun '" + cmd.CommandPath() + " --help' for usage")
+					}
+				}
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.image = args[0]
+			if len(args) == 1 {
+				opts.image = args[0]
+			} else if opts.esp.port == "" {
+				return flagErrorf("give an IMAGE to check, or --port PORT to read the device\nRun '" + cmd.CommandPath() + " --help' for usage")
+			}
 			if opts.deviceID != "" {
 				if err := psk.ValidateDeviceID(opts.deviceID); err != nil {
 					return err
@@ -66,19 +102,95 @@ image, an image cut short or holding no device); 2 no registry; 1 error
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print the verdict as JSON")
 	opts.flags.addKeys(cmd)
 	opts.size.add(cmd)
+	opts.esp.add(cmd)
+	cmd.Flags().StringVar(&opts.offset, "offset", "", "with --port: flash `OFFSET` of the nvs partition (default 0x9000)")
+	cmd.MarkFlagsMutuallyExclusive("offset", "partition-table")
 	return cmd
 }
 
 func runVerify(cmd *cobra.Command, f *Factory, root *rootOptions, opts *verifyOptions) error {
+	if opts.image == "" {
+		return runVerifyPort(cmd, f, root, opts, newEsptoolDeps(f))
+	}
 	img, err := os.ReadFile(opts.image)
 	if err != nil {
 		return fmt.Errorf("image: %w", err)
 	}
 	defer psk.Wipe(img)
-	partSize, err := checkVerifiedImage(opts, img)
+	partSize, source, err := opts.size.partitionSize(opts.image)
 	if err != nil {
 		return err
 	}
+	if err := checkVerifiedImage(opts.image, img, partSize, source); err != nil {
+		return err
+	}
+	return verifyImage(cmd.Context(), f, root, opts, opts.image, partSize, func() ([]byte, error) { return img, nil })
+}
+
+// runVerifyPort is verify --port: the image is read off the device once
+// the flags, esptool, the keys and the registry are known to be good.
+func runVerifyPort(cmd *cobra.Command, f *Factory, root *rootOptions, opts *verifyOptions, deps esptoolDeps) error {
+	ctx := cmd.Context()
+	offset, size, source, err := opts.portRegion()
+	if err != nil {
+		return err
+	}
+	tool, err := findEsptool(ctx, deps)
+	if errors.Is(err, errNoEsptool) {
+		return fmt.Errorf("%w; nothing was read\nhint: or read the partition with esptool yourself (read-flash 0x%x 0x%x FILE) and run 'usmp-psk verify FILE'", err, offset, size)
+	}
+	if err != nil {
+		return err
+	}
+	name := "the device on " + opts.esp.port
+	var img []byte
+	defer func() { psk.Wipe(img) }()
+	read := func() ([]byte, error) {
+		f.IO.Infof("reading the nvs partition of %s (0x%x bytes at 0x%x) with %s", opts.esp.port, size, offset, tool.describe())
+		b, err := tool.readFlash(ctx, &opts.esp, offset, size)
+		if err != nil {
+			return nil, err
+		}
+		img = b
+		if err := checkVerifiedImage(name, img, size, source); err != nil {
+			return nil, err
+		}
+		return img, nil
+	}
+	return verifyImage(ctx, f, root, opts, name, size, read)
+}
+
+// portRegion is where verify --port reads: the offset from --offset or the
+// partition table (default 0x9000), the size from --size or the partition
+// table (default 0x6000), and what gave the size, for messages.
+func (o *verifyOptions) portRegion() (offset int64, size int, source string, err error) {
+	offset, size, source = provision.DefaultOffset, provision.DefaultSize, "the default 0x6000"
+	if o.offset != "" {
+		if offset, err = parseFlashOffset(o.offset); err != nil {
+			return 0, 0, "", err
+		}
+	}
+	switch {
+	case o.size.size != "":
+		if size, err = nvs.ParseSize(o.size.size); err != nil {
+			return 0, 0, "", &FlagError{Err: fmt.Errorf("--size: %w", err)}
+		}
+		source = "--size"
+	case o.size.partitionTable != "":
+		p, err := findPartition(o.size.partitionTable, o.size.partitionName)
+		if err != nil {
+			return 0, 0, "", err
+		}
+		offset, size = int64(p.Offset), int(p.Size)
+		source = "partition " + p.Name + " of " + o.size.partitionTable
+	}
+	return offset, size, source, nil
+}
+
+// verifyImage checks an image against the registry. load gives the image,
+// once the keys and the registry are ready: for --port, reading the device
+// is the slow part, so everything that can fail first does.
+func verifyImage(ctx context.Context, f *Factory, root *rootOptions, opts *verifyOptions, name string, partSize int, load func() ([]byte, error)) error {
 	keys, err := loadNVSKeys(f, opts.flags.keys, opts.flags.hmacKey)
 	if err != nil {
 		return err
@@ -94,7 +206,11 @@ func runVerify(cmd *cobra.Command, f *Factory, root *rootOptions, opts *verifyOp
 	// that reads one: checking against the epoch-0 key of an unknown device
 	// is right for the registry the gateway loads, but a mistyped --registry
 	// or the wrong directory would turn a retired key into a "match".
-	if err := reg.Exists(cmd.Context()); err != nil {
+	if err := reg.Exists(ctx); err != nil {
+		return err
+	}
+	img, err := load()
+	if err != nil {
 		return err
 	}
 	var master *psk.Secret
@@ -109,56 +225,58 @@ func runVerify(cmd *cobra.Command, f *Factory, root *rootOptions, opts *verifyOp
 		}
 		return master, nil
 	}
-	v, err := provision.Verify(cmd.Context(), reg, img, o, opts.deviceID, loadMaster)
+	v, err := provision.Verify(ctx, reg, img, o, opts.deviceID, loadMaster)
 	if errors.Is(err, provision.ErrNoDevice) {
 		// A blank image, or one that is no NVS, holds no key the gateway
 		// could accept: that is a failed verification, not an I/O error.
-		return &mismatchError{msg: "verification failed for " + opts.image + ": " + err.Error()}
+		return &mismatchError{msg: "verification failed for " + name + ": " + err.Error()}
 	}
 	if err != nil {
 		return errWrongKeys(err)
 	}
-	if opts.json {
-		if err := printJSON(f, v); err != nil {
-			return err
-		}
-	} else {
-		basis := "registry, epoch " + fmt.Sprint(v.Epoch)
-		if v.Basis == provision.BasisDerived0 {
-			basis = "not in the registry: derived, epoch 0"
-		}
-		verdict := "match"
-		if !v.Match {
-			verdict = "MISMATCH"
-		}
-		id := v.ID
-		if psk.ValidateDeviceID(id) != nil {
-			id = "(invalid device id)" // never echo untrusted bytes to a terminal
-		}
-		fmt.Fprintf(f.IO.Out, "%s  image %s  expected %s  (%s)  %s\n", id, orDash(v.ImageKCV), orDash(v.ExpectedKCV), basis, verdict)
+	if err := printVerdict(f, opts.json, v); err != nil {
+		return err
 	}
 	if !v.Match {
-		return &mismatchError{msg: "verification failed for " + opts.image + ": " + v.Reason}
+		return &mismatchError{msg: "verification failed for " + name + ": " + v.Reason}
 	}
 	return nil
 }
 
-// checkVerifiedImage fails the verification of an image cut short or not
-// NVS at all, before anything else is read, and returns its partition size.
-// A truncated image read as far as it goes can hold the whole id and key:
-// it "matched" while the device would fail to mount it (issue 13 item 3).
-func checkVerifiedImage(opts *verifyOptions, img []byte) (int, error) {
-	partSize, source, err := opts.size.partitionSize(opts.image)
-	if err != nil {
-		return 0, err
+// printVerdict prints the id, both KCVs and the verdict: one line, or JSON.
+func printVerdict(f *Factory, asJSON bool, v *provision.Verdict) error {
+	if asJSON {
+		return printJSON(f, v)
 	}
+	basis := "registry, epoch " + fmt.Sprint(v.Epoch)
+	if v.Basis == provision.BasisDerived0 {
+		basis = "not in the registry: derived, epoch 0"
+	}
+	verdict := "match"
+	if !v.Match {
+		verdict = "MISMATCH"
+	}
+	id := v.ID
+	if psk.ValidateDeviceID(id) != nil {
+		id = "(invalid device id)" // never echo untrusted bytes to a terminal
+	}
+	fmt.Fprintf(f.IO.Out, "%s  image %s  expected %s  (%s)  %s\n", id, orDash(v.ImageKCV), orDash(v.ExpectedKCV), basis, verdict)
+	return nil
+}
+
+// checkVerifiedImage fails the verification of an image cut short or not
+// NVS at all, before anything else is read. A truncated image read as far
+// as it goes can hold the whole id and key: it "matched" while the device
+// would fail to mount it (issue 13 item 3). partSize and source say what
+// size the partition has and where that came from (0, "": unknown).
+func checkVerifiedImage(name string, img []byte, partSize int, source string) error {
 	if msg := imageLengthError(len(img), partSize, source); msg != "" {
-		return 0, &mismatchError{msg: "verification failed for " + opts.image + ": " + msg}
+		return &mismatchError{msg: "verification failed for " + name + ": " + msg}
 	}
 	if err := provision.CheckNVS(img); err != nil {
-		return 0, &mismatchError{msg: "verification failed for " + opts.image + ": " + err.Error()}
+		return &mismatchError{msg: "verification failed for " + name + ": " + err.Error()}
 	}
-	return partSize, nil
+	return nil
 }
 
 func orDash(s string) string {

@@ -7,4 +7,9 @@
 // fsync of the directory (R16), so no partial file is ever left (R8); it is
 // refused in a directory that group or others may write without the sticky
 // bit (R7), and inside a git work tree that does not ignore it (R19).
+//
+// The same writer serves files that hold nothing secret but must not be
+// left half-written either: the batch manifest (Options.NotSecret: no git
+// guard) and an age-encrypted export (Options.Public: 0644, no git guard,
+// no directory rule).
 package secfile

@@ -29,6 +29,12 @@ type Options struct {
 	// the git guard (R19) does not apply to it, so it may be committed.
 	// Everything else does: 0600, atomic, the directory rules (R7).
 	NotSecret bool
+	// Public says the file holds nothing secret at all (an export
+	// encrypted with age: only its recipients' identities open it). It is
+	// still written atomically and never replaced without Replace, but
+	// mode 0644, without the git guard (R19) and without the directory
+	// rule (R7), which are there to keep secrets in.
+	Public bool
 	// Warn receives warnings; nil drops them.
 	Warn func(msg string)
 }
@@ -143,7 +149,12 @@ func Write(path string, opts Options, fn func(w io.Writer) error) (err error) {
 		}
 	}()
 	// CreateTemp uses 0600 already; make it explicit whatever the umask.
-	if err = f.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
+	if opts.Public {
+		err = f.Chmod(0o644) //secretcheck:ignore secfile-perm a Public file holds nothing secret: an export encrypted with age
+	} else {
+		err = f.Chmod(0o600)
+	}
+	if err != nil && runtime.GOOS != "windows" {
 		return fmt.Errorf("chmod %s: %w", tmp, err)
 	}
 	if err = fn(f); err != nil {
@@ -214,12 +225,19 @@ func SyncDir(dir string) error {
 // Check applies the location rules to a secret file that is about to be
 // written: the directory must exist and not be open to group or others
 // without the sticky bit (R7), and a git work tree must ignore the path and
-// not track it (R19; not for opts.NotSecret).
+// not track it (R19; not for opts.NotSecret). A Public file needs only a
+// directory to go into.
 func Check(path string, opts Options) error {
 	dir := filepath.Dir(path)
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return fmt.Errorf("output directory: %w", err)
+	}
+	if opts.Public {
+		if !fi.IsDir() {
+			return &UnsafeError{Path: dir, Msg: "not a directory"}
+		}
+		return nil
 	}
 	if err := checkDir(dir, fi); err != nil {
 		return err
