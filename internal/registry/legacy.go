@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strconv"
@@ -59,12 +60,17 @@ func legacyAuditPath(path string) string {
 // legacy writers' lock so that a writer of an earlier usmp-psk cannot
 // change them meanwhile.
 func loadLegacy(ctx context.Context, path string, lockTimeout time.Duration) (*snapshot, error) {
-	lock := flock.New(path + ".lock")
+	lock := flock.New(path+".lock", flock.SetFlag(os.O_CREATE|os.O_RDWR|noFollow), flock.SetPermissions(0o600))
 	lctx, cancel := context.WithTimeout(ctx, lockTimeout)
 	defer cancel()
 	if ok, err := lock.TryLockContext(lctx, 50*time.Millisecond); !ok || err != nil {
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			return nil, ctx.Err()
+		case err != nil && !errors.Is(err, context.DeadlineExceeded):
+			// A lock file that cannot be opened: a symbolic link planted
+			// at its path (refused by O_NOFOLLOW), a directory, no access.
+			return nil, fmt.Errorf("registry %s: the legacy writers' lock file: %w", path, err)
 		}
 		return nil, &LockedError{Location: path + ".lock", Waited: lockTimeout}
 	}

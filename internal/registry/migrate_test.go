@@ -5,10 +5,15 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/usmp/usmp-psk/internal/psk"
 )
@@ -195,5 +200,35 @@ func TestMigrateLegacy(t *testing.T) {
 	}
 	if got := auditLinesOf(t, to.env.reg); !bytes.Equal(got, log.Bytes()) {
 		t.Fatal("the audit log differs")
+	}
+}
+
+// TestMigrateLegacyPlantedLock: a symbolic link at the legacy writers'
+// lock path is neither followed nor used to create its target (issue 13
+// item 7): the migration fails, and nothing appears where the link points.
+func TestMigrateLegacyPlantedLock(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no O_NOFOLLOW")
+	}
+	dir := t.TempDir()
+	legacy := filepath.Join(dir, "old.json")
+	data, err := os.ReadFile(filepath.Join("testdata", "legacy-registry.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(legacy, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(t.TempDir(), "created-through-the-link")
+	if err := os.Symlink(target, legacy+".lock"); err != nil {
+		t.Fatal(err)
+	}
+	to := newFixture(t, "sqlite")
+	_, err = Migrate(context.Background(), legacy, Options{LockTimeout: 100 * time.Millisecond}, to.env.reg)
+	if err == nil || !strings.Contains(err.Error(), "lock file") || !errors.Is(err, syscall.ELOOP) {
+		t.Fatalf("migrated through a planted lock link, or said the wrong thing: %v", err)
+	}
+	if _, err := os.Lstat(target); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the lock link's target was created: %v", err)
 	}
 }

@@ -33,3 +33,7 @@ func chmodNoFollow(path string) error {
 	}
 	return nil
 }
+
+// noFollow makes an open fail on a symbolic link: the legacy writers' lock
+// file must not be created or opened through one planted at its path.
+const noFollow = unix.O_NOFOLLOW
