@@ -185,6 +185,11 @@ func valueWant(fl *pflag.Flag) string {
 // only groups others (nvs, registry, …), print the help and exit 0. The
 // argument is not repeated; the commands that exist are listed instead.
 func unknownCommand(root *cobra.Command, args []string) error {
+	if len(args) > 0 && (args[0] == cobra.ShellCompRequestCmd || args[0] == cobra.ShellCompNoDescRequestCmd) {
+		// The shells' completion request: cobra adds its command only
+		// when it runs, so Find would not know it.
+		return nil
+	}
 	c, rest, err := root.Find(args)
 	if err != nil {
 		c, rest = root, args
