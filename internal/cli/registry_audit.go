@@ -157,12 +157,20 @@ func auditFailed(f *Factory, out registryAuditReport, err error, asJSON bool) er
 	}
 	var ae *registry.AuditError
 	if errors.As(err, &ae) {
-		out.Line, out.Problem = ae.Line, ae.Msg
+		out.Line, out.Problem, out.Findings = ae.Line, ae.Msg, ae.Contradictions
 	} else {
 		out.Problem = err.Error()
 	}
 	if asJSON {
 		if perr := printJSON(f, out); perr != nil {
+			return perr
+		}
+		return &mismatchError{msg: err.Error()}
+	}
+	// The records the broken log still contradicts: the break must not
+	// hide them.
+	for _, fd := range out.Findings {
+		if _, perr := fmt.Fprintln(f.IO.Out, registryText(fd.String())); perr != nil {
 			return perr
 		}
 	}

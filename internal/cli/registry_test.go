@@ -396,7 +396,10 @@ func TestRegistryAuditNamesLine(t *testing.T) {
 	dir := registryFixture(t, registryGoldenMaster)
 	registrySQL(t, dir, `UPDATE usmp_audit SET line = replace(line, '"epoch":0', '"epoch":7') WHERE seq = 5`)
 	code, out, errOut := registryRun(t, dir, "", "registry", "audit")
-	if code != exitMismatch || out != "" || !strings.Contains(errOut, "line 5: ") {
+	// stdout: the record the edited entry now contradicts, compared with
+	// the broken log as it stands.
+	if code != exitMismatch || !strings.Contains(errOut, "line 5: ") ||
+		!strings.Contains(out, `device "legacy-1": epoch: is 0, the audit log says 7`) || !strings.Contains(out, "whose chain is broken") {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	code, out, _ = registryRun(t, dir, "", "registry", "audit", "--json")

@@ -163,20 +163,10 @@ type auditFields struct {
 // same bytes) and its hash. The message says what is wrong.
 func parseAuditLine(line []byte) (*AuditEntry, string) {
 	n := len(line)
-	if n > maxAuditLine {
-		return nil, "damaged: the entry is too long"
-	}
-	if n < hashSuffixLen+2 || line[n-1] != '}' || !bytes.HasPrefix(line[n-1-hashSuffixLen:], []byte(`,"hash":"`)) {
+	if n <= maxAuditLine && (n < hashSuffixLen+2 || line[n-1] != '}' || !bytes.HasPrefix(line[n-1-hashSuffixLen:], []byte(`,"hash":"`))) {
 		return nil, "damaged: not an audit entry (no hash at its end)"
 	}
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.DisallowUnknownFields()
-	dec.UseNumber()
-	var f auditFields
-	if err := dec.Decode(&f); err != nil || dec.More() {
-		return nil, "damaged: not a JSON audit entry with known fields"
-	}
-	e, msg := f.entry()
+	e, msg := parseAuditFields(line)
 	if msg != "" {
 		return nil, msg
 	}
@@ -190,6 +180,22 @@ func parseAuditLine(line []byte) (*AuditEntry, string) {
 		return nil, "the hash does not match the entry's content: the entry was edited"
 	}
 	return e, ""
+}
+
+// parseAuditFields decodes one line's members into an entry without
+// checking its form or hash: what a replay of a broken log can still use.
+func parseAuditFields(line []byte) (*AuditEntry, string) {
+	if len(line) > maxAuditLine {
+		return nil, "damaged: the entry is too long"
+	}
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	var f auditFields
+	if err := dec.Decode(&f); err != nil || dec.More() {
+		return nil, "damaged: not a JSON audit entry with known fields"
+	}
+	return f.entry()
 }
 
 // entry checks the members and builds the entry.

@@ -62,6 +62,15 @@ func (r *Registry) VerifyAudit(ctx context.Context, expect *AuditHead) (*AuditRe
 	rep := &AuditReport{Location: r.AuditLocation()}
 	err := r.st.read(ctx, func(t *tx) error {
 		p, err := t.verifyChain(rep, expect, nil)
+		var ae *AuditError
+		if errors.As(err, &ae) {
+			// What the broken log still says about the records, best
+			// effort: the broken chain is the verdict either way.
+			if up, uerr := t.replayUnverified(); uerr == nil {
+				_ = t.compareRecords(up, noted(func(f Finding) { ae.Contradictions = append(ae.Contradictions, f) }))
+			}
+			return err
+		}
 		if err != nil {
 			return err
 		}
@@ -117,16 +126,20 @@ func (t *tx) verifyChain(rep *AuditReport, expect *AuditHead, each func(line str
 func (t *tx) nextEntry(rows *sql.Rows, c *chain) (*AuditEntry, string, error) {
 	var seq int64
 	var at dbTime
-	var event, hash, line string
-	var device sql.NullString
-	if err := rows.Scan(&seq, &at, &event, &device, &hash, &line); err != nil {
+	var event, hash, line, device string
+	var bad, badLine bool
+	if err := rows.Scan(intCol{&seq, &bad}, &at, textCol{dst: &event, bad: &bad}, textCol{dst: &device, bad: &bad, nullable: true},
+		textCol{dst: &hash, bad: &bad}, textCol{dst: &line, bad: &badLine}); err != nil {
 		return nil, "", t.s.eng.dbErr("read the audit log", err)
+	}
+	if badLine {
+		return nil, "", &AuditError{Path: c.location, Line: int(c.head.Seq + 1), Msg: "damaged: the entry is not text"}
 	}
 	e, err := c.next([]byte(line))
 	if err != nil {
 		return nil, "", err
 	}
-	if uint64(seq) != e.Seq || hash != e.Hash || event != string(e.Event) || device.String != e.Device || !at.t.Equal(e.Time.Truncate(time.Microsecond)) {
+	if bad || at.bad || uint64(seq) != e.Seq || hash != e.Hash || event != string(e.Event) || device != e.Device || !at.t.Equal(e.Time.Truncate(time.Microsecond)) {
 		return nil, "", &AuditError{Path: c.location, Line: int(e.Seq), Msg: "the row's columns do not match its entry: the row was edited"}
 	}
 	return e, line, nil
@@ -134,19 +147,37 @@ func (t *tx) nextEntry(rows *sql.Rows, c *chain) (*AuditEntry, string, error) {
 
 // compareRecords compares every record with the state the log implies.
 func (t *tx) compareRecords(p *replay, find func(Finding)) error {
-	err := t.eachDevice("", false, func(rec *Record) error {
+	rows, err := t.query("read the devices", `SELECT `+deviceCols+` FROM usmp_devices ORDER BY id`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var rw row
+		if err := rows.Scan(rw.dest(false)...); err != nil {
+			return t.s.eng.dbErr("read the devices", err)
+		}
+		rec, err := t.decode(&rw, false)
+		if ce := (*CorruptError)(nil); errors.As(err, &ce) {
+			// A damaged row is a finding; the others are still compared.
+			find(Finding{Device: ce.Device, Field: ce.Field, Problem: ce.Msg})
+			p.seenID(ce.Device)
+			continue
+		}
+		if err != nil {
+			return err
+		}
 		for _, f := range p.compare(rec) {
 			find(f)
 		}
-		return nil
-	})
-	if err != nil {
-		return err
+	}
+	if err := rows.Err(); err != nil {
+		return t.s.eng.dbErr("read the devices", err)
 	}
 	for _, f := range p.deleted() {
 		find(f)
 	}
-	return nil
+	return t.compareHistory(p, find)
 }
 
 // Head returns the last entry of the audit log (registry audit --head),
@@ -193,6 +224,7 @@ func (r *Registry) Check(ctx context.Context, master *psk.Secret) (*CheckReport,
 	rep := &CheckReport{}
 	err := r.st.read(ctx, func(t *tx) error {
 		c := &checker{t: t, master: master, rep: rep, keys: map[[32]byte]*keyUse{}}
+		c.contradiction = c.find
 		return c.run()
 	})
 	if err != nil {
@@ -208,6 +240,9 @@ type checker struct {
 	rep    *CheckReport
 	keys   map[[32]byte]*keyUse // stored keys (by keyDigest) → devices
 	plain  bool                 // a key is stored unsealed
+	// contradiction reports a record the log contradicts: find, with a
+	// note when the log's chain is broken.
+	contradiction func(Finding)
 }
 
 func (c *checker) find(f Finding) { c.rep.Findings = append(c.rep.Findings, f) }
@@ -218,18 +253,24 @@ func (c *checker) run() error {
 	var ae *AuditError
 	switch {
 	case errors.As(err, &ae):
+		// A broken chain must not hide what else was changed (an
+		// un-revoked device, say): compare with the log as it stands.
 		c.find(Finding{Field: "audit", Problem: ae.Error()})
-		p = nil
+		if p, err = c.t.replayUnverified(); err != nil {
+			return err
+		}
+		c.contradiction = noted(c.find)
 	case err != nil:
 		return err
 	}
 	if err := c.records(p); err != nil {
 		return err
 	}
-	if p != nil {
-		for _, f := range p.deleted() {
-			c.find(f)
-		}
+	for _, f := range p.deleted() {
+		c.contradiction(f)
+	}
+	if err := c.t.compareHistory(p, c.contradiction); err != nil {
+		return err
 	}
 	c.reuse()
 	if err := c.history(); err != nil {
@@ -239,8 +280,7 @@ func (c *checker) run() error {
 	return nil
 }
 
-// records checks every row; p, when the chain is intact, is the state the
-// log implies.
+// records checks every row against p, the state the log implies.
 func (c *checker) records(p *replay) error {
 	rows, err := c.t.query("read the devices", `SELECT `+deviceCols+keyCols+` FROM usmp_devices ORDER BY id`)
 	if err != nil {
@@ -263,9 +303,9 @@ func (c *checker) records(p *replay) error {
 // whole record.
 func (c *checker) row(rw *row, p *replay) {
 	rec, err := c.t.decodeFields(rw)
-	if err == nil && p != nil {
+	if err == nil {
 		for _, f := range p.compare(rec) {
-			c.find(f)
+			c.contradiction(f)
 		}
 	}
 	if err == nil {
@@ -279,7 +319,7 @@ func (c *checker) row(rw *row, p *replay) {
 	}
 	if ce := (*CorruptError)(nil); errors.As(err, &ce) {
 		c.find(Finding{Device: ce.Device, Field: ce.Field, Problem: ce.Msg})
-		if p != nil && rec == nil {
+		if rec == nil {
 			p.seenID(ce.Device)
 		}
 		psk.Wipe(rw.plain)

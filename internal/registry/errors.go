@@ -164,6 +164,9 @@ type AuditError struct {
 	Path string
 	Line int
 	Msg  string
+	// Contradictions (VerifyAudit) are the records the log, as it stands
+	// despite the break, contradicts: a broken chain must not hide them.
+	Contradictions []Finding
 }
 
 func (e *AuditError) Error() string {

@@ -20,10 +20,12 @@ const (
 )
 
 // dbTime scans a time column: timestamptz (PostgreSQL) or RFC 3339 text
-// (SQLite).
+// (SQLite). A value that is neither marks it bad instead of failing the
+// scan, so that one damaged row is a finding naming its device, not an
+// error that stops the whole read (and repeats the value).
 type dbTime struct {
-	t     time.Time
-	valid bool
+	t          time.Time
+	valid, bad bool
 }
 
 func (d *dbTime) Scan(v any) error {
@@ -40,13 +42,52 @@ func (d *dbTime) Scan(v any) error {
 	case []byte:
 		s = string(x)
 	default:
-		return fmt.Errorf("not a time (%T)", v)
+		d.bad = true
+		return nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return fmt.Errorf("not an RFC 3339 time")
+		d.bad = true
+		return nil
 	}
 	d.t, d.valid = t.UTC(), true
+	return nil
+}
+
+// textCol and intCol scan a text or integer column into dst; a value of
+// another type (SQLite keeps what it is given) marks the column bad rather
+// than failing the scan with a message that quotes it.
+type textCol struct {
+	dst      *string
+	bad      *bool
+	nullable bool // NULL is "", not bad
+}
+
+func (c textCol) Scan(v any) error {
+	switch x := v.(type) {
+	case string:
+		*c.dst = x
+	case []byte:
+		*c.dst = string(x)
+	case nil:
+		*c.dst, *c.bad = "", *c.bad || !c.nullable
+	default:
+		*c.bad = true
+	}
+	return nil
+}
+
+type intCol struct {
+	dst *int64
+	bad *bool
+}
+
+func (c intCol) Scan(v any) error {
+	if x, ok := v.(int64); ok {
+		*c.dst = x
+	} else {
+		*c.bad = true
+	}
 	return nil
 }
 
@@ -56,10 +97,13 @@ type row struct {
 	epoch                           int64
 	created, updated, revoked       dbTime
 	plain, sealed                   []byte
+	badID, badText, badEpoch        bool
 }
 
 func (r *row) dest(withKey bool) []any {
-	d := []any{&r.id, &r.source, &r.epoch, &r.status, &r.kcv, &r.created, &r.updated, &r.revoked, &r.reason}
+	d := []any{textCol{dst: &r.id, bad: &r.badID}, textCol{dst: &r.source, bad: &r.badText}, intCol{&r.epoch, &r.badEpoch},
+		textCol{dst: &r.status, bad: &r.badText}, textCol{dst: &r.kcv, bad: &r.badText}, &r.created, &r.updated, &r.revoked,
+		textCol{dst: &r.reason, bad: &r.badText}}
 	if withKey {
 		d = append(d, &r.plain, &r.sealed)
 	}
@@ -94,10 +138,16 @@ func (t *tx) corrupt(id, field, msg string) error {
 // decodeFields reads the columns of a row but its key.
 func (t *tx) decodeFields(r *row) (*Record, error) {
 	switch {
-	case psk.ValidateDeviceID(r.id) != nil:
+	case r.badID || psk.ValidateDeviceID(r.id) != nil:
 		return nil, t.corrupt("", "id", "not a valid device id")
+	case r.badEpoch:
+		return nil, t.corrupt(r.id, "epoch", "not an integer")
 	case r.epoch < 0 || r.epoch > 1<<32-1:
 		return nil, t.corrupt(r.id, "epoch", "out of range")
+	case r.badText:
+		return nil, t.corrupt(r.id, "source, status, kcv or revoke_reason", "not text")
+	case r.created.bad || r.updated.bad || r.revoked.bad:
+		return nil, t.corrupt(r.id, "created, updated or revoked", "not a time")
 	case !r.created.valid || !r.updated.valid:
 		return nil, t.corrupt(r.id, "created", "missing")
 	}

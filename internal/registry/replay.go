@@ -19,6 +19,17 @@ type implied struct {
 	source Source // "" where the log does not say (entries of earlier versions)
 	seq    uint64 // the last entry about the device
 	seen   bool   // the registry has a record of it
+	// retired are the keys its rotations retired, oldest first: what
+	// usmp_history must hold.
+	retired []retiredKey
+}
+
+// retiredKey is a key as a rotation retired it; kcv is "" for the key a
+// registering rotation retired, which the log never saw.
+type retiredKey struct {
+	kcv    string
+	epoch  uint32
+	source Source // "" where the log does not say
 }
 
 // replay is the state the log implies, entry by entry.
@@ -37,6 +48,12 @@ func (p *replay) apply(e *AuditEntry) {
 	if d == nil || e.Event == EventAdd || e.Event == EventBatch || e.Event == EventImport {
 		d = &implied{}
 		p.devices[e.Device] = d
+	}
+	if e.Event == EventRotate {
+		// A rotation retires the key before it; the first entry of a
+		// device registered by its rotation (rotate --register) retires
+		// a key the log never saw.
+		d.retired = append(d.retired, retiredKey{d.kcv, d.epoch, d.source})
 	}
 	switch e.Event {
 	case EventAdd, EventBatch, EventImport, EventRotate:
@@ -107,4 +124,41 @@ func (p *replay) deleted() []Finding {
 		out = append(out, Finding{Device: id, Field: "audit", Problem: fmt.Sprintf("the audit log records this device (%s, epoch %d, KCV %s; audit entry %d), but the registry has no record of it: it was deleted outside usmp-psk", d.status, d.epoch, d.kcv, d.seq)})
 	}
 	return out
+}
+
+// compareHistory returns what the retired keys the registry keeps for id
+// (oldest first) contradict in the log's rotations.
+func (p *replay) compareHistory(id string, got []retiredKey) []Finding {
+	d := p.devices[id]
+	if d == nil || !d.seen {
+		return nil // reported as never logged, or as deleted
+	}
+	want := d.retired
+	if len(got) != len(want) {
+		return []Finding{{Device: id, Field: "history", Problem: fmt.Sprintf("the registry keeps %d retired keys, but the audit log's rotations retired %d: retired keys were deleted or added outside usmp-psk", len(got), len(want))}}
+	}
+	var out []Finding
+	for i, g := range got {
+		w := want[i]
+		if w.kcv == "" {
+			continue // retired by a registering rotation: not in the log
+		}
+		if !equalKCV(g.kcv, w.kcv) || g.epoch != w.epoch || (w.source != "" && g.source != w.source) {
+			out = append(out, Finding{Device: id, Field: "history", Problem: fmt.Sprintf("retired key %d is KCV %s (epoch %d), but the audit log says KCV %s (epoch %d): the history was edited outside usmp-psk", i+1, g.kcv, g.epoch, w.kcv, w.epoch)})
+		}
+	}
+	return out
+}
+
+// withRetired returns the ids of the devices with records whose rotations
+// retired keys, in id order.
+func (p *replay) withRetired() []string {
+	var ids []string
+	for id, d := range p.devices {
+		if d.seen && len(d.retired) > 0 {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }

@@ -61,18 +61,27 @@ func tamperFixture(t *testing.T, kind string) *fixture {
 func TestTamperFound(t *testing.T) {
 	forEachStore(t, func(t *testing.T, kind string) {
 		for _, tt := range []struct {
-			name  string
-			stmts []string
-			want  string // "device: field: problem" of the finding
+			name   string
+			stmts  []string
+			want   string // "device: field: problem" of the finding
+			sqlite bool   // SQLite only: PostgreSQL's types refuse the edit
 		}{
-			{"deleted", []string{`DELETE FROM usmp_devices WHERE id = 'd-gone'`}, `device "d-gone": audit: the audit log records this device (revoked, epoch 1`},
-			{"un-revoked", []string{`UPDATE usmp_devices SET status = 'active', revoked = NULL, revoke_reason = '' WHERE id = 'd-gone'`}, `device "d-gone": status: active, but the audit log revoked it`},
-			{"revoked without entry", []string{`UPDATE usmp_devices SET status = 'revoked', revoked = updated WHERE id = 'd-derived'`}, `device "d-derived": status: revoked, but the audit log has no revocation of it`},
-			{"epoch", []string{`UPDATE usmp_devices SET epoch = 0 WHERE id = 'd-derived'`}, `device "d-derived": epoch: is 0, the audit log says 1`},
-			{"kcv", []string{`UPDATE usmp_devices SET kcv = '0badc0de' WHERE id = 'd-derived'`}, `device "d-derived": kcv: is 0badc0de, the audit log says`},
-			{"source", []string{`UPDATE usmp_devices SET source = 'imported' WHERE id = 'd-random'`}, `device "d-random": source: is imported, the audit log says random`},
-			{"never logged", []string{`INSERT INTO usmp_devices (id, source, epoch, status, kcv, created, updated) SELECT 'ghost', source, epoch, status, kcv, created, updated FROM usmp_devices WHERE id = 'd-derived'`}, `device "ghost": audit: the audit log never recorded this device`},
+			{"deleted", []string{`DELETE FROM usmp_devices WHERE id = 'd-gone'`}, `device "d-gone": audit: the audit log records this device (revoked, epoch 1`, false},
+			{"un-revoked", []string{`UPDATE usmp_devices SET status = 'active', revoked = NULL, revoke_reason = '' WHERE id = 'd-gone'`}, `device "d-gone": status: active, but the audit log revoked it`, false},
+			{"revoked without entry", []string{`UPDATE usmp_devices SET status = 'revoked', revoked = updated WHERE id = 'd-derived'`}, `device "d-derived": status: revoked, but the audit log has no revocation of it`, false},
+			{"epoch", []string{`UPDATE usmp_devices SET epoch = 0 WHERE id = 'd-derived'`}, `device "d-derived": epoch: is 0, the audit log says 1`, false},
+			{"kcv", []string{`UPDATE usmp_devices SET kcv = '0badc0de' WHERE id = 'd-derived'`}, `device "d-derived": kcv: is 0badc0de, the audit log says`, false},
+			{"source", []string{`UPDATE usmp_devices SET source = 'imported' WHERE id = 'd-random'`}, `device "d-random": source: is imported, the audit log says random`, false},
+			{"never logged", []string{`INSERT INTO usmp_devices (id, source, epoch, status, kcv, created, updated) SELECT 'ghost', source, epoch, status, kcv, created, updated FROM usmp_devices WHERE id = 'd-derived'`}, `device "ghost": audit: the audit log never recorded this device`, false},
+			{"history deleted", []string{`DELETE FROM usmp_history WHERE device = 'd-derived'`}, `device "d-derived": history: the registry keeps 0 retired keys, but the audit log's rotations retired 1`, false},
+			{"history edited", []string{`UPDATE usmp_history SET kcv = '00000000' WHERE device = 'd-derived'`}, `device "d-derived": history: retired key 1 is KCV 00000000 (epoch 0), but the audit log says KCV`, false},
+			{"history added", []string{`INSERT INTO usmp_history (device, n, kcv, epoch, source, reason, retired) SELECT id, 1, kcv, epoch, source, '', updated FROM usmp_devices WHERE id = 'd-random'`}, `device "d-random": history: the registry keeps 1 retired keys, but the audit log's rotations retired 0`, false},
+			{"time damaged", []string{`UPDATE usmp_devices SET created = 'yesterday' WHERE id = 'd-random'`}, `device "d-random": created, updated or revoked: not a time`, true},
+			{"epoch not a number", []string{`PRAGMA ignore_check_constraints = 1; UPDATE usmp_devices SET epoch = '0x1f2e3d4c5b6a' WHERE id = 'd-random'`}, `device "d-random": epoch: not an integer`, true},
 		} {
+			if tt.sqlite && kind != "sqlite" {
+				continue
+			}
 			t.Run(tt.name, func(t *testing.T) {
 				f := tamperFixture(t, kind)
 				f.sql(t, tt.stmts...)
@@ -134,6 +143,30 @@ func TestTamperLog(t *testing.T) {
 		f.sql(t, `DELETE FROM usmp_audit WHERE seq = 6`)
 		if _, err := f.env.reg.Add(context.Background(), "new", Random()); !errors.As(err, new(*AuditError)) {
 			t.Fatalf("add after the log's tail was dropped: %v", err)
+		}
+	})
+}
+
+// TestBrokenChainHidesNothing: an edit that breaks the chain (an actor
+// changed in the first entry) does not hide a device un-revoked beside it:
+// check reports both, and audit's error carries the contradiction, each
+// noting that the log it was compared with is broken.
+func TestBrokenChainHidesNothing(t *testing.T) {
+	forEachStore(t, func(t *testing.T, kind string) {
+		f := tamperFixture(t, kind)
+		f.sql(t, `UPDATE usmp_devices SET status = 'active', revoked = NULL, revoke_reason = '' WHERE id = 'd-gone'`,
+			`UPDATE usmp_audit SET line = replace(line, '"actor":"tester"', '"actor":"mallory"') WHERE seq = 1`)
+		ctx := context.Background()
+		const unrevoked = `device "d-gone": status: active, but the audit log revoked it`
+		rep, err := f.env.reg.Check(ctx, nil)
+		if err != nil || !hasFinding(rep.Findings, "line 1: the hash does not match") || !hasFinding(rep.Findings, unrevoked) ||
+			!hasFinding(rep.Findings, "whose chain is broken") {
+			t.Fatalf("check: %v %v", err, rep)
+		}
+		_, err = f.env.reg.VerifyAudit(ctx, nil)
+		var ae *AuditError
+		if !errors.As(err, &ae) || !hasFinding(ae.Contradictions, unrevoked) {
+			t.Fatalf("audit: %v %+v", err, ae)
 		}
 	})
 }
