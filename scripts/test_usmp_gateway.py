@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import base64
 import json
 import os
 import shutil
@@ -120,6 +121,10 @@ class LoadExportTest(TempDir):
             "odd hex": json.dumps({"dev": k[:-1]}),
             "duplicate": '{"dev": "%s", "dev": "%s"}' % (k, k),
             "not a string": json.dumps({"dev": 5}),
+            "swapped": json.dumps({k: "device-1"}),
+            "swapped twice": '{"%s": "d", "%s": "d"}' % (k, k),
+            "swapped base64": json.dumps({base64.b64encode(bytes.fromhex(k)).decode(): "device-1"}),
+            "swapped colons": json.dumps({":".join(k[i : i + 2] for i in range(0, 64, 2)): "device-1"}),
         }
         for name, text in cases.items():
             with self.subTest(name):
@@ -129,6 +134,20 @@ class LoadExportTest(TempDir):
                 msg = str(cm.exception)
                 for i in range(len(k) - 3):
                     self.assertNotIn(k[i : i + 4], msg)
+                self.assertNotIn(base64.b64encode(bytes.fromhex(k)).decode()[:8], msg)
+
+    def test_looks_like_key(self):
+        # The rule of psk.LooksLikeKey (internal/psk/deviceid_test.go).
+        for s, want in [
+            ("device-id-1", False), ("24:6F:28:AA:BB:CC", False), ("0123456789abcdef0123456789abcde", False),
+            ("123e4567-e89b-12d3-a456-426614174000", False), ("g" * 43, False),
+            ("0123456789abcdef0123456789abcdef", True), ("x-" + "ab" * 16, True),
+            (":".join(["9f"] * 16), True), (":".join(["9f"] * 15), False),
+            (base64.b64encode(bytes(range(32))).decode(), True), (base64.b64encode(bytes(range(32))).decode().rstrip("="), True),
+            (base64.urlsafe_b64encode(bytes(range(1, 33))).decode(), True),
+        ]:
+            with self.subTest(s):
+                self.assertEqual(gw.looks_like_key(s), want)
 
 
 class GetPSKTest(TempDir):

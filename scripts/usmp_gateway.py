@@ -114,7 +114,51 @@ def kcv(key: bytes) -> str:
 
 
 def _valid_id(device_id: Any) -> bool:
-    return isinstance(device_id, str) and device_id.isascii() and _ID_RE.match(device_id.encode("ascii")) is not None
+    """A device id as usmp-psk accepts it: the id syntax, and nothing that
+    looks like a key (a file whose columns are swapped must not have a key
+    repeated as a "device id" in a message)."""
+    return (isinstance(device_id, str) and device_id.isascii() and _ID_RE.match(device_id.encode("ascii")) is not None
+            and not looks_like_key(device_id))
+
+
+_HEX_RUN_RE = re.compile(r"[0-9A-Fa-f]{32}")
+_COLON_HEX_RE = re.compile(r"\A[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){15,}\Z")
+_B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def looks_like_key(s: str) -> bool:
+    """Does s look like key material rather than a name? usmp-psk's rule
+    (psk.LooksLikeKey): 32 or more hex digits in a row, 16 or more
+    colon-separated hex bytes, or base64 of exactly 32 bytes."""
+    return bool(_HEX_RUN_RE.search(s) or _COLON_HEX_RE.match(s) or _is_base64_key32(s))
+
+
+def _is_base64_key32(s: str) -> bool:
+    padded = s.endswith("=")
+    body = s[:-1] if padded else s
+    if len(body) != 43:
+        return False
+    std = url = upper = lower = digit = False
+    for c in body:
+        if "A" <= c <= "Z":
+            upper = True
+        elif "a" <= c <= "z":
+            lower = True
+        elif "0" <= c <= "9":
+            digit = True
+        elif c in "+/":
+            std = True
+        elif c in "-_":
+            url = True
+        else:
+            return False
+    if std and url:
+        return False
+    last = body[42]
+    value = 62 if last in "+-" else 63 if last in "/_" else _B64_ALPHABET.index(last)
+    if value & 3:
+        return False
+    return padded or (upper and lower and digit)
 
 
 def _read(source: Any) -> Tuple[bytes, str]:
@@ -532,7 +576,8 @@ def _load_export(path: Any, decrypted: Optional[Tuple[bytes, str]] = None) -> di
     out: dict[bytes, bytes] = {}
     for device_id, hexkey in obj.items():
         if not _valid_id(device_id):
-            raise RegistryError(f"{name}: an entry has an invalid device id")
+            hint = " that looks like a key (are the id and the key swapped?)" if isinstance(device_id, str) and looks_like_key(device_id) else ""
+            raise RegistryError(f"{name}: an entry has an invalid device id{hint}")
         if not isinstance(hexkey, str) or not _HEX_RE.match(hexkey):
             raise RegistryError(f"{name}: device {device_id!r}: the key is not hex")
         out[device_id.encode("ascii")] = bytes.fromhex(hexkey)

@@ -2,13 +2,17 @@ package registry
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/usmp/usmp-psk/internal/psk"
@@ -280,4 +284,64 @@ func pythonGateway(t *testing.T, sealed bool) {
 	}
 	g.expectKey("d2", nil, "RegistryError")
 	g.expectKey("rot", nil, "RegistryError")
+}
+
+// TestLooksLikeKeyAgreesWithPython: the gateway module's looks_like_key
+// and psk.LooksLikeKey give the same answer, over fixed ids and keys and
+// over random strings of their alphabets (seeded: the same every run).
+func TestLooksLikeKeyAgreesWithPython(t *testing.T) {
+	py := python3(t)
+	cases := []string{"device-id-1", "24:6F:28:AA:BB:CC", "0123456789abcdef0123456789abcde", "0123456789abcdef0123456789abcdef",
+		strings.Repeat("9f:", 15) + "9f", strings.Repeat("9f:", 14) + "9f", "gggggggggggggggggggggggggggggggggggggggggggg",
+		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="}
+	rng := rand.New(rand.NewPCG(13, 9))
+	const alphabet = "0123456789abcdefABCDEFgG:+/-_="
+	for range 1000 {
+		n := 30 + rng.IntN(20)
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		cases = append(cases, string(b))
+	}
+	// Keys in every encoding, and each with one character changed.
+	for range 300 {
+		k := make([]byte, 32)
+		for i := range k {
+			k[i] = byte(rng.Uint32())
+		}
+		for _, enc := range []string{hex.EncodeToString(k), base64.StdEncoding.EncodeToString(k), base64.RawStdEncoding.EncodeToString(k),
+			base64.URLEncoding.EncodeToString(k), base64.RawURLEncoding.EncodeToString(k), colonHex(k)} {
+			b := []byte(enc)
+			b[rng.IntN(len(b))] = alphabet[rng.IntN(len(alphabet))]
+			cases = append(cases, enc, string(b))
+		}
+	}
+	in, err := json.Marshal(cases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(py, "-c", "import json, sys, usmp_gateway as g; print(json.dumps([g.looks_like_key(s) for s in json.load(sys.stdin)]))")
+	cmd.Dir, cmd.Env, cmd.Stdin = scriptsDir, pythonEnv(), bytes.NewReader(in)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python: %v", err)
+	}
+	var got []bool
+	if err := json.Unmarshal(out, &got); err != nil || len(got) != len(cases) {
+		t.Fatalf("python answered %q (%v)", out, err)
+	}
+	for i, s := range cases {
+		if want := psk.LooksLikeKey(s); got[i] != want {
+			t.Errorf("%q: python %v, Go %v", s, got[i], want)
+		}
+	}
+}
+
+func colonHex(k []byte) string {
+	parts := make([]string, len(k))
+	for i, c := range k {
+		parts[i] = hex.EncodeToString([]byte{c})
+	}
+	return strings.Join(parts, ":")
 }
