@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/usmp/usmp-psk/internal/psk"
 	"github.com/usmp/usmp-psk/internal/secfile"
@@ -341,7 +343,8 @@ func TestGitGuard(t *testing.T) {
 	path := filepath.Join(dir, "reg", "usmp-registry.db")
 	reg, _ := Open(path, Options{})
 	defer reg.Close()
-	for _, spec := range []KeySpec{Derived(canaryMaster(t), 0), Random()} {
+	master := canaryMaster(t)
+	for _, spec := range []KeySpec{Derived(master, 0), Random()} {
 		_, err := reg.Add(ctx, "d", spec)
 		var ue *secfile.UnsafeError
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "git does not ignore it") {
@@ -354,13 +357,28 @@ func TestGitGuard(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, ".gitignore"), []byte("reg/usmp-registry.db\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reg.Add(ctx, "d", Random()); err == nil || !strings.Contains(err.Error(), "usmp-registry.db-wal") {
-		t.Fatalf("the -wal and -shm files unignored: %v", err)
+	if _, err := reg.Add(ctx, "d", Random()); err == nil || !strings.Contains(err.Error(), "usmp-registry.db-wal") ||
+		!strings.Contains(err.Error(), "echo 'usmp-registry.db*' >> "+filepath.Join(dir, "reg", ".gitignore")) {
+		t.Fatalf("the -wal and -shm files unignored, or a hint that does not fix it: %v", err)
+	}
+	// The hint's rule works: the stage of a first write, the database and
+	// the files beside it are all ignored.
+	if err := os.MkdirAll(filepath.Join(dir, "reg"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "reg", ".gitignore"), []byte("usmp-registry.db*\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Add(ctx, "staged", Random()); err != nil {
+		t.Fatalf("with the hint's rule: %v", err)
+	}
+	if err := os.Remove(filepath.Join(dir, "reg", ".gitignore")); err != nil {
+		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, ".gitignore"), []byte("reg/usmp-registry.db*\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reg.Add(ctx, "d", Derived(canaryMaster(t), 0)); err != nil {
+	if _, err := reg.Add(ctx, "d", Derived(master, 0)); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Remove(filepath.Join(dir, ".gitignore")); err != nil {
@@ -374,6 +392,13 @@ func TestGitGuard(t *testing.T) {
 	}
 	if _, err := loud.Add(ctx, "r", Random()); err != nil || len(warned) == 0 {
 		t.Fatalf("--allow-unignored: %v %q", err, warned)
+	}
+	// Rotating a random device stores a new random key, flags or not.
+	if _, err := reg.Rotate(ctx, "r", RotateOptions{}); err == nil || !strings.Contains(err.Error(), "git does not ignore it") {
+		t.Fatalf("a rotation stored a key in an unignored registry: %v", err)
+	}
+	if _, err := reg.Rotate(ctx, "d", RotateOptions{Master: master}); err != nil {
+		t.Fatalf("rotating a derived device stores no key: %v", err)
 	}
 }
 
@@ -429,5 +454,34 @@ func TestSQLitePlantedCompanion(t *testing.T) {
 				t.Fatalf("the link's target was chmodded: %v", fi.Mode())
 			}
 		})
+	}
+}
+
+// TestStaleStagesRemoved: the file of a first write killed before it was
+// linked into place is removed by the next writer once it is an hour old,
+// also when the registry exists by then; a younger one is left alone.
+func TestStaleStagesRemoved(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	if _, err := e.reg.Add(ctx, "d-1", Random()); err != nil {
+		t.Fatal(err)
+	}
+	old, young := e.path+stagePrefix+"111", e.path+stagePrefix+"222"
+	for _, p := range []string{old, young} {
+		if err := os.WriteFile(p, []byte("SQLite format 3\x00"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chtimes(old, time.Now().Add(-2*time.Hour), time.Now().Add(-2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.Revoke(ctx, "d-1", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(old); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a stale stage stayed: %v", err)
+	}
+	if _, err := os.Lstat(young); err != nil {
+		t.Fatalf("a young stage was removed: %v", err)
 	}
 }

@@ -49,9 +49,7 @@ func (r *Registry) Rotate(ctx context.Context, id string, opts RotateOptions) (*
 		}
 	}
 	var res *RotateResult
-	// A new random or imported key is stored; rotating a derived device
-	// stores none.
-	o := writeOpts{create: opts.Register, storesKeys: opts.Random || opts.NewKey != nil}
+	o := writeOpts{create: opts.Register, storesKeys: r.rotationStores(ctx, id, opts)}
 	err := r.update(ctx, o, func(t *tx, now time.Time) error {
 		rec, known, err := r.rotating(t, id, opts, now)
 		if err != nil {
@@ -165,4 +163,17 @@ func (r *Registry) nextKey(rec *Record, source Source, opts RotateOptions) (*psk
 		return nil, &psk.InputError{Source: "device " + rec.ID, Msg: "the new key is the current key"}
 	}
 	return psk.CopySecret(opts.NewKey.Expose()), nil
+}
+
+// rotationStores reports whether rotating id stores a key (so that the
+// location rules apply): a new random or imported key is stored, and so is
+// the new random key of a random or imported device; only a derived
+// device's rotation stores none. The source is read before the write; an
+// error here (no such device) is the write's to report.
+func (r *Registry) rotationStores(ctx context.Context, id string, opts RotateOptions) bool {
+	if opts.Random || opts.NewKey != nil {
+		return true
+	}
+	d, err := r.Show(ctx, id)
+	return err == nil && d.Source != SourceDerived
 }

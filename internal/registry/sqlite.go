@@ -92,6 +92,7 @@ func (e *sqliteEngine) prepareWrite(create, storesKeys bool) error {
 	if missing && !create {
 		return e.missing()
 	}
+	e.removeStaleStages(filepath.Dir(e.file), filepath.Base(e.file))
 	if !missing && !storesKeys {
 		return nil
 	}
@@ -101,7 +102,15 @@ func (e *sqliteEngine) prepareWrite(create, storesKeys bool) error {
 	names := []string{filepath.Base(e.file), filepath.Base(e.file) + "-wal", filepath.Base(e.file) + "-shm"}
 	quiet := e.secOpts
 	quiet.Warn = nil // CheckMkdir warned about the file already
-	return secfile.GitGuardAll(filepath.Dir(e.file), names, quiet)
+	err := secfile.GitGuardAll(filepath.Dir(e.file), names, quiet)
+	var ue *secfile.UnsafeError
+	if errors.As(err, &ue) && strings.Contains(ue.Msg, "git does not ignore it") {
+		// One rule covers the database, its -wal and -shm and its staged
+		// copies, in the .gitignore of its own directory.
+		ue.Hint = "ignore the database and the files beside it: echo '" + filepath.Base(e.file) + "*' >> " +
+			filepath.Join(filepath.Dir(e.file), ".gitignore") + ", keep the registry outside the work tree, or pass --allow-unignored"
+	}
+	return err
 }
 
 // conn opens a connection to the existing database (a new one is created
@@ -282,7 +291,9 @@ type staged struct {
 	conn *sql.Conn
 }
 
-// stagePrefix starts the names of staged registries: "." + base + stagePrefix.
+// stagePrefix follows the database's name in the names of staged
+// registries (base + stagePrefix + random), so that the ignore rule the
+// database needs ("usmp-registry.db*") covers them too.
 const stagePrefix = ".new-"
 
 // stage returns a new, empty database beside the registry (nil when the
@@ -300,7 +311,7 @@ func (e *sqliteEngine) stage(ctx context.Context) (*staged, error) {
 		return nil, fmt.Errorf("registry directory: %w", err)
 	}
 	e.removeStaleStages(dir, base)
-	f, err := os.CreateTemp(dir, "."+base+stagePrefix+"*")
+	f, err := os.CreateTemp(dir, base+stagePrefix+"*")
 	if err != nil {
 		return nil, fmt.Errorf("create registry %s: %w", e.path, err)
 	}
@@ -328,7 +339,7 @@ func (e *sqliteEngine) stage(ctx context.Context) (*staged, error) {
 // removeStaleStages removes the files of stagings older than an hour: a
 // writer killed while creating the registry.
 func (e *sqliteEngine) removeStaleStages(dir, base string) {
-	old, _ := filepath.Glob(filepath.Join(dir, "."+globEscape(base)+stagePrefix+"*"))
+	old, _ := filepath.Glob(filepath.Join(dir, globEscape(base)+stagePrefix+"*"))
 	for _, p := range old {
 		if fi, err := os.Lstat(p); err == nil && time.Since(fi.ModTime()) > time.Hour {
 			_ = os.Remove(p)
