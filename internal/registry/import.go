@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/usmp/usmp-psk/internal/psk"
@@ -168,8 +167,9 @@ func (s *ImportSet) parseCSV(b []byte) error {
 			return &ImportError{File: s.File, Line: line, Msg: "a field has a stray quote"}
 		}
 		if !header {
-			h1 := strings.ToLower(string(f1))
-			if n != 2 || (h1 != "id" && h1 != "device_id") || strings.ToLower(string(f2)) != "psk" {
+			// Compared as bytes: without a header this line holds a key,
+			// which must not become a Go string.
+			if n != 2 || (!bytes.EqualFold(f1, []byte("id")) && !bytes.EqualFold(f1, []byte("device_id"))) || !bytes.EqualFold(f2, []byte("psk")) {
 				return &ImportError{File: s.File, Line: line, Msg: "not an import file: a JSON map {\"device_id\": \"hex psk\"} or CSV starting with the header id,psk"}
 			}
 			header = true
