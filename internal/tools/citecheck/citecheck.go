@@ -3,14 +3,25 @@
 // numbered list in section N) against docs/design.md, "house style §N"
 // against docs/house-style.md, "nvs-format.md §N" against
 // docs/nvs-format.md, requirement ids "RN" and "pitfall N" against
-// docs/security.md. A reader has nothing but the repository, so a citation
-// of a section or id that does not exist there is a finding.
+// docs/security.md, and issues — "issue N", "issue #N", "issues N and M",
+// "issue N item K", "issue N parts K-L", a file name ending "_issueN" —
+// against the "## Issue N:" sections of docs/history.md and the numbered
+// items listed in them. A reader has nothing but the repository, so a
+// citation of a section or id that does not exist there is a finding.
 //
 // Text is read line by line with comment markers (//, #, *) and leading
 // space removed and the lines joined, so a citation broken across two
 // comment lines ("design\n// §2.1") is still seen. Ranges ("R1–R4",
 // "§24–§25", "pitfalls 6–8") cite every number in them. An identifier that
 // only looks like an id (unicode.Nd.R32, a Go selector) is not a citation.
+//
+// An issue of another project is not this repository's to define: it is
+// written as owner/repo#N (golang/go#75804, no "issue" in it), or named
+// by the word just before "issue" — owner/repo (golang/go issue 75804), a
+// possessive (Go's issue 75804), or GitHub, GitLab, upstream, Go, golang —
+// and is not a citation. "item K" and "part K" count only right
+// after the issue number ("issue 13 item 7", "issue 15, part 2"); after
+// several numbers they belong to the last.
 package citecheck
 
 import (
@@ -19,6 +30,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -40,9 +52,10 @@ func (f Finding) String() string {
 }
 
 // Index holds what the documents define, as the keys a citation names:
-// "3" and "2.1" for design, "17" for R17, and so on.
+// "3" and "2.1" for design, "17" for R17, "13" and "13.7" for issue 13
+// and its item 7, and so on.
 type Index struct {
-	Design, HouseStyle, NVSFormat, Requirements, Pitfalls map[string]bool
+	Design, HouseStyle, NVSFormat, Requirements, Pitfalls, Issues map[string]bool
 }
 
 // The documents, relative to the repository's root.
@@ -51,6 +64,7 @@ const (
 	HouseStyleDoc = "docs/house-style.md"
 	SecurityDoc   = "docs/security.md"
 	NVSFormatDoc  = "docs/nvs-format.md"
+	HistoryDoc    = "docs/history.md"
 )
 
 var (
@@ -58,6 +72,7 @@ var (
 	listItem       = regexp.MustCompile(`^(\d+)\. `)
 	styleHeading   = regexp.MustCompile(`^### (\d+)\. `)
 	requirementDef = regexp.MustCompile(`^\*\*R(\d+) `)
+	issueHeading   = regexp.MustCompile(`^## Issue (\d+): `)
 	anyHeading     = regexp.MustCompile(`^#{1,2} `)
 )
 
@@ -73,6 +88,9 @@ func LoadIndex(root string) (*Index, error) {
 		return nil, err
 	}
 	if idx.NVSFormat, err = sections(filepath.Join(root, NVSFormatDoc), designHeading, false); err != nil {
+		return nil, err
+	}
+	if idx.Issues, err = sections(filepath.Join(root, HistoryDoc), issueHeading, true); err != nil {
 		return nil, err
 	}
 	sec, err := readLines(filepath.Join(root, SecurityDoc))
@@ -227,7 +245,18 @@ var (
 	// R7, R1–R4, R1-R30; not x.R32 or FOOR2.
 	reqCite     = regexp.MustCompile(`(?:^|[^.\w])R(\d{1,2})(?:\s?[–—-]\s?R(\d{1,2}))?\b`)
 	pitfallCite = regexp.MustCompile(`(?i)\bpitfalls?\s+(\d+)(?:\s?[–—-]\s?(\d+))?\b`)
+	// issue 13, issue #7, issues 13 and 15, issue 13 item 7, issue 15, parts 2–3
+	issueCite = regexp.MustCompile(`(?i)\b(issues?)\s+(#?\d+(?:\s*(?:,|and|or|&|–|—|-)\s*#?\d+)*)(?:,?\s+(items?|parts?)\s+(\d+(?:\s*(?:,|and|or|&|–|—|-)\s*\d+)*))?\b`)
+	numberRef = regexp.MustCompile(`(,|and|or|&|–|—|-)?\s*#?(\d+)`)
+	// batch_disk_full_issue13.txtar, as a file's name or in text
+	issueSuffix = regexp.MustCompile(`(?i)_issue(\d+)\b`)
+	// golang/go, espressif/esp-idf: the word before "issue" names a project
+	ownerRepo = regexp.MustCompile(`^[\w.-]+/[\w.-]+$`)
 )
+
+// otherProjects are the words that, just before "issue", make it another
+// project's.
+var otherProjects = map[string]bool{"github": true, "gitlab": true, "upstream": true, "go": true, "golang": true}
 
 // CheckText returns the unresolved citations of one file's content.
 func CheckText(name string, data []byte, idx *Index) []Finding {
@@ -267,6 +296,84 @@ func CheckText(name string, data []byte, idx *Index) []Finding {
 				}
 			}
 		}
+	}
+	return append(out, checkIssues(name, j, idx.Issues)...)
+}
+
+// checkIssues returns the issue citations of one file that docs/history.md
+// does not define: in its text, and a name ending "_issueN".
+func checkIssues(name string, j joined, issues map[string]bool) []Finding {
+	var out []Finding
+	miss := func(line int, cite string) {
+		out = append(out, Finding{File: name, Line: line, Cite: cite, Doc: HistoryDoc})
+	}
+	if m := issueSuffix.FindStringSubmatch(path.Base(name)); m != nil && !issues[number(m[1])] {
+		miss(1, "issue "+number(m[1])+" (file name)")
+	}
+	for _, m := range issueSuffix.FindAllStringSubmatchIndex(j.text, -1) {
+		if n := number(j.text[m[2]:m[3]]); !issues[n] {
+			miss(j.line(m[0]), "issue "+n)
+		}
+	}
+	for _, m := range issueCite.FindAllStringSubmatchIndex(j.text, -1) {
+		if otherProject(j.text[:m[2]]) {
+			continue
+		}
+		nums := runNumbers(j.text[m[4]:m[5]])
+		for _, n := range nums {
+			if !issues[n] {
+				miss(j.line(m[2]), "issue "+n)
+			}
+		}
+		last := nums[len(nums)-1]
+		if m[6] < 0 || !issues[last] {
+			continue // no items, or the issue is already a finding
+		}
+		kind := strings.TrimSuffix(strings.ToLower(j.text[m[6]:m[7]]), "s")
+		for _, k := range runNumbers(j.text[m[8]:m[9]]) {
+			if !issues[last+"."+k] {
+				miss(j.line(m[2]), "issue "+last+" "+kind+" "+k)
+			}
+		}
+	}
+	return out
+}
+
+// otherProject reports whether the text just before "issue" makes it
+// another project's: a word right before it (not an opening bracket) that
+// is owner/repo, a possessive, or one of otherProjects.
+func otherProject(before string) bool {
+	trimmed := strings.TrimRight(before, " \t")
+	if len(trimmed) == len(before) {
+		return false // "(issue 5", or "issue" starts the text
+	}
+	word := strings.TrimLeft(trimmed[strings.LastIndexAny(trimmed, " \t")+1:], "([{\"'`“‘")
+	return ownerRepo.MatchString(word) || strings.HasSuffix(word, "'s") || strings.HasSuffix(word, "’s") ||
+		otherProjects[strings.ToLower(word)]
+}
+
+// number is a decimal number without its leading zeros.
+func number(s string) string {
+	n, _ := strconv.Atoi(s)
+	return strconv.Itoa(n)
+}
+
+// runNumbers lists the numbers a run like "#13 and 15", "3, 5 and 6" or
+// "2–3" names, ranges expanded (one that runs backwards or is
+// implausibly long names just its two ends).
+func runNumbers(run string) []string {
+	var out []string
+	prev := -1
+	for _, r := range numberRef.FindAllStringSubmatch(run, -1) {
+		n, _ := strconv.Atoi(r[2])
+		from := n
+		if prev >= 0 && n > prev && n-prev <= 100 && strings.ContainsAny(r[1], "–—-") {
+			from = prev + 1
+		}
+		for _, k := range expand(from, n) {
+			out = append(out, strconv.Itoa(k))
+		}
+		prev = n
 	}
 	return out
 }

@@ -18,3 +18,22 @@ var resolved = 0
 // a citation of a design
 // §6 split across two lines.
 var bad = 0
+
+// Issues resolved: issue 3, issue #3, Issue 3 item 2, issues 3 and 5,
+// issue 3, items 1 and 2, issue 3 parts 1–2, x_issue3.txtar. Other
+// projects' issues are not citations: golang/go#75804, (golang/go issue 9),
+// Go's issue 9, GitHub issue 9, upstream issue 9.
+var issues = 0
+
+// Issues not resolved, one per line:
+// issue 4
+// issue #4
+// issues 3 and 4
+// issue 3 item 3
+// issue 5 item 1
+// issue 3 parts 2–4
+// a citation of issue
+// 3 item 9 split across two lines.
+// issue 4 item 1 (the missing issue is the one finding)
+// batch_issue04.txtar
+var badIssues = 0
