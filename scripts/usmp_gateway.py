@@ -329,11 +329,6 @@ def _check_pg_url(url: str) -> None:
         )
 
 
-def _safe_url(url: str) -> str:
-    """The URL for messages (it holds no password: _check_pg_url)."""
-    return url
-
-
 class _Postgres:
     """A PostgreSQL registry. Looked-up devices are cached; a listener
     thread LISTENs on the registry's channel and drops what a writer
@@ -372,7 +367,7 @@ class _Postgres:
     def _error(self, what: str, err: Exception) -> RegistryError:
         # psycopg's messages carry no password (the URL holds none, and
         # libpq does not print the one from PGPASSWORD or .pgpass).
-        return RegistryError(f"{_safe_url(self._url)}: {what}: {str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}")
+        return RegistryError(f"{self._url}: {what}: {str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}")
 
     def _connect(self) -> str:
         """Open the query connection (the lock is held); return the schema."""
@@ -383,7 +378,7 @@ class _Postgres:
             self._conn = None
             raise self._error("cannot read the registry", e) from None
         if row is None or row[0] != SCHEMA_VERSION:
-            raise RegistryError(f"{_safe_url(self._url)}: unsupported registry schema (this module reads version {SCHEMA_VERSION})")
+            raise RegistryError(f"{self._url}: unsupported registry schema (this module reads version {SCHEMA_VERSION})")
         return row[1]
 
     def _forget(self, payload: str) -> None:
@@ -430,10 +425,10 @@ class _Postgres:
 
     def _unseal(self, device_id: str, blob: bytes) -> bytes:
         if not self._sealer_loaded:
-            self._open_sealed = _sealer(_safe_url(self._url))
+            self._open_sealed = _sealer(self._url)
             self._sealer_loaded = True
         if self._open_sealed is None:
-            raise RegistryError(f"{_safe_url(self._url)}: device {device_id!r}: the key is sealed; set ${REGISTRY_KEY_ENV} to the registry key")
+            raise RegistryError(f"{self._url}: device {device_id!r}: the key is sealed; set ${REGISTRY_KEY_ENV} to the registry key")
         return self._open_sealed(device_id, blob)
 
     def _fresh(self) -> bool:
@@ -464,7 +459,7 @@ class _Postgres:
         return None
 
     def name(self) -> str:
-        return _safe_url(self._url)
+        return self._url
 
     def has_derived(self) -> bool:
         with self._lock:

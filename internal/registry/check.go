@@ -426,7 +426,7 @@ func (c *checker) history() error {
 // fileMode reports a SQLite database with plain keys that group or others
 // can read.
 func (c *checker) fileMode() {
-	e, ok := c.t.s.eng.(*sqliteEngine)
+	e, ok := c.t.s.eng.(interface{ Paths() []string })
 	if !ok || !c.plain || runtime.GOOS == "windows" {
 		return
 	}

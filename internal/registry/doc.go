@@ -19,7 +19,9 @@
 // Each write is one transaction holding its records and its audit entries.
 //
 // How the commands use it (errors with BadInput() bool map to exit code 2,
-// with Mismatch() bool or VerifyFailed() bool to exit code 3, others to 1):
+// with Mismatch() bool to exit code 3, others to 1; VerifyFailed() bool
+// marks what is a failed verification, exit code 3, where the command's job
+// is to verify — registry check, audit, migrate):
 //
 //	reg, err := registry.Open(path, registry.Options{...}); defer reg.Close()
 //	registry init               reg.Init(ctx)

@@ -67,7 +67,7 @@ func TestPGURLRules(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", ok, err)
 		}
-		if reg.Location() != ok || !reg.IsPostgres() || reg.AuditLocation() != ok+" (table usmp_audit)" {
+		if reg.Location() != ok || reg.st.dia != postgresDialect || reg.AuditLocation() != ok+" (table usmp_audit)" {
 			t.Fatalf("%s: location %q, audit %q", ok, reg.Location(), reg.AuditLocation())
 		}
 	}
@@ -123,7 +123,7 @@ const parseKeyMessages = "empty (want 64 hex digits: a 256-bit key, e.g. from 'u
 // registry key; the blob holds no run of the key.
 func TestSealer(t *testing.T) {
 	rk := testRegistryKey(t)
-	s, err := newSealer(rk, nil)
+	s, err := newSealer(rk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestSealer(t *testing.T) {
 	if _, msg := s.open("dev-1", blob[:20]); !strings.Contains(msg, "too short") {
 		t.Fatalf("short blob: %q", msg)
 	}
-	other, _ := newSealer(testRegistryKey(t), nil)
+	other, _ := newSealer(testRegistryKey(t))
 	if _, msg := other.open("dev-1", blob); !strings.Contains(msg, "sealed with registry key "+s.id) || !strings.Contains(msg, other.id) {
 		t.Fatalf("another registry key: %q", msg)
 	}

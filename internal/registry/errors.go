@@ -93,8 +93,9 @@ func (e *DeviceError) BadInput() bool { return !errors.Is(e.Err, ErrForgotten) }
 func (e *DeviceError) Mismatch() bool { return errors.Is(e.Err, ErrForgotten) }
 
 // MismatchError reports that the master secret does not reproduce the KCV a
-// device has in the registry. Verification failed: exit code 3. The KCVs are
-// safe to show (design §3).
+// device has in the registry: a failure (exit code 1) where a command needs
+// the master, a failed verification where it verifies. The KCVs are safe to
+// show (design §3).
 type MismatchError struct {
 	ID         string
 	Epoch      uint32

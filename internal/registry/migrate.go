@@ -281,7 +281,7 @@ func sameRecord(a, b *Record) string {
 // returns how many keys were sealed; the caller keeps newKey and destroys
 // it.
 func (r *Registry) Rekey(ctx context.Context, newKey *psk.Secret) (int, error) {
-	ns, err := newSealer(newKey, nil)
+	ns, err := newSealer(newKey)
 	if err != nil {
 		return 0, err
 	}

@@ -98,18 +98,6 @@ type Record struct {
 	Key *psk.Secret `json:"-"`
 }
 
-// Clone returns a deep copy of r, with its own copy of the key.
-func (r *Record) Clone() *Record {
-	c := &Record{Device: r.Device}
-	if r.History != nil {
-		c.History = append([]Retired(nil), r.History...)
-	}
-	if r.Key != nil {
-		c.Key = psk.CopySecret(r.Key.Expose())
-	}
-	return c
-}
-
 // Info returns a copy of the public part of r.
 func (r *Record) Info() Device {
 	d := r.Device

@@ -87,7 +87,7 @@ func Open(location string, opts Options) (*Registry, error) {
 	defer key.Destroy()
 	st := &store{lockTimeout: opts.LockTimeout, warn: opts.Warn}
 	if key != nil {
-		if st.sealer, err = newSealer(key, nil); err != nil {
+		if st.sealer, err = newSealer(key); err != nil {
 			return nil, err
 		}
 	}
@@ -136,18 +136,6 @@ func (r *Registry) Close() error { return r.st.eng.close() }
 
 // Location names the registry (its path, or its URL).
 func (r *Registry) Location() string { return r.st.location() }
-
-// Engine returns "sqlite" or "postgres".
-func (r *Registry) Engine() string { return r.st.dia.name }
-
-// Files returns the database file and its -wal and -shm files of a SQLite
-// registry (ok false on PostgreSQL).
-func (r *Registry) Files() (paths []string, ok bool) {
-	if e, isFile := r.st.eng.(interface{ Paths() []string }); isFile {
-		return e.Paths(), true
-	}
-	return nil, false
-}
 
 func (r *Registry) now() time.Time { return r.nowFn().UTC().Truncate(time.Second) }
 
@@ -218,6 +206,3 @@ func (r *Registry) Init(ctx context.Context) (upgraded int, err error) {
 func (r *Registry) Exists(ctx context.Context) error {
 	return r.st.read(ctx, func(*tx) error { return nil })
 }
-
-// IsPostgres reports whether the registry is a PostgreSQL database.
-func (r *Registry) IsPostgres() bool { return r.st.dia == postgresDialect }

@@ -121,13 +121,11 @@ type sealer struct {
 
 // newSealer derives the encryption key and key id from key (which the
 // caller keeps and destroys).
-func newSealer(key *psk.Secret, rnd io.Reader) (*sealer, error) {
+func newSealer(key *psk.Secret) (*sealer, error) {
 	if key.Len() != RegistryKeyBytes {
 		return nil, &psk.InputError{Source: RegistryKeyEnv, Msg: "a registry key has 32 bytes"}
 	}
-	if rnd == nil {
-		rnd = rand.Reader
-	}
+	rnd := rand.Reader // nonces: never a test's reader
 	ek := labelMAC(key, labelEncrypt)
 	defer psk.Wipe(ek)
 	block, err := aes.NewCipher(ek)
