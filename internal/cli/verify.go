@@ -40,7 +40,8 @@ So does an image that holds no device: blank, not NVS, or without the id.
 
 Prints the id, both KCVs and the verdict. Exit codes: 0 match; 3 mismatch
 (also for a revoked device, a retired key, keys that do not decrypt the
-image, an image cut short or holding no device); 2 no registry; 1 error
+image, an image cut short or holding no device); 2 no registry, or an image
+that looks encrypted given without --keys/--hmac-key; 1 error
 (unreadable image, no master secret when one is needed).`,
 		Example: `  $ usmp-psk verify device-id-1.bin
   device-id-1  image 2637840a  expected 2637840a  (registry, epoch 0)  match
@@ -114,6 +115,9 @@ func runVerify(cmd *cobra.Command, f *Factory, root *rootOptions, opts *verifyOp
 		// A blank image, or one that is no NVS, holds no key the gateway
 		// could accept: that is a failed verification, not an I/O error.
 		return &mismatchError{msg: "verification failed for " + opts.image + ": " + err.Error()}
+	}
+	if errors.Is(err, provision.ErrLooksEncrypted) {
+		return fmt.Errorf("%s: %w", opts.image, err) // exit 2, as rotate and provision (issue 14)
 	}
 	if err != nil {
 		return errWrongKeys(err)
