@@ -247,7 +247,7 @@ func readIDsFile(f *Factory, path string) (provision.ListIDs, error) {
 	return readInterruptibly(f, func() (provision.ListIDs, error) {
 		fh, err := os.Open(path)
 		if err != nil {
-			return nil, &FlagError{Err: fmt.Errorf("--ids: %w", err)}
+			return nil, inputError(fmt.Errorf("--ids: %w", err))
 		}
 		defer fh.Close()
 		return provision.ReadIDs(fh, path)

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/usmp/usmp-psk/internal/psk"
 )
 
@@ -40,7 +42,9 @@ func run(ctx context.Context, f *Factory, args []string) (code int) {
 	root.SetArgs(args)
 	err := unknownCommand(root, args)
 	if err == nil {
-		_, err = root.ExecuteContextC(ctx)
+		var cmd *cobra.Command
+		cmd, err = root.ExecuteContextC(ctx)
+		err = withUsageLine(cmd, err)
 	}
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()

@@ -292,9 +292,9 @@ func readConfigFile(path string, trusted bool) (configFile, error) {
 	v.SetConfigType("yaml")
 	if err := v.ReadInConfig(); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return configFile{}, &FlagError{Err: fmt.Errorf("config file %s does not exist", path)}
+			return configFile{}, inputError(fmt.Errorf("config file %s does not exist", path))
 		}
-		return configFile{}, &FlagError{Err: fmt.Errorf("config file %s: cannot be parsed as YAML", path)}
+		return configFile{}, inputError(fmt.Errorf("config file %s: cannot be parsed as YAML", path))
 	}
 	return configFile{path: path, trusted: trusted, v: v}, nil
 }

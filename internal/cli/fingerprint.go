@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -97,7 +98,7 @@ func readKeyInput(f *Factory, file string) ([]byte, string, error) {
 	if file == "-" {
 		source, stream = "standard input", isStreamReader(f.IO.In)
 		if f.IO.IsStdinTTY() {
-			return nil, source, flagErrorf("refusing to read a key typed on a terminal (it would be echoed)\nhint: pass a FILE or pipe the key in")
+			return nil, source, inputError(errors.New("refusing to read a key typed on a terminal (it would be echoed)\nhint: pass a FILE or pipe the key in"))
 		}
 	}
 	data, err := readInterruptibly(f, func() ([]byte, error) { return readKeyBytes(f, file, source) }, psk.Wipe,
@@ -111,7 +112,7 @@ func readKeyBytes(f *Factory, file, source string) ([]byte, error) {
 	if file != "-" {
 		fh, err := os.Open(file)
 		if err != nil {
-			return nil, &FlagError{Err: fmt.Errorf("key file: %w", err)}
+			return nil, inputError(fmt.Errorf("key file: %w", err))
 		}
 		defer fh.Close()
 		if err := psk.CheckKeyFileMode(fh, file, f.IO.Warn); err != nil {

@@ -319,7 +319,7 @@ func readValueFile(f *Factory, path string) ([]byte, string, error) {
 func readValueBytes(f *Factory, path string) ([]byte, string, error) {
 	if path == "-" {
 		if f.IO.IsStdinTTY() {
-			return nil, "standard input", flagErrorf("refusing to read a value typed on a terminal (it would be echoed)\nhint: pass --value-file FILE or pipe the value in")
+			return nil, "standard input", inputError(errors.New("refusing to read a value typed on a terminal (it would be echoed)\nhint: pass --value-file FILE or pipe the value in"))
 		}
 		b, err := io.ReadAll(io.LimitReader(f.IO.In, nvs.MaxImageSize+1))
 		if err != nil {

@@ -79,7 +79,7 @@ default usmp/psk) in clear gets a warning: use 'usmp-psk nvs encrypt'.`,
 func nvsMinArgs(n int, what string) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) < n {
-			return &FlagError{Err: fmt.Errorf("%s: expected %s, got %d arguments\nRun '%s --help' for usage", cmd.CommandPath(), what, len(args), cmd.CommandPath())}
+			return usageError(cmd, fmt.Errorf("%s: expected %s, got %d arguments", subcommandPath(cmd), what, len(args)))
 		}
 		return nil
 	}

@@ -396,7 +396,9 @@ func TestRegistryAuditNamesLine(t *testing.T) {
 	dir := registryFixture(t, registryGoldenMaster)
 	registrySQL(t, dir, `UPDATE usmp_audit SET line = replace(line, '"epoch":0', '"epoch":7') WHERE seq = 5`)
 	code, out, errOut := registryRun(t, dir, "", "registry", "audit")
-	if code != exitMismatch || out != "" || !strings.Contains(errOut, "line 5: ") {
+	// The finding on stdout, as every verdict of check and audit; the
+	// summary on stderr (issue 14 item 12).
+	if code != exitMismatch || !strings.Contains(out, "line 5: ") || !strings.Contains(errOut, "broken at line 5") {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	code, out, _ = registryRun(t, dir, "", "registry", "audit", "--json")

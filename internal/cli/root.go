@@ -256,7 +256,7 @@ func guardHelpTopics(root *cobra.Command) {
 func exactArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {
-			return usageError(cmd, fmt.Errorf("%s: expected %s, got %d arguments", cmd.CommandPath(), what, len(args)))
+			return usageError(cmd, fmt.Errorf("%s: expected %s, got %d arguments", subcommandPath(cmd), what, len(args)))
 		}
 		return nil
 	}
@@ -266,7 +266,7 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 func maxArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) > n {
-			return usageError(cmd, fmt.Errorf("%s: expected at most %s, got %d arguments", cmd.CommandPath(), what, len(args)))
+			return usageError(cmd, fmt.Errorf("%s: expected at most %s, got %d arguments", subcommandPath(cmd), what, len(args)))
 		}
 		return nil
 	}
