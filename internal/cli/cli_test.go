@@ -182,6 +182,14 @@ func TestNoLeakWhenWorking(t *testing.T) {
 		{[]string{"registry", "rekey"}, nil},                    // refused: no $USMP_REGISTRY_NEW_KEY
 		{[]string{"registry", "grant-gateway", "gateway"}, nil}, // refused: SQLite has no roles
 		{[]string{"version"}, nil},
+		{[]string{"--version"}, nil},
+		// --json of the nvs writers (issue 14 item 11)
+		{[]string{"nvs", "generate-key", "--keyfile", "kj.bin", "--json"}, []string{"keys/kj.bin"}},
+		{[]string{"nvs", "generate", "dev.csv", "devj.bin", "0x6000", "--json"}, []string{"devj.bin"}},
+		{[]string{"nvs", "encrypt", "dev.csv", "encj.bin", "0x6000", "--inputkey", "keys/k.bin", "--json"}, nil},
+		{[]string{"nvs", "decrypt", "enc.bin", "keys/k.bin", "decj.bin", "--json"}, []string{"decj.bin"}},
+		{[]string{"nvs", "set", "devj.bin", "--namespace", "wifi", "--key", "ssid", "--type", "string", "--value", "lab", "--json"}, nil},
+		{[]string{"nvs", "erase", "devj.bin", "--namespace", "wifi", "--key", "ssid", "--json"}, nil},
 		{[]string{"selfcheck"}, nil},
 		{[]string{"completion", "bash"}, nil},
 	}

@@ -146,7 +146,7 @@ func loadConfig(f *Factory, cmd *cobra.Command, explicit string) error {
 	sources := map[string]string{}
 	var setErr error
 	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
-		if setErr != nil || fl.Changed || fl.Name == "config" || fl.Name == "help" {
+		if setErr != nil || fl.Changed || fl.Name == "config" || fl.Name == "help" || isRootVersionFlag(cmd, fl) {
 			return
 		}
 		val, src, ok := lookupSetting(f, files, fl.Name)
@@ -178,6 +178,13 @@ func loadConfig(f *Factory, cmd *cobra.Command, explicit string) error {
 		Sources:      sources,
 	}
 	return nil
+}
+
+// isRootVersionFlag reports whether fl is the root's --version switch,
+// which no setting turns on: $USMP_PSK_VERSION is the NVS format version
+// of the commands that write images.
+func isRootVersionFlag(cmd *cobra.Command, fl *pflag.Flag) bool {
+	return fl.Name == "version" && !cmd.HasParent() && fl.Value.Type() == "bool"
 }
 
 // envName is the variable that sets a setting: USMP_PSK_ and the name in

@@ -699,7 +699,7 @@ func TestNVSOutputsDistinct(t *testing.T) {
 		{"k.bin", "link.bin", false},
 		{"keys/k.bin", "k.bin", true},
 	} {
-		err := writeNVSOutputs(f, true, []nvsOutput{{tt.a, []byte("keys")}, {tt.b, []byte("image")}})
+		err := writeNVSOutputs(f, true, []nvsOutput{{path: tt.a, data: []byte("keys")}, {path: tt.b, data: []byte("image")}})
 		if (err == nil) != tt.ok {
 			t.Errorf("%s, %s: %v", tt.a, tt.b, err)
 		}

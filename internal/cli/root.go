@@ -94,6 +94,7 @@ func newRootCmd(f *Factory) *cobra.Command {
 		newVersionCmd(f),
 		newSelfcheckCmd(f),
 	)
+	addVersionFlag(root)
 	root.InitDefaultCompletionCmd()
 	root.InitDefaultHelpCmd()
 	guardHelpTopics(root)
