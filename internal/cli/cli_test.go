@@ -165,6 +165,8 @@ func TestNoLeakWhenWorking(t *testing.T) {
 		{[]string{"verify", "p1.bin"}, nil},
 		{[]string{"verify", "p2.bin", "--keys", "keys/k.bin", "--json"}, nil},
 		{[]string{"rotate", "device-id-1", "--reason", "test", "-o", "p1r.bin"}, []string{"p1r.bin"}},
+		// derive of a rotated device warns against the registry (issue 14)
+		{[]string{"derive", "device-id-1", "--epoch", "0", "-o", "d0.psk"}, []string{"d0.psk"}},
 		{[]string{"batch", "--count", "3", "--prefix", "b-", "--out", "out"}, []string{"out/b-1.bin", "out/b-2.bin", "out/b-3.bin"}},
 		{[]string{"batch", "--count", "3", "--prefix", "b-", "--out", "out", "--dry-run", "--json"}, nil},
 		{[]string{"flash", "p1.bin", "--port", "/dev/null", "--print"}, nil},
