@@ -29,6 +29,10 @@ type Options struct {
 	// the git guard (R19) does not apply to it, so it may be committed.
 	// Everything else does: 0600, atomic, the directory rules (R7).
 	NotSecret bool
+	// OneOfMany says the file is one of many a run writes to its directory
+	// (a batch's images): the git guard's hint suggests ignoring the whole
+	// directory, not the one file it names (issue 14 item 4).
+	OneOfMany bool
 	// Warn receives warnings; nil drops them.
 	Warn func(msg string)
 }
