@@ -64,7 +64,8 @@ func newRootCmd(f *Factory) *cobra.Command {
 
   # make a random 32-byte key
   $ usmp-psk generate -o gateway.psk`,
-		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			f.masterCheckable = func() bool { return registryChecksMaster(f, opts, cmd, args) }
 			return loadConfig(f, cmd, opts.configFile)
 		},
 	}
