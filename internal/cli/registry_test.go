@@ -224,7 +224,7 @@ func TestRegistryFlagParsing(t *testing.T) {
 			{"dev-a", "--random", "--psk-file", "k"},
 			{"dev-a", "--random", "--epoch", "1"},          // --epoch without --derive
 			{"dev-a", "--random", "--psk-encoding", "raw"}, // --psk-encoding without --psk-file
-			{"dev-a", "--psk-file", "k", "--psk-encoding", "c"},
+			{"dev-a", "--psk-file", "k", "--psk-encoding", "pem"},
 			{"dev-a", "--derive", "--epoch", "-1"},
 			{"dev-a", "--derive", "--epoch", "4294967296"},
 			{"bad id", "--random"},
