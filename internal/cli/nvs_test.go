@@ -386,7 +386,7 @@ func runGoldenCases(t *testing.T, cmd string, extra ...string) []byte {
 	var all bytes.Buffer
 	for _, c := range dumpCases {
 		args := append(append([]string{"nvs", cmd, c.image}, c.args...), extra...)
-		code, out, errOut := runNVS(t, dir, args...)
+		code, out, errOut := runOn(t, wideTerminal, dir, args...)
 		fmt.Fprintf(&all, "$ usmp-psk %s\n# exit %d\n%s", strings.Join(args, " "), code, out)
 		for _, l := range strings.SplitAfter(errOut, "\n") {
 			if l != "" && !strings.Contains(l, "can be read by group") {

@@ -113,10 +113,19 @@ func registryRun(t *testing.T, dir, master string, args ...string) (int, string,
 // "$ usmp-psk …", the exit code and stdout of each, for a golden file.
 func registryTranscript(t *testing.T, lines ...[]string) []byte {
 	t.Helper()
+	return registryTranscriptOn(t, wideTerminal, lines...)
+}
+
+// registryTranscriptOn is registryTranscript with stdout as term says.
+func registryTranscriptOn(t *testing.T, term stdoutSpec, lines ...[]string) []byte {
+	t.Helper()
 	dir := registryFixture(t, registryGoldenMaster)
 	var b bytes.Buffer
 	for _, args := range lines {
-		code, out, errOut := registryRun(t, dir, registryGoldenMaster, args...)
+		f, _, outBuf, errBuf := testFactory(t, registryGoldenMaster)
+		term.apply(f)
+		code := runCLI(t, f, dir, args...)
+		out, errOut := outBuf.String(), errBuf.String()
 		if code != exitOK {
 			t.Fatalf("%v: exit %d: %s", args, code, errOut)
 		}
