@@ -184,15 +184,12 @@ func runBatch(cmd *cobra.Command, f *Factory, root *rootOptions, opts *batchOpti
 		return err
 	}
 	defer reg.Close()
-	if f.IO.IsStderrTTY() && !opts.json {
-		bar := newBatchBar(f, len(shard.Positions(ids.Len())))
-		spec.Progress = func(done int) { _ = bar.Set(done) }
-		defer bar.Finish()
-	}
+	progress, finish := trackBatch(f, &spec, len(shard.Positions(ids.Len())))
 	started := time.Now()
 	res, err := provision.RunBatch(ctx, reg, spec)
+	finish(err)
 	if err != nil {
-		return batchWriteErr(err, opts.out)
+		return progress.interrupted(batchWriteErr(err, opts.out))
 	}
 	return reportBatch(f, opts, res, img.opts.Keys != nil, time.Since(started).Seconds())
 }

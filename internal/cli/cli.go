@@ -50,9 +50,13 @@ func run(ctx context.Context, f *Factory, args []string) (code int) {
 		err = ctx.Err()
 	}
 	if err != nil && !errors.Is(err, errSilent) {
-		if errors.Is(err, context.Canceled) {
+		var ie *interruptError
+		switch {
+		case errors.As(err, &ie):
+			fmt.Fprintln(f.IO.ErrOut, "usmp-psk: "+ie.Error())
+		case errors.Is(err, context.Canceled):
 			fmt.Fprintln(f.IO.ErrOut, "usmp-psk: interrupted")
-		} else {
+		default:
 			fmt.Fprintln(f.IO.ErrOut, "usmp-psk: "+redactKeyArgs(err.Error(), args))
 		}
 	}
