@@ -40,6 +40,9 @@ func run(ctx context.Context, f *Factory, args []string) (code int) {
 	f.ctx = ctx
 	root := newRootCmd(f)
 	root.SetArgs(args)
+	if isCompletionRequest(args) {
+		root.SetOut(backtickFree{f.IO.Out})
+	}
 	err := unknownCommand(root, args)
 	if err == nil {
 		var cmd *cobra.Command

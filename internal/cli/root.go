@@ -96,6 +96,7 @@ func newRootCmd(f *Factory) *cobra.Command {
 		newSelfcheckCmd(f),
 	)
 	addVersionFlag(root)
+	registerCompletions(f, root)
 	root.InitDefaultCompletionCmd()
 	root.InitDefaultHelpCmd()
 	guardHelpTopics(root)
@@ -187,6 +188,11 @@ func valueWant(fl *pflag.Flag) string {
 // only groups others (nvs, registry, …), print the help and exit 0. The
 // argument is not repeated; the commands that exist are listed instead.
 func unknownCommand(root *cobra.Command, args []string) error {
+	if isCompletionRequest(args) {
+		// The shell asking for candidates: cobra's __complete finds the
+		// command itself, and a partial word is no mistake.
+		return nil
+	}
 	c, rest, err := root.Find(args)
 	if err != nil {
 		c, rest = root, args
