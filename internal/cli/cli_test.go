@@ -170,6 +170,7 @@ func TestNoLeakWhenWorking(t *testing.T) {
 		{[]string{"batch", "--count", "3", "--prefix", "b-", "--out", "out"}, []string{"out/b-1.bin", "out/b-2.bin", "out/b-3.bin"}},
 		{[]string{"batch", "--count", "3", "--prefix", "b-", "--out", "out", "--dry-run", "--json"}, nil},
 		{[]string{"flash", "p1.bin", "--port", "/dev/null", "--print"}, nil},
+		{[]string{"flash", "p1.bin", "--port", "/dev/null", "--print", "--json"}, nil},
 		{[]string{"registry", "init", "--registry", "other.db"}, nil},
 		{[]string{"registry", "add", "dev-a", "--derive"}, nil},
 		{[]string{"registry", "list"}, nil},

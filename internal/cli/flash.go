@@ -22,6 +22,7 @@ type flashOptions struct {
 	partitionName  string
 	offset         string
 	printOnly      bool
+	json           bool
 }
 
 func newFlashCmd(f *Factory, runF func(*flashOptions) error) *cobra.Command {
@@ -59,6 +60,7 @@ stdout instead (exit 1 when esptool was wanted but not found).`,
 	fl.StringVar(&opts.partitionName, "partition", "nvs", "partition `NAME` in --partition-table")
 	fl.StringVar(&opts.offset, "offset", "", "flash `OFFSET` (overrides the partition table; default 0x9000)")
 	fl.BoolVar(&opts.printOnly, "print", false, "print the esptool command instead of running it")
+	addFlashJSONFlag(cmd, &opts.json)
 	cmd.MarkFlagsMutuallyExclusive("offset", "partition-table")
 	return cmd
 }
@@ -111,7 +113,9 @@ func runFlash(f *Factory, opts *flashOptions) error {
 		if tool != "" {
 			name = tool
 		}
-		fmt.Fprintln(f.IO.Out, shellQuote(append([]string{name}, args...)))
+		if err := reportFlash(f, opts, flashReport{Image: opts.image, Port: opts.port, Offset: offset, Bytes: fi.Size(), Command: append([]string{name}, args...)}); err != nil {
+			return err
+		}
 		if tool == "" && !opts.printOnly {
 			return errors.New("esptool not found on PATH (install it with 'pip install esptool'); nothing was flashed — the command above would do it")
 		}
@@ -125,7 +129,7 @@ func runFlash(f *Factory, opts *flashOptions) error {
 		return fmt.Errorf("esptool failed: %w", err)
 	}
 	f.IO.Infof("flashed %s (%d bytes) at 0x%x", opts.image, fi.Size(), offset)
-	return nil
+	return reportFlash(f, opts, flashReport{Image: opts.image, Port: opts.port, Offset: offset, Bytes: fi.Size(), Flashed: true})
 }
 
 // parseFlashOffset parses --offset as esptool reads an address (Python's
