@@ -172,6 +172,12 @@ func TestPromptNoEcho(t *testing.T) {
 	if _, err := p.master.Write([]byte(master + "\n")); err != nil {
 		t.Fatal(err)
 	}
+	// No registry checks it: asked twice (issue 14 item 13).
+	p.waitFor(t, "Repeat the master secret: ")
+	p.waitEchoOff(t)
+	if _, err := p.master.Write([]byte(master + "\n")); err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("derive: %v; stderr %q", err, stderr.String())
 	}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -67,6 +68,10 @@ func TestBatchInterruptExits130AndResumes(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "out", "manifest.json")); err == nil {
 		t.Fatal("an interrupted batch published a manifest")
+	}
+	// It says how to finish (issue 14 item 9).
+	if !regexp.MustCompile(`usmp-psk: interrupted; re-run the same command to finish: \d+ of 200000 done`).MatchString(stderr.String()) {
+		t.Errorf("stderr %q does not say how to finish", stderr.String())
 	}
 	// The registry is consistent: check and audit pass.
 	for _, a := range [][]string{{"registry", "check"}, {"registry", "audit"}} {

@@ -184,15 +184,12 @@ func runBatch(cmd *cobra.Command, f *Factory, root *rootOptions, opts *batchOpti
 		return err
 	}
 	defer reg.Close()
-	if f.IO.IsStderrTTY() && !opts.json {
-		bar := newBatchBar(f, len(shard.Positions(ids.Len())))
-		spec.Progress = func(done int) { _ = bar.Set(done) }
-		defer bar.Finish()
-	}
+	progress, finish := trackBatch(f, &spec, len(shard.Positions(ids.Len())))
 	started := time.Now()
 	res, err := provision.RunBatch(ctx, reg, spec)
+	finish(err)
 	if err != nil {
-		return batchWriteErr(err, opts.out)
+		return progress.interrupted(batchWriteErr(err, opts.out))
 	}
 	return reportBatch(f, opts, res, img.opts.Keys != nil, time.Since(started).Seconds())
 }
@@ -247,7 +244,7 @@ func readIDsFile(f *Factory, path string) (provision.ListIDs, error) {
 	return readInterruptibly(f, func() (provision.ListIDs, error) {
 		fh, err := os.Open(path)
 		if err != nil {
-			return nil, &FlagError{Err: fmt.Errorf("--ids: %w", err)}
+			return nil, inputError(fmt.Errorf("--ids: %w", err))
 		}
 		defer fh.Close()
 		return provision.ReadIDs(fh, path)

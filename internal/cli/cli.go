@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/usmp/usmp-psk/internal/psk"
 )
 
@@ -38,17 +40,26 @@ func run(ctx context.Context, f *Factory, args []string) (code int) {
 	f.ctx = ctx
 	root := newRootCmd(f)
 	root.SetArgs(args)
+	if isCompletionRequest(args) {
+		root.SetOut(backtickFree{f.IO.Out})
+	}
 	err := unknownCommand(root, args)
 	if err == nil {
-		_, err = root.ExecuteContextC(ctx)
+		var cmd *cobra.Command
+		cmd, err = root.ExecuteContextC(ctx)
+		err = withUsageLine(cmd, err)
 	}
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
 	}
 	if err != nil && !errors.Is(err, errSilent) {
-		if errors.Is(err, context.Canceled) {
+		var ie *interruptError
+		switch {
+		case errors.As(err, &ie):
+			fmt.Fprintln(f.IO.ErrOut, "usmp-psk: "+ie.Error())
+		case errors.Is(err, context.Canceled):
 			fmt.Fprintln(f.IO.ErrOut, "usmp-psk: interrupted")
-		} else {
+		default:
 			fmt.Fprintln(f.IO.ErrOut, "usmp-psk: "+redactKeyArgs(err.Error(), args))
 		}
 	}

@@ -165,9 +165,12 @@ func TestNoLeakWhenWorking(t *testing.T) {
 		{[]string{"verify", "p1.bin"}, nil},
 		{[]string{"verify", "p2.bin", "--keys", "keys/k.bin", "--json"}, nil},
 		{[]string{"rotate", "device-id-1", "--reason", "test", "-o", "p1r.bin"}, []string{"p1r.bin"}},
+		// derive of a rotated device warns against the registry (issue 14)
+		{[]string{"derive", "device-id-1", "--epoch", "0", "-o", "d0.psk"}, []string{"d0.psk"}},
 		{[]string{"batch", "--count", "3", "--prefix", "b-", "--out", "out"}, []string{"out/b-1.bin", "out/b-2.bin", "out/b-3.bin"}},
 		{[]string{"batch", "--count", "3", "--prefix", "b-", "--out", "out", "--dry-run", "--json"}, nil},
 		{[]string{"flash", "p1.bin", "--port", "/dev/null", "--print"}, nil},
+		{[]string{"flash", "p1.bin", "--port", "/dev/null", "--print", "--json"}, nil},
 		{[]string{"registry", "init", "--registry", "other.db"}, nil},
 		{[]string{"registry", "add", "dev-a", "--derive"}, nil},
 		{[]string{"registry", "list"}, nil},
@@ -182,6 +185,14 @@ func TestNoLeakWhenWorking(t *testing.T) {
 		{[]string{"registry", "rekey"}, nil},                    // refused: no $USMP_REGISTRY_NEW_KEY
 		{[]string{"registry", "grant-gateway", "gateway"}, nil}, // refused: SQLite has no roles
 		{[]string{"version"}, nil},
+		{[]string{"--version"}, nil},
+		// --json of the nvs writers (issue 14 item 11)
+		{[]string{"nvs", "generate-key", "--keyfile", "kj.bin", "--json"}, []string{"keys/kj.bin"}},
+		{[]string{"nvs", "generate", "dev.csv", "devj.bin", "0x6000", "--json"}, []string{"devj.bin"}},
+		{[]string{"nvs", "encrypt", "dev.csv", "encj.bin", "0x6000", "--inputkey", "keys/k.bin", "--json"}, nil},
+		{[]string{"nvs", "decrypt", "enc.bin", "keys/k.bin", "decj.bin", "--json"}, []string{"decj.bin"}},
+		{[]string{"nvs", "set", "devj.bin", "--namespace", "wifi", "--key", "ssid", "--type", "string", "--value", "lab", "--json"}, nil},
+		{[]string{"nvs", "erase", "devj.bin", "--namespace", "wifi", "--key", "ssid", "--json"}, nil},
 		{[]string{"selfcheck"}, nil},
 		{[]string{"completion", "bash"}, nil},
 	}

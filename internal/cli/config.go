@@ -150,7 +150,7 @@ func loadConfig(f *Factory, cmd *cobra.Command, explicit string) error {
 	sources := map[string]string{}
 	var setErr error
 	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
-		if setErr != nil || fl.Changed || fl.Name == "config" || fl.Name == "help" {
+		if setErr != nil || fl.Changed || fl.Name == "config" || fl.Name == "help" || isRootVersionFlag(cmd, fl) {
 			return
 		}
 		val, src, ok := lookupSetting(f, files, fl.Name)
@@ -182,6 +182,13 @@ func loadConfig(f *Factory, cmd *cobra.Command, explicit string) error {
 		Sources:      sources,
 	}
 	return nil
+}
+
+// isRootVersionFlag reports whether fl is the root's --version switch,
+// which no setting turns on: $USMP_PSK_VERSION is the NVS format version
+// of the commands that write images.
+func isRootVersionFlag(cmd *cobra.Command, fl *pflag.Flag) bool {
+	return fl.Name == "version" && !cmd.HasParent() && fl.Value.Type() == "bool"
 }
 
 // envName is the variable that sets a setting: USMP_PSK_ and the name in
@@ -296,9 +303,9 @@ func readConfigFile(path string, trusted bool) (configFile, error) {
 	v.SetConfigType("yaml")
 	if err := v.ReadInConfig(); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return configFile{}, &FlagError{Err: fmt.Errorf("config file %s does not exist", path)}
+			return configFile{}, inputError(fmt.Errorf("config file %s does not exist", path))
 		}
-		return configFile{}, &FlagError{Err: fmt.Errorf("config file %s: cannot be parsed as YAML", path)}
+		return configFile{}, inputError(fmt.Errorf("config file %s: cannot be parsed as YAML", path))
 	}
 	return configFile{path: path, trusted: trusted, v: v}, nil
 }

@@ -12,6 +12,8 @@ type deriveOptions struct {
 	epoch      uint32
 	encoding   string
 	masterFile string
+	// root names the registry checked for the device (issue 14 item 5).
+	root *rootOptions
 }
 
 func newDeriveCmd(f *Factory, root *rootOptions, runF func(*deriveOptions) error) *cobra.Command {
@@ -25,7 +27,14 @@ HMAC-SHA256(master, device_id || 0x00 || uint32_be(epoch)) after a rotation.
 
 The master secret comes from --master-file, else $USMP_MASTER_SECRET, else a
 prompt on the terminal. The key goes to -o FILE (0600) or to a pipe; a terminal
-is refused. Standard error reports the path, the length and the KCV.`,
+is refused. Standard error reports the path, the length and the KCV.
+
+No registry is needed. Where the registry (--registry, ./usmp-registry.db by
+default) knows the device, derive warns when --epoch is not the device's
+current epoch (a retired key, or one not in use yet: 'registry show DEVICE_ID'
+shows the epoch), when the device is revoked or its key is not derived, and
+when the master secret does not reproduce the registry's KCV. It writes the
+key all the same.`,
 		Example: `  # the key the gateway will accept for device-id-1
   $ usmp-psk derive device-id-1 -o device-id-1.psk
 
@@ -47,6 +56,7 @@ is refused. Standard error reports the path, the length and the KCV.`,
 			opts.out.encoding = enc
 			opts.out.allowUnignored = root.allowUnignored
 			opts.masterFile = root.masterFile
+			opts.root = root
 			if runF != nil {
 				return runF(opts)
 			}
@@ -69,6 +79,7 @@ func runDerive(f *Factory, opts *deriveOptions) error {
 	defer master.Destroy()
 	key := psk.Derive(master, opts.deviceID, opts.epoch)
 	defer key.Destroy()
+	warnDeriveAgainstRegistry(f, opts.root, opts, key)
 	epoch := int64(opts.epoch)
 	return writeKey(f, key, opts.out, keyReport{DeviceID: opts.deviceID, Epoch: &epoch})
 }

@@ -15,14 +15,24 @@ const (
 	exitCancel   = 130 // interrupted (Ctrl-C, SIGTERM)
 )
 
-// FlagError is a usage error: bad flags or arguments (exit 2).
-type FlagError struct{ Err error }
+// FlagError is a usage error: bad flags or arguments (exit 2). run adds
+// the line pointing to the command's help (withUsageLine) unless
+// noUsageLine says the error is about input the help cannot fix.
+type FlagError struct {
+	Err         error
+	noUsageLine bool
+}
 
 func (e *FlagError) Error() string { return e.Err.Error() }
 func (e *FlagError) Unwrap() error { return e.Err }
 
 // flagErrorf builds a FlagError.
 func flagErrorf(msg string) error { return &FlagError{Err: errors.New(msg)} }
+
+// inputError is bad input given on the command line that the command's help
+// would not fix (a file that does not exist, a terminal where a file or pipe
+// belongs): exit 2, without the help line.
+func inputError(err error) error { return &FlagError{Err: err, noUsageLine: true} }
 
 // errSilent reports failure whose message was already printed (exit 1).
 var errSilent = errors.New("silent error")

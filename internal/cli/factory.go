@@ -42,6 +42,12 @@ type Factory struct {
 	// environment or a config file has been announced.
 	masterFileAnnounced bool
 
+	// masterCheckable reports whether something will check a master typed
+	// at the prompt (the registry's KCVs); when it is nil or false, the
+	// prompt asks twice (confirmMasterPrompt). Set by the root's
+	// PersistentPreRunE for the command being run.
+	masterCheckable func() bool
+
 	// Config is filled by the root's PersistentPreRunE from flags,
 	// USMP_PSK_* variables and the config file.
 	Config *Config
@@ -86,7 +92,7 @@ func (f *Factory) Master(masterFile string) (*psk.Secret, error) {
 		Warn:   f.IO.Warn,
 	}
 	if p := f.IO.prompter; p != nil && p.Available() {
-		src.Prompt = func() ([]byte, error) { return p.Password("Master secret (" + psk.MasterEnv + "): ") }
+		src.Prompt = f.masterPrompt(p)
 	}
 	if masterFile == "" {
 		// The environment, or the prompt, which restores the terminal and

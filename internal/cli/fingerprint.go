@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -20,19 +21,23 @@ func newFingerprintCmd(f *Factory, runF func(*fingerprintOptions) error) *cobra.
 	opts := &fingerprintOptions{}
 	var encoding string
 	cmd := &cobra.Command{
-		Use:   "fingerprint [FILE | -] [--encoding hex|base64|raw]",
+		Use:   "fingerprint [FILE | -] [--encoding auto|hex|base64|raw|c]",
 		Short: "Print the key check value (KCV) of a key",
 		Long: `Print the key check value (KCV) of the key in FILE, or on standard input when
 FILE is - or absent: the first 4 bytes of HMAC-SHA256(key, "usmp-psk kcv v1")
 as 8 hex digits. Compare KCVs to check that a registry, an image and a device
 hold the same key without showing it.
 
-The key is read in --encoding (hex by default). A key typed on a terminal is
-refused, because the terminal would echo it.`,
+The key is read in any encoding generate and derive write — hex, base64, raw
+or the C header — which is detected; --encoding names it when it cannot be
+told. A key typed on a terminal is refused, because the terminal would echo it.`,
 		Example: `  $ usmp-psk fingerprint device.psk
   73b52cac
 
-  $ usmp-psk derive device-id-1 | usmp-psk fingerprint -`,
+  $ usmp-psk derive device-id-1 | usmp-psk fingerprint -
+
+  # the C header that generate --encoding c writes
+  $ usmp-psk fingerprint usmp_psk.h`,
 		Args: maxArgs(1, "one FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			enc, err := psk.ParseEncoding("--encoding", encoding, true)
@@ -50,8 +55,8 @@ refused, because the terminal would echo it.`,
 			return runFingerprint(f, opts)
 		},
 	}
-	cmd.Flags().StringVar(&encoding, "encoding", "hex", "encoding of the key: hex, base64 or raw")
-	cmd.Flags().BoolVar(&opts.json, "json", false, "print {\"kcv\",\"bytes\",\"source\"} as JSON")
+	cmd.Flags().StringVar(&encoding, "encoding", "auto", "encoding of the key: auto (detect it), hex, base64, raw or c")
+	cmd.Flags().BoolVar(&opts.json, "json", false, "print {\"kcv\",\"bytes\",\"source\",\"encoding\"} as JSON")
 	return cmd
 }
 
@@ -61,7 +66,13 @@ func runFingerprint(f *Factory, opts *fingerprintOptions) error {
 		return err
 	}
 	defer psk.Wipe(data)
-	key, err := psk.Decode(source, data, opts.encoding)
+	enc := opts.encoding
+	if enc == psk.Auto {
+		if d, ok := psk.Detect(data); ok {
+			enc = d
+		}
+	}
+	key, err := psk.Decode(source, data, enc)
 	if err != nil {
 		return err
 	}
@@ -75,10 +86,11 @@ func runFingerprint(f *Factory, opts *fingerprintOptions) error {
 	kcv := psk.KCV(key)
 	if opts.json {
 		return printJSON(f, struct {
-			KCV    string `json:"kcv"`
-			Bytes  int    `json:"bytes"`
-			Source string `json:"source"`
-		}{kcv, key.Len(), source})
+			KCV      string `json:"kcv"`
+			Bytes    int    `json:"bytes"`
+			Source   string `json:"source"`
+			Encoding string `json:"encoding"`
+		}{kcv, key.Len(), source, string(enc)})
 	}
 	_, err = fmt.Fprintln(f.IO.Out, kcv)
 	return err
@@ -97,7 +109,7 @@ func readKeyInput(f *Factory, file string) ([]byte, string, error) {
 	if file == "-" {
 		source, stream = "standard input", isStreamReader(f.IO.In)
 		if f.IO.IsStdinTTY() {
-			return nil, source, flagErrorf("refusing to read a key typed on a terminal (it would be echoed)\nhint: pass a FILE or pipe the key in")
+			return nil, source, inputError(errors.New("refusing to read a key typed on a terminal (it would be echoed)\nhint: pass a FILE or pipe the key in"))
 		}
 	}
 	data, err := readInterruptibly(f, func() ([]byte, error) { return readKeyBytes(f, file, source) }, psk.Wipe,
@@ -111,7 +123,7 @@ func readKeyBytes(f *Factory, file, source string) ([]byte, error) {
 	if file != "-" {
 		fh, err := os.Open(file)
 		if err != nil {
-			return nil, &FlagError{Err: fmt.Errorf("key file: %w", err)}
+			return nil, inputError(fmt.Errorf("key file: %w", err))
 		}
 		defer fh.Close()
 		if err := psk.CheckKeyFileMode(fh, file, f.IO.Warn); err != nil {

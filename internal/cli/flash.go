@@ -24,6 +24,7 @@ type flashOptions struct {
 	offset         string
 	printOnly      bool
 	noVerify       bool
+	json           bool
 }
 
 func newFlashCmd(f *Factory, runF func(*flashOptions) error) *cobra.Command {
@@ -68,6 +69,7 @@ not found).`,
 	fl.StringVar(&opts.offset, "offset", "", "flash `OFFSET` (overrides the partition table; default 0x9000)")
 	fl.BoolVar(&opts.printOnly, "print", false, "print the esptool write command instead of running it")
 	fl.BoolVar(&opts.noVerify, "no-verify", false, "do not read the partition back to compare it with the image")
+	addFlashJSONFlag(cmd, &opts.json)
 	cmd.MarkFlagsMutuallyExclusive("offset", "partition-table")
 	return cmd
 }
@@ -112,7 +114,11 @@ func runFlash(ctx context.Context, f *Factory, deps esptoolDeps, opts *flashOpti
 		if shown == nil {
 			shown = &esptool{path: "esptool", major: 5}
 		}
-		fmt.Fprintln(f.IO.Out, shellQuote(append([]string{shown.path}, shown.writeArgs(&opts.esp, offset, opts.image)...)))
+		rep := flashReport{Image: opts.image, Port: opts.esp.port, Offset: offset, Bytes: int64(len(img)),
+			Command: append([]string{shown.path}, shown.writeArgs(&opts.esp, offset, opts.image)...)}
+		if err := reportFlash(f, opts, rep); err != nil {
+			return err
+		}
 		if tool == nil && !opts.printOnly {
 			return fmt.Errorf("%w; nothing was flashed — the command above would do it", errNoEsptool)
 		}
@@ -123,10 +129,14 @@ func runFlash(ctx context.Context, f *Factory, deps esptoolDeps, opts *flashOpti
 		return err
 	}
 	f.IO.Infof("flashed %s (%d bytes) at 0x%x", opts.image, len(img), offset)
-	if opts.noVerify {
-		return nil
+	rep := flashReport{Image: opts.image, Port: opts.esp.port, Offset: offset, Bytes: int64(len(img)), Flashed: true}
+	if !opts.noVerify {
+		if err := verifyFlashed(ctx, f, tool, opts, offset, img); err != nil {
+			return err
+		}
+		rep.Verified = true
 	}
-	return verifyFlashed(ctx, f, tool, opts, offset, img)
+	return reportFlash(f, opts, rep)
 }
 
 // verifyFlashed reads back the bytes flash wrote and compares their SHA-256

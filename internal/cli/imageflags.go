@@ -87,7 +87,7 @@ func (fl *imageFlags) resolve(f *Factory) (*resolvedImage, error) {
 	if fl.base != "" {
 		b, err := os.ReadFile(fl.base)
 		if err != nil {
-			return nil, &FlagError{Err: fmt.Errorf("--base: %w", err)}
+			return nil, inputError(fmt.Errorf("--base: %w", err))
 		}
 		if r.opts.Size != 0 && r.opts.Size != len(b) {
 			return nil, flagErrorf(fmt.Sprintf("--base %s is %d bytes but the partition is %d", fl.base, len(b), r.opts.Size))
@@ -222,7 +222,7 @@ func unwrittenErr(err error, id, output string, fl *imageFlags, registryPath str
 func findPartition(path, name string) (*partition.Partition, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, &FlagError{Err: fmt.Errorf("--partition-table: %w", err)}
+		return nil, inputError(fmt.Errorf("--partition-table: %w", err))
 	}
 	t, err := partition.Parse(data, path)
 	if err != nil {

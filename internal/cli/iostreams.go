@@ -23,6 +23,9 @@ type IOStreams struct {
 	stdinTTY  bool
 	stdoutTTY bool
 	stderrTTY bool
+	// termWidth is the terminal's width in columns when stdout is one (0:
+	// unknown); tests set it (tables fit it, issue 14 item 7).
+	termWidth int
 
 	// outFile is stdout as a file, when it is one, for the R7 mode check.
 	outFile *os.File
@@ -48,8 +51,20 @@ func System() *IOStreams {
 		outFile:   os.Stdout,
 	}
 	s.prompter = newTTYPrompter(s.stdinTTY)
+	if s.stdoutTTY {
+		if w, _, err := term.GetSize(int(os.Stdout.Fd())); err == nil {
+			s.termWidth = w
+		}
+	}
 	return s
 }
+
+// TerminalWidth is the width of the terminal stdout is, in columns; 0 when
+// it is unknown or stdout is no terminal.
+func (s *IOStreams) TerminalWidth() int { return s.termWidth }
+
+// SetTerminalWidth overrides the terminal's width (tests).
+func (s *IOStreams) SetTerminalWidth(w int) { s.termWidth = w }
 
 // Test returns streams backed by buffers: stdin, stdout, stderr.
 func Test() (*IOStreams, *bytes.Buffer, *bytes.Buffer, *bytes.Buffer) {

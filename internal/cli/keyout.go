@@ -12,7 +12,7 @@ import (
 )
 
 // errTerminal is the refusal to print key bytes on a terminal (R10).
-var errTerminal = &FlagError{Err: errors.New("refusing to write key bytes to a terminal\nhint: use -o FILE (written 0600) or pipe the output")}
+var errTerminal = &FlagError{noUsageLine: true, Err: errors.New("refusing to write key bytes to a terminal\nhint: use -o FILE (written 0600) or pipe the output")}
 
 // keyReport is what commands say after writing a key: never the key.
 type keyReport struct {

@@ -252,6 +252,9 @@ func readImageFile(path string) ([]byte, error) {
 type nvsOutput struct {
 	path string
 	data []byte
+	// keep: an existing file is not replaced (a keys file, unless --force;
+	// issue 14 item 6). Images of the drop-in commands are replaced.
+	keep bool
 }
 
 // writeNVSOutputs writes a run's secret files (0600, atomic, replacing
@@ -282,14 +285,19 @@ func writeNVSOutputs(f *Factory, allowUnignored bool, outs []nvsOutput) (err err
 			return err
 		}
 	}
-	check := secfile.Options{Replace: true, AllowUnignored: allowUnignored}
 	for _, o := range outs {
+		check := secfile.Options{Replace: !o.keep, AllowUnignored: allowUnignored}
 		if err := secfile.Check(o.path, check); err != nil {
 			return err
 		}
+		if _, err := os.Lstat(o.path); err == nil && o.keep {
+			// Before anything is written: a run that writes keys and an
+			// image writes neither.
+			return keyFileExistsHint(o, &secfile.ExistsError{Path: o.path})
+		}
 	}
-	opts := secfile.Options{Replace: true, AllowUnignored: allowUnignored, AllowUnignoredBy: settingBy(f, "allow-unignored"), Warn: f.IO.Warn}
 	for _, o := range outs {
+		opts := secfile.Options{Replace: !o.keep, AllowUnignored: allowUnignored, AllowUnignoredBy: settingBy(f, "allow-unignored"), Warn: f.IO.Warn}
 		if err := secfile.WriteFile(o.path, o.data, opts); err != nil {
 			return err
 		}
@@ -350,4 +358,14 @@ func mkdirTracked(dir string) ([]string, error) {
 		return missing, fmt.Errorf("create directory %s: %w", dir, err)
 	}
 	return missing, nil
+}
+
+// keyFileExistsHint adds to the refusal to replace a keys file why, and the
+// way out (issue 14 item 6).
+func keyFileExistsHint(o nvsOutput, err error) error {
+	var ee *secfile.ExistsError
+	if !o.keep || !errors.As(err, &ee) {
+		return err
+	}
+	return fmt.Errorf("%w\nhint: a keys file is never replaced without --force (unlike nvs_partition_gen.py): every image encrypted with it would become unreadable; choose another --keyfile, or add --force if the old keys are no longer needed", err)
 }

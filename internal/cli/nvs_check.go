@@ -176,7 +176,7 @@ func printFindings(f *Factory, findings []checkFinding) error {
 		}
 		rows = append(rows, []string{fd.Severity, page, entry, fd.Kind, fd.Detail})
 	}
-	return renderTable(f.IO.Out, []string{"SEVERITY", "PAGE", "ENTRY", "KIND", "DETAIL"}, rows)
+	return printTable(f.IO, f.IO.Out, []string{"SEVERITY", "PAGE", "ENTRY", "KIND", "DETAIL"}, rows)
 }
 
 func plural(n int, word string) string {

@@ -6,6 +6,7 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -18,6 +19,7 @@ type nvsDecryptOptions struct {
 	input          string
 	keys           string
 	output         string
+	json           bool
 	outdir         nvsOutdir
 	allowUnignored bool
 }
@@ -54,6 +56,7 @@ an encrypted image without writing it in clear, use 'nvs dump --keys'.`,
 		},
 	}
 	addOutdirFlag(cmd, &opts.outdir)
+	addReportJSONFlag(cmd, &opts.json)
 	return cmd
 }
 
@@ -79,10 +82,13 @@ func runNVSDecrypt(f *Factory, opts *nvsDecryptOptions) error {
 		return err
 	}
 	out := opts.outdir.outputPath(f, opts.output)
-	if err := writeNVSOutputs(f, opts.allowUnignored, []nvsOutput{{out, plain}}); err != nil {
+	if err := writeNVSOutputs(f, opts.allowUnignored, []nvsOutput{{path: out, data: plain}}); err != nil {
 		return err
 	}
-	f.IO.Infof("wrote decrypted NVS image %s (%d bytes, keys kcv %s)", out, len(plain), keys.KCV())
+	if err := reportFiles(f, opts.json, fileReport{Path: out, Kind: "image", Bytes: len(plain), KeysKCV: keys.KCV(),
+		text: fmt.Sprintf("wrote decrypted NVS image %s (%d bytes, keys kcv %s)", out, len(plain), keys.KCV())}); err != nil {
+		return err
+	}
 	if imageHoldsPSK(f, plain) {
 		f.IO.Warnf("%s: image holds the key in clear (%s/%s); delete it when done, and flash only the encrypted image", out, f.Config.NVSNamespace, f.Config.NVSPSKKey)
 	}

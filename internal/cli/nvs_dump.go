@@ -215,7 +215,7 @@ func printDump(f *Factory, out dumpOutput) error {
 		rows = append(rows, []string{ns, cellText(e.Key), e.Type, e.cell})
 	}
 	if len(rows) > 0 {
-		if err := renderTable(f.IO.Out, []string{"NAMESPACE", "KEY", "TYPE", "VALUE"}, rows); err != nil {
+		if err := printTable(f.IO, f.IO.Out, []string{"NAMESPACE", "KEY", "TYPE", "VALUE"}, rows); err != nil {
 			return err
 		}
 		fmt.Fprintln(f.IO.Out)
@@ -242,5 +242,5 @@ func printPageMap(f *Factory, pages []dumpPage) error {
 		}
 		rows = append(rows, []string{strconv.Itoa(p.Index), state, seq, ver, strconv.Itoa(p.Written), strconv.Itoa(p.Erased), empty})
 	}
-	return renderTable(f.IO.Out, []string{"PAGE", "STATE", "SEQ", "VERSION", "WRITTEN", "ERASED", "EMPTY"}, rows)
+	return printTable(f.IO, f.IO.Out, []string{"PAGE", "STATE", "SEQ", "VERSION", "WRITTEN", "ERASED", "EMPTY"}, rows)
 }

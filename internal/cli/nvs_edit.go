@@ -35,6 +35,7 @@ type nvsEditOptions struct {
 	force     bool
 	keys      nvsKeySource
 	erase     bool
+	json      bool
 }
 
 // nvsValueTypes are the types nvs set takes.
@@ -124,6 +125,7 @@ func (o *nvsEditOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&o.output, "output", "o", "", "write the edited image to `OUT` instead of editing IMAGE in place")
 	cmd.Flags().BoolVar(&o.force, "force", false, "replace an existing OUT")
 	addKeySourceFlags(cmd, &o.keys)
+	addReportJSONFlag(cmd, &o.json)
 }
 
 // isPSKEntry reports whether ns/key is the configured PSK entry.
@@ -227,7 +229,14 @@ func runNVSEdit(f *Factory, root *rootOptions, o *nvsEditOptions) error {
 	if err := secfile.WriteFile(out, edited, wopts); err != nil {
 		return err
 	}
-	f.IO.Infof("%s in %s", what, out)
+	kind := "image"
+	if keys != nil {
+		kind = "encrypted-image"
+	}
+	if err := reportFiles(f, o.json, fileReport{Path: out, Kind: kind, Bytes: len(edited), Edit: what,
+		text: fmt.Sprintf("%s in %s", what, out)}); err != nil {
+		return err
+	}
 	if keys == nil && !o.erase && o.isPSKEntry(f) {
 		warnPlaintextImage(f, out)
 	}
@@ -319,7 +328,7 @@ func readValueFile(f *Factory, path string) ([]byte, string, error) {
 func readValueBytes(f *Factory, path string) ([]byte, string, error) {
 	if path == "-" {
 		if f.IO.IsStdinTTY() {
-			return nil, "standard input", flagErrorf("refusing to read a value typed on a terminal (it would be echoed)\nhint: pass --value-file FILE or pipe the value in")
+			return nil, "standard input", inputError(errors.New("refusing to read a value typed on a terminal (it would be echoed)\nhint: pass --value-file FILE or pipe the value in"))
 		}
 		b, err := io.ReadAll(io.LimitReader(f.IO.In, nvs.MaxImageSize+1))
 		if err != nil {

@@ -7,6 +7,7 @@ package cli
 // KCVs, never their bytes (R10, R14).
 
 import (
+	"fmt"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -24,6 +25,7 @@ type nvsKeyGenOptions struct {
 	hmacKeyfile    string // --kp_hmac_keyfile
 	hmacInputkey   string // --kp_hmac_inputkey
 	hmacInputGiven bool
+	force          bool // --force: replace existing key files
 }
 
 func addKeyGenFlags(cmd *cobra.Command, o *nvsKeyGenOptions) {
@@ -33,6 +35,7 @@ func addKeyGenFlags(cmd *cobra.Command, o *nvsKeyGenOptions) {
 	fl.BoolVar(&o.hmacKeygen, "kp_hmac_keygen", false, "generate the HMAC key as well, written to keys/hmac-KEYFILE")
 	fl.StringVar(&o.hmacKeyfile, "kp_hmac_keyfile", "", "`NAME` of the generated HMAC key file, under DIR/keys/ unless absolute")
 	fl.StringVar(&o.hmacInputkey, "kp_hmac_inputkey", "", "read the 32-byte HMAC key from `FILE`")
+	fl.BoolVar(&o.force, "force", false, "replace an existing keys file (nvs_partition_gen.py does so silently; usmp-psk never does without --force)")
 	fl.SetNormalizeFunc(nvsNormalizeFlag)
 }
 
@@ -130,21 +133,19 @@ func nvsNewKeys(f *Factory, o *nvsKeyGenOptions) (*nvscrypt.Keys, *nvscrypt.HMAC
 
 // keyOutputs lists the key files of a key-generation run, in the order the
 // reference writes them, with their reports.
-func keyOutputs(keys *nvscrypt.Keys, hk *nvscrypt.HMACKey, keysPath, hmacPath string) ([]nvsOutput, []func(*Factory)) {
+func keyOutputs(keys *nvscrypt.Keys, hk *nvscrypt.HMACKey, keysPath, hmacPath string, force bool) ([]nvsOutput, []fileReport) {
 	var outs []nvsOutput
-	var reports []func(*Factory)
+	var reports []fileReport
 	if hk != nil {
 		kcv := hk.KCV()
-		outs = append(outs, nvsOutput{hmacPath, hk.File()})
-		reports = append(reports, func(f *Factory) {
-			f.IO.Infof("wrote HMAC key to %s (%d bytes, kcv %s); burn it into an eFuse key block with purpose HMAC_UP", hmacPath, nvscrypt.HMACKeySize, kcv)
-		})
+		outs = append(outs, nvsOutput{path: hmacPath, data: hk.File(), keep: !force})
+		reports = append(reports, fileReport{Path: hmacPath, Kind: "hmac-key", Bytes: nvscrypt.HMACKeySize, KCV: kcv,
+			text: fmt.Sprintf("wrote HMAC key to %s (%d bytes, kcv %s); burn it into an eFuse key block with purpose HMAC_UP", hmacPath, nvscrypt.HMACKeySize, kcv)})
 	}
 	kcv := keys.KCV()
-	outs = append(outs, nvsOutput{keysPath, keys.Partition()})
-	reports = append(reports, func(f *Factory) {
-		f.IO.Infof("wrote NVS encryption keys to %s (nvs_keys partition, %d bytes, kcv %s)", keysPath, nvscrypt.KeysPartitionSize, kcv)
-	})
+	outs = append(outs, nvsOutput{path: keysPath, data: keys.Partition(), keep: !force})
+	reports = append(reports, fileReport{Path: keysPath, Kind: "nvs-keys", Bytes: nvscrypt.KeysPartitionSize, KCV: kcv,
+		text: fmt.Sprintf("wrote NVS encryption keys to %s (nvs_keys partition, %d bytes, kcv %s)", keysPath, nvscrypt.KeysPartitionSize, kcv)})
 	return outs, reports
 }
 
@@ -176,9 +177,11 @@ key (the HMAC-based scheme): read with --kp_hmac_inputkey, or generated with
 --kp_hmac_keygen and written to DIR/keys/hmac-KEYFILE. New keys come from the
 operating system's cryptographic random source, not Python's random module.
 
-Every output is a secret file: written 0600 and atomically, replacing an
-existing file like the reference, and refused inside a git work tree that does
-not ignore it. Standard error names the files and their key check values.
+Every output is a secret file: written 0600 and atomically, and refused inside
+a git work tree that does not ignore it. The image replaces an existing file
+like the reference; a keys file made with --keygen does not, unlike the
+reference, without --force (losing it makes every image encrypted with it
+unreadable). Standard error names the files and their key check values.
 The dash spellings --key-protect-hmac, --kp-hmac-keygen, --kp-hmac-keyfile and
 --kp-hmac-inputkey are accepted too.`,
 		Example: `  # new random keys in keys/device-keys.bin, the image in nvs.bin
@@ -254,7 +257,7 @@ func runNVSEncrypt(f *Factory, opts *nvsEncryptOptions) error {
 	}
 	out := opts.outdir.outputPath(f, opts.output)
 	var outs []nvsOutput
-	var reports []func(*Factory)
+	var reports []fileReport
 	if opts.keygen {
 		// The reference puts the keys under the output's directory, or
 		// under ./keys when OUTPUT is absolute.
@@ -263,22 +266,21 @@ func runNVSEncrypt(f *Factory, opts *nvsEncryptOptions) error {
 			dir = opts.outdir.dir
 		}
 		keysPath, hmacPath := opts.gen.paths(f, dir)
-		outs, reports = keyOutputs(keys, hk, keysPath, hmacPath)
+		outs, reports = keyOutputs(keys, hk, keysPath, hmacPath, opts.gen.force)
 	}
-	outs = append(outs, nvsOutput{out, enc})
+	outs = append(outs, nvsOutput{path: out, data: enc})
 	defer wipeOutputs(outs)
 	if err := writeNVSOutputs(f, opts.allowUnignored, outs); err != nil {
 		return err
 	}
-	for _, r := range reports {
-		r(f)
-	}
-	f.IO.Infof("wrote encrypted NVS image %s (%d bytes, format version %d, keys kcv %s)", out, len(enc), opts.version, keys.KCV())
-	return nil
+	reports = append(reports, fileReport{Path: out, Kind: "encrypted-image", Bytes: len(enc), FormatVersion: opts.version, KeysKCV: keys.KCV(),
+		text: fmt.Sprintf("wrote encrypted NVS image %s (%d bytes, format version %d, keys kcv %s)", out, len(enc), opts.version, keys.KCV())})
+	return reportFiles(f, opts.json, reports...)
 }
 
 type nvsGenerateKeyOptions struct {
 	gen            nvsKeyGenOptions
+	json           bool
 	outdir         nvsOutdir
 	allowUnignored bool
 }
@@ -298,9 +300,11 @@ The keys are random, from the operating system's cryptographic random source
 derived from an HMAC key instead: read with --kp_hmac_inputkey, or generated
 with --kp_hmac_keygen and written to DIR/keys/hmac-KEYFILE.
 
-Key files are secret files: 0600, atomic, replacing an existing file like the
-reference, refused inside a git work tree that does not ignore them. Standard
-error names them with their key check values, never their bytes.`,
+Key files are secret files: 0600, atomic, refused inside a git work tree that
+does not ignore them. Unlike nvs_partition_gen.py, an existing keys file is
+never replaced without --force: losing it makes every image encrypted with it
+unreadable. Standard error names them with their key check values, never
+their bytes.`,
 		Example: `  # keys/nvs_keys.bin
   $ usmp-psk nvs generate-key --keyfile nvs_keys.bin
 
@@ -321,6 +325,7 @@ error names them with their key check values, never their bytes.`,
 	}
 	addKeyGenFlags(cmd, &opts.gen)
 	addOutdirFlag(cmd, &opts.outdir)
+	addReportJSONFlag(cmd, &opts.json)
 	return cmd
 }
 
@@ -338,13 +343,10 @@ func runNVSGenerateKey(f *Factory, opts *nvsGenerateKeyOptions) error {
 		dir = opts.outdir.dir
 	}
 	keysPath, hmacPath := opts.gen.paths(f, dir)
-	outs, reports := keyOutputs(keys, hk, keysPath, hmacPath)
+	outs, reports := keyOutputs(keys, hk, keysPath, hmacPath, opts.gen.force)
 	defer wipeOutputs(outs)
 	if err := writeNVSOutputs(f, opts.allowUnignored, outs); err != nil {
 		return err
 	}
-	for _, r := range reports {
-		r(f)
-	}
-	return nil
+	return reportFiles(f, opts.json, reports...)
 }

@@ -24,6 +24,7 @@ type nvsImageOptions struct {
 	sizeArg        string
 	size           int
 	version        int
+	json           bool
 	outdir         nvsOutdir
 	allowUnignored bool
 }
@@ -79,7 +80,7 @@ default usmp/psk) in clear gets a warning: use 'usmp-psk nvs encrypt'.`,
 func nvsMinArgs(n int, what string) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) < n {
-			return &FlagError{Err: fmt.Errorf("%s: expected %s, got %d arguments\nRun '%s --help' for usage", cmd.CommandPath(), what, len(args), cmd.CommandPath())}
+			return usageError(cmd, fmt.Errorf("%s: expected %s, got %d arguments", subcommandPath(cmd), what, len(args)))
 		}
 		return nil
 	}
@@ -88,6 +89,7 @@ func nvsMinArgs(n int, what string) func(*cobra.Command, []string) error {
 func addImageFlags(cmd *cobra.Command, o *nvsImageOptions) {
 	cmd.Flags().IntVar(&o.version, "version", 2, "NVS format version `N`: 1 (blobs on one page) or 2 (multi-page blobs)")
 	addOutdirFlag(cmd, &o.outdir)
+	addReportJSONFlag(cmd, &o.json)
 }
 
 // fill validates the positional arguments and flags shared by generate and
@@ -119,10 +121,13 @@ func runNVSGenerate(f *Factory, opts *nvsGenerateOptions) error {
 	}
 	defer psk.Wipe(img)
 	out := opts.outdir.outputPath(f, opts.output)
-	if err := writeNVSOutputs(f, opts.allowUnignored, []nvsOutput{{out, img}}); err != nil {
+	if err := writeNVSOutputs(f, opts.allowUnignored, []nvsOutput{{path: out, data: img}}); err != nil {
 		return err
 	}
-	f.IO.Infof("wrote NVS image %s (%d bytes, format version %d)", out, len(img), opts.version)
+	if err := reportFiles(f, opts.json, fileReport{Path: out, Kind: "image", Bytes: len(img), FormatVersion: opts.version,
+		text: fmt.Sprintf("wrote NVS image %s (%d bytes, format version %d)", out, len(img), opts.version)}); err != nil {
+		return err
+	}
 	if hasPSK {
 		version := ""
 		if opts.version != 2 {

@@ -386,7 +386,7 @@ func runGoldenCases(t *testing.T, cmd string, extra ...string) []byte {
 	var all bytes.Buffer
 	for _, c := range dumpCases {
 		args := append(append([]string{"nvs", cmd, c.image}, c.args...), extra...)
-		code, out, errOut := runNVS(t, dir, args...)
+		code, out, errOut := runOn(t, wideTerminal, dir, args...)
 		fmt.Fprintf(&all, "$ usmp-psk %s\n# exit %d\n%s", strings.Join(args, " "), code, out)
 		for _, l := range strings.SplitAfter(errOut, "\n") {
 			if l != "" && !strings.Contains(l, "can be read by group") {
@@ -699,7 +699,7 @@ func TestNVSOutputsDistinct(t *testing.T) {
 		{"k.bin", "link.bin", false},
 		{"keys/k.bin", "k.bin", true},
 	} {
-		err := writeNVSOutputs(f, true, []nvsOutput{{tt.a, []byte("keys")}, {tt.b, []byte("image")}})
+		err := writeNVSOutputs(f, true, []nvsOutput{{path: tt.a, data: []byte("keys")}, {path: tt.b, data: []byte("image")}})
 		if (err == nil) != tt.ok {
 			t.Errorf("%s, %s: %v", tt.a, tt.b, err)
 		}

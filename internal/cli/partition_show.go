@@ -70,7 +70,7 @@ func runPartitionShow(f *Factory, opts *partitionShowOptions) error {
 	if opts.json {
 		return printJSON(f, t)
 	}
-	return printPartitionTable(f.IO.Out, t)
+	return printPartitionTable(f.IO, t)
 }
 
 // readPartitionTable reads and checks a table in either form.
@@ -110,7 +110,7 @@ func readPartitionTable(path string) (*partition.Table, error) {
 // tableHint says what partition show reads.
 const tableHint = "\nhint: TABLE is the partitions CSV or the binary table (partition-table.bin, or 0xC00 bytes read at 0x8000)"
 
-func printPartitionTable(w io.Writer, t *partition.Table) error {
+func printPartitionTable(s *IOStreams, t *partition.Table) error {
 	rows := make([][]string, 0, len(t.Partitions))
 	for _, p := range t.Partitions {
 		rows = append(rows, []string{
@@ -118,7 +118,7 @@ func printPartitionTable(w io.Writer, t *partition.Table) error {
 			fmt.Sprintf("%#x", p.Offset), fmt.Sprintf("%#x", p.Size), partitionFlags(p),
 		})
 	}
-	return renderTable(w, []string{"NAME", "TYPE", "SUBTYPE", "OFFSET", "SIZE", "FLAGS"}, rows)
+	return printTable(s, s.Out, []string{"NAME", "TYPE", "SUBTYPE", "OFFSET", "SIZE", "FLAGS"}, rows)
 }
 
 // partitionFlags names the flags as gen_esp32part's CSV does.

@@ -40,7 +40,7 @@ func runPartitionCases(t *testing.T, extra ...string) []byte {
 	var all bytes.Buffer
 	for _, c := range partitionCases {
 		args := append([]string{"partition", "show", c}, extra...)
-		code, out, errOut := runNVS(t, dir, args...)
+		code, out, errOut := runOn(t, wideTerminal, dir, args...)
 		fmt.Fprintf(&all, "$ usmp-psk %s\n# exit %d\n%s", strings.Join(args, " "), code, out)
 		for _, l := range strings.SplitAfter(errOut, "\n") {
 			if l != "" {

@@ -113,7 +113,7 @@ func runRegistryAudit(ctx context.Context, f *Factory, root *rootOptions, opts *
 	out := registryAuditReport{AuditLog: reg.AuditLocation()}
 	rep, err := reg.VerifyAudit(ctx, expect)
 	if err != nil {
-		return auditFailed(f, out, err, opts.json)
+		return auditFailed(f, out, err, map[bool]auditVerdict{false: auditStdoutText, true: auditStdoutJSON}[opts.json])
 	}
 	out.Intact, out.Entries, out.Findings = len(rep.Findings) == 0, rep.Entries, rep.Findings
 	out.Head = &registryAuditHead{Seq: rep.Head.Seq, Hash: rep.Head.Hash}
@@ -149,8 +149,22 @@ func printAudit(f *Factory, out registryAuditReport, rep *registry.AuditReport, 
 	return &mismatchError{msg: fmt.Sprintf("audit log %s: the chain is intact, but %s %s it", out.AuditLog, registryCount(len(rep.Findings), "record"), verb)}
 }
 
+// auditVerdict says where auditFailed reports a broken chain: only in the
+// error on stderr (a JSON-lines stream or a migration is under way on
+// stdout), or, as every other verdict of check and audit, on stdout — as
+// JSON, or as a finding line — with a summary on stderr (issue 14 item 12).
+type auditVerdict int
+
+const (
+	auditErrorOnly auditVerdict = iota
+	auditStdoutText
+	auditStdoutJSON
+)
+
 // auditFailed reports a broken chain (exit 3) or passes another error on.
-func auditFailed(f *Factory, out registryAuditReport, err error, asJSON bool) error {
+// The records the broken log still contradicts follow the verdict: the
+// break must not hide them.
+func auditFailed(f *Factory, out registryAuditReport, err error, verdict auditVerdict) error {
 	var failed interface{ VerifyFailed() bool }
 	if !errors.As(err, &failed) || !failed.VerifyFailed() {
 		return err
@@ -161,20 +175,32 @@ func auditFailed(f *Factory, out registryAuditReport, err error, asJSON bool) er
 	} else {
 		out.Problem = err.Error()
 	}
-	if asJSON {
+	switch verdict {
+	case auditErrorOnly:
+		return &mismatchError{msg: err.Error()}
+	case auditStdoutJSON:
 		if perr := printJSON(f, out); perr != nil {
 			return perr
 		}
-		return &mismatchError{msg: err.Error()}
-	}
-	// The records the broken log still contradicts: the break must not
-	// hide them.
-	for _, fd := range out.Findings {
-		if _, perr := fmt.Fprintln(f.IO.Out, registryText(fd.String())); perr != nil {
-			return perr
+	case auditStdoutText:
+		lines := []string{err.Error()}
+		for _, fd := range out.Findings {
+			lines = append(lines, fd.String())
+		}
+		for _, l := range lines {
+			if _, perr := fmt.Fprintln(f.IO.Out, registryText(l)); perr != nil {
+				return perr
+			}
 		}
 	}
-	return &mismatchError{msg: err.Error()}
+	where := "the audit log"
+	if out.AuditLog != "" {
+		where = "audit log " + out.AuditLog
+	}
+	if out.Line > 0 {
+		return &mismatchError{msg: fmt.Sprintf("%s: the hash chain is broken at line %d", where, out.Line)}
+	}
+	return &mismatchError{msg: where + ": the hash chain is broken"}
 }
 
 // writeAuditJSONL writes the log as JSON lines to a file (0600, atomic;
@@ -193,7 +219,7 @@ func writeAuditJSONL(ctx context.Context, f *Factory, reg *registry.Registry, pa
 		err = secfile.Write(path, secfile.Options{NotSecret: true, Warn: f.IO.Warn}, write)
 	}
 	if err != nil {
-		return auditFailed(f, registryAuditReport{AuditLog: reg.AuditLocation()}, err, false)
+		return auditFailed(f, registryAuditReport{AuditLog: reg.AuditLocation()}, err, auditErrorOnly)
 	}
 	if path != "-" {
 		f.IO.Infof("wrote %s of %s to %s (last %s)", registryCount(int(rep.Entries), "audit entry"), reg.Location(), path, rep.Head.String())

@@ -74,7 +74,7 @@ func runRegistryCheck(cmd *cobra.Command, f *Factory, root *rootOptions, opts *r
 	rep, err := reg.Check(ctx, master)
 	if err != nil {
 		// A registry too damaged to be read is a finding of its own.
-		return auditFailed(f, registryAuditReport{}, err, false)
+		return auditFailed(f, registryAuditReport{AuditLog: reg.AuditLocation()}, err, map[bool]auditVerdict{false: auditStdoutText, true: auditErrorOnly}[opts.json])
 	}
 	out := registryCheckReport{Registry: reg.Location(), Devices: rep.Devices, Checked: rep.Checked, Findings: rep.Findings, Problems: len(rep.Findings)}
 	if out.Findings == nil {

@@ -6,6 +6,7 @@ package cli
 // (R26). Errors name the file and line, never a key (R9).
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -119,13 +120,13 @@ func readImportFile(f *Factory, file string) ([]byte, string, error) {
 	if file == "-" {
 		source = "standard input"
 		if f.IO.IsStdinTTY() {
-			return nil, source, flagErrorf("refusing to read keys typed on a terminal (they would be echoed)\nhint: pass a FILE or pipe the keys in")
+			return nil, source, inputError(errors.New("refusing to read keys typed on a terminal (they would be echoed)\nhint: pass a FILE or pipe the keys in"))
 		}
 		r = f.IO.In
 	} else {
 		fh, err := os.Open(file)
 		if err != nil {
-			return nil, source, &FlagError{Err: fmt.Errorf("import file: %w", err)}
+			return nil, source, inputError(fmt.Errorf("import file: %w", err))
 		}
 		defer fh.Close()
 		if err := psk.CheckKeyFileMode(fh, file, f.IO.Warn); err != nil {

@@ -71,5 +71,5 @@ func runRegistryList(cmd *cobra.Command, f *Factory, root *rootOptions, opts *re
 	for _, d := range devs {
 		rows = append(rows, []string{d.ID, string(d.Source), strconv.FormatUint(uint64(d.Epoch), 10), string(d.Status), d.KCV, registryTime(d.Updated)})
 	}
-	return renderTable(f.IO.Out, []string{"ID", "SOURCE", "EPOCH", "STATUS", "KCV", "UPDATED"}, rows)
+	return printTable(f.IO, f.IO.Out, []string{"ID", "SOURCE", "EPOCH", "STATUS", "KCV", "UPDATED"}, rows)
 }

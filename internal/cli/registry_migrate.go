@@ -69,7 +69,7 @@ func runRegistryMigrate(cmd *cobra.Command, f *Factory, root *rootOptions, opts 
 	if err != nil {
 		// A damaged source (its audit chain) or a copy that does not
 		// verify: the verification failed (exit 3).
-		return auditFailed(f, registryAuditReport{}, err, false)
+		return auditFailed(f, registryAuditReport{}, err, auditErrorOnly)
 	}
 	for _, fd := range rep.Findings {
 		f.IO.Warnf("the copy contradicts its audit log (as the source did): %s", registryText(fd.String()))

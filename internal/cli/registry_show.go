@@ -96,8 +96,13 @@ func writeDevice(f *Factory, d registry.Device) error {
 	for _, h := range d.History {
 		rows = append(rows, []string{strconv.FormatUint(uint64(h.Epoch), 10), string(h.Source), h.KCV, registryTime(h.Retired), registryText(h.Reason)})
 	}
+	header := []string{"EPOCH", "SOURCE", "KCV", "RETIRED", "REASON"}
+	if !f.IO.IsStdoutTTY() {
+		return writeTSV(f.IO.Out, header, rows)
+	}
+	// Indented under "history": two columns less to fit.
 	var t bytes.Buffer
-	if err := renderTable(&t, []string{"EPOCH", "SOURCE", "KCV", "RETIRED", "REASON"}, rows); err != nil {
+	if err := renderFitted(&t, header, rows, terminalWidth(f.IO)-2); err != nil {
 		return err
 	}
 	// Indented under "history".

@@ -113,10 +113,19 @@ func registryRun(t *testing.T, dir, master string, args ...string) (int, string,
 // "$ usmp-psk …", the exit code and stdout of each, for a golden file.
 func registryTranscript(t *testing.T, lines ...[]string) []byte {
 	t.Helper()
+	return registryTranscriptOn(t, wideTerminal, lines...)
+}
+
+// registryTranscriptOn is registryTranscript with stdout as term says.
+func registryTranscriptOn(t *testing.T, term stdoutSpec, lines ...[]string) []byte {
+	t.Helper()
 	dir := registryFixture(t, registryGoldenMaster)
 	var b bytes.Buffer
 	for _, args := range lines {
-		code, out, errOut := registryRun(t, dir, registryGoldenMaster, args...)
+		f, _, outBuf, errBuf := testFactory(t, registryGoldenMaster)
+		term.apply(f)
+		code := runCLI(t, f, dir, args...)
+		out, errOut := outBuf.String(), errBuf.String()
 		if code != exitOK {
 			t.Fatalf("%v: exit %d: %s", args, code, errOut)
 		}
@@ -224,7 +233,7 @@ func TestRegistryFlagParsing(t *testing.T) {
 			{"dev-a", "--random", "--psk-file", "k"},
 			{"dev-a", "--random", "--epoch", "1"},          // --epoch without --derive
 			{"dev-a", "--random", "--psk-encoding", "raw"}, // --psk-encoding without --psk-file
-			{"dev-a", "--psk-file", "k", "--psk-encoding", "c"},
+			{"dev-a", "--psk-file", "k", "--psk-encoding", "pem"},
 			{"dev-a", "--derive", "--epoch", "-1"},
 			{"dev-a", "--derive", "--epoch", "4294967296"},
 			{"bad id", "--random"},
@@ -396,9 +405,10 @@ func TestRegistryAuditNamesLine(t *testing.T) {
 	dir := registryFixture(t, registryGoldenMaster)
 	registrySQL(t, dir, `UPDATE usmp_audit SET line = replace(line, '"epoch":0', '"epoch":7') WHERE seq = 5`)
 	code, out, errOut := registryRun(t, dir, "", "registry", "audit")
-	// stdout: the record the edited entry now contradicts, compared with
-	// the broken log as it stands.
-	if code != exitMismatch || !strings.Contains(errOut, "line 5: ") ||
+	// The verdict on stdout, as every verdict of check and audit, then the
+	// record the edited entry now contradicts (compared with the broken log
+	// as it stands); the summary on stderr.
+	if code != exitMismatch || !strings.Contains(out, "line 5: ") || !strings.Contains(errOut, "broken at line 5") ||
 		!strings.Contains(out, `device "legacy-1": epoch: is 0, the audit log says 7`) || !strings.Contains(out, "whose chain is broken") {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}

@@ -64,7 +64,8 @@ func newRootCmd(f *Factory) *cobra.Command {
 
   # make a random 32-byte key
   $ usmp-psk generate -o gateway.psk`,
-		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			f.masterCheckable = func() bool { return registryChecksMaster(f, opts, cmd, args) }
 			return loadConfig(f, cmd, opts.configFile)
 		},
 	}
@@ -94,6 +95,8 @@ func newRootCmd(f *Factory) *cobra.Command {
 		newVersionCmd(f),
 		newSelfcheckCmd(f),
 	)
+	addVersionFlag(root)
+	registerCompletions(f, root)
 	root.InitDefaultCompletionCmd()
 	root.InitDefaultHelpCmd()
 	guardHelpTopics(root)
@@ -185,9 +188,9 @@ func valueWant(fl *pflag.Flag) string {
 // only groups others (nvs, registry, …), print the help and exit 0. The
 // argument is not repeated; the commands that exist are listed instead.
 func unknownCommand(root *cobra.Command, args []string) error {
-	if len(args) > 0 && (args[0] == cobra.ShellCompRequestCmd || args[0] == cobra.ShellCompNoDescRequestCmd) {
-		// The shells' completion request: cobra adds its command only
-		// when it runs, so Find would not know it.
+	if isCompletionRequest(args) {
+		// The shell asking for candidates: cobra's __complete finds the
+		// command itself, and a partial word is no mistake.
 		return nil
 	}
 	c, rest, err := root.Find(args)
@@ -261,7 +264,7 @@ func guardHelpTopics(root *cobra.Command) {
 func exactArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {
-			return usageError(cmd, fmt.Errorf("%s: expected %s, got %d arguments", cmd.CommandPath(), what, len(args)))
+			return usageError(cmd, fmt.Errorf("%s: expected %s, got %d arguments", subcommandPath(cmd), what, len(args)))
 		}
 		return nil
 	}
@@ -271,7 +274,7 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 func maxArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) > n {
-			return usageError(cmd, fmt.Errorf("%s: expected at most %s, got %d arguments", cmd.CommandPath(), what, len(args)))
+			return usageError(cmd, fmt.Errorf("%s: expected at most %s, got %d arguments", subcommandPath(cmd), what, len(args)))
 		}
 		return nil
 	}

@@ -56,8 +56,9 @@ So does an image that holds no device: blank, not NVS, or without the id.
 Prints the id, both KCVs and the verdict, never a key. Exit codes: 0 match;
 3 mismatch (also for a revoked device, a retired key, keys that do not
 decrypt the image, an image cut short or holding no device, a blank
-device); 2 no registry; 1 error (unreadable image, esptool missing or
-failing, no master secret when one is needed).`,
+device); 2 no registry, or an image that looks encrypted given without
+--keys/--hmac-key; 1 error (unreadable image, esptool missing or failing,
+no master secret when one is needed).`,
 		Example: `  $ usmp-psk verify device-id-1.bin
   device-id-1  image 2637840a  expected 2637840a  (registry, epoch 0)  match
 
@@ -230,6 +231,9 @@ func verifyImage(ctx context.Context, f *Factory, root *rootOptions, opts *verif
 		// A blank image, or one that is no NVS, holds no key the gateway
 		// could accept: that is a failed verification, not an I/O error.
 		return &mismatchError{msg: "verification failed for " + name + ": " + err.Error()}
+	}
+	if errors.Is(err, provision.ErrLooksEncrypted) {
+		return fmt.Errorf("%s: %w", name, err) // exit 2, as rotate and provision (issue 14 item 3)
 	}
 	if err != nil {
 		return errWrongKeys(err)

@@ -114,3 +114,21 @@ func CheckBase(img []byte, k *nvscrypt.Keys) error {
 	}
 	return nil
 }
+
+// EncryptedNoKeysError reports an image read without keys that holds no
+// device id and looks encrypted. It is bad input (exit 2), as a --base that
+// looks encrypted is for provision and rotate: the keys are missing from
+// the command line, nothing was compared (issue 14).
+type EncryptedNoKeysError struct {
+	Namespace, IDKey string
+}
+
+func (e *EncryptedNoKeysError) Error() string {
+	return fmt.Sprintf("%v; read without its keys it has no %s/%s string to compare, so nothing was compared\nhint: give its keys with --keys KEYS.bin (its nvs_keys partition) or --hmac-key FILE", ErrLooksEncrypted, e.Namespace, e.IDKey)
+}
+
+// Unwrap makes errors.Is(err, ErrLooksEncrypted) hold.
+func (e *EncryptedNoKeysError) Unwrap() error { return ErrLooksEncrypted }
+
+// BadInput marks the error as the user's to fix (exit code 2).
+func (e *EncryptedNoKeysError) BadInput() bool { return true }

@@ -186,7 +186,7 @@ func RunBatch(ctx context.Context, reg *registry.Registry, spec BatchSpec) (*Bat
 	// them with one git run per directory, so a rule naming single files
 	// cannot let the others through. The manifest holds no keys (R18): no
 	// guard for it.
-	secOpts := secfile.Options{AllowUnignored: spec.AllowUnignored, Warn: spec.Warn}
+	secOpts := secfile.Options{AllowUnignored: spec.AllowUnignored, OneOfMany: true, Warn: spec.Warn}
 	keysDir := filepath.Join(spec.Out, "keys")
 	probes := []string{filepath.Join(spec.Out, ImageName(spec.IDs.ID(0)))}
 	if spec.PerDeviceKeys {

@@ -183,7 +183,7 @@ func ReadImage(img []byte, o ImageOptions) (*DeviceImage, error) {
 	idEntry := parsed.Lookup(o.Namespace, o.IDKey)
 	if idEntry == nil || idEntry.Type != nvs.TypeString || idEntry.Err != nil {
 		if o.Keys == nil && LooksEncrypted(img) {
-			return nil, fmt.Errorf("no %s/%s string in the image; it looks encrypted: give its keys with --keys or --hmac-key", o.Namespace, o.IDKey)
+			return nil, &EncryptedNoKeysError{Namespace: o.Namespace, IDKey: o.IDKey}
 		}
 		return nil, noDeviceError{fmt.Errorf("no %s/%s string in the image", o.Namespace, o.IDKey)}
 	}

@@ -20,20 +20,25 @@ const (
 // Encodings lists the accepted names, for help text and validation.
 var Encodings = []Encoding{Hex, Base64, Raw, C}
 
+// Auto is not an encoding but the choice to detect it (Detect) when a key
+// is read: fingerprint's default.
+const Auto Encoding = "auto"
+
 // ParseEncoding validates an encoding name given in source (a flag name).
-// decodable restricts the choice to encodings that can be read back.
+// decodable says the key is read, not written: every encoding can be read
+// back (issue 14 item 10), and "auto" detects it.
 func ParseEncoding(source, name string, decodable bool) (Encoding, error) {
 	switch e := Encoding(strings.ToLower(name)); e {
-	case Hex, Base64, Raw:
+	case Hex, Base64, Raw, C:
 		return e, nil
-	case C:
-		if !decodable {
+	case Auto:
+		if decodable {
 			return e, nil
 		}
 	}
 	allowed := "hex, base64, raw, c"
 	if decodable {
-		allowed = "hex, base64, raw"
+		allowed = "auto, hex, base64, raw, c"
 	}
 	// The name is not repeated: whatever was typed after the flag, it may
 	// be a key pasted in the wrong place (R9).
@@ -69,10 +74,22 @@ func Encode(s *Secret, e Encoding) []byte {
 	}
 }
 
-// encodeC writes the C array form of design §3, 8 bytes per line.
+// cHeader and cFooter make the C array of design §3 a header that compiles
+// on its own (issue 14 item 10): uint8_t needs <stdint.h>, and the guard
+// lets it be included twice.
+const (
+	cHeader = "/* The USMP pre-shared key, written by usmp-psk. Secret: keep this file 0600\n" +
+		" * and out of version control. */\n" +
+		"#ifndef USMP_PSK_H\n#define USMP_PSK_H\n\n#include <stdint.h>\n\n"
+	cFooter = "\n#endif /* USMP_PSK_H */\n"
+)
+
+// encodeC writes the C array form of design §3, 8 bytes per line, as a
+// header that compiles on its own.
 func encodeC(b []byte) []byte {
 	head := fmt.Sprintf("static const uint8_t usmp_psk[%d] = {\n", len(b))
-	out := make([]byte, 0, len(head)+len(b)*6+len(b)/8*6+8)
+	out := make([]byte, 0, len(cHeader)+len(head)+len(b)*6+len(b)/8*6+8+len(cFooter))
+	out = append(out, cHeader...)
 	out = append(out, head...)
 	for i, c := range b {
 		if i%8 == 0 {
@@ -86,6 +103,7 @@ func encodeC(b []byte) []byte {
 		}
 	}
 	out = append(out, "};\n"...)
+	out = append(out, cFooter...)
 	return out
 }
 
@@ -106,8 +124,128 @@ func Decode(source string, data []byte, e Encoding) (*Secret, error) {
 		return decodeBase64(source, trimSpace(data))
 	case Hex, "":
 		return decodeHex(source, trimSpace(data))
+	case C:
+		return decodeC(source, data)
+	case Auto:
+		e, ok := Detect(data)
+		if !ok {
+			return nil, &InputError{Source: source, Msg: "cannot tell how the key is encoded: pass --encoding hex, base64, raw or c"}
+		}
+		return Decode(source, data, e)
 	}
-	return nil, &InputError{Source: source, Msg: "this encoding cannot be read back (use hex, base64 or raw)"}
+	return nil, &InputError{Source: source, Msg: "unknown encoding (use hex, base64, raw or c)"}
+}
+
+// Detect tells which of the encodings generate writes data is in: c when
+// it holds a C array initializer, hex when it is (almost) only hex digits,
+// base64 when it is only base64 characters with canonical
+// padding, raw when it holds bytes that no text encoding has (control
+// characters or bytes above 0x7e). Anything else is not told (false), and
+// the caller asks for --encoding. Surrounding white space is ignored.
+func Detect(data []byte) (Encoding, bool) {
+	s := trimSpace(data)
+	if len(s) == 0 {
+		return "", false
+	}
+	text := true
+	for _, c := range s {
+		if c > 0x7e || (c < 0x20 && !isSpace(c)) {
+			text = false
+			break
+		}
+	}
+	switch {
+	case !text:
+		return Raw, true
+	case strings.Contains(string(s), "{") && strings.Contains(string(s), "0x"):
+		return C, true
+	}
+	body := s
+	for len(body) > 0 && body[len(body)-1] == '=' {
+		body = body[:len(body)-1]
+	}
+	nonHex, allB64 := 0, true
+	for _, c := range body {
+		if _, ok := hexVal(c); !ok {
+			nonHex++
+		}
+		if _, ok := b64Val(c); !ok {
+			allB64 = false
+		}
+	}
+	switch {
+	case len(body) == len(s) && 4*nonHex < len(s):
+		// Hex, or a hex key with a few damaged characters, which Decode
+		// then names: random base64 has about two non-hex characters in
+		// three, never one in four.
+		return Hex, true
+	case allB64 && len(body) >= minDetectedBase64 && (len(body) == len(s) || len(s)%4 == 0):
+		return Base64, true
+	}
+	return "", false
+}
+
+// minDetectedBase64 is the shortest base64 Detect takes for a key: 16
+// bytes. Shorter runs of letters are words ("sentinel"), not keys.
+const minDetectedBase64 = 22
+
+// decodeC reads the bytes of the first C array initializer in data (what
+// Encode writes for C: "… = { 0x01, 0x02, … };"): hex (0x..) or decimal
+// byte literals separated by commas, with comments and white space. Errors
+// name the literal's position, never its text (R9).
+func decodeC(source string, data []byte) (*Secret, error) {
+	open := -1
+	for i, c := range data {
+		if c == '{' {
+			open = i
+			break
+		}
+	}
+	if open < 0 {
+		return nil, &InputError{Source: source, Msg: "not a C array: no '{'"}
+	}
+	out := make([]byte, 0, 64)
+	fail := func(msg string) (*Secret, error) {
+		Wipe(out)
+		return nil, &InputError{Source: source, Msg: msg}
+	}
+	i, n := open+1, 0
+	for {
+		for i < len(data) && (isSpace(data[i]) || data[i] == ',') {
+			i++
+		}
+		if i >= len(data) {
+			return fail("not a C array: no closing '}'")
+		}
+		if data[i] == '}' {
+			break
+		}
+		n++
+		base, start := 10, i
+		if i+1 < len(data) && data[i] == '0' && (data[i+1] == 'x' || data[i+1] == 'X') {
+			base, i, start = 16, i+2, i+2
+		}
+		v := 0
+		for i < len(data) {
+			d, ok := hexVal(data[i])
+			if !ok || (base == 10 && d > 9) {
+				break
+			}
+			v = v*base + int(d)
+			if v > 255 {
+				return fail(fmt.Sprintf("not a C array of bytes: element %d is above 255", n))
+			}
+			i++
+		}
+		if i == start || (i < len(data) && !isSpace(data[i]) && data[i] != ',' && data[i] != '}') {
+			return fail(fmt.Sprintf("not a C array of bytes: element %d is not a byte literal", n))
+		}
+		out = append(out, byte(v))
+	}
+	if len(out) == 0 {
+		return fail("the key is empty")
+	}
+	return NewSecret(out), nil
 }
 
 func isSpace(c byte) bool {

@@ -23,6 +23,11 @@ var (
 		"not a base64 key: wrong length",
 		"not a base64 key: character 0 is not base64",
 		"not a base64 key: non-canonical final character",
+		"not a C array: no '{'",
+		"not a C array: no closing '}'",
+		"not a C array of bytes: element 0 is above 255",
+		"not a C array of bytes: element 0 is not a byte literal",
+		"cannot tell how the key is encoded: pass --encoding hex, base64, raw or c",
 	}
 	deviceIDMessages = []string{
 		"empty (" + deviceIDRule + ")",
@@ -61,12 +66,17 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte("gvE3OuRJq2PKncFFVpNN3N1+w2HB2AAw0xbpynNVpAo=\n"), uint8(1))
 	f.Add([]byte("zz"), uint8(0))
 	f.Add([]byte("===="), uint8(1))
+	f.Add([]byte("static const uint8_t usmp_psk[2] = {\n    0x01, 255,\n};\n"), uint8(3))
+	f.Add([]byte("{ 0x1ff }"), uint8(4))
 	f.Fuzz(func(t *testing.T, data []byte, which uint8) {
-		enc := []Encoding{Hex, Base64, Raw}[int(which)%3]
+		enc := []Encoding{Hex, Base64, Raw, C, Auto}[int(which)%5]
 		s, err := Decode("fuzz", data, enc)
 		if err != nil {
 			assertFixedMessage(t, err, "fuzz: ", decodeMessages)
 			return
+		}
+		if enc == Auto {
+			enc, _ = Detect(data)
 		}
 		// Round trip: what we decode we can encode and decode again.
 		back, err := Decode("fuzz", Encode(s, enc), enc)

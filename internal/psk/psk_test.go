@@ -139,21 +139,21 @@ func TestEncodings(t *testing.T) {
 		{Hex, h + "\n"},
 		{Base64, b + "\n"},
 		{Raw, string(key)},
-		{C, "static const uint8_t usmp_psk[32] = {\n" +
+		{C, "/* The USMP pre-shared key, written by usmp-psk. Secret: keep this file 0600\n" +
+			" * and out of version control. */\n" +
+			"#ifndef USMP_PSK_H\n#define USMP_PSK_H\n\n#include <stdint.h>\n\n" +
+			"static const uint8_t usmp_psk[32] = {\n" +
 			"    0x00, 0x07, 0x0e, 0x15, 0x1c, 0x23, 0x2a, 0x31,\n" +
 			"    0x38, 0x3f, 0x46, 0x4d, 0x54, 0x5b, 0x62, 0x69,\n" +
 			"    0x70, 0x77, 0x7e, 0x85, 0x8c, 0x93, 0x9a, 0xa1,\n" +
 			"    0xa8, 0xaf, 0xb6, 0xbd, 0xc4, 0xcb, 0xd2, 0xd9,\n" +
-			"};\n"},
+			"};\n\n#endif /* USMP_PSK_H */\n"},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.enc), func(t *testing.T) {
 			got := Encode(s, tt.enc)
 			if string(got) != tt.want {
 				t.Fatalf("Encode(%s) wrong", tt.enc)
-			}
-			if tt.enc == C {
-				return
 			}
 			back, err := Decode("test", got, tt.enc)
 			if err != nil || !back.Equal(s) {
@@ -513,10 +513,65 @@ func TestParseEncoding(t *testing.T) {
 	if e, err := ParseEncoding("--encoding", "HEX", false); err != nil || e != Hex {
 		t.Fatal(e, err)
 	}
-	if _, err := ParseEncoding("--encoding", "c", true); err == nil {
-		t.Fatal("c accepted for decoding")
+	// Every encoding generate writes can be read back, and detected
+	// (issue 14 item 10); "auto" only where a key is read.
+	if e, err := ParseEncoding("--encoding", "c", true); err != nil || e != C {
+		t.Fatal("c refused for decoding", err)
+	}
+	if e, err := ParseEncoding("--encoding", "auto", true); err != nil || e != Auto {
+		t.Fatal("auto refused for decoding", err)
+	}
+	if _, err := ParseEncoding("--encoding", "auto", false); err == nil {
+		t.Fatal("auto accepted for writing")
 	}
 	if _, err := ParseEncoding("--encoding", "pem", false); err == nil {
 		t.Fatal("pem accepted")
+	}
+}
+
+// TestDetect: fingerprint reads what generate writes in every encoding,
+// telling which (issue 14 item 10), and says so when it cannot.
+func TestDetect(t *testing.T) {
+	key := make([]byte, 32)
+	for i := range key {
+		key[i] = byte(i*37 + 11)
+	}
+	s := CopySecret(key)
+	for _, enc := range Encodings {
+		t.Run(string(enc), func(t *testing.T) {
+			data := Encode(s, enc)
+			got, ok := Detect(data)
+			if !ok || got != enc {
+				t.Fatalf("Detect = %q, %v; want %q", got, ok, enc)
+			}
+			back, err := Decode("test", data, Auto)
+			if err != nil || !back.Equal(s) {
+				t.Fatalf("Decode(auto): %v", err)
+			}
+		})
+	}
+	for _, tt := range []struct {
+		name string
+		data string
+		want Encoding
+		ok   bool
+	}{
+		{"hex upper case", "0A1B2C3D", Hex, true},
+		{"hex with a damaged character", "82f1x73ae449ab63ca9dc14556934ddcdd7ec361c1d80030d316e9ca7355a40a", Hex, true},
+		{"base64 url unpadded", "gvE3OuRJq2PKncFFVpNN3N1-w2HB2AAw0xbpynNVpAo", Base64, true},
+		{"C decimal", "{ 1, 2, 255 }", C, false},
+		{"text that is none", "not a key at all!", "", false},
+		{"a word is no base64 key", "sentinel", "", false},
+		{"empty", "\n", "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := Detect([]byte(tt.data))
+			if ok != tt.ok || (ok && got != tt.want) {
+				t.Fatalf("Detect(%q) = %q, %v", tt.data, got, ok)
+			}
+		})
+	}
+	if _, err := Decode("k.txt", []byte("not a key at all!"), Auto); err == nil || !strings.Contains(err.Error(), "pass --encoding hex, base64, raw or c") {
+		t.Fatalf("undetectable: %v", err)
 	}
 }

@@ -125,6 +125,9 @@ func GitGuard(path string, opts Options) error {
 	case 0:
 	case 1:
 		rel, _ := filepath.Rel(top, abs)
+		if opts.OneOfMany {
+			return refuse("git does not ignore it", dirRuleHint(top, filepath.Dir(rel)))
+		}
 		return refuse("git does not ignore it", "add it to .gitignore (e.g. echo '"+rel+"' >> "+filepath.Join(top, ".gitignore")+"), write it elsewhere, or pass --allow-unignored")
 	default:
 		return refuse("git check-ignore failed", "write the file outside the work tree, or pass --allow-unignored")
@@ -251,7 +254,17 @@ func GitGuardAll(dir string, names []string, opts Options) error {
 	}
 	if nUnignored > 0 {
 		rel, _ := filepath.Rel(top, absDir)
-		return refuse(firstUnignored, "git does not ignore it", "ignore the whole directory (e.g. echo '"+filepath.ToSlash(rel)+"/' >> "+filepath.Join(top, ".gitignore")+"), write elsewhere, or pass --allow-unignored", nUnignored)
+		return refuse(firstUnignored, "git does not ignore it", dirRuleHint(top, rel), nUnignored)
 	}
 	return nil
+}
+
+// dirRuleHint suggests ignoring the directory rel (relative to the work
+// tree top) as a whole, anchored at the top: "/factory/images/".
+func dirRuleHint(top, rel string) string {
+	rule := "/" + filepath.ToSlash(rel) + "/"
+	if rel == "." {
+		return "write the files outside the work tree, or pass --allow-unignored"
+	}
+	return "ignore the whole directory (e.g. echo '" + rule + "' >> " + filepath.Join(top, ".gitignore") + "), write elsewhere, or pass --allow-unignored"
 }

@@ -199,3 +199,17 @@ func TestGitGuardUnresolvableFailsClosed(t *testing.T) {
 		}
 	}
 }
+
+// TestDirRuleHint: the rule a batch refusal suggests ignores the directory,
+// anchored at the work tree's top (issue 14 item 4).
+func TestDirRuleHint(t *testing.T) {
+	for _, tt := range []struct{ rel, want string }{
+		{"factory/images", "echo '/factory/images/' >> /w/.gitignore"},
+		{"out", "echo '/out/' >> /w/.gitignore"},
+		{".", "write the files outside the work tree"},
+	} {
+		if got := dirRuleHint("/w", tt.rel); !strings.Contains(got, tt.want) {
+			t.Errorf("%s: %q lacks %q", tt.rel, got, tt.want)
+		}
+	}
+}

@@ -35,6 +35,10 @@ type Options struct {
 	// mode 0644, without the git guard (R19) and without the directory
 	// rule (R7), which are there to keep secrets in.
 	Public bool
+	// OneOfMany says the file is one of many a run writes to its directory
+	// (a batch's images): the git guard's hint suggests ignoring the whole
+	// directory, not the one file it names (issue 14 item 4).
+	OneOfMany bool
 	// Warn receives warnings; nil drops them.
 	Warn func(msg string)
 }

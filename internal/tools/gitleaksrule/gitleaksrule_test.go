@@ -272,7 +272,7 @@ func keyFileFixtures(fx *fixtures, master *psk.Secret) {
 	b64u := psk.Encode(k48, psk.Base64) // 64 characters, no padding
 	fx.add("device-48-b64.key", b64u, map[string][]string{ruleBase64: {strings.TrimSpace(string(b64u))}})
 	cArr := psk.Encode(k32, psk.C)
-	cBytes := strings.TrimSpace(strings.TrimSuffix(strings.SplitN(string(cArr), "{", 2)[1], "};\n"))
+	cBytes := strings.TrimSpace(strings.SplitN(strings.SplitN(string(cArr), "{", 2)[1], "}", 2)[0])
 	cBytes = strings.TrimSuffix(cBytes, ",")
 	fx.add("firmware/main/usmp_psk.h", cArr, map[string][]string{ruleC: {cBytes}})
 	fx.add("firmware/main/usmp_psk.c", append([]byte("#include <stdint.h>\n\n"), cArr...), map[string][]string{ruleC: {cBytes}})

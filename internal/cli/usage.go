@@ -1,0 +1,116 @@
+package cli
+
+// Usage errors, in one place (issue 14 item 12): every usage error ends with
+// the line docs/exit-codes.md promises, "Run 'usmp-psk … --help' for usage",
+// and cobra's own texts for flag groups become plain sentences.
+
+import (
+	"errors"
+	"regexp"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// usageLinePrefix starts the line that points to a command's help.
+const usageLinePrefix = "Run '"
+
+// withUsageLine makes err, from running cmd, a usage error that ends with
+// the help line, when it is one: a FlagError (flags, arguments, flag
+// combinations) or one of cobra's plain usage errors. Bad input found in a
+// file (an id list, a CSV, a key file: BadInput errors) and every other
+// error are returned as they are.
+func withUsageLine(cmd *cobra.Command, err error) error {
+	if err == nil || cmd == nil {
+		return err
+	}
+	var fe *FlagError
+	switch {
+	case errors.As(err, &fe):
+		if hasUsageLine(err.Error()) || fe.noUsageLine {
+			return err
+		}
+		return &FlagError{Err: usageLineErr{err: err, path: cmd.CommandPath()}}
+	case isCobraUsageError(err):
+		return &FlagError{Err: usageLineErr{err: errors.New(plainCobraError(err.Error())), path: cmd.CommandPath()}}
+	}
+	return err
+}
+
+// usageLineErr is err followed by the help line of the command at path.
+type usageLineErr struct {
+	err  error
+	path string
+}
+
+func (e usageLineErr) Error() string {
+	return e.err.Error() + "\n" + usageLinePrefix + e.path + " --help' for usage"
+}
+
+func (e usageLineErr) Unwrap() error { return e.err }
+
+// hasUsageLine reports whether msg already ends with a help line.
+func hasUsageLine(msg string) bool {
+	i := strings.LastIndexByte(msg, '\n')
+	return strings.HasPrefix(msg[i+1:], usageLinePrefix) && strings.HasSuffix(msg, " --help' for usage")
+}
+
+// The texts of cobra's flag-group and required-flag errors.
+var (
+	reExclusive = regexp.MustCompile(`^if any flags in the group \[([^\]]*)\] are set none of the others can be; \[([^\]]*)\] were all set$`)
+	reTogether  = regexp.MustCompile(`^if any flags in the group \[([^\]]*)\] are set they must all be set; missing \[([^\]]*)\]$`)
+	reOneOf     = regexp.MustCompile(`^at least one of the flags in the group \[([^\]]*)\] is required$`)
+	reRequired  = regexp.MustCompile(`^required flag\(s\) (.*) not set$`)
+)
+
+// plainCobraError rewrites cobra's flag-group texts ("if any flags in the
+// group [derive random] are set none of the others can be; [derive random]
+// were all set") as plain sentences ("--derive and --random exclude each
+// other"). Other texts are returned as they are.
+func plainCobraError(msg string) string {
+	if m := reExclusive.FindStringSubmatch(msg); m != nil {
+		group, set := strings.Fields(m[1]), strings.Fields(m[2])
+		if len(set) == len(group) {
+			return flagList(set, "and") + " exclude each other"
+		}
+		return flagList(set, "and") + " exclude each other: give only one of " + flagList(group, "or")
+	}
+	if m := reTogether.FindStringSubmatch(msg); m != nil {
+		return flagList(strings.Fields(m[1]), "and") + " go together: " + flagList(strings.Fields(m[2]), "and") + " missing"
+	}
+	if m := reOneOf.FindStringSubmatch(msg); m != nil {
+		return "give one of " + flagList(strings.Fields(m[1]), "or")
+	}
+	if m := reRequired.FindStringSubmatch(msg); m != nil {
+		var names []string
+		for _, n := range strings.Split(m[1], ", ") {
+			names = append(names, strings.Trim(n, `"`))
+		}
+		verb := " is required"
+		if len(names) > 1 {
+			verb = " are required"
+		}
+		return flagList(names, "and") + verb
+	}
+	return msg
+}
+
+// flagList writes names as "--a", "--a and --b" or "--a, --b and --c".
+func flagList(names []string, conj string) string {
+	for i, n := range names {
+		names[i] = "--" + n
+	}
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " " + conj + " " + names[len(names)-1]
+}
+
+// subcommandPath is a command's path without the program's name ("registry
+// show"), for messages that already carry the "usmp-psk: " prefix.
+func subcommandPath(cmd *cobra.Command) string {
+	return strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+}
