@@ -31,7 +31,7 @@ func canaryMaster(t testing.TB) string {
 // testFactory returns a factory with buffers, a canary master in place of
 // the environment, and no terminal.
 func testFactory(t testing.TB, master string) (*Factory, *bytes.Buffer, *bytes.Buffer, *bytes.Buffer) {
-	ios, in, out, errOut := Test()
+	ios, in, out, errOut := testIOStreams()
 	return &Factory{
 		IO:           ios,
 		Now:          func() time.Time { return time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC) },

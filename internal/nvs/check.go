@@ -114,11 +114,6 @@ type CheckOptions struct {
 	PartitionSize int
 }
 
-// HasErrors reports whether any finding has SeverityError.
-func HasErrors(findings []Finding) bool {
-	return slices.ContainsFunc(findings, func(f Finding) bool { return f.Severity == SeverityError })
-}
-
 // Check is CheckImage without decryption.
 func Check(b []byte) []Finding {
 	return CheckImage(b, CheckOptions{})

@@ -9,6 +9,11 @@ import (
 	"testing"
 )
 
+// hasErrors reports whether any finding has SeverityError.
+func hasErrors(findings []Finding) bool {
+	return slices.ContainsFunc(findings, func(f Finding) bool { return f.Severity == SeverityError })
+}
+
 func chkKinds(fs []Finding, minSev Severity) []FindingKind {
 	var ks []FindingKind
 	for _, f := range fs {
@@ -54,7 +59,7 @@ func TestCheckGeneratorVectorsClean(t *testing.T) {
 			}
 			toolClean := !strings.Contains(string(toolReport), "!")
 			switch {
-			case HasErrors(fs):
+			case hasErrors(fs):
 				t.Errorf("errors in a generator image: %v", fs)
 			case len(b) >= 3*PageSize && len(fs) != 0:
 				t.Errorf("findings in a generator image: %v", fs)
@@ -111,12 +116,12 @@ func TestCheckDeviceImages(t *testing.T) {
 			if !slices.Equal(got, w) {
 				t.Errorf("finding kinds = %v, want %v\n%v", got, w, fs)
 			}
-			if strings.HasPrefix(name, "corrupt_") && !HasErrors(fs) {
+			if strings.HasPrefix(name, "corrupt_") && !hasErrors(fs) {
 				t.Error("a corrupted image must have errors")
 			}
 			// The library repairs power-loss leftovers at start-up
 			// (README of the device set): warnings, not errors (issue 13).
-			if strings.HasPrefix(name, "powerloss_") && HasErrors(fs) {
+			if strings.HasPrefix(name, "powerloss_") && hasErrors(fs) {
 				t.Errorf("errors in an image the device repairs: %v", fs)
 			}
 		})
@@ -336,10 +341,10 @@ func TestCheckReadOnlyVectors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fs := CheckImage(b, CheckOptions{}); !HasErrors(fs) {
+		if fs := CheckImage(b, CheckOptions{}); !hasErrors(fs) {
 			t.Errorf("%s without its size: %v, want errors", name, fs)
 		}
-		if fs := CheckImage(b, CheckOptions{PartitionSize: size}); HasErrors(fs) {
+		if fs := CheckImage(b, CheckOptions{PartitionSize: size}); hasErrors(fs) {
 			t.Errorf("%s with its size: %v, want warnings only", name, fs)
 		}
 	}
@@ -441,7 +446,7 @@ func TestCheckPowerLossDuplicates(t *testing.T) {
 			warn, errs := chkKinds(fs, SeverityWarning), chkKinds(fs, SeverityError)
 			dup := slices.Contains(errs, KindDuplicateKey) || slices.Contains(errs, KindNamespaceDuplicate)
 			switch {
-			case tt.repaired && (HasErrors(fs) || !slices.Contains(warn, KindDuplicatePowerLoss)):
+			case tt.repaired && (hasErrors(fs) || !slices.Contains(warn, KindDuplicatePowerLoss)):
 				t.Fatalf("want a duplicate-powerloss warning and no error: %v", fs)
 			case !tt.repaired && (!dup || slices.Contains(warn, KindDuplicatePowerLoss)):
 				t.Fatalf("want a duplicate error: %v", fs)

@@ -611,10 +611,6 @@ func openDirect(path string, umask int) (*os.File, error) {
 // manifestWriter streams manifest.json through a secret-file write: the
 // file appears, complete, only on commit.
 type manifestWriter struct {
-	path  string
-	head  Manifest
-	spec  BatchSpec
-	pr    *io.PipeReader
 	pw    *io.PipeWriter
 	bw    *bufio.Writer // batches entries: one pipe hand-off per 64 KiB
 	done  chan error
@@ -623,7 +619,7 @@ type manifestWriter struct {
 
 func newManifestWriter(path string, head Manifest, spec BatchSpec) (*manifestWriter, error) {
 	pr, pw := io.Pipe()
-	m := &manifestWriter{path: path, head: head, spec: spec, pr: pr, pw: pw, bw: bufio.NewWriterSize(pw, 64<<10), done: make(chan error, 1)}
+	m := &manifestWriter{pw: pw, bw: bufio.NewWriterSize(pw, 64<<10), done: make(chan error, 1)}
 	go func() {
 		// The manifest holds no keys (R18): the git guard does not apply
 		// to it (it used to refuse it at the very end, after every device

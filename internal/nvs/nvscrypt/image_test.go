@@ -22,7 +22,7 @@ func TestImageGolden(t *testing.T) {
 			plain := readTestdata(t, name+".decrypted.bin")
 			keysSources := map[string]*Keys{"keys file": mustKeys(t, name+".keys.bin")}
 			if name == "enc_hmac" {
-				k, err := DeriveFromHMACKey(readTestdata(t, name+".hmac_key.bin"))
+				k, err := deriveFromHMACKey(readTestdata(t, name+".hmac_key.bin"))
 				if err != nil {
 					t.Fatal(err)
 				}

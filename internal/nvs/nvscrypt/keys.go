@@ -283,18 +283,6 @@ func hmacSeeded(dst, key []byte, seed [4]byte) {
 	mac.Sum(dst)
 }
 
-// DeriveFromHMACKey derives the XTS keys from the raw bytes of an HMAC key
-// file (see [ParseHMACKey] for the size rule and [HMACKey.DeriveKeys] for the
-// scheme).
-func DeriveFromHMACKey(hmacKey []byte) (*Keys, error) {
-	h, err := ParseHMACKey(hmacKey)
-	if err != nil {
-		return nil, err
-	}
-	defer h.Destroy()
-	return h.DeriveKeys()
-}
-
 // File returns the HMAC key file contents: the 32 raw bytes, as the reference
 // writes them. The result is key material: write it only to a secret file and
 // wipe it after use. It returns nil if h was destroyed.

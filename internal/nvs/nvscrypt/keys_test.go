@@ -13,6 +13,17 @@ import (
 	"testing"
 )
 
+// deriveFromHMACKey derives the XTS keys from the raw bytes of an HMAC key
+// file: ParseHMACKey, then HMACKey.DeriveKeys, as the CLI does.
+func deriveFromHMACKey(hmacKey []byte) (*Keys, error) {
+	h, err := ParseHMACKey(hmacKey)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Destroy()
+	return h.DeriveKeys()
+}
+
 // keyVectors are the keys files of the golden vectors, with the XTS key the
 // manifest records for them (../shared/testdata/nvs/manifest.json, xts_key_hex).
 var keyVectors = []struct {
@@ -97,7 +108,7 @@ func TestParseKeysPartitionErrors(t *testing.T) {
 // equals the keys file the reference wrote for it.
 func TestDeriveFromHMACKeyGolden(t *testing.T) {
 	hk := readTestdata(t, "enc_hmac.hmac_key.bin")
-	k, err := DeriveFromHMACKey(hk)
+	k, err := deriveFromHMACKey(hk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +123,7 @@ func TestDeriveFromHMACKeyGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !k2.Equal(k) {
-		t.Fatal("HMACKey.DeriveKeys differs from DeriveFromHMACKey")
+		t.Fatal("HMACKey.DeriveKeys differs from deriveFromHMACKey")
 	}
 	sameBytes(t, "HMAC key file", h.File(), hk)
 }
@@ -134,7 +145,7 @@ func TestHMACDerivationVectors(t *testing.T) {
 		canaryBytes("hmac-b", 32),
 	}
 	for i, hk := range keys {
-		k, err := DeriveFromHMACKey(hk)
+		k, err := deriveFromHMACKey(hk)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +154,7 @@ func TestHMACDerivationVectors(t *testing.T) {
 	}
 	// A known answer, so that a change of both helper and reference is caught:
 	// the all-zero HMAC key.
-	k, _ := DeriveFromHMACKey(make([]byte, 32))
+	k, _ := deriveFromHMACKey(make([]byte, 32))
 	if got := k.KCV(); got != zeroHMACDerivedKCV {
 		t.Errorf("KCV of keys derived from the zero HMAC key = %s, want %s", got, zeroHMACDerivedKCV)
 	}
@@ -157,8 +168,8 @@ func TestParseHMACKeySizes(t *testing.T) {
 		if _, err := ParseHMACKey(make([]byte, n)); !errors.Is(err, ErrHMACKeySize) {
 			t.Errorf("ParseHMACKey(%d bytes) error = %v, want ErrHMACKeySize", n, err)
 		}
-		if _, err := DeriveFromHMACKey(make([]byte, n)); !errors.Is(err, ErrHMACKeySize) {
-			t.Errorf("DeriveFromHMACKey(%d bytes) error = %v, want ErrHMACKeySize", n, err)
+		if _, err := deriveFromHMACKey(make([]byte, n)); !errors.Is(err, ErrHMACKeySize) {
+			t.Errorf("deriveFromHMACKey(%d bytes) error = %v, want ErrHMACKeySize", n, err)
 		}
 	}
 }

@@ -207,7 +207,7 @@ func TestErrorsHaveNoContent(t *testing.T) {
 		errs = append(errs, err)
 		_, err = ParseHMACKey(in)
 		errs = append(errs, err)
-		_, err = DeriveFromHMACKey(in)
+		_, err = deriveFromHMACKey(in)
 		errs = append(errs, err)
 		_, err = DecryptImage(in, keys)
 		errs = append(errs, err)
