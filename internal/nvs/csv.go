@@ -49,6 +49,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/usmp/usmp-psk/internal/psk"
 )
 
 // Limits of the CSV parser. They bound memory on hostile input (R28).
@@ -751,24 +753,12 @@ func parseFill(enc string) (n int, pad byte, sz bool, ok bool) {
 			return 0, 0, false, false
 		}
 	}
-	hi, ok1 := unhex(rest[2])
-	lo, ok2 := unhex(rest[3])
+	hi, ok1 := psk.HexNibble(rest[2])
+	lo, ok2 := psk.HexNibble(rest[3])
 	if !ok1 || !ok2 {
 		return 0, 0, false, false
 	}
 	return n, hi<<4 | lo, sz, true
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 // decodeHex decodes an even-length string of hex digits (either case), like
@@ -776,8 +766,8 @@ func unhex(c byte) (byte, bool) {
 func decodeHex(s []byte) ([]byte, bool) {
 	out := make([]byte, len(s)/2)
 	for i := range out {
-		hi, ok1 := unhex(s[2*i])
-		lo, ok2 := unhex(s[2*i+1])
+		hi, ok1 := psk.HexNibble(s[2*i])
+		lo, ok2 := psk.HexNibble(s[2*i+1])
 		if !ok1 || !ok2 {
 			wipe(out)
 			return nil, false

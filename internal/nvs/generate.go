@@ -37,6 +37,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/usmp/usmp-psk/internal/psk"
 )
 
 // Partition size limits, in bytes.
@@ -159,7 +161,7 @@ func parsePyIntBase0(s string) (int, bool) {
 			prevDigit = false
 			continue
 		}
-		d, ok := unhex(c)
+		d, ok := psk.HexNibble(c)
 		if !ok || int(d) >= base {
 			return 0, false
 		}

@@ -67,7 +67,7 @@ func LooksLikeKey(s string) bool {
 }
 
 func isHexDigit(c byte) bool {
-	_, ok := hexVal(c)
+	_, ok := HexNibble(c)
 	return ok
 }
 

@@ -124,7 +124,10 @@ func trimSpace(b []byte) []byte {
 	return b
 }
 
-func hexVal(c byte) (byte, bool) {
+// HexNibble returns the value of one hex digit, either case. It is the
+// module's one hex-digit decoder: key files here, the CSV's hex2bin values,
+// fill bytes and integers in internal/nvs.
+func HexNibble(c byte) (byte, bool) {
 	switch {
 	case '0' <= c && c <= '9':
 		return c - '0', true
@@ -145,8 +148,8 @@ func decodeHex(source string, s []byte) (*Secret, error) {
 	}
 	out := make([]byte, len(s)/2)
 	for i := 0; i < len(out); i++ {
-		hi, ok1 := hexVal(s[2*i])
-		lo, ok2 := hexVal(s[2*i+1])
+		hi, ok1 := HexNibble(s[2*i])
+		lo, ok2 := HexNibble(s[2*i+1])
 		if !ok1 || !ok2 {
 			Wipe(out)
 			pos := 2*i + 1
