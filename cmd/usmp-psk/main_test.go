@@ -19,6 +19,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/usmp/usmp-psk/internal/cli"
+	"github.com/usmp/usmp-psk/internal/golden"
 	"github.com/usmp/usmp-psk/internal/leakcheck"
 	"github.com/usmp/usmp-psk/internal/psk"
 	"github.com/usmp/usmp-psk/internal/secfile"
@@ -52,7 +53,8 @@ func TestScripts(t *testing.T) {
 		Dir:                 "testdata/script",
 		RequireExplicitExec: false,
 		RequireUniqueNames:  true,
-		UpdateScripts:       os.Getenv("UPDATE_SCRIPTS") != "",
+		// -update (internal/golden) rewrites the scripts' expected output.
+		UpdateScripts: golden.Update(),
 		Setup: func(env *testscript.Env) error {
 			// A fresh random canary master per script (R22). Scripts put it
 			// in USMP_MASTER_SECRET when they need it. Its alphabet keeps

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,40 +16,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/usmp/usmp-psk/internal/golden"
 	"github.com/usmp/usmp-psk/internal/leakcheck"
 	"github.com/usmp/usmp-psk/internal/psk"
 )
-
-// updateGolden is -update: rewrite testdata/<TestName>.golden (house style
-// §21). Another test file of the package may define the flag first.
-var updateGolden = func() func() bool {
-	if fl := flag.Lookup("update"); fl != nil {
-		return func() bool { return fl.Value.String() == "true" }
-	}
-	b := flag.Bool("update", false, "rewrite the golden files in testdata/")
-	return func() bool { return *b }
-}()
-
-// golden compares got with testdata/<TestName>.golden, line endings
-// normalised, or rewrites the file with -update.
-func golden(t *testing.T, got []byte) {
-	t.Helper()
-	path := testdataAbs(t, strings.ReplaceAll(t.Name(), "/", "_")+".golden")
-	if updateGolden() {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	norm := func(b []byte) string { return strings.ReplaceAll(string(b), "\r\n", "\n") }
-	if norm(got) != norm(want) {
-		t.Errorf("output differs from %s (go test -update rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 // testdataDir is testdata/ as an absolute path, taken before any test
 // changes directory.
@@ -399,18 +368,20 @@ func runGoldenCases(t *testing.T, cmd string, extra ...string) []byte {
 }
 
 // TestNVSDumpTable is the golden of the dump table and page map (issue 3).
-func TestNVSDumpTable(t *testing.T) { golden(t, runGoldenCases(t, "dump")) }
+func TestNVSDumpTable(t *testing.T) { golden.Check(t, testdataDir, runGoldenCases(t, "dump")) }
 
 // TestNVSDumpJSON is the golden of dump --json: blobs and the PSK entry
 // carry length and kcv, never a value (R10, R14).
-func TestNVSDumpJSON(t *testing.T) { golden(t, runGoldenCases(t, "dump", "--json")) }
+func TestNVSDumpJSON(t *testing.T) { golden.Check(t, testdataDir, runGoldenCases(t, "dump", "--json")) }
 
 // TestNVSCheckTable is the golden of check: corrupted images have findings
 // and exit 3, clean ones exit 0.
-func TestNVSCheckTable(t *testing.T) { golden(t, runGoldenCases(t, "check")) }
+func TestNVSCheckTable(t *testing.T) { golden.Check(t, testdataDir, runGoldenCases(t, "check")) }
 
 // TestNVSCheckJSON is the golden of check --json.
-func TestNVSCheckJSON(t *testing.T) { golden(t, runGoldenCases(t, "check", "--json")) }
+func TestNVSCheckJSON(t *testing.T) {
+	golden.Check(t, testdataDir, runGoldenCases(t, "check", "--json"))
+}
 
 // TestNVSDumpMatchesDevice compares dump --json entry by entry with what
 // ESP-IDF's NVS library read from the same device images (expected.txt:

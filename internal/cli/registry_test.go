@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/usmp/usmp-psk/internal/golden"
 	"github.com/usmp/usmp-psk/internal/registry"
 )
 
@@ -131,19 +132,19 @@ func registryTranscript(t *testing.T, lines ...[]string) []byte {
 // TestRegistryListTable is the golden table of 'registry list' (issue 5
 // item 3; house style §21).
 func TestRegistryListTable(t *testing.T) {
-	golden(t, registryTranscript(t, []string{"registry", "list"}))
+	golden.Check(t, testdataDir, registryTranscript(t, []string{"registry", "list"}))
 }
 
 // TestRegistryListJSON is the golden {"devices":[…]} of 'registry list
 // --json': times RFC 3339 UTC.
 func TestRegistryListJSON(t *testing.T) {
-	golden(t, registryTranscript(t, []string{"registry", "list", "--json"}))
+	golden.Check(t, testdataDir, registryTranscript(t, []string{"registry", "list", "--json"}))
 }
 
 // TestRegistryShow is the golden 'registry show' of a device rotated twice,
 // a revoked one, a rotated random one and an imported one.
 func TestRegistryShow(t *testing.T) {
-	golden(t, registryTranscript(t,
+	golden.Check(t, testdataDir, registryTranscript(t,
 		[]string{"registry", "show", "device-id-1"},
 		[]string{"registry", "show", "dev-a"},
 		[]string{"registry", "show", "24:6F:28:AA"},
@@ -153,7 +154,7 @@ func TestRegistryShow(t *testing.T) {
 
 // TestRegistryShowJSON is the golden 'registry show --json'.
 func TestRegistryShowJSON(t *testing.T) {
-	golden(t, registryTranscript(t,
+	golden.Check(t, testdataDir, registryTranscript(t,
 		[]string{"registry", "show", "device-id-1", "--json"},
 		[]string{"registry", "show", "dev-a", "--json"},
 	))

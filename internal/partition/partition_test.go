@@ -5,15 +5,12 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+	"github.com/usmp/usmp-psk/internal/golden"
+)
 
 func TestParseNumber(t *testing.T) {
 	tests := []struct {
@@ -594,31 +591,11 @@ func TestMarshalJSON(t *testing.T) {
 	if err := json.Indent(&indented, compact, "", "  "); err != nil || indented.String()+"\n" != buf.String() {
 		t.Errorf("value and pointer encode differently: %v", err)
 	}
-	golden(t, buf.Bytes())
+	golden.Check(t, "testdata", buf.Bytes())
 
 	empty, err := json.Marshal(Table{})
 	if err != nil || string(empty) != `{"partitions":[]}` {
 		t.Errorf("empty table: %s %v", empty, err)
-	}
-}
-
-// golden compares got with testdata/<TestName>.golden, or rewrites it with
-// -update.
-func golden(t *testing.T, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", t.Name()+".golden")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	want = bytes.ReplaceAll(want, []byte("\r\n"), []byte("\n"))
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s:\n got %s\nwant %s", path, got, want)
 	}
 }
 
