@@ -545,20 +545,46 @@ func (e *encoder) putBlobV2(ns uint8, key string, data []byte) error {
 	return nil
 }
 
+// USMPLayout names the entries of a USMP image: the namespace, the key of
+// the device ID string and the key of the PSK blob (design §6).
+type USMPLayout struct {
+	Namespace string
+	IDKey     string
+	PSKKey    string
+}
+
+// DefaultUSMPLayout is the layout of design §6 — namespace usmp, string
+// device_id, blob psk — and the one place these defaults are written: the
+// configuration (nvs.namespace, nvs.id_key, nvs.psk_key) and provision
+// start from it.
+func DefaultUSMPLayout() USMPLayout {
+	return USMPLayout{Namespace: "usmp", IDKey: "device_id", PSKKey: "psk"}
+}
+
+// USMPImage is the image BuildUSMP and AppendUSMP write: where the entries
+// go, the device ID and its PSK, and the partition's size and NVS format
+// version (as for Generate).
+type USMPImage struct {
+	USMPLayout
+	DeviceID string
+	PSK      []byte
+	Size     int
+	Version  int
+}
+
 // BuildUSMP builds the image of a USMP device in memory: the namespace, the
-// device ID as a string under idKey, and the PSK as a blob under pskKey.
+// device ID as a string under IDKey, and the PSK as a blob under PSKKey.
 // It gives the same bytes as Generate for the CSV
 //
 //	key,type,encoding,value
-//	<namespace>,namespace,,
-//	<idKey>,data,string,<deviceID>
-//	<pskKey>,data,hex2bin,<psk in hex>
+//	<Namespace>,namespace,,
+//	<IDKey>,data,string,<DeviceID>
+//	<PSKKey>,data,hex2bin,<PSK in hex>
 //
-// (usually namespace "usmp", idKey "device_id", pskKey "psk"), without
-// parsing or allocating more than the image. size and version are as for
-// Generate. Errors never contain the device ID or the PSK.
-func BuildUSMP(namespace, idKey, deviceID, pskKey string, psk []byte, size, version int) ([]byte, error) {
-	img, err := AppendUSMP(nil, namespace, idKey, deviceID, pskKey, psk, size, version)
+// without parsing or allocating more than the image. Errors never contain
+// the device ID or the PSK.
+func BuildUSMP(u USMPImage) ([]byte, error) {
+	img, err := AppendUSMP(nil, u)
 	if err != nil {
 		return nil, err
 	}
@@ -568,28 +594,28 @@ func BuildUSMP(namespace, idKey, deviceID, pskKey string, psk []byte, size, vers
 // AppendUSMP is BuildUSMP appending the image to dst, so that a caller
 // building many images can reuse one buffer. On error it returns dst
 // unchanged (any bytes written past its length are cleared).
-func AppendUSMP(dst []byte, namespace, idKey, deviceID, pskKey string, psk []byte, size, version int) ([]byte, error) {
-	if err := usmpProblem(namespace, idKey, deviceID, pskKey, psk, version); err != nil {
+func AppendUSMP(dst []byte, u USMPImage) ([]byte, error) {
+	if err := u.problem(); err != nil {
 		return dst, err
 	}
-	ver, usable, readOnly, err := layout(size, version)
+	ver, usable, readOnly, err := layout(u.Size, u.Version)
 	if err != nil {
 		return dst, err
 	}
 	start := len(dst)
-	dst = growFF(dst, size)
+	dst = growFF(dst, u.Size)
 	e := encoder{img: dst[start:], ver: ver, usable: usable, page: -1}
 	if err = e.openPage(); err == nil {
-		err = e.putInt(NamespaceIndexDef, namespace, TypeU8, 1)
+		err = e.putInt(NamespaceIndexDef, u.Namespace, TypeU8, 1)
 	}
 	if err == nil {
-		err = putSingle(&e, 1, idKey, TypeString, deviceID, true)
+		err = putSingle(&e, 1, u.IDKey, TypeString, u.DeviceID, true)
 	}
 	if err == nil {
 		if ver == VersionByte1 {
-			err = putSingle(&e, 1, pskKey, TypeBlob, psk, false)
+			err = putSingle(&e, 1, u.PSKKey, TypeBlob, u.PSK, false)
 		} else {
-			err = e.putBlobV2(1, pskKey, psk)
+			err = e.putBlobV2(1, u.PSKKey, u.PSK)
 		}
 	}
 	if err != nil {
@@ -605,32 +631,32 @@ func AppendUSMP(dst []byte, namespace, idKey, deviceID, pskKey string, psk []byt
 	return dst, nil
 }
 
-// usmpProblem checks the inputs of AppendUSMP.
-func usmpProblem(namespace, idKey, deviceID, pskKey string, psk []byte, version int) error {
+// problem checks the inputs of AppendUSMP.
+func (u *USMPImage) problem() error {
 	for _, k := range [...]struct{ what, key string }{
-		{"namespace", namespace}, {"device ID key", idKey}, {"PSK key", pskKey},
+		{"namespace", u.Namespace}, {"device ID key", u.IDKey}, {"PSK key", u.PSKKey},
 	} {
 		if msg := keyProblem(k.key); msg != "" {
 			return errors.New("nvs: " + k.what + ": " + msg)
 		}
 	}
-	if idKey == pskKey {
+	if u.IDKey == u.PSKKey {
 		return errors.New("nvs: the device ID and the PSK need different keys")
 	}
 	limit := MaxStringSize
-	if version == 1 {
+	if u.Version == 1 {
 		limit = MaxBlobSizeV1
 	}
-	if len(deviceID)+1 > limit {
+	if len(u.DeviceID)+1 > limit {
 		return errors.New("nvs: device ID longer than " + strconv.Itoa(limit-1) + " bytes")
 	}
-	if strings.IndexByte(deviceID, 0) >= 0 {
+	if strings.IndexByte(u.DeviceID, 0) >= 0 {
 		return errors.New("nvs: device ID contains a NUL byte")
 	}
-	if len(psk) == 0 {
+	if len(u.PSK) == 0 {
 		return errors.New("nvs: empty PSK")
 	}
-	if version == 1 && len(psk) > MaxBlobSizeV1 {
+	if u.Version == 1 && len(u.PSK) > MaxBlobSizeV1 {
 		return errors.New("nvs: PSK longer than 1984 bytes (the version 1 limit)")
 	}
 	return nil

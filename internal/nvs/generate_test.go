@@ -825,12 +825,12 @@ func TestBuildUSMP(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := BuildUSMP(rows[0].Key, rows[1].Key, string(rows[1].Data), rows[2].Key, rows[2].Data, tt.size, tt.version)
+			got, err := BuildUSMP(USMPImage{USMPLayout: USMPLayout{Namespace: rows[0].Key, IDKey: rows[1].Key, PSKKey: rows[2].Key}, DeviceID: string(rows[1].Data), PSK: rows[2].Data, Size: tt.size, Version: tt.version})
 			if err != nil {
 				t.Fatal(err)
 			}
 			compareImages(t, got, want)
-			buf, err = AppendUSMP(buf[:0], rows[0].Key, rows[1].Key, string(rows[1].Data), rows[2].Key, rows[2].Data, tt.size, tt.version)
+			buf, err = AppendUSMP(buf[:0], USMPImage{USMPLayout: USMPLayout{Namespace: rows[0].Key, IDKey: rows[1].Key, PSKKey: rows[2].Key}, DeviceID: string(rows[1].Data), PSK: rows[2].Data, Size: tt.size, Version: tt.version})
 			if err != nil || !bytes.Equal(buf, want) {
 				t.Errorf("AppendUSMP differs (%v)", err)
 			}
@@ -865,7 +865,7 @@ func TestBuildUSMPErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dst := make([]byte, 2, 0x10000)
-			out, err := AppendUSMP(dst, tt.ns, tt.idKey, tt.deviceID, tt.pskKey, tt.psk, tt.size, tt.version)
+			out, err := AppendUSMP(dst, USMPImage{USMPLayout: USMPLayout{Namespace: tt.ns, IDKey: tt.idKey, PSKKey: tt.pskKey}, DeviceID: tt.deviceID, PSK: tt.psk, Size: tt.size, Version: tt.version})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want %q", err, tt.want)
 			}
@@ -882,7 +882,7 @@ func TestBuildUSMPErrors(t *testing.T) {
 			if strings.Contains(err.Error(), "SECR") || leaked(err.Error(), string(psk)) != "" {
 				t.Errorf("error %q leaks a value", err)
 			}
-			if img, err := BuildUSMP(tt.ns, tt.idKey, tt.deviceID, tt.pskKey, tt.psk, tt.size, tt.version); err == nil || img != nil {
+			if img, err := BuildUSMP(USMPImage{USMPLayout: USMPLayout{Namespace: tt.ns, IDKey: tt.idKey, PSKKey: tt.pskKey}, DeviceID: tt.deviceID, PSK: tt.psk, Size: tt.size, Version: tt.version}); err == nil || img != nil {
 				t.Errorf("BuildUSMP = %d bytes, %v", len(img), err)
 			}
 		})
@@ -897,7 +897,7 @@ func TestBuildUSMPAllocs(t *testing.T) {
 	}
 	var err error
 	if n := testing.AllocsPerRun(100, func() {
-		_, err = BuildUSMP("usmp", "device_id", "usmp-0001-a1b2c3", "psk", benchPSK, 0x6000, 2)
+		_, err = BuildUSMP(USMPImage{USMPLayout: DefaultUSMPLayout(), DeviceID: "usmp-0001-a1b2c3", PSK: benchPSK, Size: 0x6000, Version: 2})
 	}); n > 1 {
 		t.Errorf("BuildUSMP: %v allocations, want 1", n)
 	}
@@ -906,7 +906,7 @@ func TestBuildUSMPAllocs(t *testing.T) {
 	}
 	buf := make([]byte, 0, 0x6000)
 	if n := testing.AllocsPerRun(100, func() {
-		buf, err = AppendUSMP(buf[:0], "usmp", "device_id", "usmp-0001-a1b2c3", "psk", benchPSK, 0x6000, 2)
+		buf, err = AppendUSMP(buf[:0], USMPImage{USMPLayout: DefaultUSMPLayout(), DeviceID: "usmp-0001-a1b2c3", PSK: benchPSK, Size: 0x6000, Version: 2})
 	}); n != 0 {
 		t.Errorf("AppendUSMP: %v allocations, want 0", n)
 	}
@@ -963,7 +963,7 @@ func ExampleAppendUSMP() {
 	buf := make([]byte, 0, 0x6000)
 	for i := range 3 {
 		var err error
-		buf, err = AppendUSMP(buf[:0], "usmp", "device_id", fmt.Sprintf("dev-%d", i), "psk", psk, 0x6000, 2)
+		buf, err = AppendUSMP(buf[:0], USMPImage{USMPLayout: DefaultUSMPLayout(), DeviceID: fmt.Sprintf("dev-%d", i), PSK: psk, Size: 0x6000, Version: 2})
 		if err != nil {
 			fmt.Println(err)
 			return

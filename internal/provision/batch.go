@@ -455,7 +455,7 @@ func (s *BatchSpec) safeWriteOne(j *job, buf []byte, keysDir string, umask int) 
 // writeOne builds one image into buf and writes it.
 func (s *BatchSpec) writeOne(j *job, buf []byte, keysDir string, umask int) error {
 	name := ImageName(j.id)
-	img, err := nvs.AppendUSMP(buf[:0], s.Image.Namespace, s.Image.IDKey, j.id, s.Image.PSKKey, j.key.Expose(), s.Image.size(), s.Image.version())
+	img, err := nvs.AppendUSMP(buf[:0], nvs.USMPImage{USMPLayout: s.Image.Layout, DeviceID: j.id, PSK: j.key.Expose(), Size: s.Image.size(), Version: s.Image.version()})
 	if err != nil {
 		return fmt.Errorf("device %s: %w", j.id, err)
 	}

@@ -79,7 +79,7 @@ func TestBuildAndReadImage(t *testing.T) {
 		{"fresh", ImageOptions{Layout: DefaultLayout()}, nil},
 		{"fresh 0x10000 v1", ImageOptions{Layout: DefaultLayout(), Size: 0x10000, Version: 1}, nil},
 		{"fresh encrypted", ImageOptions{Layout: DefaultLayout(), Keys: keys}, nil},
-		{"custom layout", ImageOptions{Layout: Layout{"gw", "id", "key"}}, nil},
+		{"custom layout", ImageOptions{Layout: Layout{Namespace: "gw", IDKey: "id", PSKKey: "key"}}, nil},
 		{"base generator image", ImageOptions{Layout: DefaultLayout()}, readFile(t, "base_usmp.bin")},
 		{"base device image", ImageOptions{Layout: DefaultLayout()}, readFile(t, "gen_add_erase.bin")},
 		{"base encrypted", ImageOptions{Layout: DefaultLayout(), Keys: keysFile(t, "enc_gen_edit.keys.bin")}, readFile(t, "enc_gen_edit.bin")},
@@ -133,7 +133,7 @@ func TestFreshImageIsTheGenerators(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := nvs.BuildUSMP("usmp", "device_id", "d", "psk", key.Expose(), DefaultSize, 2)
+	want, _ := nvs.BuildUSMP(nvs.USMPImage{USMPLayout: nvs.DefaultUSMPLayout(), DeviceID: "d", PSK: key.Expose(), Size: DefaultSize, Version: 2})
 	if !bytes.Equal(img, want) {
 		t.Fatal("fresh image differs from the generator's")
 	}
