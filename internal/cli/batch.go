@@ -163,7 +163,7 @@ func runBatch(cmd *cobra.Command, f *Factory, root *rootOptions, opts *batchOpti
 	spec := provision.BatchSpec{
 		IDs: ids, Shard: shard, Source: provision.Derive, Out: opts.out, Image: img.opts,
 		PerDeviceKeys: opts.perDeviceKeys, Offset: img.offset, Jobs: opts.jobs, Rand: f.Rand,
-		AllowUnignored: root.allowUnignored, Warn: f.IO.Warn,
+		AllowUnignored: root.allowUnignored, Warn: f.IO.Warn, StepHook: f.fileStepHook(),
 	}
 	if opts.random {
 		spec.Source = provision.Random

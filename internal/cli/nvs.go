@@ -288,7 +288,7 @@ func writeNVSOutputs(f *Factory, allowUnignored bool, outs []nvsOutput) (err err
 			return err
 		}
 	}
-	opts := secfile.Options{Replace: true, AllowUnignored: allowUnignored, AllowUnignoredBy: settingBy(f, "allow-unignored"), Warn: f.IO.Warn}
+	opts := f.fileOptions(true, allowUnignored)
 	for _, o := range outs {
 		if err := secfile.WriteFile(o.path, o.data, opts); err != nil {
 			return err

@@ -164,7 +164,7 @@ func runNVSEdit(f *Factory, root *rootOptions, o *nvsEditOptions) error {
 	if out == "" {
 		out, replace = o.image, true
 	}
-	wopts := secfile.Options{Replace: replace, AllowUnignored: root.allowUnignored, AllowUnignoredBy: settingBy(f, "allow-unignored"), Warn: f.IO.Warn}
+	wopts := f.fileOptions(replace, root.allowUnignored)
 	if err := secfile.Check(out, wopts); err != nil {
 		return err
 	}

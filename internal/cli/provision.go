@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -116,7 +117,7 @@ func runProvision(cmd *cobra.Command, f *Factory, root *rootOptions, opts *provi
 	// Check the destination before anything is recorded (R6, R8); the
 	// base was checked by resolve, and the image is built before the
 	// device is recorded (provision.Provision).
-	wopts := secfile.Options{Replace: opts.force, AllowUnignored: root.allowUnignored, AllowUnignoredBy: settingBy(f, "allow-unignored"), Warn: f.IO.Warn}
+	wopts := f.fileOptions(opts.force, root.allowUnignored)
 	if err := checkImageOutput(opts.output, wopts); err != nil {
 		return err
 	}
@@ -187,7 +188,7 @@ func warnPlaintextImage(f *Factory, path string) {
 }
 
 func exists(path string) bool {
-	_, err := lstat(path)
+	_, err := os.Lstat(path)
 	return err == nil
 }
 

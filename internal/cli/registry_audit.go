@@ -182,7 +182,7 @@ func writeAuditJSONL(ctx context.Context, f *Factory, reg *registry.Registry, pa
 	if path == "-" {
 		err = write(f.IO.Out)
 	} else {
-		err = secfile.Write(path, secfile.Options{NotSecret: true, Warn: f.IO.Warn}, write)
+		err = secfile.Write(path, secfile.Options{NotSecret: true, Warn: f.IO.Warn, StepHook: f.fileStepHook()}, write)
 	}
 	if err != nil {
 		return auditFailed(f, registryAuditReport{AuditLog: reg.AuditLocation()}, err, false)

@@ -235,7 +235,7 @@ func exportDestination(f *Factory, root *rootOptions, opts *registryExportOption
 	tgt := &exportTarget{
 		toStdout:   opts.output == "" || opts.output == "-",
 		path:       opts.output,
-		wopts:      secfile.Options{Replace: opts.force, AllowUnignored: root.allowUnignored, Public: recipients != nil, Warn: f.IO.Warn},
+		wopts:      secfile.Options{Replace: opts.force, AllowUnignored: root.allowUnignored, Public: recipients != nil, Warn: f.IO.Warn, StepHook: f.fileStepHook()},
 		recipients: recipients,
 		armor:      opts.armor,
 	}

@@ -90,7 +90,7 @@ type rotateReport struct {
 func runRotate(cmd *cobra.Command, f *Factory, root *rootOptions, opts *rotateOptions) error {
 	ctx := cmd.Context()
 	var imgOpts *provision.ImageOptions
-	wopts := secfile.Options{Replace: opts.force, AllowUnignored: root.allowUnignored, AllowUnignoredBy: settingBy(f, "allow-unignored"), Warn: f.IO.Warn}
+	wopts := f.fileOptions(opts.force, root.allowUnignored)
 	if opts.output != "" {
 		img, err := opts.image.resolve(f)
 		if err != nil {

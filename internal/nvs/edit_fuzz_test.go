@@ -57,9 +57,9 @@ func (r *rtReader) bytes(n int) []byte {
 // session each, and after every operation reads the image back and compares
 // it with a model of what was stored: the editor's writes read back exactly,
 // and every other entry stays readable (R28 round trip).
-func editRoundTrip(t *testing.T, base []byte, ops []byte) {
+func editRoundTrip(t *testing.T, base []byte, ops []byte, indexAll bool) {
 	model := map[[2]string]rtValue{}
-	img, err := ReadImage(base, ReadOptions{})
+	img, err := ReadImage(base, ReadOptions{indexAll: indexAll})
 	if err != nil || img.MountErr != nil {
 		t.Fatalf("base: %v %v", err, img.MountErr)
 	}
@@ -69,7 +69,7 @@ func editRoundTrip(t *testing.T, base []byte, ops []byte) {
 	cur := base
 	r := &rtReader{ops}
 	for step := 0; step < 40 && len(r.b) > 0; step++ {
-		ed, err := OpenEditor(cur, EditOptions{})
+		ed, err := OpenEditor(cur, EditOptions{indexAll: indexAll})
 		if err != nil {
 			t.Fatalf("step %d: reopen: %v", step, err)
 		}
@@ -125,7 +125,7 @@ func editRoundTrip(t *testing.T, base []byte, ops []byte) {
 			}
 		}
 		cur = ed.Bytes()
-		img, err := ReadImage(cur, ReadOptions{})
+		img, err := ReadImage(cur, ReadOptions{indexAll: indexAll})
 		if err != nil || img.MountErr != nil {
 			t.Fatalf("step %d: read back: %v %v", step, err, img.MountErr)
 		}
@@ -177,14 +177,18 @@ func FuzzEditRoundTrip(f *testing.F) {
 	f.Add(byte(2), []byte("\x02\x01\x02\x07\x01\x02\x03\x04\x05\x06\x07\x08\x03\x01\x02"))
 	bases := rtBases(f)
 	f.Fuzz(func(t *testing.T, which byte, ops []byte) {
-		editRoundTrip(t, bases[int(which)%len(bases)], ops)
+		editRoundTrip(t, bases[int(which)%len(bases)], ops, false)
 	})
 }
 
 // TestEditRoundTripRandom runs the round-trip property on pseudo-random
 // operation sequences: long enough to fill pages and force garbage
 // collection.
-func TestEditRoundTripRandom(t *testing.T) {
+func TestEditRoundTripRandom(t *testing.T) { testEditRoundTripRandom(t, false) }
+
+// testEditRoundTripRandom is TestEditRoundTripRandom, with or without the
+// page index.
+func testEditRoundTripRandom(t *testing.T, indexAll bool) {
 	bases := rtBases(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < 60; i++ {
@@ -192,6 +196,6 @@ func TestEditRoundTripRandom(t *testing.T) {
 		for k := range ops {
 			ops[k] = byte(rng.Uint32())
 		}
-		editRoundTrip(t, bases[i%len(bases)], ops)
+		editRoundTrip(t, bases[i%len(bases)], ops, indexAll)
 	}
 }

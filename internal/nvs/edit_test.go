@@ -84,7 +84,11 @@ func replay(t *testing.T, base []byte, steps string, opts EditOptions) []byte {
 // library wrote, and to read back as the library read it. The power-loss
 // scenarios were cut in the middle of a step, so for them only the read-back
 // is compared (issue 3, "Editor").
-func TestEditReplaysDeviceSteps(t *testing.T) {
+func TestEditReplaysDeviceSteps(t *testing.T) { testEditReplaysDeviceSteps(t, false) }
+
+// testEditReplaysDeviceSteps is TestEditReplaysDeviceSteps, with or
+// without the page index.
+func testEditReplaysDeviceSteps(t *testing.T, indexAll bool) {
 	files, err := filepath.Glob(filepath.Join(deviceDir, "*.steps.txt"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no steps files: %v", err)
@@ -108,8 +112,8 @@ func TestEditReplaysDeviceSteps(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var opts EditOptions
-			var ropts ReadOptions
+			opts := EditOptions{indexAll: indexAll}
+			ropts := ReadOptions{indexAll: indexAll}
 			if keys := filepath.Join(deviceDir, name+".keys.bin"); fileExists(keys) {
 				opts.Decrypt, opts.Encrypt = xtsCipher(t, keys)
 				ropts.Decrypt = opts.Decrypt

@@ -36,6 +36,10 @@ type ReadOptions struct {
 	// power-loss repairs that need a write are not made. As on the device,
 	// an image that needs an in-page repair then fails to mount.
 	ReadOnly bool
+
+	// indexAll keeps the page index however small the image: this
+	// package's tests run the device suites through it too.
+	indexAll bool
 }
 
 // Image is what ESP-IDF's NVS library reads from a partition image.
@@ -221,6 +225,7 @@ func readImage(b []byte, opts ReadOptions) (*Image, *rdEngine, error) {
 		shared:   true,
 		readOnly: opts.ReadOnly,
 		decrypt:  opts.Decrypt,
+		indexAll: opts.indexAll,
 	}
 	if rc := e.init(); rc != devOK {
 		if e.hookErr != nil {

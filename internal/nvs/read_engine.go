@@ -1003,6 +1003,9 @@ type rdEngine struct {
 	index    map[uint32][]rdHashRef
 	pos      []int
 	posDirty bool
+	// indexAll keeps the index whatever the page count (the options'
+	// indexAll: tests run every lookup through it).
+	indexAll bool
 }
 
 // rdHashRef counts the live hash-list nodes of one hash in one page.
@@ -1012,8 +1015,8 @@ type rdHashRef struct {
 }
 
 // rdIndexMinPages is the page count from which the engine keeps its index
-// (a variable so that tests can run everything through the index).
-var rdIndexMinPages = 16
+// (ReadOptions.indexAll and EditOptions.indexAll keep it for fewer).
+const rdIndexMinPages = 16
 
 func (e *rdEngine) indexAdd(h uint32, p *rdPage, d int) {
 	if e.index == nil {
@@ -1138,7 +1141,7 @@ func (e *rdEngine) pmLoad() DeviceError {
 	e.list, e.free = e.list[:0], e.free[:0]
 	e.posDirty = true
 	e.index = nil
-	if n >= rdIndexMinPages {
+	if n >= rdIndexMinPages || e.indexAll {
 		e.index = map[uint32][]rdHashRef{}
 		e.pos = make([]int, n)
 	}

@@ -110,7 +110,11 @@ func diffLines(got, want []string) string {
 // TestReadDeviceImages checks every device-written image (including the
 // power-loss and corrupted ones) against what ESP-IDF's NVS library read
 // back from it, entry by entry (issue 3, "every device image").
-func TestReadDeviceImages(t *testing.T) {
+func TestReadDeviceImages(t *testing.T) { testReadDeviceImages(t, false) }
+
+// testReadDeviceImages is TestReadDeviceImages, with or without the page
+// index on every image (TestIndexEquivalence).
+func testReadDeviceImages(t *testing.T, indexAll bool) {
 	files, err := filepath.Glob(filepath.Join(deviceDir, "*.expected.txt"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no expected files: %v", err)
@@ -122,7 +126,7 @@ func TestReadDeviceImages(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var opts ReadOptions
+			opts := ReadOptions{indexAll: indexAll}
 			if keys := filepath.Join(deviceDir, name+".keys.bin"); fileExists(keys) {
 				opts.Decrypt, _ = xtsCipher(t, keys)
 			}
@@ -174,7 +178,11 @@ func TestReadTruncated(t *testing.T) {
 // (manifest.json). The emulation must leave its flash copy the same way:
 // erased duplicates and damaged entries are purged (zeroed), an
 // interrupted garbage collection is finished.
-func TestReadRepairsLikeDevice(t *testing.T) {
+func TestReadRepairsLikeDevice(t *testing.T) { testReadRepairsLikeDevice(t, false) }
+
+// testReadRepairsLikeDevice is TestReadRepairsLikeDevice, with or without
+// the page index.
+func testReadRepairsLikeDevice(t *testing.T, indexAll bool) {
 	tests := []struct {
 		name         string
 		page, n, off int // -1: image unchanged
@@ -194,7 +202,7 @@ func TestReadRepairsLikeDevice(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, e, err := readImage(b, ReadOptions{})
+			_, e, err := readImage(b, ReadOptions{indexAll: indexAll})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -364,13 +372,10 @@ func TestItemHash(t *testing.T) {
 // the page index on for every image size: looking up a key only in the
 // pages whose hash lists hold its hash must change nothing.
 func TestIndexEquivalence(t *testing.T) {
-	saved := rdIndexMinPages
-	rdIndexMinPages = 0
-	defer func() { rdIndexMinPages = saved }()
-	t.Run("read", TestReadDeviceImages)
-	t.Run("repairs", TestReadRepairsLikeDevice)
-	t.Run("replay", TestEditReplaysDeviceSteps)
-	t.Run("roundtrip", TestEditRoundTripRandom)
+	t.Run("read", func(t *testing.T) { testReadDeviceImages(t, true) })
+	t.Run("repairs", func(t *testing.T) { testReadRepairsLikeDevice(t, true) })
+	t.Run("replay", func(t *testing.T) { testEditReplaysDeviceSteps(t, true) })
+	t.Run("roundtrip", func(t *testing.T) { testEditRoundTripRandom(t, true) })
 }
 
 // TestReadLargeImage reads a 4 MiB partition whose pages are full of keys:

@@ -53,6 +53,12 @@ type BatchSpec struct {
 	AllowUnignored bool
 	// Warn receives warnings.
 	Warn func(string)
+	// StepHook, when set, is called before each chunk's images are
+	// written ("before-images", with the path of the chunk's first image)
+	// and at the steps of the manifest's write (secfile.Options.StepHook).
+	// It is the seam of the end-to-end tests, which crash the process or
+	// hold it there until they interrupt it; production never sets it.
+	StepHook func(step, path string)
 
 	// write writes an image's or keys file's bytes to the file opened for
 	// them; nil is (*os.File).Write. Tests inject a disk that fills up.
@@ -284,6 +290,9 @@ func RunBatch(ctx context.Context, reg *registry.Registry, spec BatchSpec) (*Bat
 		}
 		res.New += r.added
 		res.Existing += r.existing
+		if spec.StepHook != nil {
+			spec.StepHook("before-images", filepath.Join(spec.Out, ImageName(r.jobs[0].id)))
+		}
 		err := spec.writeImages(ctx, r.jobs, keysDir, func(n int) {
 			if spec.Progress != nil {
 				spec.Progress(done + n)
@@ -624,7 +633,7 @@ func newManifestWriter(path string, head Manifest, spec BatchSpec) (*manifestWri
 		// The manifest holds no keys (R18): the git guard does not apply
 		// to it (it used to refuse it at the very end, after every device
 		// was recorded and every image written). It is 0600 all the same.
-		err := secfile.Write(path, secfile.Options{Replace: true, NotSecret: true, Warn: spec.Warn}, func(w io.Writer) error {
+		err := secfile.Write(path, secfile.Options{Replace: true, NotSecret: true, Warn: spec.Warn, StepHook: spec.StepHook}, func(w io.Writer) error {
 			_, err := io.Copy(w, pr)
 			return err
 		})

@@ -10,8 +10,13 @@ import (
 	"strings"
 )
 
-// gitLookPath finds git; tests replace it to simulate a machine without git.
-var gitLookPath = func() (string, error) { return exec.LookPath("git") }
+// gitPath finds git (Options.lookGit in tests).
+func (o Options) gitPath() (string, error) {
+	if o.lookGit != nil {
+		return o.lookGit()
+	}
+	return exec.LookPath("git")
+}
 
 // findWorkTree walks up from dir looking for a .git entry (directory, or the
 // file of a linked work tree or submodule) and returns the top directory.
@@ -91,7 +96,7 @@ func GitGuard(path string, opts Options) error {
 		}
 		return &UnsafeError{Path: path, Msg: "refusing to write a secret file inside git work tree " + top + ": " + msg, Hint: hint}
 	}
-	git, err := gitLookPath()
+	git, err := opts.gitPath()
 	if err != nil {
 		return refuse("git is not installed, so its ignore rules cannot be checked", "write the file outside the work tree, or pass --allow-unignored")
 	}
@@ -178,7 +183,7 @@ func GitGuardAll(dir string, names []string, opts Options) error {
 		}
 		return &UnsafeError{Path: path, Msg: "refusing to write a secret file inside git work tree " + top + ": " + msg, Hint: hint}
 	}
-	git, err := gitLookPath()
+	git, err := opts.gitPath()
 	if err != nil {
 		return refuse(filepath.Join(dir, names[0]), "git is not installed, so its ignore rules cannot be checked", "write the files outside the work tree, or pass --allow-unignored", 1)
 	}

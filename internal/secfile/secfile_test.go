@@ -213,10 +213,8 @@ func TestGitGuard(t *testing.T) {
 	t.Run("f no git binary", func(t *testing.T) {
 		repo := t.TempDir()
 		_ = os.Mkdir(filepath.Join(repo, ".git"), 0o700)
-		old := gitLookPath
-		gitLookPath = func() (string, error) { return "", exec.ErrNotFound }
-		defer func() { gitLookPath = old }()
-		err := WriteFile(filepath.Join(repo, "psk.hex"), []byte("x"), Options{})
+		noGit := Options{lookGit: func() (string, error) { return "", exec.ErrNotFound }}
+		err := WriteFile(filepath.Join(repo, "psk.hex"), []byte("x"), noGit)
 		if err == nil || !strings.Contains(err.Error(), "not installed") {
 			t.Fatalf("err = %v", err)
 		}
