@@ -210,7 +210,7 @@ func reportBatch(f *Factory, opts *batchOptions, res *provision.BatchResult, sha
 		f.IO.Warnf("the images in %s hold their keys in clear: encrypt them with --keys KEYS.bin, --hmac-key FILE or --encrypt-per-device (NVS encryption)", opts.out)
 	}
 	if opts.json {
-		return printJSON(f, sum)
+		return printJSON(f.IO, sum)
 	}
 	f.IO.Infof("batch: %d devices (%d new, %d already recorded) in %s, manifest %s, registry %s; %.2fs, %.0f devices/s",
 		res.Devices, res.New, res.Existing, res.Out, res.Manifest, res.Registry, secs, sum.PerSecond)
@@ -277,7 +277,7 @@ func printPlan(f *Factory, spec provision.BatchSpec, opts *batchOptions) error {
 		if spec.Source == provision.Random {
 			source = "random"
 		}
-		return printJSON(f, struct {
+		return printJSON(f.IO, struct {
 			Out     string                    `json:"out"`
 			Source  string                    `json:"source"`
 			Size    int                       `json:"size"`

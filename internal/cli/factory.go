@@ -92,6 +92,12 @@ func newSystemFactory() *Factory {
 	}
 }
 
+// masterLoader is Master for a command's options: called at run time,
+// once --master-file is parsed, and only when the command needs the master.
+func (f *Factory) masterLoader(root *rootOptions) func() (*psk.Secret, error) {
+	return func() (*psk.Secret, error) { return f.Master(root.masterFile) }
+}
+
 // Master loads the master secret from --master-file, the captured
 // environment value or the terminal prompt (design §4).
 func (f *Factory) Master(masterFile string) (*psk.Secret, error) {

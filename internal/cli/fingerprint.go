@@ -74,7 +74,7 @@ func runFingerprint(f *Factory, opts *fingerprintOptions) error {
 	}
 	kcv := psk.KCV(key)
 	if opts.json {
-		return printJSON(f, struct {
+		return printJSON(f.IO, struct {
 			KCV    string `json:"kcv"`
 			Bytes  int    `json:"bytes"`
 			Source string `json:"source"`

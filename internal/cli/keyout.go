@@ -74,7 +74,7 @@ func writeKey(f *Factory, key *psk.Secret, o keyOutput, rep keyReport) error {
 	}
 	rep.Path = o.path
 	if o.json {
-		return printJSON(f, rep)
+		return printJSON(f.IO, rep)
 	}
 	f.IO.Infof("wrote %s to %s (%s, kcv %s)", rep.what(), rep.Path, rep.Encoding, rep.KCV)
 	return nil
@@ -93,8 +93,8 @@ func (r keyReport) what() string {
 }
 
 // printJSON writes v as indented JSON on stdout.
-func printJSON(f *Factory, v any) error {
-	enc := json.NewEncoder(f.IO.Out)
+func printJSON(ios *IOStreams, v any) error {
+	enc := json.NewEncoder(ios.Out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }

@@ -171,7 +171,7 @@ func runProvision(cmd *cobra.Command, f *Factory, root *rootOptions, opts *provi
 		warnPlaintextImage(f, opts.output)
 	}
 	if opts.json {
-		return printJSON(f, rep)
+		return printJSON(f.IO, rep)
 	}
 	state := "recorded"
 	if res.Existing {

@@ -218,7 +218,7 @@ func runRegistryExport(cmd *cobra.Command, f *Factory, root *rootOptions, opts *
 		return nil
 	}
 	if opts.json {
-		return printJSON(f, rep)
+		return printJSON(f.IO, rep)
 	}
 	f.IO.Infof("exported the keys of %s to %s (%s%s)", registryCount(rep.Devices, "active device"), rep.Path, rep.note(true), leftOut(rep.Revoked))
 	return nil

@@ -159,7 +159,7 @@ func runRotate(cmd *cobra.Command, f *Factory, root *rootOptions, opts *rotateOp
 		}
 	}
 	if opts.json {
-		return printJSON(f, rep)
+		return printJSON(f.IO, rep)
 	}
 	printRotateReport(f, rep)
 	return nil

@@ -246,7 +246,7 @@ func verifyImage(ctx context.Context, f *Factory, root *rootOptions, opts *verif
 // printVerdict prints the id, both KCVs and the verdict: one line, or JSON.
 func printVerdict(f *Factory, asJSON bool, v *provision.Verdict) error {
 	if asJSON {
-		return printJSON(f, v)
+		return printJSON(f.IO, v)
 	}
 	basis := "registry, epoch " + fmt.Sprint(v.Epoch)
 	if v.Basis == provision.BasisDerived0 {
