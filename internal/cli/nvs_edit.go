@@ -229,7 +229,7 @@ func runNVSEdit(f *Factory, root *rootOptions, o *nvsEditOptions) error {
 	}
 	f.IO.Infof("%s in %s", what, out)
 	if keys == nil && !o.erase && o.isPSKEntry(f) {
-		warnPlaintextImage(f, out)
+		warnPlaintextImage(f.IO, out)
 	}
 	return nil
 }
