@@ -112,69 +112,21 @@ func checkSize(n int) error {
 // parsePyIntBase0 parses s like Python's int(s, 0), into an int. It fails
 // on syntax errors and on values that do not fit an int64.
 func parsePyIntBase0(s string) (int, bool) {
-	// Python maps Unicode whitespace to spaces and Unicode decimal digits
-	// to ASCII digits before parsing.
-	var b strings.Builder
-	for _, r := range strings.TrimFunc(s, unicode.IsSpace) {
-		if r >= 0x80 {
-			d := digitValue(r, false)
-			if d < 0 {
-				return 0, false
-			}
-			r = rune('0' + d)
-		}
-		b.WriteRune(r)
+	t, ok := pyIntASCII(s)
+	if !ok {
+		return 0, false
 	}
-	t := b.String()
 	neg := false
 	if t != "" && (t[0] == '+' || t[0] == '-') {
 		neg = t[0] == '-'
 		t = t[1:]
 	}
-	base := 10
-	if len(t) >= 2 && t[0] == '0' {
-		switch t[1] {
-		case 'x', 'X':
-			base = 16
-		case 'o', 'O':
-			base = 8
-		case 'b', 'B':
-			base = 2
-		}
-		if base != 10 {
-			t = t[2:]
-			t = strings.TrimPrefix(t, "_") // 0x_1000 is valid
-		}
-	}
+	base, t := pyIntBase(t)
 	if t == "" {
 		return 0, false
 	}
-	var v uint64
-	prevDigit := false
-	allZero := true
-	for i := 0; i < len(t); i++ {
-		c := t[i]
-		if c == '_' {
-			if !prevDigit {
-				return 0, false
-			}
-			prevDigit = false
-			continue
-		}
-		d, ok := psk.HexNibble(c)
-		if !ok || int(d) >= base {
-			return 0, false
-		}
-		if d != 0 {
-			allZero = false
-		}
-		prevDigit = true
-		if v > (1<<63-1-uint64(d))/uint64(base) {
-			return 0, false
-		}
-		v = v*uint64(base) + uint64(d)
-	}
-	if !prevDigit {
+	v, allZero, ok := pyIntDigits(t, base)
+	if !ok {
 		return 0, false
 	}
 	// In base 0, a decimal literal may not start with 0 unless it is 0.
@@ -185,6 +137,75 @@ func parsePyIntBase0(s string) (int, bool) {
 		return -int(v), true
 	}
 	return int(v), true
+}
+
+// pyIntASCII trims s and writes its Unicode decimal digits as ASCII ones,
+// as Python does before it parses an int; other non-ASCII characters are
+// refused.
+func pyIntASCII(s string) (string, bool) {
+	var b strings.Builder
+	for _, r := range strings.TrimFunc(s, unicode.IsSpace) {
+		if r >= 0x80 {
+			d := digitValue(r, false)
+			if d < 0 {
+				return "", false
+			}
+			r = rune('0' + d)
+		}
+		b.WriteRune(r)
+	}
+	return b.String(), true
+}
+
+// pyIntBase reads the base prefix of int(s, 0) — 0x, 0o, 0b, else 10 —
+// and returns the digits after it (and after one '_': 0x_1000 is valid).
+func pyIntBase(t string) (int, string) {
+	if len(t) < 2 || t[0] != '0' {
+		return 10, t
+	}
+	base := 10
+	switch t[1] {
+	case 'x', 'X':
+		base = 16
+	case 'o', 'O':
+		base = 8
+	case 'b', 'B':
+		base = 2
+	}
+	if base == 10 {
+		return 10, t
+	}
+	return base, strings.TrimPrefix(t[2:], "_")
+}
+
+// pyIntDigits reads digits of base with single underscores between them,
+// refusing values past int64; allZero reports that every digit is 0.
+func pyIntDigits(t string, base int) (v uint64, allZero, ok bool) {
+	prevDigit := false
+	allZero = true
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if c == '_' {
+			if !prevDigit {
+				return 0, false, false
+			}
+			prevDigit = false
+			continue
+		}
+		d, ok := psk.HexNibble(c)
+		if !ok || int(d) >= base {
+			return 0, false, false
+		}
+		if d != 0 {
+			allZero = false
+		}
+		prevDigit = true
+		if v > (1<<63-1-uint64(d))/uint64(base) {
+			return 0, false, false
+		}
+		v = v*uint64(base) + uint64(d)
+	}
+	return v, allZero, prevDigit
 }
 
 // layout returns the version byte, the number of pages that may hold data
@@ -277,82 +298,118 @@ func (e *encoder) generate(rows []Row) error {
 	if err := e.openPage(); err != nil {
 		return err
 	}
-	var (
-		names []string       // namespace names; index i is namespace i+1
-		cur   uint8          // current namespace index, 0 before the first
-		seen  map[dupKey]int // data keys already written, to their row index
-	)
+	g := genRows{e: e, rows: rows}
 	for i := range rows {
-		r := &rows[i]
-		rowErr := func(col int, field, msg string, err error) error {
-			ce := &CSVError{File: r.File, Line: r.Line, Column: col, Field: field, Msg: msg, Err: err}
-			if r.Line == 0 {
-				ce.Row = i + 1
-			}
-			return ce
-		}
-		if msg := keyProblem(r.Key); msg != "" {
-			return rowErr(r.keyCol, fieldKey, msg, nil)
-		}
-		if r.Kind == RowNamespace {
-			if j := slices.Index(names, r.Key); j >= 0 {
-				cur = uint8(j + 1)
-				continue
-			}
-			if len(names) == MaxNamespaces {
-				return rowErr(r.keyCol, fieldKey, "more than 254 namespaces", nil)
-			}
-			names = append(names, r.Key)
-			cur = uint8(len(names))
-			if err := e.putInt(NamespaceIndexDef, r.Key, TypeU8, uint64(cur)); err != nil {
-				return rowErr(0, "", e.noSpaceMsg(), err)
-			}
-			continue
-		}
-		if r.Kind != RowData {
-			return rowErr(0, "", "unknown row kind", nil)
-		}
-		if cur == 0 {
-			return rowErr(r.keyCol, fieldKey, "data row before any namespace row", nil)
-		}
-		if seen == nil {
-			seen = make(map[dupKey]int)
-		}
-		k := dupKey{cur, r.Key}
-		if j, dup := seen[k]; dup {
-			first := "row " + strconv.Itoa(j+1)
-			if rows[j].Line > 0 {
-				first = "line " + strconv.Itoa(rows[j].Line)
-			}
-			return rowErr(r.keyCol, fieldKey, "duplicate key in this namespace (first at "+first+")", nil)
-		}
-		seen[k] = i
-		if msg := e.valueProblem(r); msg != "" {
-			return rowErr(r.valueCol, fieldValue, msg, nil)
-		}
-		var err error
-		switch {
-		case r.Type.IsInt():
-			bits := r.Uint
-			if r.Type.Signed() {
-				bits = uint64(r.Int)
-			}
-			err = e.putInt(cur, r.Key, r.Type, bits)
-		case r.Type == TypeString:
-			err = putSingle(e, cur, r.Key, TypeString, r.Data, true)
-		case e.ver == VersionByte1:
-			err = putSingle(e, cur, r.Key, TypeBlob, r.Data, false)
-		default:
-			err = e.putBlobV2(cur, r.Key, r.Data)
-		}
-		if errors.Is(err, errTooManyChunks) {
-			return rowErr(r.valueCol, fieldValue, "blob needs more than 128 chunks", nil)
-		}
-		if err != nil {
-			return rowErr(0, "", e.noSpaceMsg(), err)
+		if err := g.row(i); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// genRows is generate's state from one row to the next.
+type genRows struct {
+	e     *encoder
+	rows  []Row
+	names []string       // namespace names; index i is namespace i+1
+	cur   uint8          // current namespace index, 0 before the first
+	seen  map[dupKey]int // data keys already written, to their row index
+}
+
+// errAt is an error about row i: at its CSV line, or its index when it
+// was built in code.
+func (g *genRows) errAt(i, col int, field, msg string, err error) error {
+	r := &g.rows[i]
+	ce := &CSVError{File: r.File, Line: r.Line, Column: col, Field: field, Msg: msg, Err: err}
+	if r.Line == 0 {
+		ce.Row = i + 1
+	}
+	return ce
+}
+
+// row writes row i.
+func (g *genRows) row(i int) error {
+	r := &g.rows[i]
+	if msg := keyProblem(r.Key); msg != "" {
+		return g.errAt(i, r.keyCol, fieldKey, msg, nil)
+	}
+	switch r.Kind {
+	case RowNamespace:
+		return g.namespace(i)
+	case RowData:
+		return g.data(i)
+	}
+	return g.errAt(i, 0, "", "unknown row kind", nil)
+}
+
+// namespace makes row i's namespace the current one, writing its entry
+// the first time it is named.
+func (g *genRows) namespace(i int) error {
+	r := &g.rows[i]
+	if j := slices.Index(g.names, r.Key); j >= 0 {
+		g.cur = uint8(j + 1)
+		return nil
+	}
+	if len(g.names) == MaxNamespaces {
+		return g.errAt(i, r.keyCol, fieldKey, "more than 254 namespaces", nil)
+	}
+	g.names = append(g.names, r.Key)
+	g.cur = uint8(len(g.names))
+	if err := g.e.putInt(NamespaceIndexDef, r.Key, TypeU8, uint64(g.cur)); err != nil {
+		return g.errAt(i, 0, "", g.e.noSpaceMsg(), err)
+	}
+	return nil
+}
+
+// data writes row i's value in the current namespace, refusing a key
+// written there before.
+func (g *genRows) data(i int) error {
+	r := &g.rows[i]
+	if g.cur == 0 {
+		return g.errAt(i, r.keyCol, fieldKey, "data row before any namespace row", nil)
+	}
+	if g.seen == nil {
+		g.seen = make(map[dupKey]int)
+	}
+	k := dupKey{g.cur, r.Key}
+	if j, dup := g.seen[k]; dup {
+		first := "row " + strconv.Itoa(j+1)
+		if g.rows[j].Line > 0 {
+			first = "line " + strconv.Itoa(g.rows[j].Line)
+		}
+		return g.errAt(i, r.keyCol, fieldKey, "duplicate key in this namespace (first at "+first+")", nil)
+	}
+	g.seen[k] = i
+	if msg := g.e.valueProblem(r); msg != "" {
+		return g.errAt(i, r.valueCol, fieldValue, msg, nil)
+	}
+	err := g.e.putValue(g.cur, r)
+	if errors.Is(err, errTooManyChunks) {
+		return g.errAt(i, r.valueCol, fieldValue, "blob needs more than 128 chunks", nil)
+	}
+	if err != nil {
+		return g.errAt(i, 0, "", g.e.noSpaceMsg(), err)
+	}
+	return nil
+}
+
+// putValue writes a data row's value in namespace ns by its type: an
+// integer entry, a string, or a blob (one item in version 1 images, data
+// chunks and an index in version 2).
+func (e *encoder) putValue(ns uint8, r *Row) error {
+	switch {
+	case r.Type.IsInt():
+		bits := r.Uint
+		if r.Type.Signed() {
+			bits = uint64(r.Int)
+		}
+		return e.putInt(ns, r.Key, r.Type, bits)
+	case r.Type == TypeString:
+		return putSingle(e, ns, r.Key, TypeString, r.Data, true)
+	case e.ver == VersionByte1:
+		return putSingle(e, ns, r.Key, TypeBlob, r.Data, false)
+	}
+	return e.putBlobV2(ns, r.Key, r.Data)
 }
 
 func (e *encoder) noSpaceMsg() string {
