@@ -574,32 +574,9 @@ func (p *rdPage) writeEntryData(data []byte) DeviceError {
 
 // writeItem is Page::writeItem.
 func (p *rdPage) writeItem(ns uint8, t Type, key, data []byte, chunk uint8) DeviceError {
-	if p.state == PageStateInvalid {
-		return DeviceInvalidState
-	}
-	if p.state == PageStateUninit {
-		if rc := p.initialize(); rc != devOK {
-			return rc
-		}
-	}
-	if p.state == PageStateFull {
-		return DevicePageFull
-	}
-	if len(key) > MaxKeyLen {
-		return DeviceKeyTooLong
-	}
-	if len(data) > rdChunkMax {
-		return DeviceValueTooLong
-	}
-	if !rdIsVar(t) && len(data) > 8 {
-		return DeviceInvalidArg
-	}
-	count := 1
-	if rdIsVar(t) {
-		count += (len(data) + EntrySize - 1) / EntrySize
-	}
-	if p.nextFree == rdNoEntry || p.nextFree+count > EntriesPerPage {
-		return DevicePageFull
+	count, rc := p.room(t, key, data)
+	if rc != devOK {
+		return rc
 	}
 	item := rdNewItem(ns, t, count, key, chunk)
 	p.hlInsert(&item, p.nextFree)
@@ -608,11 +585,48 @@ func (p *rdPage) writeItem(ns uint8, t Type, key, data []byte, chunk uint8) Devi
 		item.setCRC()
 		return p.writeEntry(&item)
 	}
+	return p.writeVar(&item, data)
+}
+
+// room runs Page::writeItem's checks, in its order, and returns how many
+// entries the item takes: a page that is not initialized yet is.
+func (p *rdPage) room(t Type, key, data []byte) (count int, rc DeviceError) {
+	if p.state == PageStateInvalid {
+		return 0, DeviceInvalidState
+	}
+	if p.state == PageStateUninit {
+		if rc := p.initialize(); rc != devOK {
+			return 0, rc
+		}
+	}
+	switch {
+	case p.state == PageStateFull:
+		return 0, DevicePageFull
+	case len(key) > MaxKeyLen:
+		return 0, DeviceKeyTooLong
+	case len(data) > rdChunkMax:
+		return 0, DeviceValueTooLong
+	case !rdIsVar(t) && len(data) > 8:
+		return 0, DeviceInvalidArg
+	}
+	count = 1
+	if rdIsVar(t) {
+		count += (len(data) + EntrySize - 1) / EntrySize
+	}
+	if p.nextFree == rdNoEntry || p.nextFree+count > EntriesPerPage {
+		return 0, DevicePageFull
+	}
+	return count, devOK
+}
+
+// writeVar writes a variable-length item: its header with the data's size
+// and CRC, then the data in whole entries and a last one padded with 0xFF.
+func (p *rdPage) writeVar(item *rdItem, data []byte) DeviceError {
 	binary.LittleEndian.PutUint16(item[24:26], uint16(len(data)))
 	binary.LittleEndian.PutUint16(item[26:28], 0xFFFF)
 	binary.LittleEndian.PutUint32(item[28:32], CRC32(data))
 	item.setCRC()
-	if rc := p.writeEntry(&item); rc != devOK {
+	if rc := p.writeEntry(item); rc != devOK {
 		return rc
 	}
 	rest := len(data) % EntrySize
@@ -895,13 +909,11 @@ const (
 
 // matchItem is the comparison of Page::findItem's loop, in its order.
 func matchItem(item *rdItem, ns uint8, t Type, key []byte, chunk, start uint8) rdMatch {
+	if !matchKey(item, ns, t, key, chunk) {
+		return rdSkip
+	}
 	it := item.typ()
 	switch {
-	case ns != rdNSAny && item.ns() != ns,
-		key != nil && !rdKeyEq(key, item.keyField()),
-		chunk != rdChunkAny && t == TypeBlobData && item.chunk() != chunk,
-		chunk == rdChunkAny && t == TypeBlobData && it != TypeBlobData:
-		return rdSkip
 	case chunk == rdChunkAny && t == TypeBlob && it == TypeBlobIndex:
 		return rdBlobIndexForBlob
 	case chunk == rdChunkAny && t == TypeBlob && it == TypeBlobData,
@@ -915,6 +927,19 @@ func matchItem(item *rdItem, ns uint8, t Type, key []byte, chunk, start uint8) r
 		return rdOtherType
 	}
 	return rdFound
+}
+
+// matchKey is the first tests of findItem's comparison: the namespace,
+// the key and, when blob data is looked for, the chunk.
+func matchKey(item *rdItem, ns uint8, t Type, key []byte, chunk uint8) bool {
+	switch {
+	case ns != rdNSAny && item.ns() != ns,
+		key != nil && !rdKeyEq(key, item.keyField()),
+		chunk != rdChunkAny && t == TypeBlobData && item.chunk() != chunk,
+		chunk == rdChunkAny && t == TypeBlobData && item.typ() != TypeBlobData:
+		return false
+	}
+	return true
 }
 
 // copyItems is Page::copyItems: copy every written entry to other.
@@ -1884,23 +1909,7 @@ func (e *rdEngine) eraseMultiPageBlob(ns uint8, key []byte, chunkStart uint8, pu
 				return rc
 			}
 		}
-		for _, p := range e.list {
-			idx := 0
-			for idx < EntriesPerPage {
-				rc := p.findItem(ns, TypeBlobData, key, &idx, &item, rdChunkAny, rdVerAny)
-				if rc == DeviceNotFound {
-					break
-				}
-				if rc == devOK {
-					rc = p.eraseEntryAndSpan(idx, purge)
-					idx += item.span()
-				}
-				if rc != devOK {
-					return rc
-				}
-			}
-		}
-		return devOK
+		return e.eraseAllChunks(ns, key, purge, &item)
 	}
 	lo, hi := rdVerAny, rdVerAny
 	switch chunkStart {
@@ -1916,6 +1925,28 @@ func (e *rdEngine) eraseMultiPageBlob(ns uint8, key []byte, chunkStart uint8, pu
 		}
 		if rc := p.eraseEntryAndSpan(idx, purge); rc != devOK {
 			return rc
+		}
+	}
+	return devOK
+}
+
+// eraseAllChunks erases every data chunk of the blob in every page, of
+// whichever version (eraseMultiPageBlob for any version).
+func (e *rdEngine) eraseAllChunks(ns uint8, key []byte, purge bool, item *rdItem) DeviceError {
+	for _, p := range e.list {
+		idx := 0
+		for idx < EntriesPerPage {
+			rc := p.findItem(ns, TypeBlobData, key, &idx, item, rdChunkAny, rdVerAny)
+			if rc == DeviceNotFound {
+				break
+			}
+			if rc == devOK {
+				rc = p.eraseEntryAndSpan(idx, purge)
+				idx += item.span()
+			}
+			if rc != devOK {
+				return rc
+			}
 		}
 	}
 	return devOK
