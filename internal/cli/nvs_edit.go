@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/usmp/usmp-psk/internal/nvs"
+	"github.com/usmp/usmp-psk/internal/nvs/nvscrypt"
 	"github.com/usmp/usmp-psk/internal/provision"
 	"github.com/usmp/usmp-psk/internal/psk"
 	"github.com/usmp/usmp-psk/internal/secfile"
@@ -183,20 +184,7 @@ func runNVSEdit(f *Factory, root *rootOptions, o *nvsEditOptions) error {
 		return err
 	}
 	defer psk.Wipe(img)
-	// The editor drops entries whose CRC fails, as the device does: an
-	// encrypted image edited without its keys, or with the wrong ones,
-	// would lose every entry. Both are refused, and nothing is written.
-	if err := provision.CheckBase(img, keys); err != nil {
-		switch {
-		case errors.Is(err, provision.ErrNotNVS):
-			// Zeros or random bytes would be "edited" into a fresh NVS
-			// image with exit 0 (issue 13 item 8): the wrong file.
-			return badInputf("%s: %w; nothing was written\nhint: IMAGE is an NVS partition image, e.g. esptool read_flash 0x9000 0x6000 dev.bin (the nvs partition's offset and size)", o.image, err)
-		case errors.Is(err, provision.ErrLooksEncrypted):
-			return encryptedImageError(o.image, "nothing was written", "")
-		case errors.Is(err, provision.ErrWrongKeys):
-			return &wrongKeyError{image: o.image, keysFile: o.keys.keys + o.keys.hmacKey, kcv: keys.KCV(), err: err}
-		}
+	if err := o.checkBase(img, keys); err != nil {
 		return err
 	}
 	dec, enc, err := provision.EntryHooks(keys)
@@ -207,20 +195,9 @@ func runNVSEdit(f *Factory, root *rootOptions, o *nvsEditOptions) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.image, err)
 	}
-	what := ""
-	if o.erase {
-		if err := ed.Erase(o.namespace, o.key); err != nil {
-			if errors.Is(err, nvs.DeviceNotFound) {
-				return badInputf("%s: there is no key %s/%s to erase", o.image, o.namespace, o.key)
-			}
-			return fmt.Errorf("%s: %w", o.image, err)
-		}
-		what = fmt.Sprintf("erased %s/%s", o.namespace, o.key)
-	} else {
-		what, err = o.set(f, ed)
-		if err != nil {
-			return err
-		}
+	what, err := o.edit(f, ed)
+	if err != nil {
+		return err
 	}
 	edited := ed.Bytes()
 	defer psk.Wipe(edited)
@@ -232,6 +209,41 @@ func runNVSEdit(f *Factory, root *rootOptions, o *nvsEditOptions) error {
 		warnPlaintextImage(f.IO, out)
 	}
 	return nil
+}
+
+// checkBase refuses an image the editor would damage: the editor drops
+// entries whose CRC fails, as the device does, so an encrypted image
+// edited without its keys, or with the wrong ones, would lose every entry.
+// Nothing is written then.
+func (o *nvsEditOptions) checkBase(img []byte, keys *nvscrypt.Keys) error {
+	err := provision.CheckBase(img, keys)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, provision.ErrNotNVS):
+		// Zeros or random bytes would be "edited" into a fresh NVS image
+		// with exit 0 (issue 13 item 8): the wrong file.
+		return badInputf("%s: %w; nothing was written\nhint: IMAGE is an NVS partition image, e.g. esptool read_flash 0x9000 0x6000 dev.bin (the nvs partition's offset and size)", o.image, err)
+	case errors.Is(err, provision.ErrLooksEncrypted):
+		return encryptedImageError(o.image, "nothing was written", "")
+	case errors.Is(err, provision.ErrWrongKeys):
+		return &wrongKeyError{image: o.image, keysFile: o.keys.keys + o.keys.hmacKey, kcv: keys.KCV(), err: err}
+	}
+	return err
+}
+
+// edit makes the change, nvs set's or nvs erase's, and says what it was.
+func (o *nvsEditOptions) edit(f *Factory, ed *nvs.Editor) (string, error) {
+	if !o.erase {
+		return o.set(f, ed)
+	}
+	if err := ed.Erase(o.namespace, o.key); err != nil {
+		if errors.Is(err, nvs.DeviceNotFound) {
+			return "", badInputf("%s: there is no key %s/%s to erase", o.image, o.namespace, o.key)
+		}
+		return "", fmt.Errorf("%s: %w", o.image, err)
+	}
+	return fmt.Sprintf("erased %s/%s", o.namespace, o.key), nil
 }
 
 // set parses the value and writes it; it returns what it did, for the

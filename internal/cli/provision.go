@@ -142,34 +142,11 @@ func runProvision(ctx context.Context, opts *provisionOptions) error {
 		return err
 	}
 	defer reg.Close()
-	q := provision.Request{ID: opts.deviceID, Epoch: opts.epoch}
-	switch {
-	case opts.derive:
-		q.Source = provision.Derive
-	case opts.random:
-		q.Source = provision.Random
-	case opts.pskFile != "":
-		q.Source = provision.Imported
-		key, err := opts.ReadPSK(opts.pskFile, opts.pskEncoding)
-		if err != nil {
-			return err
-		}
-		defer key.Destroy()
-		q.PSK = key
-	}
-	// The master is needed to derive, or for a recorded derived device.
-	needMaster := opts.derive
-	if q.Source == provision.FromRegistry {
-		dev, err := reg.Show(ctx, opts.deviceID)
-		needMaster = err == nil && dev.Source == registry.SourceDerived
-	}
-	if needMaster {
-		m, err := opts.Master()
-		if err != nil {
-			return err
-		}
-		defer m.Destroy()
-		q.Master = m
+	q, err := opts.request(ctx, reg)
+	defer q.PSK.Destroy()
+	defer q.Master.Destroy()
+	if err != nil {
+		return err
 	}
 	write := func(b []byte) error { return secfile.WriteFile(opts.output, b, wopts) }
 	res, err := provision.Provision(ctx, reg, q, img.opts, write)
@@ -183,6 +160,46 @@ func runProvision(ctx context.Context, opts *provisionOptions) error {
 		Epoch: res.Device.Epoch, Size: len(res.Image), Offset: img.offset, Encrypted: img.opts.Keys != nil,
 		Existing: res.Existing, Registry: reg.Location(),
 	}
+	return opts.report(rep)
+}
+
+// request is provision's request: the key source of the flags, the key
+// of --psk-file, and the master secret when the key is derived, asked for
+// or recorded so. The caller destroys PSK and Master, also on error.
+func (opts *provisionOptions) request(ctx context.Context, reg *registry.Registry) (provision.Request, error) {
+	q := provision.Request{ID: opts.deviceID, Epoch: opts.epoch}
+	switch {
+	case opts.derive:
+		q.Source = provision.Derive
+	case opts.random:
+		q.Source = provision.Random
+	case opts.pskFile != "":
+		q.Source = provision.Imported
+		key, err := opts.ReadPSK(opts.pskFile, opts.pskEncoding)
+		if err != nil {
+			return q, err
+		}
+		q.PSK = key
+	}
+	// The master is needed to derive, or for a recorded derived device.
+	needMaster := opts.derive
+	if q.Source == provision.FromRegistry {
+		dev, err := reg.Show(ctx, opts.deviceID)
+		needMaster = err == nil && dev.Source == registry.SourceDerived
+	}
+	if needMaster {
+		m, err := opts.Master()
+		if err != nil {
+			return q, err
+		}
+		q.Master = m
+	}
+	return q, nil
+}
+
+// report says what provision did: stderr, or JSON on stdout; a plaintext
+// image gets the warning of design §6.
+func (opts *provisionOptions) report(rep provisionReport) error {
 	if !rep.Encrypted {
 		warnPlaintextImage(opts.IO, opts.output)
 	}
@@ -190,7 +207,7 @@ func runProvision(ctx context.Context, opts *provisionOptions) error {
 		return printJSON(opts.IO, rep)
 	}
 	state := "recorded"
-	if res.Existing {
+	if rep.Existing {
 		state = "already recorded"
 	}
 	opts.IO.Infof("provisioned device %s into %s (0x%x bytes, %s, kcv %s; %s %s, epoch %d, in %s)",

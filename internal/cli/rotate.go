@@ -129,30 +129,11 @@ func runRotate(ctx context.Context, opts *rotateOptions) error {
 		return err
 	}
 	defer reg.Close()
-	ro := registry.RotateOptions{Reason: opts.reason, Random: opts.random, Register: true}
-	if opts.pskFile != "" {
-		key, err := opts.ReadPSK(opts.pskFile, opts.pskEncoding)
-		if err != nil {
-			return err
-		}
-		defer key.Destroy()
-		ro.NewKey = key
-	}
-	dev, showErr := reg.Show(ctx, opts.deviceID)
-	known := showErr == nil
-	if showErr != nil && !notFound(showErr) {
-		return showErr
-	}
-	// A derived device (or an unknown one, taken as derived) needs the
-	// master to move to the next epoch; verifying an unknown device's
-	// registration needs it as well.
-	if !known || (dev.Source == registry.SourceDerived && !opts.random && opts.pskFile == "") {
-		m, err := opts.Master()
-		if err != nil {
-			return err
-		}
-		defer m.Destroy()
-		ro.Master = m
+	ro, known, err := opts.rotateOptions(ctx, reg)
+	defer ro.NewKey.Destroy()
+	defer ro.Master.Destroy()
+	if err != nil {
+		return err
 	}
 	var write provision.WriteFunc
 	if opts.output != "" {
@@ -180,6 +161,33 @@ func runRotate(ctx context.Context, opts *rotateOptions) error {
 	}
 	printRotateReport(opts.IO, rep)
 	return nil
+}
+
+// rotateOptions are the registry's rotate options: the reason, the key of
+// --psk-file, and the master secret when the device is derived (or
+// unknown, and so taken as derived). known says whether the registry had
+// the device. The caller destroys NewKey and Master, also on error.
+func (opts *rotateOptions) rotateOptions(ctx context.Context, reg *registry.Registry) (ro registry.RotateOptions, known bool, err error) {
+	ro = registry.RotateOptions{Reason: opts.reason, Random: opts.random, Register: true}
+	if opts.pskFile != "" {
+		if ro.NewKey, err = opts.ReadPSK(opts.pskFile, opts.pskEncoding); err != nil {
+			return ro, false, err
+		}
+	}
+	dev, showErr := reg.Show(ctx, opts.deviceID)
+	known = showErr == nil
+	if showErr != nil && !notFound(showErr) {
+		return ro, known, showErr
+	}
+	// A derived device (or an unknown one, taken as derived) needs the
+	// master to move to the next epoch; verifying an unknown device's
+	// registration needs it as well.
+	if !known || (dev.Source == registry.SourceDerived && !opts.random && opts.pskFile == "") {
+		if ro.Master, err = opts.Master(); err != nil {
+			return ro, known, err
+		}
+	}
+	return ro, known, nil
 }
 
 // printRotateReport says what rotate did and what to do next.

@@ -80,24 +80,7 @@ failing, no master secret when one is needed).`,
 
   # end of line: read the device itself, with the factory's partition table
   $ usmp-psk verify --port /dev/ttyUSB0 --device 24:6F:28:AA --partition-table partitions.csv --keys nvs_keys.bin`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			// Args runs before the root's PersistentPreRunE copies the
-			// environment and the config file into the flags, so Changed
-			// here means given on the command line: a station's config
-			// (port: /dev/ttyUSB0, for flash) must not make 'verify IMAGE'
-			// read the device instead, nor refuse it.
-			if len(args) > 1 {
-				return exactArgs(1, "one IMAGE, or none with --port PORT")(cmd, args)
-			}
-			if len(args) == 1 {
-				for _, name := range []string{"port", "offset", "baud", "chip"} {
-					if cmd.Flags().Changed(name) {
-						return flagErrorf("--" + name + " is for reading a device: give an IMAGE or --port PORT, not both\nRun '" + cmd.CommandPath() + " --help' for usage")
-					}
-				}
-			}
-			return nil
-		},
+		Args: verifyArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.image = args[0]
@@ -174,6 +157,27 @@ func runVerifyPort(ctx context.Context, opts *verifyOptions) error {
 		return img, nil
 	}
 	return verifyImage(ctx, opts, name, size, read)
+}
+
+// verifyArgs takes one IMAGE, or none with --port PORT, and refuses the
+// flags that read a device next to an IMAGE.
+func verifyArgs(cmd *cobra.Command, args []string) error {
+	// Args runs before the root's PersistentPreRunE copies the
+	// environment and the config file into the flags, so Changed
+	// here means given on the command line: a station's config
+	// (port: /dev/ttyUSB0, for flash) must not make 'verify IMAGE'
+	// read the device instead, nor refuse it.
+	if len(args) > 1 {
+		return exactArgs(1, "one IMAGE, or none with --port PORT")(cmd, args)
+	}
+	if len(args) == 1 {
+		for _, name := range []string{"port", "offset", "baud", "chip"} {
+			if cmd.Flags().Changed(name) {
+				return flagErrorf("--" + name + " is for reading a device: give an IMAGE or --port PORT, not both\nRun '" + cmd.CommandPath() + " --help' for usage")
+			}
+		}
+	}
+	return nil
 }
 
 // portRegion is where verify --port reads: the offset from --offset or the
