@@ -34,6 +34,15 @@ func ValidateDeviceID(id string) error {
 	if len(id) > MaxDeviceIDLen {
 		return &InputError{Source: "device id", Msg: fmt.Sprintf("too long: %d bytes (%s)", len(id), idRule)}
 	}
+	if msg := idCharProblem(id); msg != "" {
+		return &InputError{Source: "device id", Msg: msg}
+	}
+	return nil
+}
+
+// idCharProblem says which character of id the rule refuses, or "": a
+// letter or digit first, then also '.', '_', ':' and '-'.
+func idCharProblem(id string) string {
 	for i := 0; i < len(id); i++ {
 		c := id[i]
 		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
@@ -42,12 +51,12 @@ func ValidateDeviceID(id string) error {
 		}
 		if !ok {
 			if i == 0 && (c == '.' || c == '_' || c == ':' || c == '-') {
-				return &InputError{Source: "device id", Msg: "the first character must be a letter or digit (" + idRule + ")"}
+				return "the first character must be a letter or digit (" + idRule + ")"
 			}
-			return &InputError{Source: "device id", Msg: fmt.Sprintf("character %d is not allowed (%s)", i+1, idRule)}
+			return fmt.Sprintf("character %d is not allowed (%s)", i+1, idRule)
 		}
 	}
-	return nil
+	return ""
 }
 
 // LooksLikeKey reports whether s looks like key material rather than a name:
@@ -112,32 +121,41 @@ func isBase64Key32(s string) bool {
 	if len(body) != 43 || (padded && len(s) != 44) {
 		return false
 	}
-	std, url, upper, lower, digit := false, false, false, false, false
-	for i := 0; i < len(body); i++ {
-		c := body[i]
-		switch {
-		case 'A' <= c && c <= 'Z':
-			upper = true
-		case 'a' <= c && c <= 'z':
-			lower = true
-		case '0' <= c && c <= '9':
-			digit = true
-		case c == '+' || c == '/':
-			std = true
-		case c == '-' || c == '_':
-			url = true
-		default:
-			return false
-		}
-	}
-	if std && url {
+	cls, ok := base64Classes(body)
+	if !ok || cls.std && cls.url {
 		return false
 	}
 	last, _ := b64Val(body[42])
 	if last&0x3 != 0 {
 		return false
 	}
-	return padded || (upper && lower && digit)
+	return padded || (cls.upper && cls.lower && cls.digit)
+}
+
+// b64Classes says which kinds of base64 characters a string holds.
+type b64Classes struct{ std, url, upper, lower, digit bool }
+
+// base64Classes classifies the characters of s; ok is false when one is
+// not base64 (standard or URL alphabet).
+func base64Classes(s string) (cls b64Classes, ok bool) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'A' <= c && c <= 'Z':
+			cls.upper = true
+		case 'a' <= c && c <= 'z':
+			cls.lower = true
+		case '0' <= c && c <= '9':
+			cls.digit = true
+		case c == '+' || c == '/':
+			cls.std = true
+		case c == '-' || c == '_':
+			cls.url = true
+		default:
+			return cls, false
+		}
+	}
+	return cls, true
 }
 
 // DeviceFileName turns a valid device id into a file name base by writing
