@@ -95,7 +95,7 @@ const maxKeyInput = 1 << 20
 func readKeyInput(f *Factory, file string) ([]byte, string, error) {
 	source, stream := file, isStream(file)
 	if file == "-" {
-		source, stream = "standard input", isStreamReader(f.IO.In)
+		source, stream = stdinSource, isStreamReader(f.IO.In)
 		if f.IO.IsStdinTTY() {
 			return nil, source, flagErrorf("refusing to read a key typed on a terminal (it would be echoed)\nhint: pass a FILE or pipe the key in")
 		}

@@ -13,6 +13,10 @@ import (
 	"golang.org/x/term"
 )
 
+// stdinSource names standard input in messages, as the source of a key
+// or value read from "-".
+const stdinSource = "standard input"
+
 // IOStreams are the standard streams with their terminal state.
 type IOStreams struct {
 	In     io.Reader

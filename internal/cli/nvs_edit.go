@@ -318,7 +318,7 @@ func (o *nvsEditOptions) set(f *Factory, ed *nvs.Editor) (string, error) {
 func readValueFile(f *Factory, path string) ([]byte, string, error) {
 	source, stream := path, isStream(path)
 	if path == "-" {
-		source, stream = "standard input", isStreamReader(f.IO.In)
+		source, stream = stdinSource, isStreamReader(f.IO.In)
 	}
 	data, err := readInterruptibly(f, func() ([]byte, error) {
 		b, _, err := readValueBytes(f, path)
@@ -331,17 +331,17 @@ func readValueFile(f *Factory, path string) ([]byte, string, error) {
 func readValueBytes(f *Factory, path string) ([]byte, string, error) {
 	if path == "-" {
 		if f.IO.IsStdinTTY() {
-			return nil, "standard input", flagErrorf("refusing to read a value typed on a terminal (it would be echoed)\nhint: pass --value-file FILE or pipe the value in")
+			return nil, stdinSource, flagErrorf("refusing to read a value typed on a terminal (it would be echoed)\nhint: pass --value-file FILE or pipe the value in")
 		}
 		b, err := io.ReadAll(io.LimitReader(f.IO.In, nvs.MaxImageSize+1))
 		if err != nil {
-			return nil, "standard input", fmt.Errorf("standard input: read failed")
+			return nil, stdinSource, fmt.Errorf("standard input: read failed")
 		}
 		if len(b) > nvs.MaxImageSize {
 			psk.Wipe(b)
-			return nil, "standard input", &psk.InputError{Source: "standard input", Msg: "larger than the largest image"}
+			return nil, stdinSource, &psk.InputError{Source: stdinSource, Msg: "larger than the largest image"}
 		}
-		return b, "standard input", nil
+		return b, stdinSource, nil
 	}
 	fh, err := os.Open(path)
 	if err != nil {

@@ -125,7 +125,7 @@ func readImportFile(f *Factory, file string) ([]byte, string, error) {
 	var r io.Reader
 	source := file
 	if file == "-" {
-		source = "standard input"
+		source = stdinSource
 		if f.IO.IsStdinTTY() {
 			return nil, source, flagErrorf("refusing to read keys typed on a terminal (they would be echoed)\nhint: pass a FILE or pipe the keys in")
 		}

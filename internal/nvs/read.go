@@ -321,18 +321,18 @@ func (e *rdEngine) readValue(ent *Entry, ns uint8, key []byte) error {
 
 // setInt stores the little-endian bits of an integer entry, sign-extended
 // for the signed types.
-func (ent *Entry) setInt(u uint64) {
-	switch ent.Type {
+func (e *Entry) setInt(u uint64) {
+	switch e.Type {
 	case TypeU8, TypeU16, TypeU32, TypeU64:
-		ent.u = u
+		e.u = u
 	case TypeI8:
-		ent.i = int64(int8(u))
+		e.i = int64(int8(u))
 	case TypeI16:
-		ent.i = int64(int16(u))
+		e.i = int64(int16(u))
 	case TypeI32:
-		ent.i = int64(int32(u))
+		e.i = int64(int32(u))
 	case TypeI64:
-		ent.i = int64(u)
+		e.i = int64(u)
 	}
 }
 

@@ -15,6 +15,9 @@ const idRule = "device ids are 1-64 characters of A-Z a-z 0-9 . _ : - starting w
 const keyLikeID = "looks like a key, not a device id, so it is refused and not repeated here (a run of 32 or more hex digits, 16 or more colon-separated hex bytes, or base64 of 32 bytes)" +
 	"\nhint: give the device's id (like 24:6F:28:AA or device-id-1); keys belong in files (--psk-file FILE); a real key typed on a command line is in your shell history: treat it as exposed"
 
+// deviceIDSource names a device id in errors.
+const deviceIDSource = "device id"
+
 // ValidateDeviceID checks a device id against design §3: 1–64 bytes matching
 // [A-Za-z0-9][A-Za-z0-9._:-]*. Ids are compared exactly and never normalized;
 // anything else is refused (R25). An id that looks like a key (LooksLikeKey)
@@ -26,16 +29,16 @@ func ValidateDeviceID(id string) error {
 	// Before the length and character rules, so that a 44-character padded
 	// base64 key or a 128-digit hex key gets the hint, not "too long".
 	if LooksLikeKey(id) {
-		return &InputError{Source: "device id", Msg: keyLikeID}
+		return &InputError{Source: deviceIDSource, Msg: keyLikeID}
 	}
 	if id == "" {
-		return &InputError{Source: "device id", Msg: "empty (" + idRule + ")"}
+		return &InputError{Source: deviceIDSource, Msg: "empty (" + idRule + ")"}
 	}
 	if len(id) > MaxDeviceIDLen {
-		return &InputError{Source: "device id", Msg: fmt.Sprintf("too long: %d bytes (%s)", len(id), idRule)}
+		return &InputError{Source: deviceIDSource, Msg: fmt.Sprintf("too long: %d bytes (%s)", len(id), idRule)}
 	}
 	if msg := idCharProblem(id); msg != "" {
-		return &InputError{Source: "device id", Msg: msg}
+		return &InputError{Source: deviceIDSource, Msg: msg}
 	}
 	return nil
 }

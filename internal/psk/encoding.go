@@ -42,6 +42,9 @@ func ParseEncoding(source, name string, decodable bool) (Encoding, error) {
 
 const hexDigits = "0123456789abcdef"
 
+// emptyKey is the error of a key file or input with no key in it.
+const emptyKey = "the key is empty"
+
 // Encode returns the key written in e. The result is key material: write it
 // only to a 0600 file or a pipe, then Wipe it.
 func Encode(s *Secret, e Encoding) []byte {
@@ -99,7 +102,7 @@ func Decode(source string, data []byte, e Encoding) (*Secret, error) {
 	switch e {
 	case Raw:
 		if len(data) == 0 {
-			return nil, &InputError{Source: source, Msg: "the key is empty"}
+			return nil, &InputError{Source: source, Msg: emptyKey}
 		}
 		return CopySecret(data), nil
 	case Base64:
@@ -141,7 +144,7 @@ func HexNibble(c byte) (byte, bool) {
 
 func decodeHex(source string, s []byte) (*Secret, error) {
 	if len(s) == 0 {
-		return nil, &InputError{Source: source, Msg: "the key is empty"}
+		return nil, &InputError{Source: source, Msg: emptyKey}
 	}
 	if len(s)%2 != 0 {
 		return nil, &InputError{Source: source, Msg: fmt.Sprintf("not a hex key: odd number of hex digits (%d)", len(s))}
@@ -190,7 +193,7 @@ func decodeBase64(source string, s []byte) (*Secret, error) {
 	}
 	body := s[:n]
 	if len(body) == 0 {
-		return nil, &InputError{Source: source, Msg: "the key is empty"}
+		return nil, &InputError{Source: source, Msg: emptyKey}
 	}
 	if len(body)%4 == 1 {
 		return nil, &InputError{Source: source, Msg: "not a base64 key: wrong length"}

@@ -76,7 +76,7 @@ func TestStoresGoldenOperations(t *testing.T) {
 
 // TestStoresAddLookupRotateRevoke is TestAddLookupRotateRevoke on both
 // stores.
-func TestStoresAddLookupRotateRevoke(t *testing.T) {
+func TestStoresAddLookupRotateRevoke(t *testing.T) { //nolint:gocognit,gocyclo // one scenario per store, each step building on the one before
 	forEachStore(t, func(t *testing.T, kind string) {
 		ctx := context.Background()
 		f := newFixture(t, kind)
