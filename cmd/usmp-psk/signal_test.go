@@ -28,6 +28,7 @@ import (
 // always arrives mid-batch, after the first chunk's images exist, and
 // never after the batch is done.
 func TestBatchInterruptExits130AndResumes(t *testing.T) {
+	t.Parallel()
 	base := ""
 	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
 		base = "/dev/shm"
@@ -160,6 +161,7 @@ func openWhenRead(t *testing.T, fifo string, cmd *exec.Cmd) *os.File {
 // writes to does not hold up SIGINT, SIGTERM or SIGQUIT: exit 130 at once,
 // "interrupted", and no goroutine dump (issue 13 item 6).
 func TestInterruptFIFORead(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		args []string
@@ -222,6 +224,7 @@ func checkInterruptedStderr(t *testing.T, stderr string) {
 // announces force from the environment: that line is printed after the
 // interrupt handlers are installed, before the key is read.
 func TestInterruptStdinRead(t *testing.T) {
+	t.Parallel()
 	for _, writerDies := range []bool{false, true} {
 		name := map[bool]string{false: "writer hangs", true: "writer killed by the same Ctrl-C"}[writerDies]
 		t.Run(name, func(t *testing.T) {

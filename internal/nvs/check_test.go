@@ -29,6 +29,7 @@ func chkKinds(fs []Finding, minSev Severity) []FindingKind {
 // clean, as nvs_tool.py -i found (its *.check.txt only complains about the
 // read-only sizes, which are warnings here).
 func TestCheckGeneratorVectorsClean(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob(filepath.Join(vectorDir, "*.bin"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no vectors: %v", err)
@@ -78,6 +79,7 @@ var readOnlyVectors = map[string]int{"readonly_1000": 0x1000, "readonly_2000": 0
 // pages are normal); the corrupted and power-loss ones are flagged with
 // the right kinds.
 func TestCheckDeviceImages(t *testing.T) {
+	t.Parallel()
 	want := map[string][]FindingKind{
 		"corrupt_bitmap_ff":      {KindWrittenEmpty},
 		"corrupt_data_bitflip":   {KindDataCRC},
@@ -149,6 +151,7 @@ func chkResealEntry(e []byte) { binary.LittleEndian.PutUint32(e[4:8], EntryCRC(e
 // entry 0, string device_id at 1-2, blob chunk psk at 3-4, blob index at 5)
 // one way at a time and checks the finding, its page and its entry.
 func TestCheckFindings(t *testing.T) {
+	t.Parallel()
 	base, err := os.ReadFile(filepath.Join(vectorDir, "usmp_psk.bin"))
 	if err != nil {
 		t.Fatal(err)
@@ -235,6 +238,7 @@ func TestCheckFindings(t *testing.T) {
 // stored bytes (security R9). The psk of usmp_psk must not appear even
 // when its data CRC is wrong.
 func TestCheckNeverQuotesValues(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile(filepath.Join(vectorDir, "usmp_psk.bin"))
 	if err != nil {
 		t.Fatal(err)
@@ -275,6 +279,7 @@ func BenchmarkCheck(b *testing.B) {
 // (issue 13 item 3). A read-only partition (0x1000, 0x2000) may hold only
 // its used pages, with warnings.
 func TestCheckSize(t *testing.T) {
+	t.Parallel()
 	type want struct {
 		kind FindingKind
 		sev  Severity
@@ -336,6 +341,7 @@ func TestCheckSize(t *testing.T) {
 // read-only images (one page) have errors: nothing tells them from an image
 // cut short. With it, warnings only.
 func TestCheckReadOnlyVectors(t *testing.T) {
+	t.Parallel()
 	for name, size := range readOnlyVectors {
 		b, err := os.ReadFile(filepath.Join(vectorDir, name+".bin"))
 		if err != nil {
@@ -388,6 +394,7 @@ func chkU8(b []byte, p, i int, key string, v byte) {
 // device's, the device itself is the oracle: after its start-up, as the
 // reader emulates it, a repaired image has no duplicate left.
 func TestCheckPowerLossDuplicates(t *testing.T) {
+	t.Parallel()
 	base, err := os.ReadFile(filepath.Join(vectorDir, "usmp_psk.bin"))
 	if err != nil {
 		t.Fatal(err)

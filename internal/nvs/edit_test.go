@@ -179,6 +179,7 @@ func BenchmarkEditSetPSK(b *testing.B) {
 // TestEditErrors: names, ranges and image problems are refused without
 // touching the image, and the errors carry the device's code.
 func TestEditErrors(t *testing.T) {
+	t.Parallel()
 	base := mustRead(t, filepath.Join(vectorDir, "usmp_psk.bin"))
 	nop := func(int, []byte) error { return nil }
 	if _, err := OpenEditor(base, EditOptions{Encrypt: nop}); err == nil {
@@ -225,6 +226,7 @@ func TestEditErrors(t *testing.T) {
 // TestEditSameValueWritesNothing: setting a key to the value it has leaves
 // the image unchanged, as on the device (nvs-format.md §10).
 func TestEditSameValueWritesNothing(t *testing.T) {
+	t.Parallel()
 	base := mustRead(t, filepath.Join(vectorDir, "usmp_psk.bin"))
 	img, err := ReadImage(base, ReadOptions{})
 	if err != nil {
@@ -247,6 +249,7 @@ func TestEditSameValueWritesNothing(t *testing.T) {
 
 // TestEditKeepsTrailingBytes: bytes after the last whole page are kept.
 func TestEditKeepsTrailingBytes(t *testing.T) {
+	t.Parallel()
 	base := append(mustRead(t, filepath.Join(vectorDir, "usmp_psk.bin")), 1, 2, 3)
 	ed, err := OpenEditor(base, EditOptions{})
 	if err != nil {

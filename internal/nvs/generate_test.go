@@ -80,6 +80,7 @@ func generateFiles(dir string, a genArgs) ([]byte, error) {
 // vector of the manifest. For the enc_* vectors it compares with the
 // reference's decrypted image, which equals `generate` of the same CSV.
 func TestGenerateGolden(t *testing.T) {
+	t.Parallel()
 	var m struct {
 		Vectors []struct {
 			Name    string
@@ -141,6 +142,7 @@ func compareImages(t *testing.T, got, want []byte) {
 // the corrected image where it is wrong, or a typed error naming the place
 // (R9: never the value).
 func TestGenerateReferenceErrors(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(genDir, "errors")
 	var cases []struct {
 		Name string
@@ -328,6 +330,7 @@ func checkWifiExactRows(t *testing.T, img []byte) {
 }
 
 func TestParseSize(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want int
@@ -381,6 +384,7 @@ func TestParseSize(t *testing.T) {
 }
 
 func TestGenerateSizeAndVersion(t *testing.T) {
+	t.Parallel()
 	rows := []Row{{Kind: RowNamespace, Key: "ns"}, {Key: "k", Type: TypeU8, Uint: 1}}
 	for _, size := range []int{0, 100, 0x3100, -0x3000, MaxSize + PageSize} {
 		if _, err := Generate(rows, size, 2); !errors.Is(err, ErrInvalidSize) {
@@ -409,6 +413,7 @@ func TestGenerateSizeAndVersion(t *testing.T) {
 // TestGenerateRowChecks covers the rules Generate enforces on rows built in
 // code, which do not come through ParseCSV.
 func TestGenerateRowChecks(t *testing.T) {
+	t.Parallel()
 	ns := Row{Kind: RowNamespace, Key: "ns"}
 	tests := []struct {
 		name    string
@@ -472,6 +477,7 @@ func TestGenerateRowChecks(t *testing.T) {
 // TestGenerateBlobChunking checks the v2 chunking rule of nvs-format.md §3
 // on its documented examples, and the chunk limit.
 func TestGenerateBlobChunking(t *testing.T) {
+	t.Parallel()
 	ns := Row{Kind: RowNamespace, Key: "ns"}
 	chunks := func(img []byte) (sizes []int, index []byte) {
 		for p := 0; p < len(img)/PageSize; p++ {
@@ -517,6 +523,7 @@ func TestGenerateBlobChunking(t *testing.T) {
 // TestAppendPartition checks that a failed append leaves dst as it was and
 // clears what it wrote (images hold secrets).
 func TestAppendPartition(t *testing.T) {
+	t.Parallel()
 	prefix := []byte("prefix")
 	dst := make([]byte, len(prefix), 0x10000)
 	copy(dst, prefix)
@@ -741,6 +748,7 @@ func expectItems(rows []Row) []walked {
 // TestGenerateRoundTrip reads every golden CSV's image back and finds
 // exactly its rows (R28 round trips).
 func TestGenerateRoundTrip(t *testing.T) {
+	t.Parallel()
 	csvs, _ := filepath.Glob(filepath.Join(genDir, "*.csv"))
 	for _, path := range csvs {
 		for _, version := range []int{1, 2} {
@@ -832,6 +840,7 @@ func FuzzGenerate(f *testing.F) {
 // TestBuildUSMP checks that the fast path gives the reference's bytes for
 // every USMP-shaped vector (namespace, device_id string, psk hex2bin).
 func TestBuildUSMP(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		csv, bin string
 		size     int
@@ -876,6 +885,7 @@ func TestBuildUSMP(t *testing.T) {
 }
 
 func TestBuildUSMPErrors(t *testing.T) {
+	t.Parallel()
 	const id = "SECRETdeviceID"
 	psk := []byte("SECRETpskSECRETpskSECRETpsk12345")
 	tests := []struct {

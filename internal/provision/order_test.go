@@ -147,6 +147,7 @@ func rotateSources(ctx context.Context) []rotateSource {
 // TestRotateOrder: a rotation whose image cannot be built records nothing;
 // one whose image cannot be written is recorded and says so.
 func TestRotateOrder(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for _, src := range rotateSources(ctx) {
 		for _, base := range failingBases(t) {
@@ -228,6 +229,7 @@ func testRotateWritten(t *testing.T, src rotateSource) {
 // TestRotateKey: the key guessed before the commit is the one the registry
 // gives, or has its length where the registry makes a random one.
 func TestRotateKey(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := newRegFiles(t)
 	imported := psk.CopySecret(bytes.Repeat([]byte{0x5a}, 48))
@@ -282,6 +284,7 @@ func TestRotateKey(t *testing.T) {
 // TestProvisionOrder: a device whose image cannot be built is not
 // recorded; one whose image cannot be written is, and the error says so.
 func TestProvisionOrder(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	sources := []Request{
 		{ID: "dev-a", Source: Derive, Master: master},
@@ -333,6 +336,7 @@ func TestProvisionOrder(t *testing.T) {
 // TestProvisionExistingDeviceBase: a base that fails for a known device
 // changes nothing either.
 func TestProvisionExistingDeviceBase(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := newRegFiles(t)
 	if _, err := r.reg.Add(ctx, "dev-a", registry.Derived(master, 0)); err != nil {

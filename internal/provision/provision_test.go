@@ -69,6 +69,7 @@ func entries(t *testing.T, img []byte, keys *nvscrypt.Keys) map[string]string {
 }
 
 func TestBuildAndReadImage(t *testing.T) {
+	t.Parallel()
 	key := psk.Derive(master, "device-id-1", 0)
 	keys := keysFile(t, "base_usmp_enc.keys.bin")
 	tests := []struct {
@@ -128,6 +129,7 @@ func TestBuildAndReadImage(t *testing.T) {
 }
 
 func TestFreshImageIsTheGenerators(t *testing.T) {
+	t.Parallel()
 	key := psk.Derive(master, "d", 0)
 	img, err := BuildImage("d", key, ImageOptions{Layout: DefaultLayout()})
 	if err != nil {
@@ -140,6 +142,7 @@ func TestFreshImageIsTheGenerators(t *testing.T) {
 }
 
 func TestReadImageErrors(t *testing.T) {
+	t.Parallel()
 	key := psk.Derive(master, "device-id-1", 0)
 	keys := keysFile(t, "base_usmp_enc.keys.bin")
 	enc, _ := BuildImage("device-id-1", key, ImageOptions{Layout: DefaultLayout(), Keys: keys})
@@ -162,6 +165,7 @@ func TestReadImageErrors(t *testing.T) {
 // keys is not (its device is there, the keys are missing). A read-only
 // image (no free page) reads with ReadOnly.
 func TestReadImageNoDevice(t *testing.T) {
+	t.Parallel()
 	key := psk.Derive(master, "device-id-1", 0)
 	keys := keysFile(t, "base_usmp_enc.keys.bin")
 	enc, _ := BuildImage("device-id-1", key, ImageOptions{Layout: DefaultLayout(), Keys: keys})
@@ -195,6 +199,7 @@ func TestReadImageNoDevice(t *testing.T) {
 }
 
 func TestProvisionSources(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reg := newReg(t)
 	o := ImageOptions{Layout: DefaultLayout()}
@@ -247,6 +252,7 @@ func TestProvisionSources(t *testing.T) {
 }
 
 func TestVerifyAndRotate(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reg := newReg(t)
 	o := ImageOptions{Layout: DefaultLayout()}

@@ -15,6 +15,7 @@ import (
 // so a caller can tell "written, maybe not durable" from "not written".
 // A failure before the rename is no PublishedError.
 func TestPublishedError(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	dir := filepath.Join(root, "out")
 	if err := os.Mkdir(dir, 0o700); err != nil {

@@ -18,6 +18,7 @@ const fixtureDir = "testdata/tree"
 // defined in docs/. Fix a finding by citing the right place, or by adding
 // what the comment relies on to the document.
 func TestRepoCitationsResolve(t *testing.T) {
+	t.Parallel()
 	idx, err := LoadIndex(moduleRoot)
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +41,7 @@ func TestRepoCitationsResolve(t *testing.T) {
 // longer finds it would otherwise make every citation of it a finding —
 // or, worse, an index that finds nothing would be caught only here.
 func TestIndexOfTheDocs(t *testing.T) {
+	t.Parallel()
 	idx, err := LoadIndex(moduleRoot)
 	if err != nil {
 		t.Fatal(err)
@@ -72,6 +74,7 @@ func TestIndexOfTheDocs(t *testing.T) {
 // findings, and none for the citations that resolve or for text that only
 // looks like one (unicode.Nd.R32, R300, a bare §9).
 func TestPlantedCitationsAreCaught(t *testing.T) {
+	t.Parallel()
 	idx, err := LoadIndex(fixtureDir)
 	if err != nil {
 		t.Fatal(err)
@@ -108,6 +111,7 @@ func TestPlantedCitationsAreCaught(t *testing.T) {
 // TestMissingDocument: without the documents nothing can resolve, which
 // is an error rather than a flood of findings.
 func TestMissingDocument(t *testing.T) {
+	t.Parallel()
 	if _, err := LoadIndex(t.TempDir()); err == nil {
 		t.Fatal("LoadIndex of a directory without docs/ succeeded")
 	}
