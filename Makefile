@@ -4,7 +4,7 @@ GO ?= go
 GOLANGCI_LINT_VERSION := v2.15.0
 GOBIN := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: build test lint docs fuzz release-check
+.PHONY: build test lint docs golden fuzz release-check
 
 ## build: the usmp-psk binary in ./usmp-psk
 build:
@@ -23,6 +23,10 @@ lint:
 ## docs: regenerate docs/cli (commit it), man/ and completions/
 docs:
 	scripts/gen-docs.sh
+
+## golden: rewrite the golden files and testscript scripts from the current output (review the diff)
+golden:
+	scripts/update-golden.sh
 
 ## fuzz: every fuzz target for FUZZTIME each (default 30s)
 fuzz:

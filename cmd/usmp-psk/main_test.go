@@ -19,9 +19,9 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/usmp/usmp-psk/internal/cli"
+	"github.com/usmp/usmp-psk/internal/golden"
 	"github.com/usmp/usmp-psk/internal/leakcheck"
 	"github.com/usmp/usmp-psk/internal/psk"
-	"github.com/usmp/usmp-psk/internal/secfile"
 )
 
 func TestMain(m *testing.M) {
@@ -31,20 +31,45 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// usmpPSKTestMain is the real command, plus the test-only crash hook of R16:
-// USMP_PSK_TEST_CRASH_AT=<step>[:<file name>] kills the process with SIGKILL
-// at that step of a secret-file write (of that file only, when named). The
-// production binary has no such hook.
+// usmpPSKTestMain is the real command with the step hook of the tests
+// (cli.MainOptions), which the production binary never installs: main.go
+// calls cli.Main, which passes none. The hook is this test binary's only,
+// and driven by the environment so that scripts and tests can set it per
+// run. A step is one of a secret-file write (secfile.Options.StepHook) or
+// a batch's "before-images" (provision.BatchSpec.StepHook):
+//
+//   - USMP_PSK_TEST_CRASH_AT=<step>[:<file name>] kills the process with
+//     SIGKILL at that step (of that file only, when named): R16's crashes;
+//   - USMP_PSK_TEST_HOLD_AT=<step>[:<file name>] creates the file named by
+//     USMP_PSK_TEST_HOLD_READY at that step and waits there until the run
+//     is interrupted, so that a test can signal it at a known point.
 func usmpPSKTestMain() {
-	if at := os.Getenv("USMP_PSK_TEST_CRASH_AT"); at != "" {
-		step, name, _ := strings.Cut(at, ":")
-		secfile.CrashHookAt = func(s, path string) {
-			if s == step && (name == "" || filepath.Base(path) == name) {
-				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	os.Exit(cli.MainWith(cli.MainOptions{StepHook: stepHookFromEnv()}))
+}
+
+// stepHookFromEnv builds the hook of USMP_PSK_TEST_CRASH_AT and
+// USMP_PSK_TEST_HOLD_AT; nil when neither is set.
+func stepHookFromEnv() func(ctx context.Context, step, path string) {
+	crash, hold := os.Getenv("USMP_PSK_TEST_CRASH_AT"), os.Getenv("USMP_PSK_TEST_HOLD_AT")
+	if crash == "" && hold == "" {
+		return nil
+	}
+	at := func(spec, step, path string) bool {
+		s, name, _ := strings.Cut(spec, ":")
+		return spec != "" && s == step && (name == "" || filepath.Base(path) == name)
+	}
+	ready := os.Getenv("USMP_PSK_TEST_HOLD_READY")
+	return func(ctx context.Context, step, path string) {
+		if at(crash, step, path) {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}
+		if at(hold, step, path) {
+			if err := os.WriteFile(ready, nil, 0o600); err != nil {
+				panic("USMP_PSK_TEST_HOLD_READY: " + err.Error())
 			}
+			<-ctx.Done()
 		}
 	}
-	os.Exit(cli.Main())
 }
 
 func TestScripts(t *testing.T) {
@@ -52,7 +77,8 @@ func TestScripts(t *testing.T) {
 		Dir:                 "testdata/script",
 		RequireExplicitExec: false,
 		RequireUniqueNames:  true,
-		UpdateScripts:       os.Getenv("UPDATE_SCRIPTS") != "",
+		// -update (internal/golden) rewrites the scripts' expected output.
+		UpdateScripts: golden.Update(),
 		Setup: func(env *testscript.Env) error {
 			// A fresh random canary master per script (R22). Scripts put it
 			// in USMP_MASTER_SECRET when they need it. Its alphabet keeps

@@ -123,6 +123,7 @@ func canary(*testing.T) string { return leakcheck.CanaryMaster() }
 
 // TestRefuseKeyOnRealTerminal is R10 with stdout on a real pseudo-terminal.
 func TestRefuseKeyOnRealTerminal(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"generate"}, {"derive", "device-id-1"}} {
 		p := openPTY(t)
 		dir := t.TempDir()
@@ -151,6 +152,7 @@ func TestRefuseKeyOnRealTerminal(t *testing.T) {
 // the prompt is on the terminal and erased, nothing goes to stdout, and the
 // derived key is right.
 func TestPromptNoEcho(t *testing.T) {
+	t.Parallel()
 	p := openPTY(t)
 	master := canary(t)
 	dir := t.TempDir()
@@ -203,6 +205,7 @@ func TestPromptNoEcho(t *testing.T) {
 // TestPromptCtrlCRestoresEcho is R3's signal test: SIGINT at the prompt
 // exits 130 and leaves the terminal with echo on (golang/go#31180).
 func TestPromptCtrlCRestoresEcho(t *testing.T) {
+	t.Parallel()
 	p := openPTY(t)
 	cmd := exec.Command(binary(t), "derive", "device-id-1", "-o", "k.psk")
 	cmd.Dir = t.TempDir()
@@ -235,6 +238,7 @@ func TestPromptCtrlCRestoresEcho(t *testing.T) {
 // terminal) restores echo and exits 130 like Ctrl-C, with no goroutine
 // dump on stderr or the terminal (issue 13 item 6).
 func TestPromptCtrlBackslash(t *testing.T) {
+	t.Parallel()
 	p := openPTY(t)
 	cmd := exec.Command(binary(t), "derive", "device-id-1", "-o", "k.psk")
 	cmd.Dir = t.TempDir()

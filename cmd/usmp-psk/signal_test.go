@@ -22,7 +22,14 @@ import (
 	"time"
 )
 
+// TestBatchInterruptExits130AndResumes interrupts a batch between its
+// chunks: the test binary's step hook (USMP_PSK_TEST_HOLD_AT, see
+// usmpPSKTestMain) holds the batch before the images of its second chunk
+// (s-000513 on) until the interrupt has cancelled the run, so the signal
+// always arrives mid-batch, after the first chunk's images exist, and
+// never after the batch is done.
 func TestBatchInterruptExits130AndResumes(t *testing.T) {
+	t.Parallel()
 	base := ""
 	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
 		base = "/dev/shm"
@@ -40,38 +47,49 @@ func TestBatchInterruptExits130AndResumes(t *testing.T) {
 	}
 	args := []string{"batch", "--count", "200000", "--prefix", "s-", "--out", "out", "--random"}
 	cmd := run(args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	cmd.Env = append(cmd.Env[:len(cmd.Env):len(cmd.Env)], "USMP_PSK_TEST_HOLD_AT=before-images:s-000513.bin", "USMP_PSK_TEST_HOLD_READY="+filepath.Join(dir, "held"))
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Interrupt once the first images exist.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "out", "s-000001.bin")); err == nil {
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// Wait for the hold, polling the condition, not a clock.
+	for held := filepath.Join(dir, "held"); ; time.Sleep(2 * time.Millisecond) {
+		if _, err := os.Stat(held); err == nil {
 			break
 		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatalf("no image after 20 s; stderr %q", stderr.String())
+		select {
+		case err := <-exited:
+			t.Fatalf("the batch ended (%v) before its hold point; stderr %q", err, stderr.String())
+		default:
 		}
-		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out", "s-000001.bin")); err != nil {
+		t.Fatalf("the first chunk's images are not written: %v", err)
 	}
 	_ = cmd.Process.Signal(syscall.SIGINT)
-	err = cmd.Wait()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		t.Skip("the batch finished before the interrupt arrived")
-	case !errors.As(err, &ee) || ee.ExitCode() != 130:
-		t.Fatalf("err %v, want exit 130; stderr %q", err, stderr.String())
+	select {
+	case err := <-exited:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+			t.Fatalf("err %v, want exit 130; stderr %q", err, stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("still running 60 s after the interrupt; stderr %q", stderr.String())
 	}
+	checkInterruptedStderr(t, stderr.String())
 	if _, err := os.Stat(filepath.Join(dir, "out", "manifest.json")); err == nil {
 		t.Fatal("an interrupted batch published a manifest")
 	}
 	// It says how to finish (issue 14 item 9).
 	if !regexp.MustCompile(`usmp-psk: interrupted; re-run the same command to finish: \d+ of 200000 done`).MatchString(stderr.String()) {
 		t.Errorf("stderr %q does not say how to finish", stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out", "s-000513.bin")); err == nil {
+		t.Fatal("the batch wrote images after the interrupt")
 	}
 	// The registry is consistent: check and audit pass.
 	for _, a := range [][]string{{"registry", "check"}, {"registry", "audit"}} {
@@ -148,6 +166,7 @@ func openWhenRead(t *testing.T, fifo string, cmd *exec.Cmd) *os.File {
 // writes to does not hold up SIGINT, SIGTERM or SIGQUIT: exit 130 at once,
 // "interrupted", and no goroutine dump (issue 13 item 6).
 func TestInterruptFIFORead(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		args []string
@@ -210,6 +229,7 @@ func checkInterruptedStderr(t *testing.T, stderr string) {
 // announces force from the environment: that line is printed after the
 // interrupt handlers are installed, before the key is read.
 func TestInterruptStdinRead(t *testing.T) {
+	t.Parallel()
 	for _, writerDies := range []bool{false, true} {
 		name := map[bool]string{false: "writer hangs", true: "writer killed by the same Ctrl-C"}[writerDies]
 		t.Run(name, func(t *testing.T) {
@@ -248,6 +268,25 @@ func TestInterruptStdinRead(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lockedBuffer is a bytes.Buffer that a process's output goroutine may
+// write while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // lineWatcher collects a process's stderr and closes ready once want has

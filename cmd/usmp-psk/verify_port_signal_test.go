@@ -20,6 +20,7 @@ import (
 )
 
 func TestVerifyPortInterruptRemovesReadBack(t *testing.T) {
+	t.Parallel()
 	fake, err := fakeEsptoolPath()
 	if err != nil {
 		t.Fatalf("fake-esptool not on PATH (testscript.Main puts it there): %v", err)

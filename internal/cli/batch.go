@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,9 +15,25 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/usmp/usmp-psk/internal/provision"
+	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/registry"
 )
 
 type batchOptions struct {
+	IO           *IOStreams
+	OpenRegistry func() (*registry.Registry, error)
+	Master       func() (*psk.Secret, error)
+	// Image resolves the image flags: partition table, NVS keys.
+	Image func() (*resolvedImage, error)
+	// ReadIDs reads --ids FILE.
+	ReadIDs func(path string) (provision.ListIDs, error)
+	// Rand is the source of the per-device NVS keys.
+	Rand io.Reader
+	// AllowUnignored is --allow-unignored, for the git guard.
+	AllowUnignored func() bool
+	// StepHook is the test binary's (provision.BatchSpec.StepHook).
+	StepHook func(step, path string)
+
 	idsFile       string
 	count         int
 	prefix        string
@@ -32,7 +50,12 @@ type batchOptions struct {
 }
 
 func newBatchCmd(f *Factory, root *rootOptions, runF func(*batchOptions) error) *cobra.Command {
-	opts := &batchOptions{}
+	opts := &batchOptions{IO: f.IO, OpenRegistry: f.registryOpener(root), Master: f.masterLoader(root),
+		ReadIDs:        func(path string) (provision.ListIDs, error) { return readIDsFile(f, path) },
+		Rand:           f.Rand,
+		AllowUnignored: func() bool { return root.allowUnignored },
+		StepHook:       f.fileStepHook()}
+	opts.Image = func() (*resolvedImage, error) { return opts.image.resolve(f) }
 	cmd := &cobra.Command{
 		Use:   "batch (--ids FILE | --count N --prefix P [--start K]) --out DIR [--derive | --random] [--size SIZE | --partition-table TABLE] [--keys KEYS.bin | --hmac-key FILE | --encrypt-per-device] [--jobs N] [--shard I/N] [--dry-run] [--json]",
 		Short: "Provision a factory batch: one NVS image per device, a manifest, the registry",
@@ -79,7 +102,7 @@ a deterministic split across CI runners (each with its own registry).
 			if runF != nil {
 				return runF(opts)
 			}
-			return runBatch(cmd, f, root, opts)
+			return runBatch(cmd.Context(), opts)
 		},
 	}
 	fl := cmd.Flags()
@@ -132,16 +155,15 @@ type batchSummary struct {
 }
 
 // batchIDs reads --ids FILE, or makes the ids of --count and --prefix.
-func batchIDs(f *Factory, opts *batchOptions) (provision.IDList, error) {
+func batchIDs(opts *batchOptions) (provision.IDList, error) {
 	if opts.idsFile == "" {
 		return provision.NewCountIDs(opts.prefix, opts.start, opts.count)
 	}
-	return readIDsFile(f, opts.idsFile)
+	return opts.ReadIDs(opts.idsFile)
 }
 
-func runBatch(cmd *cobra.Command, f *Factory, root *rootOptions, opts *batchOptions) error {
-	ctx := cmd.Context()
-	ids, err := batchIDs(f, opts)
+func runBatch(ctx context.Context, opts *batchOptions) error {
+	ids, err := batchIDs(opts)
 	if err != nil {
 		return err
 	}
@@ -153,7 +175,7 @@ func runBatch(cmd *cobra.Command, f *Factory, root *rootOptions, opts *batchOpti
 		}
 		shard = s
 	}
-	img, err := opts.image.resolve(f)
+	img, err := opts.Image()
 	if err != nil {
 		return err
 	}
@@ -162,41 +184,41 @@ func runBatch(cmd *cobra.Command, f *Factory, root *rootOptions, opts *batchOpti
 	}
 	spec := provision.BatchSpec{
 		IDs: ids, Shard: shard, Source: provision.Derive, Out: opts.out, Image: img.opts,
-		PerDeviceKeys: opts.perDeviceKeys, Offset: img.offset, Jobs: opts.jobs, Rand: f.Rand,
-		AllowUnignored: root.allowUnignored, Warn: f.IO.Warn,
+		PerDeviceKeys: opts.perDeviceKeys, Offset: img.offset, Jobs: opts.jobs, Rand: opts.Rand,
+		AllowUnignored: opts.AllowUnignored(), Warn: opts.IO.Warn, StepHook: opts.StepHook,
 	}
 	if opts.random {
 		spec.Source = provision.Random
 	}
 	if opts.dryRun {
-		return printPlan(f, spec, opts)
+		return printPlan(spec, opts)
 	}
 	if spec.Source == provision.Derive {
-		m, err := f.Master(root.masterFile)
+		m, err := opts.Master()
 		if err != nil {
 			return err
 		}
 		defer m.Destroy()
 		spec.Master = m
 	}
-	reg, err := f.openRegistry(root)
+	reg, err := opts.OpenRegistry()
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
-	progress, finish := trackBatch(f, &spec, len(shard.Positions(ids.Len())))
+	progress, finish := trackBatch(opts.IO, &spec, len(shard.Positions(ids.Len())))
 	started := time.Now()
 	res, err := provision.RunBatch(ctx, reg, spec)
 	finish(err)
 	if err != nil {
 		return progress.interrupted(batchWriteErr(err, opts.out))
 	}
-	return reportBatch(f, opts, res, img.opts.Keys != nil, time.Since(started).Seconds())
+	return reportBatch(opts, res, img.opts.Keys != nil, time.Since(started).Seconds())
 }
 
 // reportBatch prints a batch's summary, and warns when its images hold
 // their keys in clear.
-func reportBatch(f *Factory, opts *batchOptions, res *provision.BatchResult, sharedKeys bool, secs float64) error {
+func reportBatch(opts *batchOptions, res *provision.BatchResult, sharedKeys bool, secs float64) error {
 	sum := batchSummary{BatchResult: *res, Seconds: secs, PerSecond: float64(res.Devices) / max(secs, 1e-9), Encrypted: "none"}
 	switch {
 	case opts.perDeviceKeys:
@@ -204,12 +226,12 @@ func reportBatch(f *Factory, opts *batchOptions, res *provision.BatchResult, sha
 	case sharedKeys:
 		sum.Encrypted = "shared-keys"
 	default:
-		f.IO.Warnf("the images in %s hold their keys in clear: encrypt them with --keys KEYS.bin, --hmac-key FILE or --encrypt-per-device (NVS encryption)", opts.out)
+		opts.IO.Warnf("the images in %s hold their keys in clear: encrypt them with --keys KEYS.bin, --hmac-key FILE or --encrypt-per-device (NVS encryption)", opts.out)
 	}
 	if opts.json {
-		return printJSON(f, sum)
+		return printJSON(opts.IO, sum)
 	}
-	f.IO.Infof("batch: %d devices (%d new, %d already recorded) in %s, manifest %s, registry %s; %.2fs, %.0f devices/s",
+	opts.IO.Infof("batch: %d devices (%d new, %d already recorded) in %s, manifest %s, registry %s; %.2fs, %.0f devices/s",
 		res.Devices, res.New, res.Existing, res.Out, res.Manifest, res.Registry, secs, sum.PerSecond)
 	return nil
 }
@@ -227,9 +249,9 @@ func batchWriteErr(err error, out string) error {
 }
 
 // newBatchBar is the progress bar a batch shows on a terminal's stderr.
-func newBatchBar(f *Factory, total int) *progressbar.ProgressBar {
+func newBatchBar(ios *IOStreams, total int) *progressbar.ProgressBar {
 	return progressbar.NewOptions(total,
-		progressbar.OptionSetWriter(f.IO.ErrOut),
+		progressbar.OptionSetWriter(ios.ErrOut),
 		progressbar.OptionSetDescription("usmp-psk: batch"),
 		progressbar.OptionShowCount(),
 		progressbar.OptionShowIts(),
@@ -252,7 +274,7 @@ func readIDsFile(f *Factory, path string) (provision.ListIDs, error) {
 }
 
 // printPlan prints what a batch would do (--dry-run): nothing is written.
-func printPlan(f *Factory, spec provision.BatchSpec, opts *batchOptions) error {
+func printPlan(spec provision.BatchSpec, opts *batchOptions) error {
 	var devices []provision.PlannedDevice
 	err := provision.Plan(spec, func(d provision.PlannedDevice) error {
 		if opts.json {
@@ -263,7 +285,7 @@ func printPlan(f *Factory, spec provision.BatchSpec, opts *batchOptions) error {
 		if d.Keys != "" {
 			line += "\t" + d.Keys
 		}
-		_, err := fmt.Fprintln(f.IO.Out, line)
+		_, err := fmt.Fprintln(opts.IO.Out, line)
 		return err
 	})
 	if err != nil {
@@ -274,7 +296,7 @@ func printPlan(f *Factory, spec provision.BatchSpec, opts *batchOptions) error {
 		if spec.Source == provision.Random {
 			source = "random"
 		}
-		return printJSON(f, struct {
+		return printJSON(opts.IO, struct {
 			Out     string                    `json:"out"`
 			Source  string                    `json:"source"`
 			Size    int                       `json:"size"`

@@ -22,13 +22,13 @@ type batchProgress struct {
 // trackBatch sets spec.Progress: it counts the devices done and, when
 // stderr is a terminal, draws the bar there. finish ends the bar: full
 // when the batch succeeded, where it stopped otherwise.
-func trackBatch(f *Factory, spec *provision.BatchSpec, total int) (p *batchProgress, finish func(error)) {
+func trackBatch(ios *IOStreams, spec *provision.BatchSpec, total int) (p *batchProgress, finish func(error)) {
 	p = &batchProgress{total: total}
-	if !f.IO.IsStderrTTY() {
+	if !ios.IsStderrTTY() {
 		spec.Progress = func(done int) { p.done.Store(int64(done)) }
 		return p, func(error) {}
 	}
-	bar := newBatchBar(f, total)
+	bar := newBatchBar(ios, total)
 	spec.Progress = func(done int) {
 		p.done.Store(int64(done))
 		_ = bar.Set(done)
@@ -36,7 +36,7 @@ func trackBatch(f *Factory, spec *provision.BatchSpec, total int) (p *batchProgr
 	return p, func(err error) {
 		if err != nil {
 			_ = bar.Exit()
-			fmt.Fprintln(f.IO.ErrOut)
+			fmt.Fprintln(ios.ErrOut)
 			return
 		}
 		_ = bar.Finish()

@@ -16,9 +16,24 @@ import (
 
 // Main runs usmp-psk with the process's arguments and streams and returns
 // the exit code. cmd/usmp-psk/main.go is os.Exit(cli.Main()) and nothing else.
-func Main() int {
+func Main() int { return MainWith(MainOptions{}) }
+
+// MainOptions are the seams of the end-to-end tests' build of the command
+// (cmd/usmp-psk/main_test.go runs MainWith as the usmp-psk it executes).
+// Production passes none: Main is MainWith(MainOptions{}).
+type MainOptions struct {
+	// StepHook is called, with the run's context, at the named steps of
+	// secret-file writes (secfile.Options.StepHook) and of a batch
+	// (provision.BatchSpec.StepHook), so that a test can kill the process
+	// at one (R16) or hold it there until it is interrupted.
+	StepHook func(ctx context.Context, step, path string)
+}
+
+// MainWith is Main with test seams.
+func MainWith(o MainOptions) int {
 	warns := harden()
 	f := newSystemFactory()
+	f.stepHook = o.StepHook
 	for _, w := range warns {
 		f.IO.Warn(w)
 	}

@@ -31,7 +31,7 @@ func canaryMaster(t testing.TB) string {
 // testFactory returns a factory with buffers, a canary master in place of
 // the environment, and no terminal.
 func testFactory(t testing.TB, master string) (*Factory, *bytes.Buffer, *bytes.Buffer, *bytes.Buffer) {
-	ios, in, out, errOut := Test()
+	ios, in, out, errOut := testIOStreams()
 	return &Factory{
 		IO:           ios,
 		Now:          func() time.Time { return time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC) },
@@ -356,6 +356,13 @@ func TestExitCodes(t *testing.T) {
 		{"bad encoding", "", []string{"generate", "--encoding", "pem", "-o", "y.psk"}, exitUsage},
 		{"json to stdout", "", []string{"generate", "--json"}, exitUsage},
 		{"exclusive flags", "m", []string{"provision", "dev-1", "--derive", "--random", "-o", "z.bin"}, exitUsage},
+		// Usage errors that cobra returns untyped are typed where they
+		// arise (flag groups, argument validators, an unknown command
+		// with a bad flag): the mapping reads no error text.
+		{"flag group", "m", []string{"batch", "--derive", "--random", "--count", "2", "--prefix", "g-", "--out", "grp", "--dry-run"}, exitUsage},
+		{"unknown command and a bad flag", "m", []string{"nope", "--bogus"}, exitUsage},
+		{"bad flag value and an unknown command", "m", []string{"--lock-timeout=zz", "nope"}, exitUsage},
+		{"cobra's completion, an extra argument", "m", []string{"completion", "bash", "extra"}, exitUsage},
 		// Issue 13 item 8: bad input is 2, not an I/O failure (1) or 0.
 		{"master file is a directory", "", []string{"derive", "device-id-1", "-o", "x.psk", "--master-file", "adir"}, exitUsage},
 		{"master file missing", "", []string{"derive", "device-id-1", "-o", "x.psk", "--master-file", "missing"}, exitUsage},

@@ -29,6 +29,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/usmp/usmp-psk/internal/provision"
 	"github.com/usmp/usmp-psk/internal/psk"
 )
 
@@ -45,7 +46,8 @@ type Config struct {
 }
 
 func defaultConfig() *Config {
-	return &Config{NVSNamespace: "usmp", NVSIDKey: "device_id", NVSPSKKey: "psk"}
+	d := provision.DefaultLayout()
+	return &Config{NVSNamespace: d.Namespace, NVSIDKey: d.IDKey, NVSPSKKey: d.PSKKey}
 }
 
 // onCommandLine reports whether the flag name was given on cmd's command
@@ -70,8 +72,12 @@ const envPrefix = "USMP_PSK"
 // workDirConfig is the config file looked for in the working directory.
 const workDirConfig = "usmp-psk.yaml"
 
-// nvsSettings are the config-only keys (no flag) and their defaults.
-var nvsSettings = map[string]string{"nvs.namespace": "usmp", "nvs.id_key": "device_id", "nvs.psk_key": "psk"}
+// nvsSettings are the config-only keys (no flag) and their defaults
+// (design §6, written once in nvs.DefaultUSMPLayout).
+func nvsSettings() map[string]string {
+	d := provision.DefaultLayout()
+	return map[string]string{"nvs.namespace": d.Namespace, "nvs.id_key": d.IDKey, "nvs.psk_key": d.PSKKey}
+}
 
 // guard says why a setting is guarded, and whether its value is shown when
 // it is announced (a registry URL or an NVS value could hold a password).
@@ -173,7 +179,7 @@ func loadConfig(f *Factory, cmd *cobra.Command, explicit string) error {
 		if val, _, ok := lookupSetting(f, files, key); ok {
 			return val
 		}
-		return nvsSettings[key]
+		return nvsSettings()[key]
 	}
 	f.Config = &Config{
 		NVSNamespace: nvsValue("nvs.namespace"),
@@ -355,7 +361,7 @@ func printableSetting(key string) bool {
 // and --config, which a config file cannot set) and the nvs.* keys.
 func knownSettings(root *cobra.Command) map[string]bool {
 	known := map[string]bool{}
-	for k := range nvsSettings {
+	for k := range nvsSettings() {
 		known[k] = true
 	}
 	var walk func(c *cobra.Command)

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"strings"
 )
 
 // Exit codes, documented in docs/exit-codes.md and `usmp-psk --help`.
@@ -60,21 +59,6 @@ func exitCodeFor(err error) int {
 		return exitMismatch
 	case errors.As(err, &bad) && bad.BadInput():
 		return exitUsage
-	case isCobraUsageError(err):
-		return exitUsage
 	}
 	return exitError
-}
-
-// isCobraUsageError recognises the usage errors cobra returns as plain
-// errors (unknown commands, argument counts).
-func isCobraUsageError(err error) bool {
-	s := err.Error()
-	for _, p := range []string{"unknown command", "accepts ", "requires at least", "requires at most", "invalid argument", "unknown flag", "unknown shorthand flag", "flag needs an argument", "bad flag syntax",
-		"if any flags in the group", "at least one of the flags in the group", "required flag(s)"} {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
 }

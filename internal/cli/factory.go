@@ -9,6 +9,7 @@ import (
 
 	"github.com/usmp/usmp-psk/internal/psk"
 	"github.com/usmp/usmp-psk/internal/registry"
+	"github.com/usmp/usmp-psk/internal/secfile"
 )
 
 // Factory carries the dependencies of every command (house style §6).
@@ -51,6 +52,26 @@ type Factory struct {
 	// Config is filled by the root's PersistentPreRunE from flags,
 	// USMP_PSK_* variables and the config file.
 	Config *Config
+
+	// stepHook is MainOptions.StepHook: nil in production.
+	stepHook func(ctx context.Context, step, path string)
+}
+
+// fileOptions are the secret-file options of this run: replace and the
+// git guard's override as given, the override's source named in its
+// warning, warnings on stderr, and the test binary's step hook.
+func (f *Factory) fileOptions(replace, allowUnignored bool) secfile.Options {
+	return secfile.Options{Replace: replace, AllowUnignored: allowUnignored, AllowUnignoredBy: settingBy(f, "allow-unignored"),
+		Warn: f.IO.Warn, StepHook: f.fileStepHook()}
+}
+
+// fileStepHook is the test binary's step hook bound to this run's context,
+// for secfile.Options and provision.BatchSpec; nil in production.
+func (f *Factory) fileStepHook() func(step, path string) {
+	if f.stepHook == nil {
+		return nil
+	}
+	return func(step, path string) { f.stepHook(f.ctx, step, path) }
 }
 
 // newSystemFactory builds the production factory, taking the master secret
@@ -75,6 +96,12 @@ func newSystemFactory() *Factory {
 		hasMasterEnv:         ok,
 		Config:               defaultConfig(),
 	}
+}
+
+// masterLoader is Master for a command's options: called at run time,
+// once --master-file is parsed, and only when the command needs the master.
+func (f *Factory) masterLoader(root *rootOptions) func() (*psk.Secret, error) {
+	return func() (*psk.Secret, error) { return f.Master(root.masterFile) }
 }
 
 // Master loads the master secret from --master-file, the captured

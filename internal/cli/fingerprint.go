@@ -85,7 +85,7 @@ func runFingerprint(f *Factory, opts *fingerprintOptions) error {
 	}
 	kcv := psk.KCV(key)
 	if opts.json {
-		return printJSON(f, struct {
+		return printJSON(f.IO, struct {
 			KCV      string `json:"kcv"`
 			Bytes    int    `json:"bytes"`
 			Source   string `json:"source"`
@@ -107,7 +107,7 @@ const maxKeyInput = 1 << 20
 func readKeyInput(f *Factory, file string) ([]byte, string, error) {
 	source, stream := file, isStream(file)
 	if file == "-" {
-		source, stream = "standard input", isStreamReader(f.IO.In)
+		source, stream = stdinSource, isStreamReader(f.IO.In)
 		if f.IO.IsStdinTTY() {
 			return nil, source, inputError(errors.New("refusing to read a key typed on a terminal (it would be echoed)\nhint: pass a FILE or pipe the key in"))
 		}

@@ -135,6 +135,7 @@ func TestArgumentErrorsNeverRepeatTheArgument(t *testing.T) {
 		{"unknown completion shell", []string{"completion", key}, "unknown completion command (not repeated); the completion commands are: bash, fish, powershell, zsh"},
 		{"suggestion", []string{"nvs", "dumq"}, "hint: did you mean 'usmp-psk nvs dump'?"},
 		{"unknown help topic", []string{"help", key}, "unknown command (not repeated)"},
+		{"unknown command and a bad flag", []string{key, "--bogus"}, "unknown command (not repeated); the commands are: batch"},
 		{"unknown help subtopic", []string{"help", "nvs", key}, "unknown nvs command (not repeated)"},
 		{"key as a flag", []string{"--" + key}, "unknown flag (not repeated: it does not look like a flag name)"},
 		{"key as shorthand flags", []string{"-" + key}, "unknown shorthand flag: -8"},

@@ -30,7 +30,7 @@ func addFlashJSONFlag(cmd *cobra.Command, asJSON *bool) {
 // stderr line already said it.
 func reportFlash(f *Factory, opts *flashOptions, rep flashReport) error {
 	if opts.json {
-		return printJSON(f, rep)
+		return printJSON(f.IO, rep)
 	}
 	if rep.Command != nil {
 		_, err := fmt.Fprintln(f.IO.Out, shellQuote(rep.Command))

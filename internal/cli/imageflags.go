@@ -268,6 +268,3 @@ func errWrongKeys(err error) error {
 	}
 	return err
 }
-
-// lstat is os.Lstat (a variable for tests of odd file systems).
-var lstat = os.Lstat

@@ -5,7 +5,6 @@ package cli
 // an injected terminal flag (R10).
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +12,10 @@ import (
 
 	"golang.org/x/term"
 )
+
+// stdinSource names standard input in messages, as the source of a key
+// or value read from "-".
+const stdinSource = "standard input"
 
 // IOStreams are the standard streams with their terminal state.
 type IOStreams struct {
@@ -63,15 +66,6 @@ func System() *IOStreams {
 // it is unknown or stdout is no terminal.
 func (s *IOStreams) TerminalWidth() int { return s.termWidth }
 
-// SetTerminalWidth overrides the terminal's width (tests).
-func (s *IOStreams) SetTerminalWidth(w int) { s.termWidth = w }
-
-// Test returns streams backed by buffers: stdin, stdout, stderr.
-func Test() (*IOStreams, *bytes.Buffer, *bytes.Buffer, *bytes.Buffer) {
-	in, out, errOut := &bytes.Buffer{}, &bytes.Buffer{}, &bytes.Buffer{}
-	return &IOStreams{In: in, Out: out, ErrOut: errOut}, in, out, errOut
-}
-
 // IsStdinTTY reports whether stdin is a terminal.
 func (s *IOStreams) IsStdinTTY() bool { return s.stdinTTY }
 
@@ -80,15 +74,6 @@ func (s *IOStreams) IsStdoutTTY() bool { return s.stdoutTTY }
 
 // IsStderrTTY reports whether stderr is a terminal (progress bars).
 func (s *IOStreams) IsStderrTTY() bool { return s.stderrTTY }
-
-// SetStderrTTY overrides terminal detection (tests).
-func (s *IOStreams) SetStderrTTY(v bool) { s.stderrTTY = v }
-
-// SetStdinTTY overrides terminal detection (tests).
-func (s *IOStreams) SetStdinTTY(v bool) { s.stdinTTY = v }
-
-// SetStdoutTTY overrides terminal detection (tests).
-func (s *IOStreams) SetStdoutTTY(v bool) { s.stdoutTTY = v }
 
 // Infof prints a diagnostic line on stderr with the tool's prefix.
 func (s *IOStreams) Infof(format string, a ...any) {

@@ -1,10 +1,27 @@
 package cli
 
 import (
+	"bytes"
 	"strings"
 	"sync"
 	"testing"
 )
+
+// testIOStreams returns streams backed by buffers: stdin, stdout, stderr. It and
+// the Set*TTY overrides below are for this package's tests only.
+func testIOStreams() (*IOStreams, *bytes.Buffer, *bytes.Buffer, *bytes.Buffer) {
+	in, out, errOut := &bytes.Buffer{}, &bytes.Buffer{}, &bytes.Buffer{}
+	return &IOStreams{In: in, Out: out, ErrOut: errOut}, in, out, errOut
+}
+
+// SetStderrTTY overrides terminal detection.
+func (s *IOStreams) SetStderrTTY(v bool) { s.stderrTTY = v }
+
+// SetStdinTTY overrides terminal detection.
+func (s *IOStreams) SetStdinTTY(v bool) { s.stdinTTY = v }
+
+// SetStdoutTTY overrides terminal detection.
+func (s *IOStreams) SetStdoutTTY(v bool) { s.stdoutTTY = v }
 
 // TestWarnOnce: a warning is printed once however often it is raised — the
 // git guard runs before a write and again inside it, and batch workers warn
@@ -22,7 +39,7 @@ func TestWarnOnce(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			io, _, _, errOut := Test()
+			io, _, _, errOut := testIOStreams()
 			for _, w := range tt.raise {
 				io.Warn(w)
 			}
@@ -36,7 +53,7 @@ func TestWarnOnce(t *testing.T) {
 		})
 	}
 	t.Run("concurrent", func(t *testing.T) {
-		io, _, _, errOut := Test()
+		io, _, _, errOut := testIOStreams()
 		var wg sync.WaitGroup
 		for range 16 {
 			wg.Go(func() {
@@ -51,3 +68,6 @@ func TestWarnOnce(t *testing.T) {
 		}
 	})
 }
+
+// SetTerminalWidth overrides the terminal's width.
+func (s *IOStreams) SetTerminalWidth(w int) { s.termWidth = w }

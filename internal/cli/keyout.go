@@ -45,7 +45,7 @@ func checkKeyOutput(f *Factory, o keyOutput) error {
 		}
 		return nil
 	}
-	return secfile.Check(o.path, secfile.Options{AllowUnignored: o.allowUnignored, AllowUnignoredBy: settingBy(f, "allow-unignored"), Warn: f.IO.Warn})
+	return secfile.Check(o.path, f.fileOptions(false, o.allowUnignored))
 }
 
 // writeKey writes key in o.encoding to o.path (0600, atomic, exclusive
@@ -69,12 +69,12 @@ func writeKey(f *Factory, key *psk.Secret, o keyOutput, rep keyReport) error {
 		f.IO.Infof("wrote %s to standard output (%s, kcv %s)", rep.what(), rep.Encoding, rep.KCV)
 		return nil
 	}
-	if err := secfile.WriteFile(o.path, enc, secfile.Options{Replace: o.force, AllowUnignored: o.allowUnignored, AllowUnignoredBy: settingBy(f, "allow-unignored"), Warn: f.IO.Warn}); err != nil {
+	if err := secfile.WriteFile(o.path, enc, f.fileOptions(o.force, o.allowUnignored)); err != nil {
 		return err
 	}
 	rep.Path = o.path
 	if o.json {
-		return printJSON(f, rep)
+		return printJSON(f.IO, rep)
 	}
 	f.IO.Infof("wrote %s to %s (%s, kcv %s)", rep.what(), rep.Path, rep.Encoding, rep.KCV)
 	return nil
@@ -93,8 +93,8 @@ func (r keyReport) what() string {
 }
 
 // printJSON writes v as indented JSON on stdout.
-func printJSON(f *Factory, v any) error {
-	enc := json.NewEncoder(f.IO.Out)
+func printJSON(ios *IOStreams, v any) error {
+	enc := json.NewEncoder(ios.Out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }

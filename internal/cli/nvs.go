@@ -297,8 +297,7 @@ func writeNVSOutputs(f *Factory, allowUnignored bool, outs []nvsOutput) (err err
 		}
 	}
 	for _, o := range outs {
-		opts := secfile.Options{Replace: !o.keep, AllowUnignored: allowUnignored, AllowUnignoredBy: settingBy(f, "allow-unignored"), Warn: f.IO.Warn}
-		if err := secfile.WriteFile(o.path, o.data, opts); err != nil {
+		if err := secfile.WriteFile(o.path, o.data, f.fileOptions(!o.keep, allowUnignored)); err != nil {
 			return err
 		}
 		written = append(written, o.path)

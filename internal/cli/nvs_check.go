@@ -137,7 +137,7 @@ func runNVSCheck(f *Factory, opts *nvsCheckOptions) error {
 		}
 	}
 	if opts.json {
-		if err := printJSON(f, out); err != nil {
+		if err := printJSON(f.IO, out); err != nil {
 			return err
 		}
 	} else if len(out.Findings) > 0 {

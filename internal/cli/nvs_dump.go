@@ -134,7 +134,7 @@ func runNVSDump(f *Factory, opts *nvsDumpOptions) error {
 		f.IO.Warnf("%s: size %d is not a multiple of 4096: the last %d bytes are ignored, as on the device", opts.image, size, size%nvs.PageSize)
 	}
 	if opts.json {
-		return printJSON(f, out)
+		return printJSON(f.IO, out)
 	}
 	return printDump(f, out)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/usmp/usmp-psk/internal/nvs"
+	"github.com/usmp/usmp-psk/internal/nvs/nvscrypt"
 	"github.com/usmp/usmp-psk/internal/provision"
 	"github.com/usmp/usmp-psk/internal/psk"
 	"github.com/usmp/usmp-psk/internal/secfile"
@@ -166,7 +167,7 @@ func runNVSEdit(f *Factory, root *rootOptions, o *nvsEditOptions) error {
 	if out == "" {
 		out, replace = o.image, true
 	}
-	wopts := secfile.Options{Replace: replace, AllowUnignored: root.allowUnignored, AllowUnignoredBy: settingBy(f, "allow-unignored"), Warn: f.IO.Warn}
+	wopts := f.fileOptions(replace, root.allowUnignored)
 	if err := secfile.Check(out, wopts); err != nil {
 		return err
 	}
@@ -185,20 +186,7 @@ func runNVSEdit(f *Factory, root *rootOptions, o *nvsEditOptions) error {
 		return err
 	}
 	defer psk.Wipe(img)
-	// The editor drops entries whose CRC fails, as the device does: an
-	// encrypted image edited without its keys, or with the wrong ones,
-	// would lose every entry. Both are refused, and nothing is written.
-	if err := provision.CheckBase(img, keys); err != nil {
-		switch {
-		case errors.Is(err, provision.ErrNotNVS):
-			// Zeros or random bytes would be "edited" into a fresh NVS
-			// image with exit 0 (issue 13 item 8): the wrong file.
-			return badInputf("%s: %w; nothing was written\nhint: IMAGE is an NVS partition image, e.g. esptool read_flash 0x9000 0x6000 dev.bin (the nvs partition's offset and size)", o.image, err)
-		case errors.Is(err, provision.ErrLooksEncrypted):
-			return encryptedImageError(o.image, "nothing was written", "")
-		case errors.Is(err, provision.ErrWrongKeys):
-			return &wrongKeyError{image: o.image, keysFile: o.keys.keys + o.keys.hmacKey, kcv: keys.KCV(), err: err}
-		}
+	if err := o.checkBase(img, keys); err != nil {
 		return err
 	}
 	dec, enc, err := provision.EntryHooks(keys)
@@ -209,20 +197,9 @@ func runNVSEdit(f *Factory, root *rootOptions, o *nvsEditOptions) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.image, err)
 	}
-	what := ""
-	if o.erase {
-		if err := ed.Erase(o.namespace, o.key); err != nil {
-			if errors.Is(err, nvs.DeviceNotFound) {
-				return badInputf("%s: there is no key %s/%s to erase", o.image, o.namespace, o.key)
-			}
-			return fmt.Errorf("%s: %w", o.image, err)
-		}
-		what = fmt.Sprintf("erased %s/%s", o.namespace, o.key)
-	} else {
-		what, err = o.set(f, ed)
-		if err != nil {
-			return err
-		}
+	what, err := o.edit(f, ed)
+	if err != nil {
+		return err
 	}
 	edited := ed.Bytes()
 	defer psk.Wipe(edited)
@@ -238,9 +215,44 @@ func runNVSEdit(f *Factory, root *rootOptions, o *nvsEditOptions) error {
 		return err
 	}
 	if keys == nil && !o.erase && o.isPSKEntry(f) {
-		warnPlaintextImage(f, out)
+		warnPlaintextImage(f.IO, out)
 	}
 	return nil
+}
+
+// checkBase refuses an image the editor would damage: the editor drops
+// entries whose CRC fails, as the device does, so an encrypted image
+// edited without its keys, or with the wrong ones, would lose every entry.
+// Nothing is written then.
+func (o *nvsEditOptions) checkBase(img []byte, keys *nvscrypt.Keys) error {
+	err := provision.CheckBase(img, keys)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, provision.ErrNotNVS):
+		// Zeros or random bytes would be "edited" into a fresh NVS image
+		// with exit 0 (issue 13 item 8): the wrong file.
+		return badInputf("%s: %w; nothing was written\nhint: IMAGE is an NVS partition image, e.g. esptool read_flash 0x9000 0x6000 dev.bin (the nvs partition's offset and size)", o.image, err)
+	case errors.Is(err, provision.ErrLooksEncrypted):
+		return encryptedImageError(o.image, "nothing was written", "")
+	case errors.Is(err, provision.ErrWrongKeys):
+		return &wrongKeyError{image: o.image, keysFile: o.keys.keys + o.keys.hmacKey, kcv: keys.KCV(), err: err}
+	}
+	return err
+}
+
+// edit makes the change, nvs set's or nvs erase's, and says what it was.
+func (o *nvsEditOptions) edit(f *Factory, ed *nvs.Editor) (string, error) {
+	if !o.erase {
+		return o.set(f, ed)
+	}
+	if err := ed.Erase(o.namespace, o.key); err != nil {
+		if errors.Is(err, nvs.DeviceNotFound) {
+			return "", badInputf("%s: there is no key %s/%s to erase", o.image, o.namespace, o.key)
+		}
+		return "", fmt.Errorf("%s: %w", o.image, err)
+	}
+	return fmt.Sprintf("erased %s/%s", o.namespace, o.key), nil
 }
 
 // set parses the value and writes it; it returns what it did, for the
@@ -315,7 +327,7 @@ func (o *nvsEditOptions) set(f *Factory, ed *nvs.Editor) (string, error) {
 func readValueFile(f *Factory, path string) ([]byte, string, error) {
 	source, stream := path, isStream(path)
 	if path == "-" {
-		source, stream = "standard input", isStreamReader(f.IO.In)
+		source, stream = stdinSource, isStreamReader(f.IO.In)
 	}
 	data, err := readInterruptibly(f, func() ([]byte, error) {
 		b, _, err := readValueBytes(f, path)
@@ -328,17 +340,17 @@ func readValueFile(f *Factory, path string) ([]byte, string, error) {
 func readValueBytes(f *Factory, path string) ([]byte, string, error) {
 	if path == "-" {
 		if f.IO.IsStdinTTY() {
-			return nil, "standard input", inputError(errors.New("refusing to read a value typed on a terminal (it would be echoed)\nhint: pass --value-file FILE or pipe the value in"))
+			return nil, stdinSource, inputError(errors.New("refusing to read a value typed on a terminal (it would be echoed)\nhint: pass --value-file FILE or pipe the value in"))
 		}
 		b, err := io.ReadAll(io.LimitReader(f.IO.In, nvs.MaxImageSize+1))
 		if err != nil {
-			return nil, "standard input", fmt.Errorf("standard input: read failed")
+			return nil, stdinSource, fmt.Errorf("standard input: read failed")
 		}
 		if len(b) > nvs.MaxImageSize {
 			psk.Wipe(b)
-			return nil, "standard input", &psk.InputError{Source: "standard input", Msg: "larger than the largest image"}
+			return nil, stdinSource, &psk.InputError{Source: stdinSource, Msg: "larger than the largest image"}
 		}
-		return b, "standard input", nil
+		return b, stdinSource, nil
 	}
 	fh, err := os.Open(path)
 	if err != nil {

@@ -42,8 +42,6 @@ func (o *nvsKeySource) validate(cmd *cobra.Command) error {
 	return nil
 }
 
-func (o *nvsKeySource) given() bool { return o.keys != "" || o.hmacKey != "" }
-
 // load reads the keys, or returns nil when none were given. --keys is read
 // strictly, as the device reads its nvs_keys partition (size and CRC).
 func (o *nvsKeySource) load(f *Factory) (*nvscrypt.Keys, error) {

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,40 +16,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/usmp/usmp-psk/internal/golden"
 	"github.com/usmp/usmp-psk/internal/leakcheck"
 	"github.com/usmp/usmp-psk/internal/psk"
 )
-
-// updateGolden is -update: rewrite testdata/<TestName>.golden (house style
-// §21). Another test file of the package may define the flag first.
-var updateGolden = func() func() bool {
-	if fl := flag.Lookup("update"); fl != nil {
-		return func() bool { return fl.Value.String() == "true" }
-	}
-	b := flag.Bool("update", false, "rewrite the golden files in testdata/")
-	return func() bool { return *b }
-}()
-
-// golden compares got with testdata/<TestName>.golden, line endings
-// normalised, or rewrites the file with -update.
-func golden(t *testing.T, got []byte) {
-	t.Helper()
-	path := testdataAbs(t, strings.ReplaceAll(t.Name(), "/", "_")+".golden")
-	if updateGolden() {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	norm := func(b []byte) string { return strings.ReplaceAll(string(b), "\r\n", "\n") }
-	if norm(got) != norm(want) {
-		t.Errorf("output differs from %s (go test -update rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 // testdataDir is testdata/ as an absolute path, taken before any test
 // changes directory.
@@ -113,99 +82,10 @@ func withRunF(t *testing.T, path []string, build func(f *Factory, root *rootOpti
 // with the reference's underscore flags and their dash spellings.
 func TestNVSFlagParsing(t *testing.T) {
 	t.Chdir(t.TempDir())
-	t.Run("generate", func(t *testing.T) {
-		var got *nvsGenerateOptions
-		build := func(f *Factory, r *rootOptions) *cobra.Command {
-			return newNVSGenerateCmd(f, r, func(o *nvsGenerateOptions) error { got = o; return nil })
-		}
-		code := withRunF(t, []string{"nvs", "generate"}, build, "nvs", "generate", "a.csv", "b.csv", "out.bin", "0o30000", "--version", "1", "--outdir", "build")
-		if code != 0 || !slices.Equal(got.inputs, []string{"a.csv", "b.csv"}) || got.output != "out.bin" || got.size != 0x3000 || got.version != 1 || got.outdir != (nvsOutdir{"build", true}) {
-			t.Fatalf("exit %d, options %+v", code, got)
-		}
-		got = nil
-		if code := withRunF(t, []string{"nvs", "generate"}, build, "nvs", "generate", "a.csv", "out.bin", "24576"); code != 0 || got.version != 2 || got.outdir.set || got.size != 24576 {
-			t.Fatalf("defaults: exit %d, options %+v", code, got)
-		}
-		for _, bad := range [][]string{
-			{"a.csv", "out.bin"},                             // too few arguments
-			{"a.csv", "out.bin", "0x6000", "--version", "3"}, // like argparse's choices
-			{"a.csv", "out.txt", "0x6000"},                   // the reference's .bin rule
-			{"a.csv", "out.bin", "12k"},                      // the reference exits 0 here
-			{"a.csv", "out.bin", "0x3100"},                   // not whole pages
-		} {
-			got = nil
-			if code := withRunF(t, []string{"nvs", "generate"}, build, append([]string{"nvs", "generate"}, bad...)...); code != exitUsage || got != nil {
-				t.Errorf("%v: exit %d, want 2 before running", bad, code)
-			}
-		}
-	})
-	t.Run("encrypt", func(t *testing.T) {
-		var got *nvsEncryptOptions
-		build := func(f *Factory, r *rootOptions) *cobra.Command {
-			return newNVSEncryptCmd(f, r, func(o *nvsEncryptOptions) error { got = o; return nil })
-		}
-		run := func(args ...string) int {
-			got = nil
-			return withRunF(t, []string{"nvs", "encrypt"}, build, append([]string{"nvs", "encrypt", "in.csv", "out.bin", "0x6000"}, args...)...)
-		}
-		if code := run("--keygen", "--key-protect-hmac", "--kp-hmac-keygen", "--kp-hmac-keyfile", "h", "--keyfile", "k.bin"); code != 0 ||
-			!got.keygen || !got.gen.hmac || !got.gen.hmacKeygen || got.gen.hmacKeyfile != "h" || got.gen.keyfile != "k.bin" {
-			t.Fatalf("dash spellings: exit %d, options %+v", code, got)
-		}
-		if code := run("--keygen", "--key_protect_hmac", "--kp_hmac_inputkey", "hk.bin"); code != 0 || got.gen.hmacInputkey != "hk.bin" || !got.gen.hmacInputGiven {
-			t.Fatalf("underscore spellings: exit %d, options %+v", code, got)
-		}
-		if code := run("--inputkey", "keys.bin"); code != 0 || got.keygen || got.inputkey != "keys.bin" {
-			t.Fatalf("--inputkey: exit %d, options %+v", code, got)
-		}
-		for _, bad := range [][]string{
-			{},                                  // neither --keygen nor --inputkey
-			{"--keygen", "--inputkey", "k.bin"}, // both
-			{"--inputkey", "keys.txt"},          // the .bin rule
-			{"--inputkey", "k.bin", "--key_protect_hmac"}, // the reference ignores the scheme here
-			{"--keygen", "--kp_hmac_keygen"},              // without --key_protect_hmac
-			{"--keygen", "--key_protect_hmac"},            // no HMAC key source
-			{"--keygen", "--key_protect_hmac", "--kp_hmac_keygen", "--kp_hmac_inputkey", "h.bin"},
-			{"--keygen", "--key_protect_hmac", "--kp_hmac_inputkey", "h.bin", "--kp_hmac_keyfile", "x"},
-			{"--keygen", "--keyfile", "k.txt"},
-		} {
-			if code := run(bad...); code != exitUsage || got != nil {
-				t.Errorf("%v: exit %d, want 2 before running", bad, code)
-			}
-		}
-	})
-	t.Run("decrypt", func(t *testing.T) {
-		var got *nvsDecryptOptions
-		build := func(f *Factory, r *rootOptions) *cobra.Command {
-			return newNVSDecryptCmd(f, r, func(o *nvsDecryptOptions) error { got = o; return nil })
-		}
-		if code := withRunF(t, []string{"nvs", "decrypt"}, build, "nvs", "decrypt", "enc.bin", "keys.bin", "plain.bin", "--outdir", "~/out"); code != 0 ||
-			got.input != "enc.bin" || got.keys != "keys.bin" || got.output != "plain.bin" || !got.outdir.set {
-			t.Fatalf("exit %d, options %+v", code, got)
-		}
-		for _, bad := range [][]string{{"enc.bin", "keys.bin"}, {"enc.img", "keys.bin", "plain.bin"}, {"enc.bin", "keys", "plain.bin"}, {"enc.bin", "keys.bin", ".bin"}} {
-			got = nil
-			if code := withRunF(t, []string{"nvs", "decrypt"}, build, append([]string{"nvs", "decrypt"}, bad...)...); code != exitUsage || got != nil {
-				t.Errorf("%v: exit %d, want 2", bad, code)
-			}
-		}
-	})
-	t.Run("generate-key", func(t *testing.T) {
-		var got *nvsGenerateKeyOptions
-		build := func(f *Factory, r *rootOptions) *cobra.Command {
-			return newNVSGenerateKeyCmd(f, r, func(o *nvsGenerateKeyOptions) error { got = o; return nil })
-		}
-		if code := withRunF(t, []string{"nvs", "generate-key"}, build, "nvs", "generate-key", "--key_protect_hmac", "--kp-hmac-keygen", "--outdir", "sec"); code != 0 ||
-			!got.gen.hmac || !got.gen.hmacKeygen || got.outdir != (nvsOutdir{"sec", true}) {
-			t.Fatalf("exit %d, options %+v", code, got)
-		}
-		for _, bad := range [][]string{{"extra"}, {"--keyfile", "k.pem"}, {"--kp_hmac_inputkey", "h.bin"}} {
-			got = nil
-			if code := withRunF(t, []string{"nvs", "generate-key"}, build, append([]string{"nvs", "generate-key"}, bad...)...); code != exitUsage || got != nil {
-				t.Errorf("%v: exit %d, want 2", bad, code)
-			}
-		}
-	})
+	t.Run("generate", testNVSGenerateFlags)
+	t.Run("encrypt", testNVSEncryptFlags)
+	t.Run("decrypt", testNVSDecryptFlags)
+	t.Run("generate-key", testNVSGenerateKeyFlags)
 	for _, name := range []string{"dump", "check"} {
 		t.Run(name, func(t *testing.T) {
 			var image string
@@ -230,6 +110,107 @@ func TestNVSFlagParsing(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// testNVSGenerateFlags: nvs generate takes the reference's arguments, and refuses what it would misread.
+func testNVSGenerateFlags(t *testing.T) {
+	var got *nvsGenerateOptions
+	build := func(f *Factory, r *rootOptions) *cobra.Command {
+		return newNVSGenerateCmd(f, r, func(o *nvsGenerateOptions) error { got = o; return nil })
+	}
+	code := withRunF(t, []string{"nvs", "generate"}, build, "nvs", "generate", "a.csv", "b.csv", "out.bin", "0o30000", "--version", "1", "--outdir", "build")
+	if code != 0 || !slices.Equal(got.inputs, []string{"a.csv", "b.csv"}) || got.output != "out.bin" || got.size != 0x3000 || got.version != 1 || got.outdir != (nvsOutdir{"build", true}) {
+		t.Fatalf("exit %d, options %+v", code, got)
+	}
+	got = nil
+	if code := withRunF(t, []string{"nvs", "generate"}, build, "nvs", "generate", "a.csv", "out.bin", "24576"); code != 0 || got.version != 2 || got.outdir.set || got.size != 24576 {
+		t.Fatalf("defaults: exit %d, options %+v", code, got)
+	}
+	for _, bad := range [][]string{
+		{"a.csv", "out.bin"},                             // too few arguments
+		{"a.csv", "out.bin", "0x6000", "--version", "3"}, // like argparse's choices
+		{"a.csv", "out.txt", "0x6000"},                   // the reference's .bin rule
+		{"a.csv", "out.bin", "12k"},                      // the reference exits 0 here
+		{"a.csv", "out.bin", "0x3100"},                   // not whole pages
+	} {
+		got = nil
+		if code := withRunF(t, []string{"nvs", "generate"}, build, append([]string{"nvs", "generate"}, bad...)...); code != exitUsage || got != nil {
+			t.Errorf("%v: exit %d, want 2 before running", bad, code)
+		}
+	}
+}
+
+// testNVSEncryptFlags: nvs encrypt takes both spellings of the reference's flags, and refuses combinations it would ignore.
+func testNVSEncryptFlags(t *testing.T) {
+	var got *nvsEncryptOptions
+	build := func(f *Factory, r *rootOptions) *cobra.Command {
+		return newNVSEncryptCmd(f, r, func(o *nvsEncryptOptions) error { got = o; return nil })
+	}
+	run := func(args ...string) int {
+		got = nil
+		return withRunF(t, []string{"nvs", "encrypt"}, build, append([]string{"nvs", "encrypt", "in.csv", "out.bin", "0x6000"}, args...)...)
+	}
+	if code := run("--keygen", "--key-protect-hmac", "--kp-hmac-keygen", "--kp-hmac-keyfile", "h", "--keyfile", "k.bin"); code != 0 ||
+		!got.keygen || !got.gen.hmac || !got.gen.hmacKeygen || got.gen.hmacKeyfile != "h" || got.gen.keyfile != "k.bin" {
+		t.Fatalf("dash spellings: exit %d, options %+v", code, got)
+	}
+	if code := run("--keygen", "--key_protect_hmac", "--kp_hmac_inputkey", "hk.bin"); code != 0 || got.gen.hmacInputkey != "hk.bin" || !got.gen.hmacInputGiven {
+		t.Fatalf("underscore spellings: exit %d, options %+v", code, got)
+	}
+	if code := run("--inputkey", "keys.bin"); code != 0 || got.keygen || got.inputkey != "keys.bin" {
+		t.Fatalf("--inputkey: exit %d, options %+v", code, got)
+	}
+	for _, bad := range [][]string{
+		{},                                  // neither --keygen nor --inputkey
+		{"--keygen", "--inputkey", "k.bin"}, // both
+		{"--inputkey", "keys.txt"},          // the .bin rule
+		{"--inputkey", "k.bin", "--key_protect_hmac"}, // the reference ignores the scheme here
+		{"--keygen", "--kp_hmac_keygen"},              // without --key_protect_hmac
+		{"--keygen", "--key_protect_hmac"},            // no HMAC key source
+		{"--keygen", "--key_protect_hmac", "--kp_hmac_keygen", "--kp_hmac_inputkey", "h.bin"},
+		{"--keygen", "--key_protect_hmac", "--kp_hmac_inputkey", "h.bin", "--kp_hmac_keyfile", "x"},
+		{"--keygen", "--keyfile", "k.txt"},
+	} {
+		if code := run(bad...); code != exitUsage || got != nil {
+			t.Errorf("%v: exit %d, want 2 before running", bad, code)
+		}
+	}
+}
+
+// testNVSDecryptFlags: nvs decrypt takes INPUT KEYS OUTPUT with the reference's .bin rule.
+func testNVSDecryptFlags(t *testing.T) {
+	var got *nvsDecryptOptions
+	build := func(f *Factory, r *rootOptions) *cobra.Command {
+		return newNVSDecryptCmd(f, r, func(o *nvsDecryptOptions) error { got = o; return nil })
+	}
+	if code := withRunF(t, []string{"nvs", "decrypt"}, build, "nvs", "decrypt", "enc.bin", "keys.bin", "plain.bin", "--outdir", "~/out"); code != 0 ||
+		got.input != "enc.bin" || got.keys != "keys.bin" || got.output != "plain.bin" || !got.outdir.set {
+		t.Fatalf("exit %d, options %+v", code, got)
+	}
+	for _, bad := range [][]string{{"enc.bin", "keys.bin"}, {"enc.img", "keys.bin", "plain.bin"}, {"enc.bin", "keys", "plain.bin"}, {"enc.bin", "keys.bin", ".bin"}} {
+		got = nil
+		if code := withRunF(t, []string{"nvs", "decrypt"}, build, append([]string{"nvs", "decrypt"}, bad...)...); code != exitUsage || got != nil {
+			t.Errorf("%v: exit %d, want 2", bad, code)
+		}
+	}
+}
+
+// testNVSGenerateKeyFlags: nvs generate-key takes the HMAC scheme's flags.
+func testNVSGenerateKeyFlags(t *testing.T) {
+	var got *nvsGenerateKeyOptions
+	build := func(f *Factory, r *rootOptions) *cobra.Command {
+		return newNVSGenerateKeyCmd(f, r, func(o *nvsGenerateKeyOptions) error { got = o; return nil })
+	}
+	if code := withRunF(t, []string{"nvs", "generate-key"}, build, "nvs", "generate-key", "--key_protect_hmac", "--kp-hmac-keygen", "--outdir", "sec"); code != 0 ||
+		!got.gen.hmac || !got.gen.hmacKeygen || got.outdir != (nvsOutdir{"sec", true}) {
+		t.Fatalf("exit %d, options %+v", code, got)
+	}
+	for _, bad := range [][]string{{"extra"}, {"--keyfile", "k.pem"}, {"--kp_hmac_inputkey", "h.bin"}} {
+		got = nil
+		if code := withRunF(t, []string{"nvs", "generate-key"}, build, append([]string{"nvs", "generate-key"}, bad...)...); code != exitUsage || got != nil {
+			t.Errorf("%v: exit %d, want 2", bad, code)
+		}
 	}
 }
 
@@ -399,18 +380,20 @@ func runGoldenCases(t *testing.T, cmd string, extra ...string) []byte {
 }
 
 // TestNVSDumpTable is the golden of the dump table and page map (issue 3).
-func TestNVSDumpTable(t *testing.T) { golden(t, runGoldenCases(t, "dump")) }
+func TestNVSDumpTable(t *testing.T) { golden.Check(t, testdataDir, runGoldenCases(t, "dump")) }
 
 // TestNVSDumpJSON is the golden of dump --json: blobs and the PSK entry
 // carry length and kcv, never a value (R10, R14).
-func TestNVSDumpJSON(t *testing.T) { golden(t, runGoldenCases(t, "dump", "--json")) }
+func TestNVSDumpJSON(t *testing.T) { golden.Check(t, testdataDir, runGoldenCases(t, "dump", "--json")) }
 
 // TestNVSCheckTable is the golden of check: corrupted images have findings
 // and exit 3, clean ones exit 0.
-func TestNVSCheckTable(t *testing.T) { golden(t, runGoldenCases(t, "check")) }
+func TestNVSCheckTable(t *testing.T) { golden.Check(t, testdataDir, runGoldenCases(t, "check")) }
 
 // TestNVSCheckJSON is the golden of check --json.
-func TestNVSCheckJSON(t *testing.T) { golden(t, runGoldenCases(t, "check", "--json")) }
+func TestNVSCheckJSON(t *testing.T) {
+	golden.Check(t, testdataDir, runGoldenCases(t, "check", "--json"))
+}
 
 // TestNVSDumpMatchesDevice compares dump --json entry by entry with what
 // ESP-IDF's NVS library read from the same device images (expected.txt:

@@ -68,7 +68,7 @@ func runPartitionShow(f *Factory, opts *partitionShowOptions) error {
 		return err
 	}
 	if opts.json {
-		return printJSON(f, t)
+		return printJSON(f.IO, t)
 	}
 	return printPartitionTable(f.IO, t)
 }

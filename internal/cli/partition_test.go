@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/usmp/usmp-psk/internal/golden"
 )
 
 // partitionCases are the tables of the partition show goldens.
@@ -54,10 +56,12 @@ func runPartitionCases(t *testing.T, extra ...string) []byte {
 
 // TestPartitionShowTable is the golden of the table (issue 6 item 1); bad
 // tables exit 2 with the table's error.
-func TestPartitionShowTable(t *testing.T) { golden(t, runPartitionCases(t)) }
+func TestPartitionShowTable(t *testing.T) { golden.Check(t, testdataDir, runPartitionCases(t)) }
 
 // TestPartitionShowJSON is the golden of --json.
-func TestPartitionShowJSON(t *testing.T) { golden(t, runPartitionCases(t, "--json")) }
+func TestPartitionShowJSON(t *testing.T) {
+	golden.Check(t, testdataDir, runPartitionCases(t, "--json"))
+}
 
 // TestPartitionShowJSONMatchesReference: the partitions of --json equal
 // those of gen_esp32part's tables (testdata/partitions/*.expected.json),

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -12,6 +14,18 @@ import (
 )
 
 type provisionOptions struct {
+	IO           *IOStreams
+	OpenRegistry func() (*registry.Registry, error)
+	Master       func() (*psk.Secret, error)
+	// Image resolves the image flags: partition table, base, NVS keys.
+	Image func() (*resolvedImage, error)
+	// ReadPSK reads --psk-file (- for standard input) in its encoding.
+	ReadPSK func(path, encoding string) (*psk.Secret, error)
+	// FileOptions are the secret-file options of the image's write.
+	FileOptions func(replace bool) secfile.Options
+	// RegistryPath is --registry, for the hints of errors.
+	RegistryPath func() string
+
 	deviceID    string
 	output      string
 	derive      bool
@@ -25,7 +39,11 @@ type provisionOptions struct {
 }
 
 func newProvisionCmd(f *Factory, root *rootOptions, runF func(*provisionOptions) error) *cobra.Command {
-	opts := &provisionOptions{}
+	opts := &provisionOptions{IO: f.IO, OpenRegistry: f.registryOpener(root), Master: f.masterLoader(root),
+		ReadPSK:      func(path, encoding string) (*psk.Secret, error) { return readPSKFile(f, path, encoding) },
+		FileOptions:  func(replace bool) secfile.Options { return f.fileOptions(replace, root.allowUnignored) },
+		RegistryPath: func() string { return root.registry }}
+	opts.Image = func() (*resolvedImage, error) { return opts.image.resolve(f) }
 	cmd := &cobra.Command{
 		Use:   "provision DEVICE_ID -o IMAGE [--derive [--epoch N] | --random | --psk-file FILE] [--base IMAGE] [--size SIZE | --partition-table TABLE] [--keys KEYS.bin | --hmac-key FILE]",
 		Short: "Write a device's NVS image with its id and key, and record it in the registry",
@@ -71,7 +89,7 @@ base that cannot take the key registers nothing.`,
 			if runF != nil {
 				return runF(opts)
 			}
-			return runProvision(cmd, f, root, opts)
+			return runProvision(cmd.Context(), opts)
 		},
 	}
 	fl := cmd.Flags()
@@ -104,9 +122,8 @@ type provisionReport struct {
 	Registry  string          `json:"registry"`
 }
 
-func runProvision(cmd *cobra.Command, f *Factory, root *rootOptions, opts *provisionOptions) error {
-	ctx := cmd.Context()
-	img, err := opts.image.resolve(f)
+func runProvision(ctx context.Context, opts *provisionOptions) error {
+	img, err := opts.Image()
 	if err != nil {
 		return err
 	}
@@ -116,15 +133,40 @@ func runProvision(cmd *cobra.Command, f *Factory, root *rootOptions, opts *provi
 	// Check the destination before anything is recorded (R6, R8); the
 	// base was checked by resolve, and the image is built before the
 	// device is recorded (provision.Provision).
-	wopts := secfile.Options{Replace: opts.force, AllowUnignored: root.allowUnignored, AllowUnignoredBy: settingBy(f, "allow-unignored"), Warn: f.IO.Warn}
+	wopts := opts.FileOptions(opts.force)
 	if err := checkImageOutput(opts.output, wopts); err != nil {
 		return err
 	}
-	reg, err := f.openRegistry(root)
+	reg, err := opts.OpenRegistry()
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
+	q, err := opts.request(ctx, reg)
+	defer q.PSK.Destroy()
+	defer q.Master.Destroy()
+	if err != nil {
+		return err
+	}
+	write := func(b []byte) error { return secfile.WriteFile(opts.output, b, wopts) }
+	res, err := provision.Provision(ctx, reg, q, img.opts, write)
+	if err != nil {
+		return errWrongKeys(unwrittenErr(err, opts.deviceID, opts.output, &opts.image, opts.RegistryPath()))
+	}
+	defer res.Key.Destroy()
+	defer psk.Wipe(res.Image)
+	rep := provisionReport{
+		DeviceID: opts.deviceID, Image: opts.output, KCV: res.Device.KCV, Source: res.Device.Source,
+		Epoch: res.Device.Epoch, Size: len(res.Image), Offset: img.offset, Encrypted: img.opts.Keys != nil,
+		Existing: res.Existing, Registry: reg.Location(),
+	}
+	return opts.report(rep)
+}
+
+// request is provision's request: the key source of the flags, the key
+// of --psk-file, and the master secret when the key is derived, asked for
+// or recorded so. The caller destroys PSK and Master, also on error.
+func (opts *provisionOptions) request(ctx context.Context, reg *registry.Registry) (provision.Request, error) {
 	q := provision.Request{ID: opts.deviceID, Epoch: opts.epoch}
 	switch {
 	case opts.derive:
@@ -133,11 +175,10 @@ func runProvision(cmd *cobra.Command, f *Factory, root *rootOptions, opts *provi
 		q.Source = provision.Random
 	case opts.pskFile != "":
 		q.Source = provision.Imported
-		key, err := readPSKFile(f, opts.pskFile, opts.pskEncoding)
+		key, err := opts.ReadPSK(opts.pskFile, opts.pskEncoding)
 		if err != nil {
-			return err
+			return q, err
 		}
-		defer key.Destroy()
 		q.PSK = key
 	}
 	// The master is needed to derive, or for a recorded derived device.
@@ -147,47 +188,40 @@ func runProvision(cmd *cobra.Command, f *Factory, root *rootOptions, opts *provi
 		needMaster = err == nil && dev.Source == registry.SourceDerived
 	}
 	if needMaster {
-		m, err := f.Master(root.masterFile)
+		m, err := opts.Master()
 		if err != nil {
-			return err
+			return q, err
 		}
-		defer m.Destroy()
 		q.Master = m
 	}
-	write := func(b []byte) error { return secfile.WriteFile(opts.output, b, wopts) }
-	res, err := provision.Provision(ctx, reg, q, img.opts, write)
-	if err != nil {
-		return errWrongKeys(unwrittenErr(err, opts.deviceID, opts.output, &opts.image, root.registry))
-	}
-	defer res.Key.Destroy()
-	defer psk.Wipe(res.Image)
-	rep := provisionReport{
-		DeviceID: opts.deviceID, Image: opts.output, KCV: res.Device.KCV, Source: res.Device.Source,
-		Epoch: res.Device.Epoch, Size: len(res.Image), Offset: img.offset, Encrypted: img.opts.Keys != nil,
-		Existing: res.Existing, Registry: reg.Location(),
-	}
+	return q, nil
+}
+
+// report says what provision did: stderr, or JSON on stdout; a plaintext
+// image gets the warning of design §6.
+func (opts *provisionOptions) report(rep provisionReport) error {
 	if !rep.Encrypted {
-		warnPlaintextImage(f, opts.output)
+		warnPlaintextImage(opts.IO, opts.output)
 	}
 	if opts.json {
-		return printJSON(f, rep)
+		return printJSON(opts.IO, rep)
 	}
 	state := "recorded"
-	if res.Existing {
+	if rep.Existing {
 		state = "already recorded"
 	}
-	f.IO.Infof("provisioned device %s into %s (0x%x bytes, %s, kcv %s; %s %s, epoch %d, in %s)",
+	opts.IO.Infof("provisioned device %s into %s (0x%x bytes, %s, kcv %s; %s %s, epoch %d, in %s)",
 		rep.DeviceID, rep.Image, rep.Size, map[bool]string{true: "encrypted", false: "plaintext"}[rep.Encrypted], rep.KCV, state, rep.Source, rep.Epoch, rep.Registry)
 	return nil
 }
 
 // warnPlaintextImage is the one-line warning of design §6.
-func warnPlaintextImage(f *Factory, path string) {
-	f.IO.Warnf("%s holds the key in clear: encrypt it with --keys KEYS.bin or --hmac-key FILE (NVS encryption) and enable flash encryption on the device", path)
+func warnPlaintextImage(ios *IOStreams, path string) {
+	ios.Warnf("%s holds the key in clear: encrypt it with --keys KEYS.bin or --hmac-key FILE (NVS encryption) and enable flash encryption on the device", path)
 }
 
 func exists(path string) bool {
-	_, err := lstat(path)
+	_, err := os.Lstat(path)
 	return err == nil
 }
 

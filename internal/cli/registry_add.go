@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/usmp/usmp-psk/internal/psk"
@@ -8,6 +10,13 @@ import (
 )
 
 type registryAddOptions struct {
+	IO           *IOStreams
+	OpenRegistry func() (*registry.Registry, error)
+	Master       func() (*psk.Secret, error)
+	// ReadKey reads --psk-file (- for standard input): its bytes and the
+	// name of their source for messages.
+	ReadKey func(file string) ([]byte, string, error)
+
 	deviceID    string
 	derive      bool
 	epoch       uint32
@@ -18,7 +27,8 @@ type registryAddOptions struct {
 }
 
 func newRegistryAddCmd(f *Factory, root *rootOptions, runF func(*registryAddOptions) error) *cobra.Command {
-	opts := &registryAddOptions{}
+	opts := &registryAddOptions{IO: f.IO, OpenRegistry: f.registryOpener(root), Master: f.masterLoader(root),
+		ReadKey: func(file string) ([]byte, string, error) { return readKeyInput(f, file) }}
 	var encoding string
 	cmd := &cobra.Command{
 		Use:   "add DEVICE_ID {--derive [--epoch N] | --random | --psk-file FILE} [--json]",
@@ -71,7 +81,7 @@ already recorded is an error: give it a new key with 'usmp-psk rotate'.`,
 			if runF != nil {
 				return runF(opts)
 			}
-			return runRegistryAdd(cmd, f, root, opts)
+			return runRegistryAdd(cmd.Context(), opts)
 		},
 	}
 	fl := cmd.Flags()
@@ -84,8 +94,8 @@ already recorded is an error: give it a new key with 'usmp-psk rotate'.`,
 	return cmd
 }
 
-func runRegistryAdd(cmd *cobra.Command, f *Factory, root *rootOptions, opts *registryAddOptions) error {
-	reg, err := f.openRegistry(root)
+func runRegistryAdd(ctx context.Context, opts *registryAddOptions) error {
+	reg, err := opts.OpenRegistry()
 	if err != nil {
 		return err
 	}
@@ -93,7 +103,7 @@ func runRegistryAdd(cmd *cobra.Command, f *Factory, root *rootOptions, opts *reg
 	var spec registry.KeySpec
 	switch {
 	case opts.derive:
-		master, err := f.Master(root.masterFile)
+		master, err := opts.Master()
 		if err != nil {
 			return err
 		}
@@ -102,7 +112,7 @@ func runRegistryAdd(cmd *cobra.Command, f *Factory, root *rootOptions, opts *reg
 	case opts.random:
 		spec = registry.Random()
 	default:
-		data, source, err := readKeyInput(f, opts.pskFile)
+		data, source, err := opts.ReadKey(opts.pskFile)
 		if err != nil {
 			return err
 		}
@@ -120,19 +130,19 @@ func runRegistryAdd(cmd *cobra.Command, f *Factory, root *rootOptions, opts *reg
 		defer key.Destroy()
 		spec = registry.Imported(key)
 	}
-	res, err := reg.Add(cmd.Context(), opts.deviceID, spec)
+	res, err := reg.Add(ctx, opts.deviceID, spec)
 	if err != nil {
 		return err
 	}
 	res.Key.Destroy()
 	dev := res.Device
 	if opts.json {
-		return printJSON(f, dev.Summary())
+		return printJSON(opts.IO, dev.Summary())
 	}
 	stored := ""
 	if dev.Source.Stored() {
 		stored = "; the registry holds its key"
 	}
-	f.IO.Infof("added device %s to %s (%s%s)", dev.ID, reg.Location(), describeDevice(dev), stored)
+	opts.IO.Infof("added device %s to %s (%s%s)", dev.ID, reg.Location(), describeDevice(dev), stored)
 	return nil
 }

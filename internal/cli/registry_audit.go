@@ -13,6 +13,12 @@ import (
 )
 
 type registryAuditOptions struct {
+	IO           *IOStreams
+	OpenRegistry func() (*registry.Registry, error)
+	// JSONLFile is how --jsonl FILE is written: 0600 and atomic; it holds
+	// no keys, so no git guard.
+	JSONLFile secfile.Options
+
 	json   bool
 	head   bool
 	expect string
@@ -20,7 +26,8 @@ type registryAuditOptions struct {
 }
 
 func newRegistryAuditCmd(f *Factory, root *rootOptions, runF func(*registryAuditOptions) error) *cobra.Command {
-	opts := &registryAuditOptions{}
+	opts := &registryAuditOptions{IO: f.IO, OpenRegistry: f.registryOpener(root),
+		JSONLFile: secfile.Options{NotSecret: true, Warn: f.IO.Warn, StepHook: f.fileStepHook()}}
 	cmd := &cobra.Command{
 		Use:   "audit [--head | --expect SEQ:HASH | --jsonl FILE] [--json]",
 		Short: "Verify the audit log and the registry against it (exit 3 if tampered)",
@@ -65,7 +72,7 @@ or {"audit_log","intact":false,"line","problem"}.`,
 			if runF != nil {
 				return runF(opts)
 			}
-			return runRegistryAudit(cmd.Context(), f, root, opts)
+			return runRegistryAudit(cmd.Context(), opts)
 		},
 	}
 	fl := cmd.Flags()
@@ -93,14 +100,14 @@ type registryAuditReport struct {
 	Problem  string             `json:"problem,omitempty"`
 }
 
-func runRegistryAudit(ctx context.Context, f *Factory, root *rootOptions, opts *registryAuditOptions) error {
-	reg, err := f.openRegistry(root)
+func runRegistryAudit(ctx context.Context, opts *registryAuditOptions) error {
+	reg, err := opts.OpenRegistry()
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
 	if opts.jsonl != "" {
-		return writeAuditJSONL(ctx, f, reg, opts.jsonl)
+		return writeAuditJSONL(ctx, opts, reg)
 	}
 	var expect *registry.AuditHead
 	if opts.expect != "" {
@@ -113,30 +120,30 @@ func runRegistryAudit(ctx context.Context, f *Factory, root *rootOptions, opts *
 	out := registryAuditReport{AuditLog: reg.AuditLocation()}
 	rep, err := reg.VerifyAudit(ctx, expect)
 	if err != nil {
-		return auditFailed(f, out, err, map[bool]auditVerdict{false: auditStdoutText, true: auditStdoutJSON}[opts.json])
+		return auditFailed(opts.IO, out, err, map[bool]auditVerdict{false: auditStdoutText, true: auditStdoutJSON}[opts.json])
 	}
 	out.Intact, out.Entries, out.Findings = len(rep.Findings) == 0, rep.Entries, rep.Findings
 	out.Head = &registryAuditHead{Seq: rep.Head.Seq, Hash: rep.Head.Hash}
-	return printAudit(f, out, rep, opts)
+	return printAudit(out, rep, opts)
 }
 
 // printAudit prints the verdict of an intact chain: the checkpoint, JSON,
 // or a line per finding and the summary.
-func printAudit(f *Factory, out registryAuditReport, rep *registry.AuditReport, opts *registryAuditOptions) error {
+func printAudit(out registryAuditReport, rep *registry.AuditReport, opts *registryAuditOptions) error {
 	var err error
 	switch {
 	case opts.json:
-		err = printJSON(f, out)
+		err = printJSON(opts.IO, out)
 	case opts.head:
-		_, err = fmt.Fprintln(f.IO.Out, rep.Head.String())
+		_, err = fmt.Fprintln(opts.IO.Out, rep.Head.String())
 	default:
 		for _, fd := range rep.Findings {
-			if _, err = fmt.Fprintln(f.IO.Out, registryText(fd.String())); err != nil {
+			if _, err = fmt.Fprintln(opts.IO.Out, registryText(fd.String())); err != nil {
 				return err
 			}
 		}
 		if len(rep.Findings) == 0 {
-			_, err = fmt.Fprintf(f.IO.Out, "audit log %s: intact, %s, last hash %s\n", out.AuditLog, registryCount(int(out.Entries), "entry"), orDash(out.Head.Hash))
+			_, err = fmt.Fprintf(opts.IO.Out, "audit log %s: intact, %s, last hash %s\n", out.AuditLog, registryCount(int(out.Entries), "entry"), orDash(out.Head.Hash))
 		}
 	}
 	if err != nil || len(rep.Findings) == 0 {
@@ -164,7 +171,7 @@ const (
 // auditFailed reports a broken chain (exit 3) or passes another error on.
 // The records the broken log still contradicts follow the verdict: the
 // break must not hide them.
-func auditFailed(f *Factory, out registryAuditReport, err error, verdict auditVerdict) error {
+func auditFailed(ios *IOStreams, out registryAuditReport, err error, verdict auditVerdict) error {
 	var failed interface{ VerifyFailed() bool }
 	if !errors.As(err, &failed) || !failed.VerifyFailed() {
 		return err
@@ -179,7 +186,7 @@ func auditFailed(f *Factory, out registryAuditReport, err error, verdict auditVe
 	case auditErrorOnly:
 		return &mismatchError{msg: err.Error()}
 	case auditStdoutJSON:
-		if perr := printJSON(f, out); perr != nil {
+		if perr := printJSON(ios, out); perr != nil {
 			return perr
 		}
 	case auditStdoutText:
@@ -188,7 +195,7 @@ func auditFailed(f *Factory, out registryAuditReport, err error, verdict auditVe
 			lines = append(lines, fd.String())
 		}
 		for _, l := range lines {
-			if _, perr := fmt.Fprintln(f.IO.Out, registryText(l)); perr != nil {
+			if _, perr := fmt.Fprintln(ios.Out, registryText(l)); perr != nil {
 				return perr
 			}
 		}
@@ -205,7 +212,8 @@ func auditFailed(f *Factory, out registryAuditReport, err error, verdict auditVe
 
 // writeAuditJSONL writes the log as JSON lines to a file (0600, atomic;
 // it holds no keys, so no git guard) or standard output.
-func writeAuditJSONL(ctx context.Context, f *Factory, reg *registry.Registry, path string) error {
+func writeAuditJSONL(ctx context.Context, opts *registryAuditOptions, reg *registry.Registry) error {
+	path := opts.jsonl
 	var rep *registry.AuditReport
 	write := func(w io.Writer) error {
 		var err error
@@ -214,15 +222,15 @@ func writeAuditJSONL(ctx context.Context, f *Factory, reg *registry.Registry, pa
 	}
 	var err error
 	if path == "-" {
-		err = write(f.IO.Out)
+		err = write(opts.IO.Out)
 	} else {
-		err = secfile.Write(path, secfile.Options{NotSecret: true, Warn: f.IO.Warn}, write)
+		err = secfile.Write(path, opts.JSONLFile, write)
 	}
 	if err != nil {
-		return auditFailed(f, registryAuditReport{AuditLog: reg.AuditLocation()}, err, auditErrorOnly)
+		return auditFailed(opts.IO, registryAuditReport{AuditLog: reg.AuditLocation()}, err, auditErrorOnly)
 	}
 	if path != "-" {
-		f.IO.Infof("wrote %s of %s to %s (last %s)", registryCount(int(rep.Entries), "audit entry"), reg.Location(), path, rep.Head.String())
+		opts.IO.Infof("wrote %s of %s to %s (last %s)", registryCount(int(rep.Entries), "audit entry"), reg.Location(), path, rep.Head.String())
 	}
 	return nil
 }

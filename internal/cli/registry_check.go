@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -10,11 +11,19 @@ import (
 )
 
 type registryCheckOptions struct {
+	IO           *IOStreams
+	OpenRegistry func() (*registry.Registry, error)
+	// Master loads the master secret; check calls it only when one is
+	// given (HasMaster), because it never prompts.
+	Master    func() (*psk.Secret, error)
+	HasMaster func() bool
+
 	json bool
 }
 
 func newRegistryCheckCmd(f *Factory, root *rootOptions, runF func(*registryCheckOptions) error) *cobra.Command {
-	opts := &registryCheckOptions{}
+	opts := &registryCheckOptions{IO: f.IO, OpenRegistry: f.registryOpener(root), Master: f.masterLoader(root),
+		HasMaster: func() bool { return root.masterFile != "" || f.hasMasterEnv }}
 	cmd := &cobra.Command{
 		Use:   "check [--json]",
 		Short: "Check the registry for damage and inconsistencies (exit 3 on findings)",
@@ -39,7 +48,7 @@ where checked counts the derived devices checked against the master secret.`,
 			if runF != nil {
 				return runF(opts)
 			}
-			return runRegistryCheck(cmd, f, root, opts)
+			return runRegistryCheck(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print the findings as JSON")
@@ -55,9 +64,8 @@ type registryCheckReport struct {
 	Problems int                `json:"problems"`
 }
 
-func runRegistryCheck(cmd *cobra.Command, f *Factory, root *rootOptions, opts *registryCheckOptions) error {
-	ctx := cmd.Context()
-	reg, err := f.openRegistry(root)
+func runRegistryCheck(ctx context.Context, opts *registryCheckOptions) error {
+	reg, err := opts.OpenRegistry()
 	if err != nil {
 		return err
 	}
@@ -65,8 +73,8 @@ func runRegistryCheck(cmd *cobra.Command, f *Factory, root *rootOptions, opts *r
 	// The master secret is used when one is given; check never prompts, so
 	// it runs unattended (cron, CI) on a registry of any kind.
 	var master *psk.Secret
-	if root.masterFile != "" || f.hasMasterEnv {
-		if master, err = f.Master(root.masterFile); err != nil {
+	if opts.HasMaster() {
+		if master, err = opts.Master(); err != nil {
 			return err
 		}
 		defer master.Destroy()
@@ -74,19 +82,19 @@ func runRegistryCheck(cmd *cobra.Command, f *Factory, root *rootOptions, opts *r
 	rep, err := reg.Check(ctx, master)
 	if err != nil {
 		// A registry too damaged to be read is a finding of its own.
-		return auditFailed(f, registryAuditReport{AuditLog: reg.AuditLocation()}, err, map[bool]auditVerdict{false: auditStdoutText, true: auditErrorOnly}[opts.json])
+		return auditFailed(opts.IO, registryAuditReport{AuditLog: reg.AuditLocation()}, err, map[bool]auditVerdict{false: auditStdoutText, true: auditErrorOnly}[opts.json])
 	}
 	out := registryCheckReport{Registry: reg.Location(), Devices: rep.Devices, Checked: rep.Checked, Findings: rep.Findings, Problems: len(rep.Findings)}
 	if out.Findings == nil {
 		out.Findings = []registry.Finding{}
 	}
 	if opts.json {
-		if err := printJSON(f, out); err != nil {
+		if err := printJSON(opts.IO, out); err != nil {
 			return err
 		}
 	} else {
 		for _, fd := range out.Findings {
-			if _, err := fmt.Fprintln(f.IO.Out, registryText(fd.String())); err != nil {
+			if _, err := fmt.Fprintln(opts.IO.Out, registryText(fd.String())); err != nil {
 				return err
 			}
 		}
@@ -106,6 +114,6 @@ func runRegistryCheck(cmd *cobra.Command, f *Factory, root *rootOptions, opts *r
 	if opts.json {
 		return nil
 	}
-	_, err = fmt.Fprintf(f.IO.Out, "registry %s: %s, no problems found%s\n", reg.Location(), registryCount(rep.Devices, "device"), derived)
+	_, err = fmt.Fprintf(opts.IO.Out, "registry %s: %s, no problems found%s\n", reg.Location(), registryCount(rep.Devices, "device"), derived)
 	return err
 }

@@ -10,6 +10,7 @@ package cli
 // it, and, armored, to a terminal. Only its plaintext is never written.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,13 @@ import (
 )
 
 type registryExportOptions struct {
+	IO           *IOStreams
+	OpenRegistry func() (*registry.Registry, error)
+	Master       func() (*psk.Secret, error)
+	// FileOptions are the options of -o FILE's write: a secret file, or a
+	// public one when the export is encrypted.
+	FileOptions func(replace, public bool) secfile.Options
+
 	output         string
 	format         string
 	force          bool
@@ -37,7 +45,10 @@ type registryExportOptions struct {
 }
 
 func newRegistryExportCmd(f *Factory, root *rootOptions, runF func(*registryExportOptions) error) *cobra.Command {
-	opts := &registryExportOptions{}
+	opts := &registryExportOptions{IO: f.IO, OpenRegistry: f.registryOpener(root), Master: f.masterLoader(root),
+		FileOptions: func(replace, public bool) secfile.Options {
+			return secfile.Options{Replace: replace, AllowUnignored: root.allowUnignored, Public: public, Warn: f.IO.Warn, StepHook: f.fileStepHook()}
+		}}
 	cmd := &cobra.Command{
 		Use:   "export [-o FILE] [--recipient AGE_RECIPIENT]... [--recipients-file FILE] [--armor] [--format json] [--force] [--json]",
 		Short: "Write the gateway's keys: {\"device_id\": \"hex psk\"} for every active device",
@@ -90,7 +101,7 @@ load_psk_registry("export.json.age", identity="gw.key").`,
 			if runF != nil {
 				return runF(opts)
 			}
-			return runRegistryExport(cmd, f, root, opts)
+			return runRegistryExport(cmd.Context(), opts)
 		},
 	}
 	fl := cmd.Flags()
@@ -165,15 +176,14 @@ type exportTarget struct {
 	armor      bool
 }
 
-func runRegistryExport(cmd *cobra.Command, f *Factory, root *rootOptions, opts *registryExportOptions) error {
-	ctx := cmd.Context()
+func runRegistryExport(ctx context.Context, opts *registryExportOptions) error {
 	// Check the destination before the master secret is asked for and the
 	// audit log records an export (R6, R8, R10).
-	tgt, err := exportDestination(f, root, opts)
+	tgt, err := exportDestination(opts)
 	if err != nil {
 		return err
 	}
-	reg, err := f.openRegistry(root)
+	reg, err := opts.OpenRegistry()
 	if err != nil {
 		return err
 	}
@@ -184,14 +194,14 @@ func runRegistryExport(cmd *cobra.Command, f *Factory, root *rootOptions, opts *
 	}
 	var master *psk.Secret
 	if st.NeedsMaster() {
-		if master, err = f.Master(root.masterFile); err != nil {
+		if master, err = opts.Master(); err != nil {
 			return err
 		}
 		defer master.Destroy()
 	}
 	if tgt.toStdout && tgt.recipients == nil {
-		if mode, ok := f.IO.stdoutMode(); ok && mode&0o044 != 0 {
-			f.IO.Warnf("standard output is a file that group or others can read (mode %04o); an export holds keys: use -o FILE (written 0600)", mode)
+		if mode, ok := opts.IO.stdoutMode(); ok && mode&0o044 != 0 {
+			opts.IO.Warnf("standard output is a file that group or others can read (mode %04o); an export holds keys: use -o FILE (written 0600)", mode)
 		}
 	}
 	// The export's audit entry is committed with the reading of the keys,
@@ -202,7 +212,7 @@ func runRegistryExport(cmd *cobra.Command, f *Factory, root *rootOptions, opts *
 		return err
 	}
 	defer ex.Destroy()
-	if err := deliverExport(f, ex, tgt); err != nil {
+	if err := deliverExport(opts.IO, ex, tgt); err != nil {
 		return fmt.Errorf("%w\nhint: the export is recorded in the audit log of %s; treat its keys as exported, and export again", err, reg.Location())
 	}
 	rep := registryExportReport{Path: opts.output, Devices: ex.Len(), Revoked: st.Revoked, Format: opts.format, Registry: reg.Location()}
@@ -210,24 +220,24 @@ func runRegistryExport(cmd *cobra.Command, f *Factory, root *rootOptions, opts *
 		rep.Encryption, rep.Recipients, rep.Armor = "age", len(tgt.recipients), tgt.armor
 	}
 	if ex.Len() == 0 {
-		f.IO.Warnf("%s has no active devices: the export is empty ({})", reg.Location())
+		opts.IO.Warnf("%s has no active devices: the export is empty ({})", reg.Location())
 	}
 	if tgt.toStdout {
 		rep.Path = "-"
-		f.IO.Infof("exported the keys of %s to standard output (%s%s)", registryCount(rep.Devices, "active device"), rep.note(false), leftOut(rep.Revoked))
+		opts.IO.Infof("exported the keys of %s to standard output (%s%s)", registryCount(rep.Devices, "active device"), rep.note(false), leftOut(rep.Revoked))
 		return nil
 	}
 	if opts.json {
-		return printJSON(f, rep)
+		return printJSON(opts.IO, rep)
 	}
-	f.IO.Infof("exported the keys of %s to %s (%s%s)", registryCount(rep.Devices, "active device"), rep.Path, rep.note(true), leftOut(rep.Revoked))
+	opts.IO.Infof("exported the keys of %s to %s (%s%s)", registryCount(rep.Devices, "active device"), rep.Path, rep.note(true), leftOut(rep.Revoked))
 	return nil
 }
 
 // exportDestination resolves the recipients and checks where the export
 // goes: a terminal only for armored ciphertext; a file by the secret-file
 // rules, or as a public file when encrypted.
-func exportDestination(f *Factory, root *rootOptions, opts *registryExportOptions) (*exportTarget, error) {
+func exportDestination(opts *registryExportOptions) (*exportTarget, error) {
 	recipients, err := opts.ageRecipients()
 	if err != nil {
 		return nil, err
@@ -235,13 +245,13 @@ func exportDestination(f *Factory, root *rootOptions, opts *registryExportOption
 	tgt := &exportTarget{
 		toStdout:   opts.output == "" || opts.output == "-",
 		path:       opts.output,
-		wopts:      secfile.Options{Replace: opts.force, AllowUnignored: root.allowUnignored, Public: recipients != nil, Warn: f.IO.Warn},
+		wopts:      opts.FileOptions(opts.force, recipients != nil),
 		recipients: recipients,
 		armor:      opts.armor,
 	}
 	if tgt.toStdout {
 		switch {
-		case !f.IO.IsStdoutTTY():
+		case !opts.IO.IsStdoutTTY():
 		case recipients == nil:
 			return nil, errTerminal
 		case !opts.armor:
@@ -277,7 +287,7 @@ func (r registryExportReport) note(file bool) string {
 // deliverExport writes the export to standard output or to a file, through
 // age when it has recipients: the plaintext only ever goes to the
 // encrypting writer.
-func deliverExport(f *Factory, ex *registry.Export, tgt *exportTarget) error {
+func deliverExport(ios *IOStreams, ex *registry.Export, tgt *exportTarget) error {
 	write := ex.WriteJSON
 	if tgt.recipients != nil {
 		write = func(w io.Writer) error { return agecrypt.Encrypt(w, tgt.recipients, tgt.armor, ex.WriteJSON) }
@@ -290,7 +300,7 @@ func deliverExport(f *Factory, ex *registry.Export, tgt *exportTarget) error {
 	// ignored, the write fails with EPIPE instead.
 	signal.Ignore(syscall.SIGPIPE)
 	defer signal.Reset(syscall.SIGPIPE)
-	if err := write(f.IO.Out); err != nil {
+	if err := write(ios.Out); err != nil {
 		return fmt.Errorf("write standard output: %w", err)
 	}
 	return nil

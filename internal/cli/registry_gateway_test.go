@@ -168,63 +168,12 @@ func TestRegistryGatewayRoundTrip(t *testing.T) {
 	}
 
 	// The pipe: usmp-psk registry export | python3 … load_psk_registry(sys.stdin.buffer)
-	pipe := exec.Command(py, "-c", gatewayPipe)
-	pipe.Env = gatewayEnv("")
-	pipe.Stdin = bytes.NewReader([]byte(piped))
-	var pipeErr bytes.Buffer
-	pipe.Stderr = &pipeErr
-	out, err := pipe.Output()
-	if err != nil {
-		t.Fatalf("load_psk_registry from a pipe: %v\n%s", err, pipeErr.String())
-	}
-	checkDigests(t, "load_psk_registry(stdin)", out, want)
+	checkDigests(t, "load_psk_registry(stdin)", loadPSKRegistry(t, py, []byte(piped)), want)
 
 	// The file, and make_get_psk on the registry, in one running gateway.
-	cmd := exec.Command(py, "-c", gatewayDriver, regPath, filepath.Join(dir, "exp.json"))
-	cmd.Env = gatewayEnv(master)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		stdin.Close()
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("gateway driver: %v\n%s", err, stderr.String())
-		}
-	}()
-	lines := bufio.NewScanner(stdout)
-	next := func() []byte {
-		t.Helper()
-		if !lines.Scan() {
-			stdin.Close()
-			_ = cmd.Wait()
-			t.Fatalf("gateway driver stopped: %v\n%s", lines.Err(), stderr.String())
-		}
-		return lines.Bytes()
-	}
-	checkDigests(t, "load_psk_registry(file)", next(), want)
-
-	type answer struct{ Get, Strict string }
-	ask := func(id string) answer {
-		t.Helper()
-		if _, err := io.WriteString(stdin, id+"\n"); err != nil {
-			t.Fatal(err)
-		}
-		var a answer
-		if err := json.Unmarshal(next(), &a); err != nil {
-			t.Fatal(err)
-		}
-		return a
-	}
+	gw := startGateway(t, py, master, regPath, filepath.Join(dir, "exp.json"))
+	defer gw.stop(t)
+	checkDigests(t, "load_psk_registry(file)", gw.next(t), want)
 	m := psk.CopySecret([]byte(master))
 	defer m.Destroy()
 	derived := func(id string, epoch uint32) string {
@@ -234,16 +183,16 @@ func TestRegistryGatewayRoundTrip(t *testing.T) {
 	}
 	// Every active device: the same key as the registry and the export.
 	for id, d := range want {
-		if a := ask(id); a.Get != d || a.Strict != d {
+		if a := gw.ask(t, id); a.Get != d || a.Strict != d {
 			t.Errorf("make_get_psk(%s): get %s, strict %s; want %s", id, a.Get, a.Strict, d)
 		}
 	}
 	// Revoked: KeyError. Unknown: the epoch-0 derived key, or KeyError
 	// when strict (design §5).
-	if a := ask("dev-b"); a.Get != "KeyError" || a.Strict != "KeyError" {
+	if a := gw.ask(t, "dev-b"); a.Get != "KeyError" || a.Strict != "KeyError" {
 		t.Errorf("revoked dev-b: %+v, want KeyError", a)
 	}
-	if a := ask("dev-unknown"); a.Get != derived("dev-unknown", 0) || a.Strict != "KeyError" {
+	if a := gw.ask(t, "dev-unknown"); a.Get != derived("dev-unknown", 0) || a.Strict != "KeyError" {
 		t.Errorf("unknown device: %+v", a)
 	}
 
@@ -253,29 +202,105 @@ func TestRegistryGatewayRoundTrip(t *testing.T) {
 	cli("registry", "revoke", "dev-a", "--reason", "lost")
 	cli("registry", "add", "dev-c", "--random")
 	after := expectedDigests(t, regPath, master)
-	if a := ask("device-id-1"); a.Get != derived("device-id-1", 2) || a.Get == want["device-id-1"] {
+	if a := gw.ask(t, "device-id-1"); a.Get != derived("device-id-1", 2) || a.Get == want["device-id-1"] {
 		t.Errorf("device-id-1 after the rotation: %+v, want the epoch-2 key", a)
 	}
-	if a := ask("dev-a"); a.Get != "KeyError" {
+	if a := gw.ask(t, "dev-a"); a.Get != "KeyError" {
 		t.Errorf("dev-a after the revocation: %+v, want KeyError", a)
 	}
-	if a := ask("dev-c"); a.Get != after["dev-c"] || a.Strict != after["dev-c"] {
+	if a := gw.ask(t, "dev-c"); a.Get != after["dev-c"] || a.Strict != after["dev-c"] {
 		t.Errorf("dev-c added after the start: %+v, want %s", a, after["dev-c"])
 	}
 	// The new export has the same keys as the registry now.
 	cli("registry", "export", "-o", "exp.json", "--force")
-	pipe = exec.Command(py, "-c", gatewayPipe)
-	pipe.Env = gatewayEnv("")
 	exp, err := os.ReadFile(filepath.Join(dir, "exp.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pipe.Stdin = bytes.NewReader(exp)
-	out, err = pipe.Output()
+	checkDigests(t, "load_psk_registry(new export)", loadPSKRegistry(t, py, exp), after)
+}
+
+// loadPSKRegistry runs the gateway's load_psk_registry on an export given
+// on its standard input, as in `usmp-psk registry export | python3 …`, and
+// returns the digests it prints.
+func loadPSKRegistry(t *testing.T, py string, export []byte) []byte {
+	t.Helper()
+	pipe := exec.Command(py, "-c", gatewayPipe)
+	pipe.Env = gatewayEnv("")
+	pipe.Stdin = bytes.NewReader(export)
+	var pipeErr bytes.Buffer
+	pipe.Stderr = &pipeErr
+	out, err := pipe.Output()
 	if err != nil {
-		t.Fatalf("load_psk_registry of the new export: %v", err)
+		t.Fatalf("load_psk_registry from a pipe: %v\n%s", err, pipeErr.String())
 	}
-	checkDigests(t, "load_psk_registry(new export)", out, after)
+	return out
+}
+
+// runningGateway is a running gateway (the gatewayDriver script) that loads
+// an export, then answers make_get_psk look-ups of the ids written to it.
+type runningGateway struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	lines  *bufio.Scanner
+	stderr bytes.Buffer
+}
+
+// gatewayAnswer is the driver's answer for one id: make_get_psk's key
+// digest, or the exception's name, plain and strict.
+type gatewayAnswer struct{ Get, Strict string }
+
+// startGateway starts the driver on the registry and the export file.
+func startGateway(t *testing.T, py, master, regPath, exportPath string) *runningGateway {
+	t.Helper()
+	g := &runningGateway{cmd: exec.Command(py, "-c", gatewayDriver, regPath, exportPath)}
+	g.cmd.Env = gatewayEnv(master)
+	g.cmd.Stderr = &g.stderr
+	var err error
+	if g.stdin, err = g.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := g.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	g.lines = bufio.NewScanner(stdout)
+	return g
+}
+
+// next is the driver's next line of output.
+func (g *runningGateway) next(t *testing.T) []byte {
+	t.Helper()
+	if !g.lines.Scan() {
+		g.stdin.Close()
+		_ = g.cmd.Wait()
+		t.Fatalf("gateway driver stopped: %v\n%s", g.lines.Err(), g.stderr.String())
+	}
+	return g.lines.Bytes()
+}
+
+// ask looks id up in the running gateway.
+func (g *runningGateway) ask(t *testing.T, id string) gatewayAnswer {
+	t.Helper()
+	if _, err := io.WriteString(g.stdin, id+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	var a gatewayAnswer
+	if err := json.Unmarshal(g.next(t), &a); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// stop ends the driver, which must exit cleanly.
+func (g *runningGateway) stop(t *testing.T) {
+	g.stdin.Close()
+	if err := g.cmd.Wait(); err != nil {
+		t.Errorf("gateway driver: %v\n%s", err, g.stderr.String())
+	}
 }
 
 // checkDigests compares a {"id": "sha256 hex"} line with want.

@@ -5,15 +5,20 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/usmp/usmp-psk/internal/registry"
 )
 
 type registryGrantOptions struct {
+	IO           *IOStreams
+	OpenRegistry func() (*registry.Registry, error)
+
 	role string
 	json bool
 }
 
 func newRegistryGrantCmd(f *Factory, root *rootOptions, runF func(*registryGrantOptions) error) *cobra.Command {
-	opts := &registryGrantOptions{}
+	opts := &registryGrantOptions{IO: f.IO, OpenRegistry: f.registryOpener(root)}
 	cmd := &cobra.Command{
 		Use:   "grant-gateway ROLE [--json]",
 		Short: "Give a PostgreSQL role exactly the read access a gateway needs",
@@ -34,15 +39,15 @@ gateway also needs $USMP_REGISTRY_KEY to open them.`,
 			if runF != nil {
 				return runF(opts)
 			}
-			return runRegistryGrant(cmd.Context(), f, root, opts)
+			return runRegistryGrant(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().BoolVar(&opts.json, "json", false, `print {"registry","role","statements"} as JSON`)
 	return cmd
 }
 
-func runRegistryGrant(ctx context.Context, f *Factory, root *rootOptions, opts *registryGrantOptions) error {
-	reg, err := f.openRegistry(root)
+func runRegistryGrant(ctx context.Context, opts *registryGrantOptions) error {
+	reg, err := opts.OpenRegistry()
 	if err != nil {
 		return err
 	}
@@ -52,17 +57,17 @@ func runRegistryGrant(ctx context.Context, f *Factory, root *rootOptions, opts *
 		return err
 	}
 	if opts.json {
-		return printJSON(f, struct {
+		return printJSON(opts.IO, struct {
 			Registry   string   `json:"registry"`
 			Role       string   `json:"role"`
 			Statements []string `json:"statements"`
 		}{reg.Location(), opts.role, stmts})
 	}
 	for _, s := range stmts {
-		if _, err := fmt.Fprintln(f.IO.Out, s+";"); err != nil {
+		if _, err := fmt.Fprintln(opts.IO.Out, s+";"); err != nil {
 			return err
 		}
 	}
-	f.IO.Infof("granted role %s the read access of a gateway to %s", opts.role, reg.Location())
+	opts.IO.Infof("granted role %s the read access of a gateway to %s", opts.role, reg.Location())
 	return nil
 }

@@ -6,6 +6,7 @@ package cli
 // (R26). Errors name the file and line, never a key (R9).
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -24,12 +25,19 @@ const maxImportBytes = 256 << 20
 const importListed = 20
 
 type registryImportOptions struct {
+	IO           *IOStreams
+	OpenRegistry func() (*registry.Registry, error)
+	// ReadFile reads the import file (- for standard input): its bytes
+	// and the name of their source for messages.
+	ReadFile func(file string) ([]byte, string, error)
+
 	file string
 	json bool
 }
 
 func newRegistryImportCmd(f *Factory, root *rootOptions, runF func(*registryImportOptions) error) *cobra.Command {
-	opts := &registryImportOptions{}
+	opts := &registryImportOptions{IO: f.IO, OpenRegistry: f.registryOpener(root),
+		ReadFile: func(file string) ([]byte, string, error) { return readImportFile(f, file) }}
 	cmd := &cobra.Command{
 		Use:   "import FILE [--json]",
 		Short: "Record the keys of an existing fleet from a JSON map or CSV",
@@ -55,7 +63,7 @@ can read gets a warning. Errors name the line, never a key.`,
 			if runF != nil {
 				return runF(opts)
 			}
-			return runRegistryImport(cmd, f, root, opts)
+			return runRegistryImport(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().BoolVar(&opts.json, "json", false, `print {"registry","file","added":[{"id",...,"kcv"}],"unchanged"} as JSON`)
@@ -70,8 +78,8 @@ type registryImportReport struct {
 	Unchanged int                `json:"unchanged"`
 }
 
-func runRegistryImport(cmd *cobra.Command, f *Factory, root *rootOptions, opts *registryImportOptions) error {
-	data, source, err := readImportFile(f, opts.file)
+func runRegistryImport(ctx context.Context, opts *registryImportOptions) error {
+	data, source, err := opts.ReadFile(opts.file)
 	if err != nil {
 		return err
 	}
@@ -81,12 +89,12 @@ func runRegistryImport(cmd *cobra.Command, f *Factory, root *rootOptions, opts *
 		return err
 	}
 	defer set.Destroy()
-	reg, err := f.openRegistry(root)
+	reg, err := opts.OpenRegistry()
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
-	res, err := reg.Import(cmd.Context(), set)
+	res, err := reg.Import(ctx, set)
 	if err != nil {
 		return err
 	}
@@ -95,20 +103,20 @@ func runRegistryImport(cmd *cobra.Command, f *Factory, root *rootOptions, opts *
 		rep.Added = append(rep.Added, res.Added[i].Summary())
 	}
 	if opts.json {
-		return printJSON(f, rep)
+		return printJSON(opts.IO, rep)
 	}
 	for i, d := range res.Added {
 		if i == importListed {
-			f.IO.Infof("… and %d more ('usmp-psk registry list' shows them all)", len(res.Added)-importListed)
+			opts.IO.Infof("… and %d more ('usmp-psk registry list' shows them all)", len(res.Added)-importListed)
 			break
 		}
-		f.IO.Infof("imported device %s (kcv %s)", d.ID, d.KCV)
+		opts.IO.Infof("imported device %s (kcv %s)", d.ID, d.KCV)
 	}
 	same := ""
 	if res.Unchanged > 0 {
 		same = fmt.Sprintf("; %s already recorded with the same key", registryCount(res.Unchanged, "device"))
 	}
-	f.IO.Infof("imported %s from %s into %s%s", registryCount(len(res.Added), "device"), source, reg.Location(), same)
+	opts.IO.Infof("imported %s from %s into %s%s", registryCount(len(res.Added), "device"), source, reg.Location(), same)
 	return nil
 }
 
@@ -118,7 +126,7 @@ func readImportFile(f *Factory, file string) ([]byte, string, error) {
 	var r io.Reader
 	source := file
 	if file == "-" {
-		source = "standard input"
+		source = stdinSource
 		if f.IO.IsStdinTTY() {
 			return nil, source, inputError(errors.New("refusing to read keys typed on a terminal (they would be echoed)\nhint: pass a FILE or pipe the keys in"))
 		}

@@ -1,15 +1,22 @@
 package cli
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
+
+	"github.com/usmp/usmp-psk/internal/registry"
 )
 
 type registryInitOptions struct {
+	IO           *IOStreams
+	OpenRegistry func() (*registry.Registry, error)
+
 	json bool
 }
 
 func newRegistryInitCmd(f *Factory, root *rootOptions, runF func(*registryInitOptions) error) *cobra.Command {
-	opts := &registryInitOptions{}
+	opts := &registryInitOptions{IO: f.IO, OpenRegistry: f.registryOpener(root)}
 	cmd := &cobra.Command{
 		Use:   "init [--json]",
 		Short: "Create an empty registry (or upgrade an older one's schema)",
@@ -29,34 +36,34 @@ rotate, batch) create a missing registry themselves; init makes it explicit.`,
 			if runF != nil {
 				return runF(opts)
 			}
-			return runRegistryInit(cmd, f, root, opts)
+			return runRegistryInit(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().BoolVar(&opts.json, "json", false, `print {"registry","audit_log"} as JSON`)
 	return cmd
 }
 
-func runRegistryInit(cmd *cobra.Command, f *Factory, root *rootOptions, opts *registryInitOptions) error {
-	reg, err := f.openRegistry(root)
+func runRegistryInit(ctx context.Context, opts *registryInitOptions) error {
+	reg, err := opts.OpenRegistry()
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
-	upgraded, err := reg.Init(cmd.Context())
+	upgraded, err := reg.Init(ctx)
 	if err != nil {
 		return err
 	}
 	audit := reg.AuditLocation()
 	if upgraded > 0 {
-		f.IO.Infof("upgraded the schema of registry %s from version %d; every device and the audit log are kept", reg.Location(), upgraded)
+		opts.IO.Infof("upgraded the schema of registry %s from version %d; every device and the audit log are kept", reg.Location(), upgraded)
 		return nil
 	}
 	if opts.json {
-		return printJSON(f, struct {
+		return printJSON(opts.IO, struct {
 			Registry string `json:"registry"`
 			AuditLog string `json:"audit_log"`
 		}{reg.Location(), audit})
 	}
-	f.IO.Infof("created registry %s", reg.Location())
+	opts.IO.Infof("created registry %s", reg.Location())
 	return nil
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -9,11 +10,14 @@ import (
 )
 
 type registryListOptions struct {
+	IO           *IOStreams
+	OpenRegistry func() (*registry.Registry, error)
+
 	json bool
 }
 
 func newRegistryListCmd(f *Factory, root *rootOptions, runF func(*registryListOptions) error) *cobra.Command {
-	opts := &registryListOptions{}
+	opts := &registryListOptions{IO: f.IO, OpenRegistry: f.registryOpener(root)}
 	cmd := &cobra.Command{
 		Use:   "list [--json]",
 		Short: "List the devices of the registry with their KCVs",
@@ -34,7 +38,7 @@ With --json the output is
 			if runF != nil {
 				return runF(opts)
 			}
-			return runRegistryList(cmd, f, root, opts)
+			return runRegistryList(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print the devices as JSON")
@@ -46,13 +50,13 @@ type registryListOutput struct {
 	Devices []registry.Summary `json:"devices"`
 }
 
-func runRegistryList(cmd *cobra.Command, f *Factory, root *rootOptions, opts *registryListOptions) error {
-	reg, err := f.openRegistry(root)
+func runRegistryList(ctx context.Context, opts *registryListOptions) error {
+	reg, err := opts.OpenRegistry()
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
-	devs, err := reg.List(cmd.Context())
+	devs, err := reg.List(ctx)
 	if err != nil {
 		return err
 	}
@@ -61,15 +65,15 @@ func runRegistryList(cmd *cobra.Command, f *Factory, root *rootOptions, opts *re
 		for i := range devs {
 			out.Devices = append(out.Devices, devs[i].Summary())
 		}
-		return printJSON(f, out)
+		return printJSON(opts.IO, out)
 	}
 	if len(devs) == 0 {
-		f.IO.Infof("no devices in %s", reg.Location())
+		opts.IO.Infof("no devices in %s", reg.Location())
 		return nil
 	}
 	rows := make([][]string, 0, len(devs))
 	for _, d := range devs {
 		rows = append(rows, []string{d.ID, string(d.Source), strconv.FormatUint(uint64(d.Epoch), 10), string(d.Status), d.KCV, registryTime(d.Updated)})
 	}
-	return printTable(f.IO, f.IO.Out, []string{"ID", "SOURCE", "EPOCH", "STATUS", "KCV", "UPDATED"}, rows)
+	return printTable(opts.IO, opts.IO.Out, []string{"ID", "SOURCE", "EPOCH", "STATUS", "KCV", "UPDATED"}, rows)
 }

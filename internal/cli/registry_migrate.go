@@ -1,18 +1,32 @@
 package cli
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/usmp/usmp-psk/internal/registry"
 )
 
 type registryMigrateOptions struct {
+	IO *IOStreams
+	// From is the registry migrated (--registry) and its options.
+	From func() (string, registry.Options)
+	// OpenTo opens (creating) the destination.
+	OpenTo func(to string) (*registry.Registry, error)
+
 	to   string
 	json bool
 }
 
 func newRegistryMigrateCmd(f *Factory, root *rootOptions, runF func(*registryMigrateOptions) error) *cobra.Command {
-	opts := &registryMigrateOptions{}
+	opts := &registryMigrateOptions{IO: f.IO,
+		From: func() (string, registry.Options) { return root.registry, f.registryOptions(root) },
+		OpenTo: func(to string) (*registry.Registry, error) {
+			dst := *root
+			dst.registry = to
+			return f.openRegistry(&dst)
+		}}
 	cmd := &cobra.Command{
 		Use:   "migrate --to REGISTRY [--json]",
 		Short: "Copy a registry (or a legacy JSON registry) into a new one and verify the copy",
@@ -49,7 +63,7 @@ the copy does not verify. See docs/registry.md and docs/scale-out.md.`,
 			if runF != nil {
 				return runF(opts)
 			}
-			return runRegistryMigrate(cmd, f, root, opts)
+			return runRegistryMigrate(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().StringVar(&opts.to, "to", "", "the new `REGISTRY` (path or postgres:// URL)")
@@ -57,25 +71,24 @@ the copy does not verify. See docs/registry.md and docs/scale-out.md.`,
 	return cmd
 }
 
-func runRegistryMigrate(cmd *cobra.Command, f *Factory, root *rootOptions, opts *registryMigrateOptions) error {
-	dstRoot := *root
-	dstRoot.registry = opts.to
-	dst, err := f.openRegistry(&dstRoot)
+func runRegistryMigrate(ctx context.Context, opts *registryMigrateOptions) error {
+	dst, err := opts.OpenTo(opts.to)
 	if err != nil {
 		return err
 	}
 	defer dst.Close()
-	rep, err := registry.Migrate(cmd.Context(), root.registry, f.registryOptions(root), dst)
+	from, fromOpts := opts.From()
+	rep, err := registry.Migrate(ctx, from, fromOpts, dst)
 	if err != nil {
 		// A damaged source (its audit chain) or a copy that does not
 		// verify: the verification failed (exit 3).
-		return auditFailed(f, registryAuditReport{}, err, auditErrorOnly)
+		return auditFailed(opts.IO, registryAuditReport{}, err, auditErrorOnly)
 	}
 	for _, fd := range rep.Findings {
-		f.IO.Warnf("the copy contradicts its audit log (as the source did): %s", registryText(fd.String()))
+		opts.IO.Warnf("the copy contradicts its audit log (as the source did): %s", registryText(fd.String()))
 	}
 	if opts.json {
-		return printJSON(f, struct {
+		return printJSON(opts.IO, struct {
 			From         string `json:"from"`
 			To           string `json:"to"`
 			Devices      int    `json:"devices"`
@@ -85,7 +98,7 @@ func runRegistryMigrate(cmd *cobra.Command, f *Factory, root *rootOptions, opts 
 			Findings     int    `json:"findings"`
 		}{rep.From, rep.To, rep.Devices, rep.StoredKeys, rep.AuditEntries, true, len(rep.Findings)})
 	}
-	f.IO.Infof("migrated %d devices (%d stored keys) and %d audit entries from %s to %s; the copy verifies", rep.Devices, rep.StoredKeys, rep.AuditEntries, rep.From, rep.To)
-	f.IO.Infof("next: point every station at %s (--registry or USMP_PSK_REGISTRY) and keep %s as a backup, out of use", rep.To, rep.From)
+	opts.IO.Infof("migrated %d devices (%d stored keys) and %d audit entries from %s to %s; the copy verifies", rep.Devices, rep.StoredKeys, rep.AuditEntries, rep.From, rep.To)
+	opts.IO.Infof("next: point every station at %s (--registry or USMP_PSK_REGISTRY) and keep %s as a backup, out of use", rep.To, rep.From)
 	return nil
 }

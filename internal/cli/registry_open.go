@@ -17,6 +17,12 @@ func (f *Factory) openRegistry(root *rootOptions) (*registry.Registry, error) {
 	return registry.Open(root.registry, f.registryOptions(root))
 }
 
+// registryOpener is openRegistry for a command's options: called at run
+// time, once the global flags are parsed.
+func (f *Factory) registryOpener(root *rootOptions) func() (*registry.Registry, error) {
+	return func() (*registry.Registry, error) { return f.openRegistry(root) }
+}
+
 // registryOptions are the registry's options of this run.
 func (f *Factory) registryOptions(root *rootOptions) registry.Options {
 	return registry.Options{

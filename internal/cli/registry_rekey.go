@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/usmp/usmp-psk/internal/registry"
@@ -12,11 +14,18 @@ import (
 const registryNewKeyEnv = "USMP_REGISTRY_NEW_KEY"
 
 type registryRekeyOptions struct {
+	IO           *IOStreams
+	OpenRegistry func() (*registry.Registry, error)
+	// NewKey is $USMP_REGISTRY_NEW_KEY as it was at start-up, and whether
+	// it was set.
+	NewKey func() (string, bool)
+
 	json bool
 }
 
 func newRegistryRekeyCmd(f *Factory, root *rootOptions, runF func(*registryRekeyOptions) error) *cobra.Command {
-	opts := &registryRekeyOptions{}
+	opts := &registryRekeyOptions{IO: f.IO, OpenRegistry: f.registryOpener(root),
+		NewKey: func() (string, bool) { return f.registryNewKeyEnv, f.hasRegistryNewKeyEnv }}
 	cmd := &cobra.Command{
 		Use:   "rekey [--json]",
 		Short: "Seal the stored keys of the registry under a new $USMP_REGISTRY_KEY",
@@ -36,37 +45,38 @@ PostgreSQL registry does.`,
 			if runF != nil {
 				return runF(opts)
 			}
-			return runRegistryRekey(cmd, f, root, opts)
+			return runRegistryRekey(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print the report as JSON")
 	return cmd
 }
 
-func runRegistryRekey(cmd *cobra.Command, f *Factory, root *rootOptions, opts *registryRekeyOptions) error {
-	if !f.hasRegistryNewKeyEnv {
+func runRegistryRekey(ctx context.Context, opts *registryRekeyOptions) error {
+	env, ok := opts.NewKey()
+	if !ok {
 		return flagErrorf("set $" + registryNewKeyEnv + " to the new registry key (64 hex digits)")
 	}
-	newKey, err := registry.ParseRegistryKey("$"+registryNewKeyEnv, f.registryNewKeyEnv)
+	newKey, err := registry.ParseRegistryKey("$"+registryNewKeyEnv, env)
 	if err != nil {
 		return err
 	}
 	defer newKey.Destroy()
-	reg, err := f.openRegistry(root)
+	reg, err := opts.OpenRegistry()
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
-	n, err := reg.Rekey(cmd.Context(), newKey)
+	n, err := reg.Rekey(ctx, newKey)
 	if err != nil {
 		return err
 	}
 	if opts.json {
-		return printJSON(f, struct {
+		return printJSON(opts.IO, struct {
 			Registry string `json:"registry"`
 			Resealed int    `json:"resealed"`
 		}{reg.Location(), n})
 	}
-	f.IO.Infof("sealed %d stored keys of %s under the new registry key; every station now needs $USMP_REGISTRY_KEY set to it", n, reg.Location())
+	opts.IO.Infof("sealed %d stored keys of %s under the new registry key; every station now needs $USMP_REGISTRY_KEY set to it", n, reg.Location())
 	return nil
 }

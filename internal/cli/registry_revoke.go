@@ -1,19 +1,25 @@
 package cli
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/registry"
 )
 
 type registryRevokeOptions struct {
+	IO           *IOStreams
+	OpenRegistry func() (*registry.Registry, error)
+
 	deviceID string
 	reason   string
 	json     bool
 }
 
 func newRegistryRevokeCmd(f *Factory, root *rootOptions, runF func(*registryRevokeOptions) error) *cobra.Command {
-	opts := &registryRevokeOptions{}
+	opts := &registryRevokeOptions{IO: f.IO, OpenRegistry: f.registryOpener(root)}
 	cmd := &cobra.Command{
 		Use:   "revoke DEVICE_ID [--reason TEXT] [--json]",
 		Short: "Revoke a device: the gateway stops accepting its key",
@@ -38,7 +44,7 @@ To give a device a new key instead, use 'usmp-psk rotate'.`,
 			if runF != nil {
 				return runF(opts)
 			}
-			return runRegistryRevoke(cmd, f, root, opts)
+			return runRegistryRevoke(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().StringVar(&opts.reason, "reason", "", "why the device is revoked (recorded with it)")
@@ -46,24 +52,24 @@ To give a device a new key instead, use 'usmp-psk rotate'.`,
 	return cmd
 }
 
-func runRegistryRevoke(cmd *cobra.Command, f *Factory, root *rootOptions, opts *registryRevokeOptions) error {
-	reg, err := f.openRegistry(root)
+func runRegistryRevoke(ctx context.Context, opts *registryRevokeOptions) error {
+	reg, err := opts.OpenRegistry()
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
-	dev, err := reg.Revoke(cmd.Context(), opts.deviceID, opts.reason)
+	dev, err := reg.Revoke(ctx, opts.deviceID, opts.reason)
 	if err != nil {
 		return err
 	}
 	if opts.json {
-		return printJSON(f, dev)
+		return printJSON(opts.IO, dev)
 	}
 	reason := ""
 	if opts.reason != "" {
 		reason = "; reason: " + registryText(opts.reason)
 	}
-	f.IO.Infof("revoked device %s in %s (%s%s)", dev.ID, reg.Location(), describeDevice(dev), reason)
-	f.IO.Infof("next: reload the gateway's keys (usmp-psk registry export, or nothing if it reads %s through make_get_psk); the device's key stops working then", reg.Location())
+	opts.IO.Infof("revoked device %s in %s (%s%s)", dev.ID, reg.Location(), describeDevice(dev), reason)
+	opts.IO.Infof("next: reload the gateway's keys (usmp-psk registry export, or nothing if it reads %s through make_get_psk); the device's key stops working then", reg.Location())
 	return nil
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -13,12 +14,15 @@ import (
 )
 
 type registryShowOptions struct {
+	IO           *IOStreams
+	OpenRegistry func() (*registry.Registry, error)
+
 	deviceID string
 	json     bool
 }
 
 func newRegistryShowCmd(f *Factory, root *rootOptions, runF func(*registryShowOptions) error) *cobra.Command {
-	opts := &registryShowOptions{}
+	opts := &registryShowOptions{IO: f.IO, OpenRegistry: f.registryOpener(root)}
 	cmd := &cobra.Command{
 		Use:   "show DEVICE_ID [--json]",
 		Short: "Show one device, with the KCVs of its retired keys",
@@ -42,32 +46,32 @@ where revoked, revoke_reason and history appear only when set.`,
 			if runF != nil {
 				return runF(opts)
 			}
-			return runRegistryShow(cmd, f, root, opts)
+			return runRegistryShow(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print the device as JSON")
 	return cmd
 }
 
-func runRegistryShow(cmd *cobra.Command, f *Factory, root *rootOptions, opts *registryShowOptions) error {
-	reg, err := f.openRegistry(root)
+func runRegistryShow(ctx context.Context, opts *registryShowOptions) error {
+	reg, err := opts.OpenRegistry()
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
-	dev, err := reg.Show(cmd.Context(), opts.deviceID)
+	dev, err := reg.Show(ctx, opts.deviceID)
 	if err != nil {
 		return err
 	}
 	if opts.json {
-		return printJSON(f, dev)
+		return printJSON(opts.IO, dev)
 	}
-	return writeDevice(f, dev)
+	return writeDevice(opts.IO, dev)
 }
 
 // writeDevice prints a device as aligned "field  value" lines, then its
 // history as a table.
-func writeDevice(f *Factory, d registry.Device) error {
+func writeDevice(ios *IOStreams, d registry.Device) error {
 	var b strings.Builder
 	line := func(k, v string) { fmt.Fprintf(&b, "%-9s %s\n", k, v) }
 	line("id", d.ID)
@@ -86,7 +90,7 @@ func writeDevice(f *Factory, d registry.Device) error {
 	} else {
 		line("history", registryCount(len(d.History), "retired key")+", oldest first:")
 	}
-	if _, err := fmt.Fprint(f.IO.Out, b.String()); err != nil {
+	if _, err := fmt.Fprint(ios.Out, b.String()); err != nil {
 		return err
 	}
 	if len(d.History) == 0 {
@@ -97,12 +101,12 @@ func writeDevice(f *Factory, d registry.Device) error {
 		rows = append(rows, []string{strconv.FormatUint(uint64(h.Epoch), 10), string(h.Source), h.KCV, registryTime(h.Retired), registryText(h.Reason)})
 	}
 	header := []string{"EPOCH", "SOURCE", "KCV", "RETIRED", "REASON"}
-	if !f.IO.IsStdoutTTY() {
-		return writeTSV(f.IO.Out, header, rows)
+	if !ios.IsStdoutTTY() {
+		return writeTSV(ios.Out, header, rows)
 	}
 	// Indented under "history": two columns less to fit.
 	var t bytes.Buffer
-	if err := renderFitted(&t, header, rows, terminalWidth(f.IO)-2); err != nil {
+	if err := renderFitted(&t, header, rows, terminalWidth(ios)-2); err != nil {
 		return err
 	}
 	// Indented under "history".
@@ -112,6 +116,6 @@ func writeDevice(f *Factory, d registry.Device) error {
 			out.WriteString("  " + l)
 		}
 	}
-	_, err := fmt.Fprint(f.IO.Out, out.String())
+	_, err := fmt.Fprint(ios.Out, out.String())
 	return err
 }

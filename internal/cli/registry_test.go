@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/usmp/usmp-psk/internal/golden"
 	"github.com/usmp/usmp-psk/internal/registry"
 )
 
@@ -140,19 +141,19 @@ func registryTranscriptOn(t *testing.T, term stdoutSpec, lines ...[]string) []by
 // TestRegistryListTable is the golden table of 'registry list' (issue 5
 // item 3; house style §21).
 func TestRegistryListTable(t *testing.T) {
-	golden(t, registryTranscript(t, []string{"registry", "list"}))
+	golden.Check(t, testdataDir, registryTranscript(t, []string{"registry", "list"}))
 }
 
 // TestRegistryListJSON is the golden {"devices":[…]} of 'registry list
 // --json': times RFC 3339 UTC.
 func TestRegistryListJSON(t *testing.T) {
-	golden(t, registryTranscript(t, []string{"registry", "list", "--json"}))
+	golden.Check(t, testdataDir, registryTranscript(t, []string{"registry", "list", "--json"}))
 }
 
 // TestRegistryShow is the golden 'registry show' of a device rotated twice,
 // a revoked one, a rotated random one and an imported one.
 func TestRegistryShow(t *testing.T) {
-	golden(t, registryTranscript(t,
+	golden.Check(t, testdataDir, registryTranscript(t,
 		[]string{"registry", "show", "device-id-1"},
 		[]string{"registry", "show", "dev-a"},
 		[]string{"registry", "show", "24:6F:28:AA"},
@@ -162,7 +163,7 @@ func TestRegistryShow(t *testing.T) {
 
 // TestRegistryShowJSON is the golden 'registry show --json'.
 func TestRegistryShowJSON(t *testing.T) {
-	golden(t, registryTranscript(t,
+	golden.Check(t, testdataDir, registryTranscript(t,
 		[]string{"registry", "show", "device-id-1", "--json"},
 		[]string{"registry", "show", "dev-a", "--json"},
 	))
@@ -206,142 +207,154 @@ type registryBuild func(f *Factory, r *rootOptions) *cobra.Command
 // before anything runs.
 func TestRegistryFlagParsing(t *testing.T) {
 	t.Chdir(t.TempDir())
-	t.Run("add", func(t *testing.T) {
-		var got *registryAddOptions
-		build := func(f *Factory, r *rootOptions) *cobra.Command {
-			return newRegistryAddCmd(f, r, func(o *registryAddOptions) error { got = o; return nil })
+	t.Run("add", testRegistryAddFlags)
+	t.Run("list show revoke", testRegistryListShowRevokeFlags)
+	t.Run("export", testRegistryExportFlags)
+	t.Run("init import check audit", testRegistryOtherFlags)
+}
+
+// testRegistryAddFlags: registry add takes one key source, and its flags only with it.
+func testRegistryAddFlags(t *testing.T) {
+	var got *registryAddOptions
+	build := func(f *Factory, r *rootOptions) *cobra.Command {
+		return newRegistryAddCmd(f, r, func(o *registryAddOptions) error { got = o; return nil })
+	}
+	run := func(args ...string) int {
+		got = nil
+		return withRunF(t, []string{"registry", "add"}, build, append([]string{"registry", "add"}, args...)...)
+	}
+	if code := run("24:6F:28:AA", "--derive", "--epoch", "3", "--json"); code != 0 || got.deviceID != "24:6F:28:AA" || !got.derive || got.epoch != 3 || !got.json || got.random || got.pskFile != "" {
+		t.Fatalf("--derive: exit %d, options %+v", code, got)
+	}
+	if code := run("dev-a", "--random"); code != 0 || !got.random || got.derive || got.epoch != 0 {
+		t.Fatalf("--random: exit %d, options %+v", code, got)
+	}
+	if code := run("dev-a", "--psk-file", "-", "--psk-encoding", "BASE64"); code != 0 || got.pskFile != "-" || got.pskEncoding != "base64" {
+		t.Fatalf("--psk-file: exit %d, options %+v", code, got)
+	}
+	if code := run("dev-a", "--psk-file", "k.psk"); code != 0 || got.pskEncoding != "hex" {
+		t.Fatalf("default encoding: exit %d, options %+v", code, got)
+	}
+	for _, bad := range [][]string{
+		{"dev-a"},                         // no key source
+		{"dev-a", "--derive", "--random"}, // two sources
+		{"dev-a", "--random", "--psk-file", "k"},
+		{"dev-a", "--random", "--epoch", "1"},          // --epoch without --derive
+		{"dev-a", "--random", "--psk-encoding", "raw"}, // --psk-encoding without --psk-file
+		{"dev-a", "--psk-file", "k", "--psk-encoding", "pem"},
+		{"dev-a", "--derive", "--epoch", "-1"},
+		{"dev-a", "--derive", "--epoch", "4294967296"},
+		{"bad id", "--random"},
+		{"--random"},
+		{"a", "b", "--random"},
+	} {
+		if code := run(bad...); code != exitUsage || got != nil {
+			t.Errorf("%v: exit %d, want 2 before running", bad, code)
 		}
-		run := func(args ...string) int {
-			got = nil
-			return withRunF(t, []string{"registry", "add"}, build, append([]string{"registry", "add"}, args...)...)
+	}
+}
+
+// testRegistryListShowRevokeFlags: list, show and revoke take their options and refuse bad ids and reasons.
+func testRegistryListShowRevokeFlags(t *testing.T) {
+	var list *registryListOptions
+	if code := withRunF(t, []string{"registry", "list"}, func(f *Factory, r *rootOptions) *cobra.Command {
+		return newRegistryListCmd(f, r, func(o *registryListOptions) error { list = o; return nil })
+	}, "registry", "list", "--json"); code != 0 || !list.json {
+		t.Fatalf("list: exit %d, options %+v", code, list)
+	}
+	var show *registryShowOptions
+	build := func(f *Factory, r *rootOptions) *cobra.Command {
+		return newRegistryShowCmd(f, r, func(o *registryShowOptions) error { show = o; return nil })
+	}
+	if code := withRunF(t, []string{"registry", "show"}, build, "registry", "show", "dev-a", "--json"); code != 0 || show.deviceID != "dev-a" || !show.json {
+		t.Fatalf("show: exit %d, options %+v", code, show)
+	}
+	show = nil
+	if code := withRunF(t, []string{"registry", "show"}, build, "registry", "show", "dev/a"); code != exitUsage || show != nil {
+		t.Fatalf("show of an invalid id: exit %d", code)
+	}
+	var revoke *registryRevokeOptions
+	rb := func(f *Factory, r *rootOptions) *cobra.Command {
+		return newRegistryRevokeCmd(f, r, func(o *registryRevokeOptions) error { revoke = o; return nil })
+	}
+	if code := withRunF(t, []string{"registry", "revoke"}, rb, "registry", "revoke", "dev-a", "--reason", "lost in the field", "--json"); code != 0 || revoke.deviceID != "dev-a" || revoke.reason != "lost in the field" || !revoke.json {
+		t.Fatalf("revoke: exit %d, options %+v", code, revoke)
+	}
+	revoke = nil
+	if code := withRunF(t, []string{"registry", "revoke"}, rb, "registry", "revoke", "dev-a", "--reason", strings.Repeat("x", 1025)); code != exitUsage || revoke != nil {
+		t.Fatalf("revoke with a long reason: exit %d", code)
+	}
+}
+
+// testRegistryExportFlags: registry export takes its output and format flags.
+func testRegistryExportFlags(t *testing.T) {
+	var got *registryExportOptions
+	build := func(f *Factory, r *rootOptions) *cobra.Command {
+		return newRegistryExportCmd(f, r, func(o *registryExportOptions) error { got = o; return nil })
+	}
+	run := func(args ...string) int {
+		got = nil
+		return withRunF(t, []string{"registry", "export"}, build, append([]string{"registry", "export"}, args...)...)
+	}
+	if code := run("-o", "k.json", "--format", "json", "--force", "--json"); code != 0 || got.output != "k.json" || got.format != "json" || !got.force || !got.json {
+		t.Fatalf("exit %d, options %+v", code, got)
+	}
+	if code := run(); code != 0 || got.output != "" || got.format != "json" || got.force {
+		t.Fatalf("defaults: exit %d, options %+v", code, got)
+	}
+	for _, bad := range [][]string{{"--format", "csv"}, {"--json"}, {"-o", "-", "--json"}, {"extra"}} {
+		if code := run(bad...); code != exitUsage || got != nil {
+			t.Errorf("%v: exit %d, want 2 before running", bad, code)
 		}
-		if code := run("24:6F:28:AA", "--derive", "--epoch", "3", "--json"); code != 0 || got.deviceID != "24:6F:28:AA" || !got.derive || got.epoch != 3 || !got.json || got.random || got.pskFile != "" {
-			t.Fatalf("--derive: exit %d, options %+v", code, got)
-		}
-		if code := run("dev-a", "--random"); code != 0 || !got.random || got.derive || got.epoch != 0 {
-			t.Fatalf("--random: exit %d, options %+v", code, got)
-		}
-		if code := run("dev-a", "--psk-file", "-", "--psk-encoding", "BASE64"); code != 0 || got.pskFile != "-" || got.pskEncoding != "base64" {
-			t.Fatalf("--psk-file: exit %d, options %+v", code, got)
-		}
-		if code := run("dev-a", "--psk-file", "k.psk"); code != 0 || got.pskEncoding != "hex" {
-			t.Fatalf("default encoding: exit %d, options %+v", code, got)
-		}
-		for _, bad := range [][]string{
-			{"dev-a"},                         // no key source
-			{"dev-a", "--derive", "--random"}, // two sources
-			{"dev-a", "--random", "--psk-file", "k"},
-			{"dev-a", "--random", "--epoch", "1"},          // --epoch without --derive
-			{"dev-a", "--random", "--psk-encoding", "raw"}, // --psk-encoding without --psk-file
-			{"dev-a", "--psk-file", "k", "--psk-encoding", "pem"},
-			{"dev-a", "--derive", "--epoch", "-1"},
-			{"dev-a", "--derive", "--epoch", "4294967296"},
-			{"bad id", "--random"},
-			{"--random"},
-			{"a", "b", "--random"},
-		} {
-			if code := run(bad...); code != exitUsage || got != nil {
-				t.Errorf("%v: exit %d, want 2 before running", bad, code)
+	}
+}
+
+// testRegistryOtherFlags: init, import, check and audit take --json and refuse extra arguments.
+func testRegistryOtherFlags(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		build registryBuild
+		args  []string
+	}{
+		{"init", nil, []string{"--json"}},
+		{"import", nil, []string{"fleet.csv", "--json"}},
+		{"check", nil, []string{"--json"}},
+		{"audit", nil, []string{"--json"}},
+	} {
+		var gotJSON bool
+		var file string
+		ran := false
+		switch tt.name {
+		case "init":
+			tt.build = func(f *Factory, r *rootOptions) *cobra.Command {
+				return newRegistryInitCmd(f, r, func(o *registryInitOptions) error { ran, gotJSON = true, o.json; return nil })
+			}
+		case "import":
+			tt.build = func(f *Factory, r *rootOptions) *cobra.Command {
+				return newRegistryImportCmd(f, r, func(o *registryImportOptions) error { ran, gotJSON, file = true, o.json, o.file; return nil })
+			}
+		case "check":
+			tt.build = func(f *Factory, r *rootOptions) *cobra.Command {
+				return newRegistryCheckCmd(f, r, func(o *registryCheckOptions) error { ran, gotJSON = true, o.json; return nil })
+			}
+		case "audit":
+			tt.build = func(f *Factory, r *rootOptions) *cobra.Command {
+				return newRegistryAuditCmd(f, r, func(o *registryAuditOptions) error { ran, gotJSON = true, o.json; return nil })
 			}
 		}
-	})
-	t.Run("list show revoke", func(t *testing.T) {
-		var list *registryListOptions
-		if code := withRunF(t, []string{"registry", "list"}, func(f *Factory, r *rootOptions) *cobra.Command {
-			return newRegistryListCmd(f, r, func(o *registryListOptions) error { list = o; return nil })
-		}, "registry", "list", "--json"); code != 0 || !list.json {
-			t.Fatalf("list: exit %d, options %+v", code, list)
+		path := []string{"registry", tt.name}
+		if code := withRunF(t, path, tt.build, append(path, tt.args...)...); code != 0 || !ran || !gotJSON {
+			t.Errorf("%s: exit %d, ran %v, json %v", tt.name, code, ran, gotJSON)
 		}
-		var show *registryShowOptions
-		build := func(f *Factory, r *rootOptions) *cobra.Command {
-			return newRegistryShowCmd(f, r, func(o *registryShowOptions) error { show = o; return nil })
+		if tt.name == "import" && file != "fleet.csv" {
+			t.Errorf("import: file %q", file)
 		}
-		if code := withRunF(t, []string{"registry", "show"}, build, "registry", "show", "dev-a", "--json"); code != 0 || show.deviceID != "dev-a" || !show.json {
-			t.Fatalf("show: exit %d, options %+v", code, show)
+		ran = false
+		extra := append(append([]string{}, path...), "one", "two")
+		if code := withRunF(t, path, tt.build, extra...); code != exitUsage || ran {
+			t.Errorf("%s with extra arguments: exit %d, ran %v", tt.name, code, ran)
 		}
-		show = nil
-		if code := withRunF(t, []string{"registry", "show"}, build, "registry", "show", "dev/a"); code != exitUsage || show != nil {
-			t.Fatalf("show of an invalid id: exit %d", code)
-		}
-		var revoke *registryRevokeOptions
-		rb := func(f *Factory, r *rootOptions) *cobra.Command {
-			return newRegistryRevokeCmd(f, r, func(o *registryRevokeOptions) error { revoke = o; return nil })
-		}
-		if code := withRunF(t, []string{"registry", "revoke"}, rb, "registry", "revoke", "dev-a", "--reason", "lost in the field", "--json"); code != 0 || revoke.deviceID != "dev-a" || revoke.reason != "lost in the field" || !revoke.json {
-			t.Fatalf("revoke: exit %d, options %+v", code, revoke)
-		}
-		revoke = nil
-		if code := withRunF(t, []string{"registry", "revoke"}, rb, "registry", "revoke", "dev-a", "--reason", strings.Repeat("x", 1025)); code != exitUsage || revoke != nil {
-			t.Fatalf("revoke with a long reason: exit %d", code)
-		}
-	})
-	t.Run("export", func(t *testing.T) {
-		var got *registryExportOptions
-		build := func(f *Factory, r *rootOptions) *cobra.Command {
-			return newRegistryExportCmd(f, r, func(o *registryExportOptions) error { got = o; return nil })
-		}
-		run := func(args ...string) int {
-			got = nil
-			return withRunF(t, []string{"registry", "export"}, build, append([]string{"registry", "export"}, args...)...)
-		}
-		if code := run("-o", "k.json", "--format", "json", "--force", "--json"); code != 0 || got.output != "k.json" || got.format != "json" || !got.force || !got.json {
-			t.Fatalf("exit %d, options %+v", code, got)
-		}
-		if code := run(); code != 0 || got.output != "" || got.format != "json" || got.force {
-			t.Fatalf("defaults: exit %d, options %+v", code, got)
-		}
-		for _, bad := range [][]string{{"--format", "csv"}, {"--json"}, {"-o", "-", "--json"}, {"extra"}} {
-			if code := run(bad...); code != exitUsage || got != nil {
-				t.Errorf("%v: exit %d, want 2 before running", bad, code)
-			}
-		}
-	})
-	t.Run("init import check audit", func(t *testing.T) {
-		for _, tt := range []struct {
-			name  string
-			build registryBuild
-			args  []string
-		}{
-			{"init", nil, []string{"--json"}},
-			{"import", nil, []string{"fleet.csv", "--json"}},
-			{"check", nil, []string{"--json"}},
-			{"audit", nil, []string{"--json"}},
-		} {
-			var gotJSON bool
-			var file string
-			ran := false
-			switch tt.name {
-			case "init":
-				tt.build = func(f *Factory, r *rootOptions) *cobra.Command {
-					return newRegistryInitCmd(f, r, func(o *registryInitOptions) error { ran, gotJSON = true, o.json; return nil })
-				}
-			case "import":
-				tt.build = func(f *Factory, r *rootOptions) *cobra.Command {
-					return newRegistryImportCmd(f, r, func(o *registryImportOptions) error { ran, gotJSON, file = true, o.json, o.file; return nil })
-				}
-			case "check":
-				tt.build = func(f *Factory, r *rootOptions) *cobra.Command {
-					return newRegistryCheckCmd(f, r, func(o *registryCheckOptions) error { ran, gotJSON = true, o.json; return nil })
-				}
-			case "audit":
-				tt.build = func(f *Factory, r *rootOptions) *cobra.Command {
-					return newRegistryAuditCmd(f, r, func(o *registryAuditOptions) error { ran, gotJSON = true, o.json; return nil })
-				}
-			}
-			path := []string{"registry", tt.name}
-			if code := withRunF(t, path, tt.build, append(path, tt.args...)...); code != 0 || !ran || !gotJSON {
-				t.Errorf("%s: exit %d, ran %v, json %v", tt.name, code, ran, gotJSON)
-			}
-			if tt.name == "import" && file != "fleet.csv" {
-				t.Errorf("import: file %q", file)
-			}
-			ran = false
-			extra := append(append([]string{}, path...), "one", "two")
-			if code := withRunF(t, path, tt.build, extra...); code != exitUsage || ran {
-				t.Errorf("%s with extra arguments: exit %d, ran %v", tt.name, code, ran)
-			}
-		}
-	})
+	}
 }
 
 // TestRegistryExitCodes: 0 ok, 1 failure (damaged registry, wrong or no

@@ -35,7 +35,7 @@ func reportFiles(f *Factory, asJSON bool, files ...fileReport) error {
 		if files == nil {
 			files = []fileReport{}
 		}
-		return printJSON(f, struct {
+		return printJSON(f.IO, struct {
 			Files []fileReport `json:"files"`
 		}{files})
 	}

@@ -66,7 +66,10 @@ func newRootCmd(f *Factory) *cobra.Command {
   $ usmp-psk generate -o gateway.psk`,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			f.masterCheckable = func() bool { return registryChecksMaster(f, opts, cmd, args) }
-			return loadConfig(f, cmd, opts.configFile)
+			if err := loadConfig(f, cmd, opts.configFile); err != nil {
+				return err
+			}
+			return validateFlagGroups(cmd)
 		},
 	}
 	root.SetIn(f.IO.In)
@@ -105,7 +108,43 @@ func newRootCmd(f *Factory) *cobra.Command {
 			c.Short = "Generate the shell completion script for bash, zsh, fish or powershell"
 		}
 	}
+	typeArgErrors(root)
 	return root
+}
+
+// typeArgErrors makes every argument validator of the tree — ours already
+// do, cobra's completion commands do not — return a usage error (exit 2),
+// so that the exit code never depends on an error's text (house style
+// §12). The text is kept.
+func typeArgErrors(c *cobra.Command) {
+	if args := c.Args; args != nil {
+		c.Args = func(cmd *cobra.Command, a []string) error {
+			err := args(cmd, a)
+			var fe *FlagError
+			if err != nil && !errors.As(err, &fe) {
+				return &FlagError{Err: err}
+			}
+			return err
+		}
+	}
+	for _, sub := range c.Commands() {
+		typeArgErrors(sub)
+	}
+}
+
+// validateFlagGroups runs cobra's checks of required flags and flag groups
+// (MarkFlagsMutuallyExclusive) once the configuration has set the flags it
+// sets, as cobra would run them next, and makes their errors usage errors:
+// cobra returns them untyped, in its own words, which plainCobraError turns
+// into a sentence (issue 14 item 12).
+func validateFlagGroups(cmd *cobra.Command) error {
+	if err := cmd.ValidateRequiredFlags(); err != nil {
+		return &FlagError{Err: errors.New(plainCobraError(err.Error()))}
+	}
+	if err := cmd.ValidateFlagGroups(); err != nil {
+		return &FlagError{Err: errors.New(plainCobraError(err.Error()))}
+	}
+	return nil
 }
 
 // flagErrorFunc turns flag parsing errors into usage errors whose text never
@@ -199,9 +238,15 @@ func unknownCommand(root *cobra.Command, args []string) error {
 	} else if !c.HasSubCommands() || c.Runnable() {
 		return nil
 	}
-	// Flag errors are cobra's to report (flagErrorFunc); here only the
-	// positional arguments matter.
 	if c.ParseFlags(rest) != nil {
+		if err != nil {
+			// cobra's Find fails only on an argument that names no
+			// command, and would return that (untyped, quoting it) before
+			// it parses a flag: refuse it here, bad flag or not.
+			return unknownCommandError(root, firstPositional(args))
+		}
+		// Flag errors are cobra's to report (flagErrorFunc); here only
+		// the positional arguments matter.
 		return nil
 	}
 	pos := c.Flags().Args()
@@ -209,6 +254,17 @@ func unknownCommand(root *cobra.Command, args []string) error {
 		return nil
 	}
 	return unknownCommandError(c, pos[0])
+}
+
+// firstPositional is the first argument that is not a flag: what cobra
+// calls the unknown command, used only to suggest a close one.
+func firstPositional(args []string) string {
+	for _, a := range args {
+		if !strings.HasPrefix(a, "-") {
+			return a
+		}
+	}
+	return ""
 }
 
 // unknownCommandError lists c's commands and, when one is close to what

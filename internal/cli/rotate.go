@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/usmp/usmp-psk/internal/provision"
@@ -10,6 +12,18 @@ import (
 )
 
 type rotateOptions struct {
+	IO           *IOStreams
+	OpenRegistry func() (*registry.Registry, error)
+	Master       func() (*psk.Secret, error)
+	// Image resolves the image flags: partition table, base, NVS keys.
+	Image func() (*resolvedImage, error)
+	// ReadPSK reads --psk-file (- for standard input) in its encoding.
+	ReadPSK func(path, encoding string) (*psk.Secret, error)
+	// FileOptions are the secret-file options of the image's write.
+	FileOptions func(replace bool) secfile.Options
+	// RegistryPath is --registry, for the hints of errors.
+	RegistryPath func() string
+
 	deviceID    string
 	reason      string
 	output      string
@@ -22,7 +36,11 @@ type rotateOptions struct {
 }
 
 func newRotateCmd(f *Factory, root *rootOptions, runF func(*rotateOptions) error) *cobra.Command {
-	opts := &rotateOptions{}
+	opts := &rotateOptions{IO: f.IO, OpenRegistry: f.registryOpener(root), Master: f.masterLoader(root),
+		ReadPSK:      func(path, encoding string) (*psk.Secret, error) { return readPSKFile(f, path, encoding) },
+		FileOptions:  func(replace bool) secfile.Options { return f.fileOptions(replace, root.allowUnignored) },
+		RegistryPath: func() string { return root.registry }}
+	opts.Image = func() (*resolvedImage, error) { return opts.image.resolve(f) }
 	cmd := &cobra.Command{
 		Use:   "rotate DEVICE_ID [--reason TEXT] [-o IMAGE] [--base IMAGE] [--keys KEYS.bin | --hmac-key FILE] [--random | --psk-file FILE]",
 		Short: "Give a compromised device a new key",
@@ -58,7 +76,7 @@ does. See docs/rotation.md.`,
 			if runF != nil {
 				return runF(opts)
 			}
-			return runRotate(cmd, f, root, opts)
+			return runRotate(cmd.Context(), opts)
 		},
 	}
 	fl := cmd.Flags()
@@ -87,12 +105,11 @@ type rotateReport struct {
 	Registry string          `json:"registry"`
 }
 
-func runRotate(cmd *cobra.Command, f *Factory, root *rootOptions, opts *rotateOptions) error {
-	ctx := cmd.Context()
+func runRotate(ctx context.Context, opts *rotateOptions) error {
 	var imgOpts *provision.ImageOptions
-	wopts := secfile.Options{Replace: opts.force, AllowUnignored: root.allowUnignored, AllowUnignoredBy: settingBy(f, "allow-unignored"), Warn: f.IO.Warn}
+	wopts := opts.FileOptions(opts.force)
 	if opts.output != "" {
-		img, err := opts.image.resolve(f)
+		img, err := opts.Image()
 		if err != nil {
 			return err
 		}
@@ -107,35 +124,16 @@ func runRotate(cmd *cobra.Command, f *Factory, root *rootOptions, opts *rotateOp
 		}
 		imgOpts = &img.opts
 	}
-	reg, err := f.openRegistry(root)
+	reg, err := opts.OpenRegistry()
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
-	ro := registry.RotateOptions{Reason: opts.reason, Random: opts.random, Register: true}
-	if opts.pskFile != "" {
-		key, err := readPSKFile(f, opts.pskFile, opts.pskEncoding)
-		if err != nil {
-			return err
-		}
-		defer key.Destroy()
-		ro.NewKey = key
-	}
-	dev, showErr := reg.Show(ctx, opts.deviceID)
-	known := showErr == nil
-	if showErr != nil && !notFound(showErr) {
-		return showErr
-	}
-	// A derived device (or an unknown one, taken as derived) needs the
-	// master to move to the next epoch; verifying an unknown device's
-	// registration needs it as well.
-	if !known || (dev.Source == registry.SourceDerived && !opts.random && opts.pskFile == "") {
-		m, err := f.Master(root.masterFile)
-		if err != nil {
-			return err
-		}
-		defer m.Destroy()
-		ro.Master = m
+	ro, known, err := opts.rotateOptions(ctx, reg)
+	defer ro.NewKey.Destroy()
+	defer ro.Master.Destroy()
+	if err != nil {
+		return err
 	}
 	var write provision.WriteFunc
 	if opts.output != "" {
@@ -143,35 +141,62 @@ func runRotate(cmd *cobra.Command, f *Factory, root *rootOptions, opts *rotateOp
 	}
 	res, err := provision.Rotate(ctx, reg, opts.deviceID, ro, imgOpts, write)
 	if err != nil {
-		return errWrongKeys(unwrittenErr(err, opts.deviceID, opts.output, &opts.image, root.registry))
+		return errWrongKeys(unwrittenErr(err, opts.deviceID, opts.output, &opts.image, opts.RegistryPath()))
 	}
 	defer res.Key.Destroy()
 	defer psk.Wipe(res.Image)
 	if !known {
-		f.IO.Infof("device %s was not in the registry: recorded it as the gateway assumes (derived, epoch 0) before rotating", opts.deviceID)
+		opts.IO.Infof("device %s was not in the registry: recorded it as the gateway assumes (derived, epoch 0) before rotating", opts.deviceID)
 	}
 	rep := rotateReport{DeviceID: opts.deviceID, Source: res.Device.Source, OldKCV: res.OldKCV, OldEpoch: res.OldEpoch,
 		KCV: res.Device.KCV, Epoch: res.Device.Epoch, Registry: reg.Location()}
 	if opts.output != "" {
 		rep.Image = opts.output
 		if imgOpts.Keys == nil {
-			warnPlaintextImage(f, opts.output)
+			warnPlaintextImage(opts.IO, opts.output)
 		}
 	}
 	if opts.json {
-		return printJSON(f, rep)
+		return printJSON(opts.IO, rep)
 	}
-	printRotateReport(f, rep)
+	printRotateReport(opts.IO, rep)
 	return nil
 }
 
-// printRotateReport says what rotate did and what to do next.
-func printRotateReport(f *Factory, rep rotateReport) {
-	f.IO.Infof("rotated device %s: kcv %s (epoch %d) retired, new kcv %s (%s, epoch %d)", rep.DeviceID, rep.OldKCV, rep.OldEpoch, rep.KCV, rep.Source, rep.Epoch)
-	if rep.Image != "" {
-		f.IO.Infof("next: flash %s to the device (usmp-psk flash %s --port PORT)", rep.Image, rep.Image)
-	} else {
-		f.IO.Infof("next: write the device's image (usmp-psk provision %s -o IMAGE) and flash it", rep.DeviceID)
+// rotateOptions are the registry's rotate options: the reason, the key of
+// --psk-file, and the master secret when the device is derived (or
+// unknown, and so taken as derived). known says whether the registry had
+// the device. The caller destroys NewKey and Master, also on error.
+func (opts *rotateOptions) rotateOptions(ctx context.Context, reg *registry.Registry) (ro registry.RotateOptions, known bool, err error) {
+	ro = registry.RotateOptions{Reason: opts.reason, Random: opts.random, Register: true}
+	if opts.pskFile != "" {
+		if ro.NewKey, err = opts.ReadPSK(opts.pskFile, opts.pskEncoding); err != nil {
+			return ro, false, err
+		}
 	}
-	f.IO.Infof("next: reload the gateway's keys (usmp-psk registry export, or nothing if it reads %s through make_get_psk); the old key stops working then", rep.Registry)
+	dev, showErr := reg.Show(ctx, opts.deviceID)
+	known = showErr == nil
+	if showErr != nil && !notFound(showErr) {
+		return ro, known, showErr
+	}
+	// A derived device (or an unknown one, taken as derived) needs the
+	// master to move to the next epoch; verifying an unknown device's
+	// registration needs it as well.
+	if !known || (dev.Source == registry.SourceDerived && !opts.random && opts.pskFile == "") {
+		if ro.Master, err = opts.Master(); err != nil {
+			return ro, known, err
+		}
+	}
+	return ro, known, nil
+}
+
+// printRotateReport says what rotate did and what to do next.
+func printRotateReport(ios *IOStreams, rep rotateReport) {
+	ios.Infof("rotated device %s: kcv %s (epoch %d) retired, new kcv %s (%s, epoch %d)", rep.DeviceID, rep.OldKCV, rep.OldEpoch, rep.KCV, rep.Source, rep.Epoch)
+	if rep.Image != "" {
+		ios.Infof("next: flash %s to the device (usmp-psk flash %s --port PORT)", rep.Image, rep.Image)
+	} else {
+		ios.Infof("next: write the device's image (usmp-psk provision %s -o IMAGE) and flash it", rep.DeviceID)
+	}
+	ios.Infof("next: reload the gateway's keys (usmp-psk registry export, or nothing if it reads %s through make_get_psk); the old key stops working then", rep.Registry)
 }

@@ -18,7 +18,7 @@ func newSelfcheckCmd(f *Factory) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			core, dumpable, supported := hardening()
 			if asJSON {
-				return printJSON(f, struct {
+				return printJSON(f.IO, struct {
 					RlimitCore uint64 `json:"rlimit_core"`
 					Dumpable   int    `json:"dumpable"`
 					Supported  bool   `json:"supported"`

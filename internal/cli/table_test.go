@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/usmp/usmp-psk/internal/golden"
 )
 
 // stdoutSpec is what stdout is in a test run: a pipe, or a terminal of a
@@ -88,7 +90,7 @@ func TestTablesInAPipe(t *testing.T) {
 	if strings.Contains(all.String(), "…") || !strings.Contains(all.String(), "ID\tSOURCE\tEPOCH") {
 		t.Errorf("not tab-separated, or cut:\n%s", all.String())
 	}
-	golden(t, all.Bytes())
+	golden.Check(t, testdataDir, all.Bytes())
 }
 
 // TestTablesFitTheTerminal is the golden of the same tables on a terminal
@@ -105,5 +107,5 @@ func TestTablesFitTheTerminal(t *testing.T) {
 			t.Errorf("line wider than the terminal: %q", l)
 		}
 	}
-	golden(t, all.Bytes())
+	golden.Check(t, testdataDir, all.Bytes())
 }

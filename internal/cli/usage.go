@@ -31,8 +31,6 @@ func withUsageLine(cmd *cobra.Command, err error) error {
 			return err
 		}
 		return &FlagError{Err: usageLineErr{err: err, path: cmd.CommandPath()}}
-	case isCobraUsageError(err):
-		return &FlagError{Err: usageLineErr{err: errors.New(plainCobraError(err.Error())), path: cmd.CommandPath()}}
 	}
 	return err
 }

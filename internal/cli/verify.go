@@ -9,11 +9,23 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/usmp/usmp-psk/internal/nvs"
+	"github.com/usmp/usmp-psk/internal/nvs/nvscrypt"
 	"github.com/usmp/usmp-psk/internal/provision"
 	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/registry"
 )
 
 type verifyOptions struct {
+	IO           *IOStreams
+	OpenRegistry func() (*registry.Registry, error)
+	Master       func() (*psk.Secret, error)
+	// LoadKeys reads --keys or --hmac-key; nil keys for a plaintext image.
+	LoadKeys func(keysPath, hmacPath string) (*nvscrypt.Keys, error)
+	// Layout is where the image keeps the id and key (the nvs.* settings).
+	Layout func() provision.Layout
+	// Esptool finds and runs esptool, for --port.
+	Esptool esptoolDeps
+
 	image    string
 	deviceID string
 	json     bool
@@ -25,7 +37,12 @@ type verifyOptions struct {
 }
 
 func newVerifyCmd(f *Factory, root *rootOptions, runF func(*verifyOptions) error) *cobra.Command {
-	opts := &verifyOptions{}
+	opts := &verifyOptions{IO: f.IO, OpenRegistry: f.registryOpener(root), Master: f.masterLoader(root),
+		LoadKeys: func(keysPath, hmacPath string) (*nvscrypt.Keys, error) { return loadNVSKeys(f, keysPath, hmacPath) },
+		Layout: func() provision.Layout {
+			return provision.Layout{Namespace: f.Config.NVSNamespace, IDKey: f.Config.NVSIDKey, PSKKey: f.Config.NVSPSKKey}
+		},
+		Esptool: newEsptoolDeps(f)}
 	cmd := &cobra.Command{
 		Use:   "verify {IMAGE | --port PORT [--offset OFFSET]} [--device ID] [--size SIZE | --partition-table TABLE] [--keys KEYS.bin | --hmac-key FILE] [--json]",
 		Short: "Check that a device image, or a device, holds the key the gateway accepts",
@@ -64,24 +81,7 @@ no master secret when one is needed).`,
 
   # end of line: read the device itself, with the factory's partition table
   $ usmp-psk verify --port /dev/ttyUSB0 --device 24:6F:28:AA --partition-table partitions.csv --keys nvs_keys.bin`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			// Args runs before the root's PersistentPreRunE copies the
-			// environment and the config file into the flags, so Changed
-			// here means given on the command line: a station's config
-			// (port: /dev/ttyUSB0, for flash) must not make 'verify IMAGE'
-			// read the device instead, nor refuse it.
-			if len(args) > 1 {
-				return exactArgs(1, "one IMAGE, or none with --port PORT")(cmd, args)
-			}
-			if len(args) == 1 {
-				for _, name := range []string{"port", "offset", "baud", "chip"} {
-					if cmd.Flags().Changed(name) {
-						return flagErrorf("--" + name + " is for reading a device: give an IMAGE or --port PORT, not both\nRun '" + cmd.CommandPath() + " --help' for usage")
-					}
-				}
-			}
-			return nil
-		},
+		Args: verifyArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.image = args[0]
@@ -96,7 +96,7 @@ no master secret when one is needed).`,
 			if runF != nil {
 				return runF(opts)
 			}
-			return runVerify(cmd, f, root, opts)
+			return runVerify(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().StringVar(&opts.deviceID, "device", "", "the `ID` the image must belong to")
@@ -109,9 +109,9 @@ no master secret when one is needed).`,
 	return cmd
 }
 
-func runVerify(cmd *cobra.Command, f *Factory, root *rootOptions, opts *verifyOptions) error {
+func runVerify(ctx context.Context, opts *verifyOptions) error {
 	if opts.image == "" {
-		return runVerifyPort(cmd, f, root, opts, newEsptoolDeps(f))
+		return runVerifyPort(ctx, opts)
 	}
 	img, err := os.ReadFile(opts.image)
 	if err != nil {
@@ -125,18 +125,17 @@ func runVerify(cmd *cobra.Command, f *Factory, root *rootOptions, opts *verifyOp
 	if err := checkVerifiedImage(opts.image, img, partSize, source); err != nil {
 		return err
 	}
-	return verifyImage(cmd.Context(), f, root, opts, opts.image, partSize, func() ([]byte, error) { return img, nil })
+	return verifyImage(ctx, opts, opts.image, partSize, func() ([]byte, error) { return img, nil })
 }
 
 // runVerifyPort is verify --port: the image is read off the device once
 // the flags, esptool, the keys and the registry are known to be good.
-func runVerifyPort(cmd *cobra.Command, f *Factory, root *rootOptions, opts *verifyOptions, deps esptoolDeps) error {
-	ctx := cmd.Context()
+func runVerifyPort(ctx context.Context, opts *verifyOptions) error {
 	offset, size, source, err := opts.portRegion()
 	if err != nil {
 		return err
 	}
-	tool, err := findEsptool(ctx, deps)
+	tool, err := findEsptool(ctx, opts.Esptool)
 	if errors.Is(err, errNoEsptool) {
 		return fmt.Errorf("%w; nothing was read\nhint: or read the partition with esptool yourself (read-flash 0x%x 0x%x FILE) and run 'usmp-psk verify FILE'", err, offset, size)
 	}
@@ -147,7 +146,7 @@ func runVerifyPort(cmd *cobra.Command, f *Factory, root *rootOptions, opts *veri
 	var img []byte
 	defer func() { psk.Wipe(img) }()
 	read := func() ([]byte, error) {
-		f.IO.Infof("reading the nvs partition of %s (0x%x bytes at 0x%x) with %s", opts.esp.port, size, offset, tool.describe())
+		opts.IO.Infof("reading the nvs partition of %s (0x%x bytes at 0x%x) with %s", opts.esp.port, size, offset, tool.describe())
 		b, err := tool.readFlash(ctx, &opts.esp, offset, size)
 		if err != nil {
 			return nil, err
@@ -158,7 +157,28 @@ func runVerifyPort(cmd *cobra.Command, f *Factory, root *rootOptions, opts *veri
 		}
 		return img, nil
 	}
-	return verifyImage(ctx, f, root, opts, name, size, read)
+	return verifyImage(ctx, opts, name, size, read)
+}
+
+// verifyArgs takes one IMAGE, or none with --port PORT, and refuses the
+// flags that read a device next to an IMAGE.
+func verifyArgs(cmd *cobra.Command, args []string) error {
+	// Args runs before the root's PersistentPreRunE copies the
+	// environment and the config file into the flags, so Changed
+	// here means given on the command line: a station's config
+	// (port: /dev/ttyUSB0, for flash) must not make 'verify IMAGE'
+	// read the device instead, nor refuse it.
+	if len(args) > 1 {
+		return exactArgs(1, "one IMAGE, or none with --port PORT")(cmd, args)
+	}
+	if len(args) == 1 {
+		for _, name := range []string{"port", "offset", "baud", "chip"} {
+			if cmd.Flags().Changed(name) {
+				return flagErrorf("--" + name + " is for reading a device: give an IMAGE or --port PORT, not both\nRun '" + cmd.CommandPath() + " --help' for usage")
+			}
+		}
+	}
+	return nil
 }
 
 // portRegion is where verify --port reads: the offset from --offset or the
@@ -191,14 +211,14 @@ func (o *verifyOptions) portRegion() (offset int64, size int, source string, err
 // verifyImage checks an image against the registry. load gives the image,
 // once the keys and the registry are ready: for --port, reading the device
 // is the slow part, so everything that can fail first does.
-func verifyImage(ctx context.Context, f *Factory, root *rootOptions, opts *verifyOptions, name string, partSize int, load func() ([]byte, error)) error {
-	keys, err := loadNVSKeys(f, opts.flags.keys, opts.flags.hmacKey)
+func verifyImage(ctx context.Context, opts *verifyOptions, name string, partSize int, load func() ([]byte, error)) error {
+	keys, err := opts.LoadKeys(opts.flags.keys, opts.flags.hmacKey)
 	if err != nil {
 		return err
 	}
-	o := provision.ImageOptions{Layout: provision.Layout{Namespace: f.Config.NVSNamespace, IDKey: f.Config.NVSIDKey, PSKKey: f.Config.NVSPSKKey}, Keys: keys,
+	o := provision.ImageOptions{Layout: opts.Layout(), Keys: keys,
 		ReadOnly: partSize > 0 && partSize < nvs.MinReadWriteSize}
-	reg, err := f.openRegistry(root)
+	reg, err := opts.OpenRegistry()
 	if err != nil {
 		return err
 	}
@@ -218,7 +238,7 @@ func verifyImage(ctx context.Context, f *Factory, root *rootOptions, opts *verif
 	defer func() { master.Destroy() }()
 	loadMaster := func() (*psk.Secret, error) {
 		if master == nil {
-			m, err := f.Master(root.masterFile)
+			m, err := opts.Master()
 			if err != nil {
 				return nil, err
 			}
@@ -238,7 +258,7 @@ func verifyImage(ctx context.Context, f *Factory, root *rootOptions, opts *verif
 	if err != nil {
 		return errWrongKeys(err)
 	}
-	if err := printVerdict(f, opts.json, v); err != nil {
+	if err := printVerdict(opts.IO, opts.json, v); err != nil {
 		return err
 	}
 	if !v.Match {
@@ -248,9 +268,9 @@ func verifyImage(ctx context.Context, f *Factory, root *rootOptions, opts *verif
 }
 
 // printVerdict prints the id, both KCVs and the verdict: one line, or JSON.
-func printVerdict(f *Factory, asJSON bool, v *provision.Verdict) error {
+func printVerdict(ios *IOStreams, asJSON bool, v *provision.Verdict) error {
 	if asJSON {
-		return printJSON(f, v)
+		return printJSON(ios, v)
 	}
 	basis := "registry, epoch " + fmt.Sprint(v.Epoch)
 	if v.Basis == provision.BasisDerived0 {
@@ -264,7 +284,7 @@ func printVerdict(f *Factory, asJSON bool, v *provision.Verdict) error {
 	if psk.ValidateDeviceID(id) != nil {
 		id = "(invalid device id)" // never echo untrusted bytes to a terminal
 	}
-	fmt.Fprintf(f.IO.Out, "%s  image %s  expected %s  (%s)  %s\n", id, orDash(v.ImageKCV), orDash(v.ExpectedKCV), basis, verdict)
+	fmt.Fprintf(ios.Out, "%s  image %s  expected %s  (%s)  %s\n", id, orDash(v.ImageKCV), orDash(v.ExpectedKCV), basis, verdict)
 	return nil
 }
 

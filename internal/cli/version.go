@@ -17,7 +17,7 @@ func newVersionCmd(f *Factory) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			info := build.Get()
 			if asJSON {
-				return printJSON(f, info)
+				return printJSON(f.IO, info)
 			}
 			_, err := fmt.Fprintln(f.IO.Out, versionLine(info))
 			return err

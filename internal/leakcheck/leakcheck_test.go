@@ -61,6 +61,7 @@ func leakyFixture(secret []byte, how string) string {
 }
 
 func TestHarnessCatchesEveryEncoding(t *testing.T) {
+	t.Parallel()
 	for i := 0; i < 40; i++ {
 		// Derived keys are binary; the canary master is text.
 		secret := make([]byte, 32)
@@ -90,6 +91,7 @@ func TestHarnessCatchesEveryEncoding(t *testing.T) {
 // TestScripts/batch_basic (issue 13) — while a longer run of it, and any
 // six characters of the canary master, are still caught.
 func TestTextWindows(t *testing.T) {
+	t.Parallel()
 	hexSecret := "CANARY-" + strings.Repeat("0123456789abcdef", 3)
 	canary := CanaryMaster()
 	tests := []struct {
@@ -127,6 +129,7 @@ func TestTextWindows(t *testing.T) {
 // so no such output can contain it, and every window is searched at full
 // sensitivity; half a MiB of random hex and base64 never matches a canary.
 func TestCanaryNeverLooksLikeText(t *testing.T) {
+	t.Parallel()
 	noise := make([]byte, 1<<18)
 	_, _ = rand.Read(noise)
 	text := []byte(hex.EncodeToString(noise[:1<<17]) + base64.StdEncoding.EncodeToString(noise[1<<17:]) +

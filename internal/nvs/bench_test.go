@@ -18,7 +18,7 @@ var benchPSK = []byte{
 func BenchmarkBuildUSMPImage(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := BuildUSMP("usmp", "device_id", "usmp-0001-a1b2c3", "psk", benchPSK, 0x6000, 2); err != nil {
+		if _, err := BuildUSMP(USMPImage{USMPLayout: DefaultUSMPLayout(), DeviceID: "usmp-0001-a1b2c3", PSK: benchPSK, Size: 0x6000, Version: 2}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -45,7 +45,7 @@ func BenchmarkAppendUSMPImage(b *testing.B) {
 	buf := make([]byte, 0, 0x6000)
 	for b.Loop() {
 		var err error
-		if buf, err = AppendUSMP(buf[:0], "usmp", "device_id", "usmp-0001-a1b2c3", "psk", benchPSK, 0x6000, 2); err != nil {
+		if buf, err = AppendUSMP(buf[:0], USMPImage{USMPLayout: DefaultUSMPLayout(), DeviceID: "usmp-0001-a1b2c3", PSK: benchPSK, Size: 0x6000, Version: 2}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -114,11 +114,6 @@ type CheckOptions struct {
 	PartitionSize int
 }
 
-// HasErrors reports whether any finding has SeverityError.
-func HasErrors(findings []Finding) bool {
-	return slices.ContainsFunc(findings, func(f Finding) bool { return f.Severity == SeverityError })
-}
-
 // Check is CheckImage without decryption.
 func Check(b []byte) []Finding {
 	return CheckImage(b, CheckOptions{})
@@ -298,64 +293,79 @@ func (c *checker) checkEntries(p int, pg []byte, state, seq uint32) {
 	bm := pg[BitmapOffset : BitmapOffset+BitmapSize]
 	firstFree := -1
 	for i := 0; i < EntriesPerPage; {
-		st := EntryState(bm, i)
-		switch st {
+		switch EntryState(bm, i) {
 		case rdIllegal:
 			c.add(KindBitmapIllegal, SeverityError, p, i, "entry state bits 01 are illegal; the device erases the entry")
-			i++
-			continue
 		case EntryErased:
-			i++
-			continue
 		case EntryEmpty:
+			c.checkFree(p, i, firstFree < 0, state == PageStateActive)
 			if firstFree < 0 {
 				firstFree = i
-				if state == PageStateActive && !allFF(c.rawEntry(p, i)) {
-					c.add(KindHalfWritten, SeverityWarning, p, i, "free slot holds data: a write was cut short; the device erases the slot")
-				}
-			} else if !allFF(c.rawEntry(p, i)) {
-				c.add(KindHalfWritten, SeverityError, p, i, "free slot holds data")
 			}
-			i++
-			continue
-		}
-		if state == PageStateActive && firstFree >= 0 {
-			c.add(KindWrittenAfterFree, SeverityError, p, i, "written entry after the first free slot of the active page: the device never reads it")
-		}
-		if allFF(c.rawEntry(p, i)) {
-			c.add(KindWrittenEmpty, SeverityError, p, i, "bitmap says written but the slot is blank; the device erases it")
-			i++
-			continue
-		}
-		it, ok := c.readEntry(p, i)
-		if !ok || it.crc() != EntryCRC(it[:]) {
-			c.add(KindEntryCRC, SeverityError, p, i, "entry CRC mismatch; the device erases the entry")
-			i++
-			continue
-		}
-		if !it.consistent(i) {
-			c.add(KindEntryHeader, SeverityError, p, i, "impossible header (%s, span %d); the device erases the entry", it.typ(), it.span())
-			i++
-			continue
-		}
-		span := 1
-		if rdIsVar(it.typ()) {
-			span = it.span()
-			broken := false
-			for j := i + 1; j < i+span; j++ {
-				if EntryState(bm, j) != EntryWritten {
-					c.add(KindSpanState, SeverityError, p, i, "%s %s: payload entry %d is not marked written; the device erases the item",
-						it.typ(), c.name(&it), j)
-					broken = true
-					break
-				}
+		default:
+			if state == PageStateActive && firstFree >= 0 {
+				c.add(KindWrittenAfterFree, SeverityError, p, i, "written entry after the first free slot of the active page: the device never reads it")
 			}
-			if !broken && !c.dataCRCOK(p, i, &it) {
-				c.add(KindDataCRC, SeverityError, p, i, "%s %s: data CRC mismatch; the device cannot read the value", it.typ(), c.name(&it))
-			}
+			i += c.checkWritten(p, i, bm, seq)
+			continue
 		}
-		c.items = append(c.items, chkItem{page: p, entry: i, seq: seq, it: it})
-		i += span
+		i++
+	}
+}
+
+// checkFree checks a slot the bitmap calls free: it must be blank, but the
+// first free slot of the active page may hold a write cut short (the
+// device erases it).
+func (c *checker) checkFree(p, i int, first, active bool) {
+	if allFF(c.rawEntry(p, i)) {
+		return
+	}
+	switch {
+	case first && active:
+		c.add(KindHalfWritten, SeverityWarning, p, i, "free slot holds data: a write was cut short; the device erases the slot")
+	case !first:
+		c.add(KindHalfWritten, SeverityError, p, i, "free slot holds data")
+	}
+}
+
+// checkWritten checks a written entry and records a consistent item; it
+// returns how many entries to move on: the item's span, or 1 for an entry
+// the device erases.
+func (c *checker) checkWritten(p, i int, bm []byte, seq uint32) int {
+	if allFF(c.rawEntry(p, i)) {
+		c.add(KindWrittenEmpty, SeverityError, p, i, "bitmap says written but the slot is blank; the device erases it")
+		return 1
+	}
+	it, ok := c.readEntry(p, i)
+	if !ok || it.crc() != EntryCRC(it[:]) {
+		c.add(KindEntryCRC, SeverityError, p, i, "entry CRC mismatch; the device erases the entry")
+		return 1
+	}
+	if !it.consistent(i) {
+		c.add(KindEntryHeader, SeverityError, p, i, "impossible header (%s, span %d); the device erases the entry", it.typ(), it.span())
+		return 1
+	}
+	span := 1
+	if rdIsVar(it.typ()) {
+		span = it.span()
+		c.checkSpan(p, i, bm, &it)
+	}
+	c.items = append(c.items, chkItem{page: p, entry: i, seq: seq, it: it})
+	return span
+}
+
+// checkSpan checks the payload of a variable-length item: every entry of
+// its span marked written, and its data CRC.
+func (c *checker) checkSpan(p, i int, bm []byte, it *rdItem) {
+	for j := i + 1; j < i+it.span(); j++ {
+		if EntryState(bm, j) != EntryWritten {
+			c.add(KindSpanState, SeverityError, p, i, "%s %s: payload entry %d is not marked written; the device erases the item",
+				it.typ(), c.name(it), j)
+			return
+		}
+	}
+	if !c.dataCRCOK(p, i, it) {
+		c.add(KindDataCRC, SeverityError, p, i, "%s %s: data CRC mismatch; the device cannot read the value", it.typ(), c.name(it))
 	}
 }
 

@@ -9,6 +9,11 @@ import (
 	"testing"
 )
 
+// hasErrors reports whether any finding has SeverityError.
+func hasErrors(findings []Finding) bool {
+	return slices.ContainsFunc(findings, func(f Finding) bool { return f.Severity == SeverityError })
+}
+
 func chkKinds(fs []Finding, minSev Severity) []FindingKind {
 	var ks []FindingKind
 	for _, f := range fs {
@@ -24,6 +29,7 @@ func chkKinds(fs []Finding, minSev Severity) []FindingKind {
 // clean, as nvs_tool.py -i found (its *.check.txt only complains about the
 // read-only sizes, which are warnings here).
 func TestCheckGeneratorVectorsClean(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob(filepath.Join(vectorDir, "*.bin"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no vectors: %v", err)
@@ -54,7 +60,7 @@ func TestCheckGeneratorVectorsClean(t *testing.T) {
 			}
 			toolClean := !strings.Contains(string(toolReport), "!")
 			switch {
-			case HasErrors(fs):
+			case hasErrors(fs):
 				t.Errorf("errors in a generator image: %v", fs)
 			case len(b) >= 3*PageSize && len(fs) != 0:
 				t.Errorf("findings in a generator image: %v", fs)
@@ -73,6 +79,7 @@ var readOnlyVectors = map[string]int{"readonly_1000": 0x1000, "readonly_2000": 0
 // pages are normal); the corrupted and power-loss ones are flagged with
 // the right kinds.
 func TestCheckDeviceImages(t *testing.T) {
+	t.Parallel()
 	want := map[string][]FindingKind{
 		"corrupt_bitmap_ff":      {KindWrittenEmpty},
 		"corrupt_data_bitflip":   {KindDataCRC},
@@ -111,12 +118,12 @@ func TestCheckDeviceImages(t *testing.T) {
 			if !slices.Equal(got, w) {
 				t.Errorf("finding kinds = %v, want %v\n%v", got, w, fs)
 			}
-			if strings.HasPrefix(name, "corrupt_") && !HasErrors(fs) {
+			if strings.HasPrefix(name, "corrupt_") && !hasErrors(fs) {
 				t.Error("a corrupted image must have errors")
 			}
 			// The library repairs power-loss leftovers at start-up
 			// (README of the device set): warnings, not errors (issue 13).
-			if strings.HasPrefix(name, "powerloss_") && HasErrors(fs) {
+			if strings.HasPrefix(name, "powerloss_") && hasErrors(fs) {
 				t.Errorf("errors in an image the device repairs: %v", fs)
 			}
 		})
@@ -144,6 +151,7 @@ func chkResealEntry(e []byte) { binary.LittleEndian.PutUint32(e[4:8], EntryCRC(e
 // entry 0, string device_id at 1-2, blob chunk psk at 3-4, blob index at 5)
 // one way at a time and checks the finding, its page and its entry.
 func TestCheckFindings(t *testing.T) {
+	t.Parallel()
 	base, err := os.ReadFile(filepath.Join(vectorDir, "usmp_psk.bin"))
 	if err != nil {
 		t.Fatal(err)
@@ -230,6 +238,7 @@ func TestCheckFindings(t *testing.T) {
 // stored bytes (security R9). The psk of usmp_psk must not appear even
 // when its data CRC is wrong.
 func TestCheckNeverQuotesValues(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile(filepath.Join(vectorDir, "usmp_psk.bin"))
 	if err != nil {
 		t.Fatal(err)
@@ -270,6 +279,7 @@ func BenchmarkCheck(b *testing.B) {
 // (issue 13 item 3). A read-only partition (0x1000, 0x2000) may hold only
 // its used pages, with warnings.
 func TestCheckSize(t *testing.T) {
+	t.Parallel()
 	type want struct {
 		kind FindingKind
 		sev  Severity
@@ -331,15 +341,16 @@ func TestCheckSize(t *testing.T) {
 // read-only images (one page) have errors: nothing tells them from an image
 // cut short. With it, warnings only.
 func TestCheckReadOnlyVectors(t *testing.T) {
+	t.Parallel()
 	for name, size := range readOnlyVectors {
 		b, err := os.ReadFile(filepath.Join(vectorDir, name+".bin"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fs := CheckImage(b, CheckOptions{}); !HasErrors(fs) {
+		if fs := CheckImage(b, CheckOptions{}); !hasErrors(fs) {
 			t.Errorf("%s without its size: %v, want errors", name, fs)
 		}
-		if fs := CheckImage(b, CheckOptions{PartitionSize: size}); HasErrors(fs) {
+		if fs := CheckImage(b, CheckOptions{PartitionSize: size}); hasErrors(fs) {
 			t.Errorf("%s with its size: %v, want warnings only", name, fs)
 		}
 	}
@@ -383,6 +394,7 @@ func chkU8(b []byte, p, i int, key string, v byte) {
 // device's, the device itself is the oracle: after its start-up, as the
 // reader emulates it, a repaired image has no duplicate left.
 func TestCheckPowerLossDuplicates(t *testing.T) {
+	t.Parallel()
 	base, err := os.ReadFile(filepath.Join(vectorDir, "usmp_psk.bin"))
 	if err != nil {
 		t.Fatal(err)
@@ -441,7 +453,7 @@ func TestCheckPowerLossDuplicates(t *testing.T) {
 			warn, errs := chkKinds(fs, SeverityWarning), chkKinds(fs, SeverityError)
 			dup := slices.Contains(errs, KindDuplicateKey) || slices.Contains(errs, KindNamespaceDuplicate)
 			switch {
-			case tt.repaired && (HasErrors(fs) || !slices.Contains(warn, KindDuplicatePowerLoss)):
+			case tt.repaired && (hasErrors(fs) || !slices.Contains(warn, KindDuplicatePowerLoss)):
 				t.Fatalf("want a duplicate-powerloss warning and no error: %v", fs)
 			case !tt.repaired && (!dup || slices.Contains(warn, KindDuplicatePowerLoss)):
 				t.Fatalf("want a duplicate error: %v", fs)

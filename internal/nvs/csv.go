@@ -49,6 +49,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/usmp/usmp-psk/internal/psk"
 )
 
 // Limits of the CSV parser. They bound memory on hostile input (R28).
@@ -311,130 +313,183 @@ const (
 // it is scanned byte by byte. Plain fields are slices of src; quoted fields
 // are copies, also returned in scratch for the caller to wipe.
 func splitCSV(src []byte, name string) (recs []csvRecord, scratch [][]byte, err error) {
-	var (
-		fields   [][]byte
-		buf      []byte // the current field, when it is not a plain substring
-		inBuf    bool   // the current field is in buf
-		start    int    // start of a plain field in line
-		fieldLen int    // characters in the current field
-		state    = stStartRecord
-		recLine  int
-	)
-	defer func() { wipe(buf) }()
+	s := csvSplitter{name: name, state: stStartRecord}
+	defer func() { wipe(s.buf) }()
 	lineNo := 0
 	for len(src) > 0 {
-		// Cut one physical line; nl reports a terminator (read as "\n").
-		i := bytes.IndexAny(src, "\r\n")
 		var line []byte
-		nl := i >= 0
-		if !nl {
-			line, src = src, nil
-		} else {
-			line = src[:i]
-			if src[i] == '\r' && i+1 < len(src) && src[i+1] == '\n' {
-				i++
-			}
-			src = src[i+1:]
-		}
+		var nl bool
+		line, src, nl = cutLine(src)
 		lineNo++
 		if len(line) > 0 && line[0] == '#' || len(line) == 0 && !nl {
 			continue
 		}
-		if state == stStartRecord {
-			recLine = lineNo
+		if s.state == stStartRecord {
+			s.recLine = lineNo
 		}
-		// save ends the current field at line[:end].
-		save := func(end int) {
-			if inBuf {
-				buf = append(buf, line[start:end]...)
-				f := bytes.Clone(buf)
-				scratch = append(scratch, f)
-				fields = append(fields, f)
-				clear(buf)
-				buf, inBuf = buf[:0], false
-			} else {
-				fields = append(fields, line[start:end])
-			}
-			fieldLen = 0
+		if err := s.scan(line); err != nil {
+			return nil, s.scratch, err
 		}
-		for j := 0; j < len(line); j++ {
-			c := line[j]
-			switch state {
-			case stStartRecord, stStartField:
-				switch c {
-				case '"':
-					state, inBuf, start = stInQuoted, true, j+1
-					continue
-				case ',':
-					start = j
-					save(j)
-					state = stStartField
-					continue
-				}
-				state, start = stInField, j
-			case stInField:
-				if c == ',' {
-					save(j)
-					state = stStartField
-					continue
-				}
-			case stInQuoted:
-				if c == '"' {
-					buf = append(buf, line[start:j]...)
-					state, start = stQuoteInQuoted, j+1
-					continue
-				}
-			case stQuoteInQuoted:
-				switch c {
-				case '"':
-					state, start = stInQuoted, j // keep one quote
-				case ',':
-					start = j
-					save(j)
-					state = stStartField
-					continue
-				default:
-					state, start = stInField, j // not strict: `"ab"cd` is abcd
-				}
-			}
-			if c&0xC0 != 0x80 { // not a UTF-8 continuation byte
-				if fieldLen >= MaxCSVFieldLen {
-					return nil, scratch, &CSVError{File: name, Line: recLine, Column: len(fields) + 1,
-						Msg: "field longer than " + strconv.Itoa(MaxCSVFieldLen) + " characters"}
-				}
-				fieldLen++
-			}
+		rec, done, err := s.endLine(line, nl)
+		if err != nil {
+			return nil, s.scratch, err
 		}
-		// The newline, then the end of the line (EOL in _csv.c).
-		switch state {
-		case stStartRecord:
-			// blank line: a record with no fields
-		case stStartField:
-			start = len(line)
-			save(len(line))
-		case stInField, stQuoteInQuoted:
-			save(len(line))
-		case stInQuoted:
-			buf = append(buf, line[start:]...)
-			if nl {
-				if fieldLen >= MaxCSVFieldLen {
-					return nil, scratch, &CSVError{File: name, Line: recLine, Column: len(fields) + 1,
-						Msg: "field longer than " + strconv.Itoa(MaxCSVFieldLen) + " characters"}
-				}
-				buf = append(buf, '\n')
-				fieldLen++
-			}
-			start = 0
+		if done {
+			recs = append(recs, rec)
+		}
+	}
+	if s.state == stInQuoted {
+		return nil, s.scratch, s.errAt("quoted field not terminated")
+	}
+	return recs, s.scratch, nil
+}
+
+// cutLine cuts one physical line off src; nl reports a terminator (\n, \r
+// or \r\n, all read as "\n").
+func cutLine(src []byte) (line, rest []byte, nl bool) {
+	i := bytes.IndexAny(src, "\r\n")
+	if i < 0 {
+		return src, nil, false
+	}
+	line = src[:i]
+	if src[i] == '\r' && i+1 < len(src) && src[i+1] == '\n' {
+		i++
+	}
+	return line, src[i+1:], true
+}
+
+// csvSplitter is the state of splitCSV's reader between bytes and lines:
+// a quoted field can span lines.
+type csvSplitter struct {
+	name     string
+	fields   [][]byte
+	buf      []byte // the current field, when it is not a plain substring
+	inBuf    bool   // the current field is in buf
+	start    int    // start of a plain field in the line
+	fieldLen int    // characters in the current field
+	state    int
+	recLine  int
+	scratch  [][]byte
+}
+
+// errAt is an error at the current field of the record being read.
+func (s *csvSplitter) errAt(msg string) error {
+	return &CSVError{File: s.name, Line: s.recLine, Column: len(s.fields) + 1, Msg: msg}
+}
+
+// count counts one more character of the current field, refusing a field
+// longer than Python's csv module reads.
+func (s *csvSplitter) count() error {
+	if s.fieldLen >= MaxCSVFieldLen {
+		return s.errAt("field longer than " + strconv.Itoa(MaxCSVFieldLen) + " characters")
+	}
+	s.fieldLen++
+	return nil
+}
+
+// save ends the current field at line[:end].
+func (s *csvSplitter) save(line []byte, end int) {
+	if s.inBuf {
+		s.buf = append(s.buf, line[s.start:end]...)
+		f := bytes.Clone(s.buf)
+		s.scratch = append(s.scratch, f)
+		s.fields = append(s.fields, f)
+		clear(s.buf)
+		s.buf, s.inBuf = s.buf[:0], false
+	} else {
+		s.fields = append(s.fields, line[s.start:end])
+	}
+	s.fieldLen = 0
+}
+
+// scan runs the reader's state machine over the bytes of one line (the
+// per-character states of _csv.c's parse_process_char).
+func (s *csvSplitter) scan(line []byte) error {
+	for j := 0; j < len(line); j++ {
+		if s.step(line, j) {
 			continue
 		}
-		state = stStartRecord
-		recs = append(recs, csvRecord{line: recLine, fields: fields})
-		fields = nil
+		if line[j]&0xC0 != 0x80 { // not a UTF-8 continuation byte
+			if err := s.count(); err != nil {
+				return err
+			}
+		}
 	}
-	if state == stInQuoted {
-		return nil, scratch, &CSVError{File: name, Line: recLine, Column: len(fields) + 1, Msg: "quoted field not terminated"}
+	return nil
+}
+
+// step handles line[j]. It reports whether the byte was a delimiter or a
+// quote that is not part of the field's characters.
+func (s *csvSplitter) step(line []byte, j int) (consumed bool) {
+	c := line[j]
+	switch s.state {
+	case stStartRecord, stStartField:
+		switch c {
+		case '"':
+			s.state, s.inBuf, s.start = stInQuoted, true, j+1
+			return true
+		case ',':
+			s.start = j
+			s.save(line, j)
+			s.state = stStartField
+			return true
+		}
+		s.state, s.start = stInField, j
+	case stInField:
+		if c == ',' {
+			s.save(line, j)
+			s.state = stStartField
+			return true
+		}
+	case stInQuoted:
+		if c == '"' {
+			s.buf = append(s.buf, line[s.start:j]...)
+			s.state, s.start = stQuoteInQuoted, j+1
+			return true
+		}
+	case stQuoteInQuoted:
+		switch c {
+		case '"':
+			s.state, s.start = stInQuoted, j // keep one quote
+		case ',':
+			s.start = j
+			s.save(line, j)
+			s.state = stStartField
+			return true
+		default:
+			s.state, s.start = stInField, j // not strict: `"ab"cd` is abcd
+		}
 	}
-	return recs, scratch, nil
+	return false
+}
+
+// endLine handles the newline, then the end of the line (EOL in _csv.c):
+// it ends the record (done), or, inside a quoted field, keeps the newline
+// in the field and goes on with the next line.
+func (s *csvSplitter) endLine(line []byte, nl bool) (rec csvRecord, done bool, err error) {
+	switch s.state {
+	case stStartRecord:
+		// blank line: a record with no fields
+	case stStartField:
+		s.start = len(line)
+		s.save(line, len(line))
+	case stInField, stQuoteInQuoted:
+		s.save(line, len(line))
+	case stInQuoted:
+		s.buf = append(s.buf, line[s.start:]...)
+		if nl {
+			if err := s.count(); err != nil {
+				return csvRecord{}, false, err
+			}
+			s.buf = append(s.buf, '\n')
+		}
+		s.start = 0
+		return csvRecord{}, false, nil
+	}
+	s.state = stStartRecord
+	rec = csvRecord{line: s.recLine, fields: s.fields}
+	s.fields = nil
+	return rec, true, nil
 }
 
 // rowParser turns CSV records into rows.
@@ -501,11 +556,11 @@ func get(rec csvRecord, i int) ([]byte, bool) {
 	return nil, false
 }
 
+// row turns one record after the header into a Row: the key and the type,
+// then, for a data or file row, the value decoded by its encoding.
 func (p *rowParser) row(rec csvRecord) (Row, error) {
-	for i := p.ncols; i < len(rec.fields); i++ {
-		if len(rec.fields[i]) != 0 {
-			return Row{}, p.errf(rec, i, "", "more fields than the header has (quote values that contain commas)")
-		}
+	if err := p.extraFields(rec); err != nil {
+		return Row{}, err
 	}
 	row := Row{File: p.name, Line: rec.line, keyCol: p.key + 1, valueCol: p.val + 1}
 	keyb, _ := get(rec, p.key)
@@ -515,8 +570,7 @@ func (p *rowParser) row(rec csvRecord) (Row, error) {
 	}
 	row.Key = key
 	typb, _ := get(rec, p.typ)
-	typ := string(typb)
-	switch typ {
+	switch string(typb) {
 	case "namespace":
 		row.Kind = RowNamespace
 		return row, nil
@@ -524,139 +578,204 @@ func (p *rowParser) row(rec csvRecord) (Row, error) {
 	default:
 		return Row{}, p.errf(rec, p.typ, fieldType, "unknown type (want namespace, data or file)")
 	}
+	v, err := p.value(rec, string(typb) == "file")
+	if err != nil {
+		return Row{}, err
+	}
+	return p.decode(rec, row, v)
+}
+
+// extraFields refuses fields beyond the header's that are not empty: the
+// reference drops them, so an unquoted comma would silently cut a value.
+func (p *rowParser) extraFields(rec csvRecord) error {
+	for i := p.ncols; i < len(rec.fields); i++ {
+		if len(rec.fields[i]) != 0 {
+			return p.errf(rec, i, "", "more fields than the header has (quote values that contain commas)")
+		}
+	}
+	return nil
+}
+
+// rowValue is a data row's value before decoding: its encoding, the value
+// field and, for a file row, the bytes of the file it names.
+type rowValue struct {
+	enc    string
+	field  []byte // the value field: the value, or a file row's path
+	raw    []byte // a file row's bytes
+	isFile bool
+}
+
+// text is what the encoding decodes: the file's bytes or the field.
+func (v rowValue) text() []byte {
+	if v.isFile {
+		return v.raw
+	}
+	return v.field
+}
+
+// value reads the encoding and value fields of a data row, and the file a
+// file row names.
+func (p *rowParser) value(rec csvRecord, isFile bool) (rowValue, error) {
 	encb, ok := get(rec, p.enc)
-	enc := string(encb)
-	if !ok || enc == "" {
-		return Row{}, p.errf(rec, p.enc, fieldEncoding, "missing encoding")
+	v := rowValue{enc: string(encb), isFile: isFile}
+	if !ok || v.enc == "" {
+		return v, p.errf(rec, p.enc, fieldEncoding, "missing encoding")
 	}
-	value, ok := get(rec, p.val)
-	if !ok {
-		return Row{}, p.errf(rec, p.val, fieldValue, "missing value")
+	if v.field, ok = get(rec, p.val); !ok {
+		return v, p.errf(rec, p.val, fieldValue, "missing value")
 	}
-	var raw []byte // the value's bytes for file rows
-	isFile := typ == "file"
 	if isFile {
-		b, err := p.readFile(string(value)) // a path, not a secret
+		b, err := p.readFile(string(v.field)) // a path, not a secret
 		if err != nil {
-			return Row{}, &CSVError{File: p.name, Line: rec.line, Column: p.val + 1, Field: fieldValue,
+			return v, &CSVError{File: p.name, Line: rec.line, Column: p.val + 1, Field: fieldValue,
 				Msg: "cannot read the file", Err: err}
 		}
-		raw = b
+		v.raw = b
 	}
-	verr := func(msg string) error { return p.errf(rec, p.val, fieldValue, msg) }
+	return v, nil
+}
 
-	if strings.HasPrefix(enc, "blob_fill") || strings.HasPrefix(enc, "blob_sz_fill") {
-		n, pad, sz, ok := parseFill(enc)
+// decode stores the value in row by its encoding. The decoders return
+// what is wrong with the value ("" when nothing is); a file's bytes that
+// they do not keep as the row's data are wiped (R26).
+func (p *rowParser) decode(rec csvRecord, row Row, v rowValue) (Row, error) {
+	var msg string
+	switch enc := strings.ToLower(v.enc); {
+	case strings.HasPrefix(v.enc, "blob_fill") || strings.HasPrefix(v.enc, "blob_sz_fill"):
+		n, pad, sz, ok := parseFill(v.enc)
 		if !ok {
 			return Row{}, p.errf(rec, p.enc, fieldEncoding, "invalid encoding format (want blob_fill(N;0xPP) or blob_sz_fill(N;0xPP))")
 		}
-		v := raw
-		if !isFile {
-			v = value
+		msg = v.decodeFill(&row, n, pad, sz)
+	case intTypes[enc] != 0:
+		msg = v.decodeInt(&row, intTypes[enc])
+	case enc == "string":
+		msg = v.decodeString(&row)
+	case enc == "hex2bin":
+		msg = v.decodeHex2bin(&row)
+	case enc == "base64":
+		msg = v.decodeBase64(&row)
+	case enc == "binary":
+		row.Type, row.Data = TypeBlob, v.raw
+		if !v.isFile {
+			row.Data = bytes.Clone(v.field)
 		}
-		defer wipe(raw)
-		if len(v) > n {
-			return Row{}, verr("value longer than the fill length")
-		}
-		var data []byte
-		if sz {
-			data = binary.LittleEndian.AppendUint32(make([]byte, 0, 4+n), uint32(len(v)))
-		} else {
-			data = make([]byte, 0, n)
-		}
-		data = append(data, v...)
-		for len(data) < cap(data) {
-			data = append(data, pad)
-		}
-		row.Type, row.Data = TypeBlob, data
-		return row, nil
-	}
-
-	switch strings.ToLower(enc) {
-	case "u8", "i8", "u16", "i16", "u32", "i32", "u64", "i64":
-		t := intTypes[strings.ToLower(enc)]
-		s := value
-		if isFile {
-			if !utf8.Valid(raw) {
-				return Row{}, verr("file is not a valid integer")
-			}
-			s = raw
-			defer wipe(raw)
-		}
-		neg, mag, status := parsePyInt(s, isFile)
-		switch status {
-		case intSyntax:
-			return Row{}, verr("not a base-10 integer")
-		case intRange:
-			return Row{}, verr("integer out of range for " + t.String())
-		}
-		if t.Signed() {
-			v, ok := signedInRange(neg, mag, t.IntSize())
-			if !ok {
-				return Row{}, verr("integer out of range for " + t.String())
-			}
-			row.Int = v
-		} else {
-			if neg && mag != 0 || t.IntSize() < 8 && mag>>(8*t.IntSize()) != 0 {
-				return Row{}, verr("integer out of range for " + t.String())
-			}
-			row.Uint = mag
-		}
-		row.Type = t
-	case "string":
-		v := raw
-		if !isFile {
-			v = bytes.Clone(value)
-		} else if !utf8.Valid(v) {
-			return Row{}, verr("file is not valid UTF-8")
-		}
-		if bytes.IndexByte(v, 0) >= 0 {
-			return Row{}, verr("string contains a NUL byte")
-		}
-		row.Type, row.Data = TypeString, v
-	case "hex2bin":
-		var s []byte
-		if isFile {
-			s = bytes.TrimFunc(raw, isASCIISpace)
-			defer wipe(raw)
-		} else {
-			s = bytes.TrimFunc(value, isPyStripSpace)
-		}
-		if len(s)%2 != 0 {
-			return Row{}, verr("odd number of hex digits")
-		}
-		data, ok := decodeHex(s)
-		if !ok {
-			return Row{}, verr("invalid hex digit")
-		}
-		row.Type, row.Data = TypeBlob, data
-	case "base64":
-		v := raw
-		if !isFile {
-			for _, c := range value {
-				if c >= utf8.RuneSelf {
-					return Row{}, verr("base64 value contains non-ASCII characters")
-				}
-			}
-			v = value
-		} else {
-			defer wipe(raw)
-		}
-		data, msg := decodePyBase64(v)
-		if msg != "" {
-			return Row{}, verr(msg)
-		}
-		row.Type, row.Data = TypeBlob, data
-	case "binary":
-		v := raw
-		if !isFile {
-			v = bytes.Clone(value)
-		}
-		row.Type, row.Data = TypeBlob, v
 	default:
 		return Row{}, p.errf(rec, p.enc, fieldEncoding, "unsupported encoding")
 	}
+	if msg != "" {
+		return Row{}, p.errf(rec, p.val, fieldValue, msg)
+	}
 	return row, nil
+}
+
+// decodeFill is blob_fill(N;0xPP) and blob_sz_fill(N;0xPP): the value
+// padded to N bytes, after its length as a u32 for the sz form.
+func (v rowValue) decodeFill(row *Row, n int, pad byte, sz bool) string {
+	defer wipe(v.raw)
+	val := v.text()
+	if len(val) > n {
+		return "value longer than the fill length"
+	}
+	var data []byte
+	if sz {
+		data = binary.LittleEndian.AppendUint32(make([]byte, 0, 4+n), uint32(len(val)))
+	} else {
+		data = make([]byte, 0, n)
+	}
+	data = append(data, val...)
+	for len(data) < cap(data) {
+		data = append(data, pad)
+	}
+	row.Type, row.Data = TypeBlob, data
+	return ""
+}
+
+// decodeInt is u8 … i64: a base-10 integer as Python's int() reads it, in
+// range for t.
+func (v rowValue) decodeInt(row *Row, t Type) string {
+	if v.isFile {
+		if !utf8.Valid(v.raw) {
+			return "file is not a valid integer"
+		}
+		defer wipe(v.raw)
+	}
+	neg, mag, status := parsePyInt(v.text(), v.isFile)
+	switch status {
+	case intSyntax:
+		return "not a base-10 integer"
+	case intRange:
+		return "integer out of range for " + t.String()
+	}
+	if t.Signed() {
+		n, ok := signedInRange(neg, mag, t.IntSize())
+		if !ok {
+			return "integer out of range for " + t.String()
+		}
+		row.Int = n
+	} else {
+		if neg && mag != 0 || t.IntSize() < 8 && mag>>(8*t.IntSize()) != 0 {
+			return "integer out of range for " + t.String()
+		}
+		row.Uint = mag
+	}
+	row.Type = t
+	return ""
+}
+
+// decodeString is string: valid UTF-8 without a NUL byte.
+func (v rowValue) decodeString(row *Row) string {
+	s := v.raw
+	if !v.isFile {
+		s = bytes.Clone(v.field)
+	} else if !utf8.Valid(s) {
+		return "file is not valid UTF-8"
+	}
+	if bytes.IndexByte(s, 0) >= 0 {
+		return "string contains a NUL byte"
+	}
+	row.Type, row.Data = TypeString, s
+	return ""
+}
+
+// decodeHex2bin is hex2bin: an even number of hex digits, with the white
+// space Python's strip removes around them.
+func (v rowValue) decodeHex2bin(row *Row) string {
+	var s []byte
+	if v.isFile {
+		s = bytes.TrimFunc(v.raw, isASCIISpace)
+		defer wipe(v.raw)
+	} else {
+		s = bytes.TrimFunc(v.field, isPyStripSpace)
+	}
+	if len(s)%2 != 0 {
+		return "odd number of hex digits"
+	}
+	data, ok := decodeHex(s)
+	if !ok {
+		return "invalid hex digit"
+	}
+	row.Type, row.Data = TypeBlob, data
+	return ""
+}
+
+// decodeBase64 is base64, decoded as Python's binascii.a2b_base64 does.
+func (v rowValue) decodeBase64(row *Row) string {
+	if v.isFile {
+		defer wipe(v.raw)
+	} else {
+		for _, c := range v.field {
+			if c >= utf8.RuneSelf {
+				return "base64 value contains non-ASCII characters"
+			}
+		}
+	}
+	data, msg := decodePyBase64(v.text())
+	if msg != "" {
+		return msg
+	}
+	row.Type, row.Data = TypeBlob, data
+	return ""
 }
 
 var intTypes = map[string]Type{
@@ -751,24 +870,12 @@ func parseFill(enc string) (n int, pad byte, sz bool, ok bool) {
 			return 0, 0, false, false
 		}
 	}
-	hi, ok1 := unhex(rest[2])
-	lo, ok2 := unhex(rest[3])
+	hi, ok1 := psk.HexNibble(rest[2])
+	lo, ok2 := psk.HexNibble(rest[3])
 	if !ok1 || !ok2 {
 		return 0, 0, false, false
 	}
 	return n, hi<<4 | lo, sz, true
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 // decodeHex decodes an even-length string of hex digits (either case), like
@@ -776,8 +883,8 @@ func unhex(c byte) (byte, bool) {
 func decodeHex(s []byte) ([]byte, bool) {
 	out := make([]byte, len(s)/2)
 	for i := range out {
-		hi, ok1 := unhex(s[2*i])
-		lo, ok2 := unhex(s[2*i+1])
+		hi, ok1 := psk.HexNibble(s[2*i])
+		lo, ok2 := psk.HexNibble(s[2*i+1])
 		if !ok1 || !ok2 {
 			wipe(out)
 			return nil, false

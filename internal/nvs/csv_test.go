@@ -22,6 +22,7 @@ func parse(t *testing.T, src string, opts CSVOptions) ([]Row, error) {
 }
 
 func TestSplitCSV(t *testing.T) {
+	t.Parallel()
 	// Expected records follow Python's csv module on the same text (read
 	// in text mode, '#' lines dropped), checked with python3 while
 	// writing this parser.
@@ -85,6 +86,7 @@ func TestSplitCSV(t *testing.T) {
 }
 
 func TestParseCSVValues(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for name, data := range map[string]string{
 		"bin":    "\x00\x01\xff",
@@ -149,6 +151,7 @@ func TestParseCSVValues(t *testing.T) {
 }
 
 func TestParseCSVHeader(t *testing.T) {
+	t.Parallel()
 	// Columns are found by name, in any order; unknown columns are ignored.
 	rows, err := parse(t, "value,note,encoding,key,type\n7,x,u8,k,data\n", CSVOptions{})
 	if err != nil || len(rows) != 1 || rows[0].Key != "k" || rows[0].Uint != 7 {
@@ -170,6 +173,7 @@ func TestParseCSVHeader(t *testing.T) {
 // TestParseCSVErrors checks that bad rows give a *CSVError at the right
 // place, and that the message never holds the value (R9).
 func TestParseCSVErrors(t *testing.T) {
+	t.Parallel()
 	const secret = "S3cr3tV4lu3"
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "bad.txt"), []byte("\xff\xfe"), 0o600); err != nil {
@@ -255,6 +259,7 @@ func leaked(msg, secret string) string {
 }
 
 func TestCSVErrorFormat(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		err  CSVError
 		want string
@@ -272,6 +277,7 @@ func TestCSVErrorFormat(t *testing.T) {
 }
 
 func TestParsePyInt(t *testing.T) {
+	t.Parallel()
 	// Python's int(s) on these, checked with python3 3.11.
 	tests := []struct {
 		in    string
@@ -326,6 +332,7 @@ func TestParsePyInt(t *testing.T) {
 }
 
 func TestDecodePyBase64(t *testing.T) {
+	t.Parallel()
 	// binascii.a2b_base64 (non-strict) on these, checked with python3 3.11.
 	tests := []struct {
 		in   string
@@ -363,6 +370,7 @@ func TestDecodePyBase64(t *testing.T) {
 }
 
 func TestParseCSVReadFileOption(t *testing.T) {
+	t.Parallel()
 	var asked string
 	opts := CSVOptions{BaseDir: "base", ReadFile: func(name string) ([]byte, error) {
 		asked = name
@@ -426,6 +434,7 @@ func FuzzParseCSV(f *testing.F) {
 }
 
 func TestReadAllWiping(t *testing.T) {
+	t.Parallel()
 	data := bytes.Repeat([]byte("0123456789"), 2000)
 	got, err := readAllWiping(iotest.OneByteReader(bytes.NewReader(data)), len(data))
 	if err != nil || !bytes.Equal(got, data) {
@@ -445,6 +454,7 @@ func TestReadAllWiping(t *testing.T) {
 // TestWipeRows checks that each row owns its Data, so that WipeRows
 // clears the values and nothing else (R26).
 func TestWipeRows(t *testing.T) {
+	t.Parallel()
 	rows, err := parse(t, hdr+"ns,namespace,,\na,data,string,\"sec,ret\"\nb,data,binary,secret\nc,data,hex2bin,5ec2e7\n", CSVOptions{})
 	if err != nil {
 		t.Fatal(err)

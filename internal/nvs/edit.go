@@ -21,6 +21,9 @@ type EditOptions struct {
 	// encrypted image; page headers and bitmaps stay in clear.
 	Decrypt EntryCipher
 	Encrypt EntryCipher
+
+	// indexAll is ReadOptions.indexAll.
+	indexAll bool
 }
 
 // ErrInvalidName is returned for a namespace or key that is empty, longer
@@ -57,9 +60,10 @@ func OpenEditor(b []byte, opts EditOptions) (*Editor, error) {
 	}
 	n := len(b) / PageSize * PageSize
 	e := &rdEngine{
-		flash:   append([]byte(nil), b[:n]...),
-		decrypt: opts.Decrypt,
-		encrypt: opts.Encrypt,
+		flash:    append([]byte(nil), b[:n]...),
+		decrypt:  opts.Decrypt,
+		encrypt:  opts.Encrypt,
+		indexAll: opts.indexAll,
 	}
 	if rc := e.init(); rc != devOK {
 		if e.hookErr != nil {

@@ -57,9 +57,9 @@ func (r *rtReader) bytes(n int) []byte {
 // session each, and after every operation reads the image back and compares
 // it with a model of what was stored: the editor's writes read back exactly,
 // and every other entry stays readable (R28 round trip).
-func editRoundTrip(t *testing.T, base []byte, ops []byte) {
+func editRoundTrip(t *testing.T, base []byte, ops []byte, indexAll bool) {
 	model := map[[2]string]rtValue{}
-	img, err := ReadImage(base, ReadOptions{})
+	img, err := ReadImage(base, ReadOptions{indexAll: indexAll})
 	if err != nil || img.MountErr != nil {
 		t.Fatalf("base: %v %v", err, img.MountErr)
 	}
@@ -69,77 +69,14 @@ func editRoundTrip(t *testing.T, base []byte, ops []byte) {
 	cur := base
 	r := &rtReader{ops}
 	for step := 0; step < 40 && len(r.b) > 0; step++ {
-		ed, err := OpenEditor(cur, EditOptions{})
+		ed, err := OpenEditor(cur, EditOptions{indexAll: indexAll})
 		if err != nil {
 			t.Fatalf("step %d: reopen: %v", step, err)
 		}
-		ns, key := rtNamespaces[r.n(len(rtNamespaces))], rtKeys[r.n(len(rtKeys))]
-		k := [2]string{ns, key}
-		var want rtValue
-		blob := false
-		switch r.n(4) {
-		case 0:
-			v := bytes.ReplaceAll(r.bytes(r.n(200)), []byte{0}, []byte{'x'})
-			err, want = ed.SetString(ns, key, string(v)), rtValue{t: TypeString, b: v}
-		case 1:
-			n := (int(r.byte())<<8 | int(r.byte())) % 6000
-			v := r.bytes(n)
-			err, want, blob = ed.SetBlob(ns, key, v), rtValue{t: TypeBlob, b: v}, true
-		case 2:
-			typ := rtIntTypes[r.n(len(rtIntTypes))]
-			var buf [8]byte
-			copy(buf[:], r.bytes(8))
-			u := binary.LittleEndian.Uint64(buf[:])
-			bits := 8 * uint(typ.IntSize())
-			if bits < 64 {
-				u &= 1<<bits - 1
-			}
-			if typ.Signed() {
-				v := int64(u<<(64-bits)) >> (64 - bits) // sign-extend
-				err, want = ed.SetInt(ns, key, typ, v), rtValue{t: typ, i: v}
-			} else {
-				err, want = ed.SetUint(ns, key, typ, u), rtValue{t: typ, u: u}
-			}
-		default:
-			err = ed.Erase(ns, key)
-			if _, ok := model[k]; ok && err != nil {
-				t.Fatalf("step %d: erase of a stored key: %v", step, err)
-			}
-			if err != nil && !errors.Is(err, DeviceNotFound) {
-				t.Fatalf("step %d: erase: %v", step, err)
-			}
-			delete(model, k)
-		}
-		unsure := false
-		if want.t != 0 {
-			switch {
-			case err == nil:
-				model[k] = want
-			case errors.Is(err, DeviceNotEnoughSpace) || errors.Is(err, DeviceValueTooLong):
-				// The old value stays. (A blob write that fails part-way
-				// may also lose the old blob: the library cleans up chunk
-				// indexes 0, 1, … whatever their version.)
-				unsure = blob
-			default:
-				t.Fatalf("step %d: set: %v", step, err)
-			}
-		}
+		k := [2]string{rtNamespaces[r.n(len(rtNamespaces))], rtKeys[r.n(len(rtKeys))]}
+		unsure := rtEdit(t, step, ed, r, model, k)
 		cur = ed.Bytes()
-		img, err := ReadImage(cur, ReadOptions{})
-		if err != nil || img.MountErr != nil {
-			t.Fatalf("step %d: read back: %v %v", step, err, img.MountErr)
-		}
-		got := map[[2]string]rtValue{}
-		for _, e := range img.Entries {
-			gk := [2]string{e.Namespace, e.Key}
-			if _, dup := got[gk]; dup {
-				t.Fatalf("step %d: %v listed twice", step, e)
-			}
-			if e.Err != nil {
-				t.Fatalf("step %d: %v unreadable: %v", step, e, e.Err)
-			}
-			got[gk] = rtValue{e.Type, e.Int(), e.Uint(), e.Bytes()}
-		}
+		got := rtRead(t, step, cur, indexAll)
 		if unsure {
 			if _, ok := got[k]; !ok {
 				delete(model, k)
@@ -155,6 +92,87 @@ func editRoundTrip(t *testing.T, base []byte, ops []byte) {
 			}
 		}
 	}
+}
+
+// rtRead reads the image after an edit back as a model of its entries,
+// which must all be readable and listed once.
+func rtRead(t *testing.T, step int, b []byte, indexAll bool) map[[2]string]rtValue {
+	t.Helper()
+	img, err := ReadImage(b, ReadOptions{indexAll: indexAll})
+	if err != nil || img.MountErr != nil {
+		t.Fatalf("step %d: read back: %v %v", step, err, img.MountErr)
+	}
+	got := map[[2]string]rtValue{}
+	for _, e := range img.Entries {
+		gk := [2]string{e.Namespace, e.Key}
+		if _, dup := got[gk]; dup {
+			t.Fatalf("step %d: %v listed twice", step, e)
+		}
+		if e.Err != nil {
+			t.Fatalf("step %d: %v unreadable: %v", step, e, e.Err)
+		}
+		got[gk] = rtValue{e.Type, e.Int(), e.Uint(), e.Bytes()}
+	}
+	return got
+}
+
+// rtEdit makes one random edit of key k (a string, a blob, an integer, or
+// an erase) and records its effect in the model. unsure says that a blob
+// write failed part-way: the old blob may be gone too (the library cleans
+// up chunk indexes 0, 1, … whatever their version).
+func rtEdit(t *testing.T, step int, ed *Editor, r *rtReader, model map[[2]string]rtValue, k [2]string) (unsure bool) {
+	t.Helper()
+	ns, key := k[0], k[1]
+	var want rtValue
+	var err error
+	switch r.n(4) {
+	case 0:
+		v := bytes.ReplaceAll(r.bytes(r.n(200)), []byte{0}, []byte{'x'})
+		err, want = ed.SetString(ns, key, string(v)), rtValue{t: TypeString, b: v}
+	case 1:
+		n := (int(r.byte())<<8 | int(r.byte())) % 6000
+		v := r.bytes(n)
+		err, want, unsure = ed.SetBlob(ns, key, v), rtValue{t: TypeBlob, b: v}, true
+	case 2:
+		want, err = rtSetInt(ed, r, ns, key)
+	default:
+		err = ed.Erase(ns, key)
+		if _, ok := model[k]; ok && err != nil {
+			t.Fatalf("step %d: erase of a stored key: %v", step, err)
+		}
+		if err != nil && !errors.Is(err, DeviceNotFound) {
+			t.Fatalf("step %d: erase: %v", step, err)
+		}
+		delete(model, k)
+		return false
+	}
+	switch {
+	case err == nil:
+		model[k] = want
+		return false
+	case errors.Is(err, DeviceNotEnoughSpace) || errors.Is(err, DeviceValueTooLong):
+		// The old value stays (but see unsure).
+		return unsure
+	}
+	t.Fatalf("step %d: set: %v", step, err)
+	return false
+}
+
+// rtSetInt sets a random integer of a random type.
+func rtSetInt(ed *Editor, r *rtReader, ns, key string) (rtValue, error) {
+	typ := rtIntTypes[r.n(len(rtIntTypes))]
+	var buf [8]byte
+	copy(buf[:], r.bytes(8))
+	u := binary.LittleEndian.Uint64(buf[:])
+	bits := 8 * uint(typ.IntSize())
+	if bits < 64 {
+		u &= 1<<bits - 1
+	}
+	if typ.Signed() {
+		v := int64(u<<(64-bits)) >> (64 - bits) // sign-extend
+		return rtValue{t: typ, i: v}, ed.SetInt(ns, key, typ, v)
+	}
+	return rtValue{t: typ, u: u}, ed.SetUint(ns, key, typ, u)
 }
 
 func rtBases(t testing.TB) [][]byte {
@@ -177,14 +195,18 @@ func FuzzEditRoundTrip(f *testing.F) {
 	f.Add(byte(2), []byte("\x02\x01\x02\x07\x01\x02\x03\x04\x05\x06\x07\x08\x03\x01\x02"))
 	bases := rtBases(f)
 	f.Fuzz(func(t *testing.T, which byte, ops []byte) {
-		editRoundTrip(t, bases[int(which)%len(bases)], ops)
+		editRoundTrip(t, bases[int(which)%len(bases)], ops, false)
 	})
 }
 
 // TestEditRoundTripRandom runs the round-trip property on pseudo-random
 // operation sequences: long enough to fill pages and force garbage
 // collection.
-func TestEditRoundTripRandom(t *testing.T) {
+func TestEditRoundTripRandom(t *testing.T) { testEditRoundTripRandom(t, false) }
+
+// testEditRoundTripRandom is TestEditRoundTripRandom, with or without the
+// page index.
+func testEditRoundTripRandom(t *testing.T, indexAll bool) {
 	bases := rtBases(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < 60; i++ {
@@ -192,6 +214,6 @@ func TestEditRoundTripRandom(t *testing.T) {
 		for k := range ops {
 			ops[k] = byte(rng.Uint32())
 		}
-		editRoundTrip(t, bases[i%len(bases)], ops)
+		editRoundTrip(t, bases[i%len(bases)], ops, indexAll)
 	}
 }

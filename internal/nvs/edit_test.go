@@ -84,7 +84,11 @@ func replay(t *testing.T, base []byte, steps string, opts EditOptions) []byte {
 // library wrote, and to read back as the library read it. The power-loss
 // scenarios were cut in the middle of a step, so for them only the read-back
 // is compared (issue 3, "Editor").
-func TestEditReplaysDeviceSteps(t *testing.T) {
+func TestEditReplaysDeviceSteps(t *testing.T) { testEditReplaysDeviceSteps(t, false) }
+
+// testEditReplaysDeviceSteps is TestEditReplaysDeviceSteps, with or
+// without the page index.
+func testEditReplaysDeviceSteps(t *testing.T, indexAll bool) {
 	files, err := filepath.Glob(filepath.Join(deviceDir, "*.steps.txt"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no steps files: %v", err)
@@ -108,8 +112,8 @@ func TestEditReplaysDeviceSteps(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var opts EditOptions
-			var ropts ReadOptions
+			opts := EditOptions{indexAll: indexAll}
+			ropts := ReadOptions{indexAll: indexAll}
 			if keys := filepath.Join(deviceDir, name+".keys.bin"); fileExists(keys) {
 				opts.Decrypt, opts.Encrypt = xtsCipher(t, keys)
 				ropts.Decrypt = opts.Decrypt
@@ -175,6 +179,7 @@ func BenchmarkEditSetPSK(b *testing.B) {
 // TestEditErrors: names, ranges and image problems are refused without
 // touching the image, and the errors carry the device's code.
 func TestEditErrors(t *testing.T) {
+	t.Parallel()
 	base := mustRead(t, filepath.Join(vectorDir, "usmp_psk.bin"))
 	nop := func(int, []byte) error { return nil }
 	if _, err := OpenEditor(base, EditOptions{Encrypt: nop}); err == nil {
@@ -221,6 +226,7 @@ func TestEditErrors(t *testing.T) {
 // TestEditSameValueWritesNothing: setting a key to the value it has leaves
 // the image unchanged, as on the device (nvs-format.md §10).
 func TestEditSameValueWritesNothing(t *testing.T) {
+	t.Parallel()
 	base := mustRead(t, filepath.Join(vectorDir, "usmp_psk.bin"))
 	img, err := ReadImage(base, ReadOptions{})
 	if err != nil {
@@ -243,6 +249,7 @@ func TestEditSameValueWritesNothing(t *testing.T) {
 
 // TestEditKeepsTrailingBytes: bytes after the last whole page are kept.
 func TestEditKeepsTrailingBytes(t *testing.T) {
+	t.Parallel()
 	base := append(mustRead(t, filepath.Join(vectorDir, "usmp_psk.bin")), 1, 2, 3)
 	ed, err := OpenEditor(base, EditOptions{})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 )
 
 func TestCRC32(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		data []byte
@@ -29,6 +30,7 @@ func TestCRC32(t *testing.T) {
 }
 
 func TestEntryAndHeaderCRC(t *testing.T) {
+	t.Parallel()
 	// nvs-format.md §7 entry 0: namespace "usmp", index 1.
 	e := []byte{0x00, 0x01, 0x01, 0xff, 0x91, 0xd8, 0xa0, 0x63,
 		'u', 's', 'm', 'p', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -49,6 +51,7 @@ func TestEntryAndHeaderCRC(t *testing.T) {
 }
 
 func TestEntryStateBitmap(t *testing.T) {
+	t.Parallel()
 	bm := bytes.Repeat([]byte{0xFF}, BitmapSize)
 	for i := range 6 {
 		SetEntryState(bm, i, EntryWritten)
@@ -72,6 +75,7 @@ func TestEntryStateBitmap(t *testing.T) {
 }
 
 func TestTypeString(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		t    Type
 		want string

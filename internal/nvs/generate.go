@@ -37,6 +37,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/usmp/usmp-psk/internal/psk"
 )
 
 // Partition size limits, in bytes.
@@ -110,69 +112,21 @@ func checkSize(n int) error {
 // parsePyIntBase0 parses s like Python's int(s, 0), into an int. It fails
 // on syntax errors and on values that do not fit an int64.
 func parsePyIntBase0(s string) (int, bool) {
-	// Python maps Unicode whitespace to spaces and Unicode decimal digits
-	// to ASCII digits before parsing.
-	var b strings.Builder
-	for _, r := range strings.TrimFunc(s, unicode.IsSpace) {
-		if r >= 0x80 {
-			d := digitValue(r, false)
-			if d < 0 {
-				return 0, false
-			}
-			r = rune('0' + d)
-		}
-		b.WriteRune(r)
+	t, ok := pyIntASCII(s)
+	if !ok {
+		return 0, false
 	}
-	t := b.String()
 	neg := false
 	if t != "" && (t[0] == '+' || t[0] == '-') {
 		neg = t[0] == '-'
 		t = t[1:]
 	}
-	base := 10
-	if len(t) >= 2 && t[0] == '0' {
-		switch t[1] {
-		case 'x', 'X':
-			base = 16
-		case 'o', 'O':
-			base = 8
-		case 'b', 'B':
-			base = 2
-		}
-		if base != 10 {
-			t = t[2:]
-			t = strings.TrimPrefix(t, "_") // 0x_1000 is valid
-		}
-	}
+	base, t := pyIntBase(t)
 	if t == "" {
 		return 0, false
 	}
-	var v uint64
-	prevDigit := false
-	allZero := true
-	for i := 0; i < len(t); i++ {
-		c := t[i]
-		if c == '_' {
-			if !prevDigit {
-				return 0, false
-			}
-			prevDigit = false
-			continue
-		}
-		d, ok := unhex(c)
-		if !ok || int(d) >= base {
-			return 0, false
-		}
-		if d != 0 {
-			allZero = false
-		}
-		prevDigit = true
-		if v > (1<<63-1-uint64(d))/uint64(base) {
-			return 0, false
-		}
-		v = v*uint64(base) + uint64(d)
-	}
-	if !prevDigit {
+	v, allZero, ok := pyIntDigits(t, base)
+	if !ok {
 		return 0, false
 	}
 	// In base 0, a decimal literal may not start with 0 unless it is 0.
@@ -183,6 +137,75 @@ func parsePyIntBase0(s string) (int, bool) {
 		return -int(v), true
 	}
 	return int(v), true
+}
+
+// pyIntASCII trims s and writes its Unicode decimal digits as ASCII ones,
+// as Python does before it parses an int; other non-ASCII characters are
+// refused.
+func pyIntASCII(s string) (string, bool) {
+	var b strings.Builder
+	for _, r := range strings.TrimFunc(s, unicode.IsSpace) {
+		if r >= 0x80 {
+			d := digitValue(r, false)
+			if d < 0 {
+				return "", false
+			}
+			r = rune('0' + d)
+		}
+		b.WriteRune(r)
+	}
+	return b.String(), true
+}
+
+// pyIntBase reads the base prefix of int(s, 0) — 0x, 0o, 0b, else 10 —
+// and returns the digits after it (and after one '_': 0x_1000 is valid).
+func pyIntBase(t string) (int, string) {
+	if len(t) < 2 || t[0] != '0' {
+		return 10, t
+	}
+	base := 10
+	switch t[1] {
+	case 'x', 'X':
+		base = 16
+	case 'o', 'O':
+		base = 8
+	case 'b', 'B':
+		base = 2
+	}
+	if base == 10 {
+		return 10, t
+	}
+	return base, strings.TrimPrefix(t[2:], "_")
+}
+
+// pyIntDigits reads digits of base with single underscores between them,
+// refusing values past int64; allZero reports that every digit is 0.
+func pyIntDigits(t string, base int) (v uint64, allZero, ok bool) {
+	prevDigit := false
+	allZero = true
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if c == '_' {
+			if !prevDigit {
+				return 0, false, false
+			}
+			prevDigit = false
+			continue
+		}
+		d, ok := psk.HexNibble(c)
+		if !ok || int(d) >= base {
+			return 0, false, false
+		}
+		if d != 0 {
+			allZero = false
+		}
+		prevDigit = true
+		if v > (1<<63-1-uint64(d))/uint64(base) {
+			return 0, false, false
+		}
+		v = v*uint64(base) + uint64(d)
+	}
+	return v, allZero, prevDigit
 }
 
 // layout returns the version byte, the number of pages that may hold data
@@ -275,82 +298,118 @@ func (e *encoder) generate(rows []Row) error {
 	if err := e.openPage(); err != nil {
 		return err
 	}
-	var (
-		names []string       // namespace names; index i is namespace i+1
-		cur   uint8          // current namespace index, 0 before the first
-		seen  map[dupKey]int // data keys already written, to their row index
-	)
+	g := genRows{e: e, rows: rows}
 	for i := range rows {
-		r := &rows[i]
-		rowErr := func(col int, field, msg string, err error) error {
-			ce := &CSVError{File: r.File, Line: r.Line, Column: col, Field: field, Msg: msg, Err: err}
-			if r.Line == 0 {
-				ce.Row = i + 1
-			}
-			return ce
-		}
-		if msg := keyProblem(r.Key); msg != "" {
-			return rowErr(r.keyCol, fieldKey, msg, nil)
-		}
-		if r.Kind == RowNamespace {
-			if j := slices.Index(names, r.Key); j >= 0 {
-				cur = uint8(j + 1)
-				continue
-			}
-			if len(names) == MaxNamespaces {
-				return rowErr(r.keyCol, fieldKey, "more than 254 namespaces", nil)
-			}
-			names = append(names, r.Key)
-			cur = uint8(len(names))
-			if err := e.putInt(NamespaceIndexDef, r.Key, TypeU8, uint64(cur)); err != nil {
-				return rowErr(0, "", e.noSpaceMsg(), err)
-			}
-			continue
-		}
-		if r.Kind != RowData {
-			return rowErr(0, "", "unknown row kind", nil)
-		}
-		if cur == 0 {
-			return rowErr(r.keyCol, fieldKey, "data row before any namespace row", nil)
-		}
-		if seen == nil {
-			seen = make(map[dupKey]int)
-		}
-		k := dupKey{cur, r.Key}
-		if j, dup := seen[k]; dup {
-			first := "row " + strconv.Itoa(j+1)
-			if rows[j].Line > 0 {
-				first = "line " + strconv.Itoa(rows[j].Line)
-			}
-			return rowErr(r.keyCol, fieldKey, "duplicate key in this namespace (first at "+first+")", nil)
-		}
-		seen[k] = i
-		if msg := e.valueProblem(r); msg != "" {
-			return rowErr(r.valueCol, fieldValue, msg, nil)
-		}
-		var err error
-		switch {
-		case r.Type.IsInt():
-			bits := r.Uint
-			if r.Type.Signed() {
-				bits = uint64(r.Int)
-			}
-			err = e.putInt(cur, r.Key, r.Type, bits)
-		case r.Type == TypeString:
-			err = putSingle(e, cur, r.Key, TypeString, r.Data, true)
-		case e.ver == VersionByte1:
-			err = putSingle(e, cur, r.Key, TypeBlob, r.Data, false)
-		default:
-			err = e.putBlobV2(cur, r.Key, r.Data)
-		}
-		if errors.Is(err, errTooManyChunks) {
-			return rowErr(r.valueCol, fieldValue, "blob needs more than 128 chunks", nil)
-		}
-		if err != nil {
-			return rowErr(0, "", e.noSpaceMsg(), err)
+		if err := g.row(i); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// genRows is generate's state from one row to the next.
+type genRows struct {
+	e     *encoder
+	rows  []Row
+	names []string       // namespace names; index i is namespace i+1
+	cur   uint8          // current namespace index, 0 before the first
+	seen  map[dupKey]int // data keys already written, to their row index
+}
+
+// errAt is an error about row i: at its CSV line, or its index when it
+// was built in code.
+func (g *genRows) errAt(i, col int, field, msg string, err error) error {
+	r := &g.rows[i]
+	ce := &CSVError{File: r.File, Line: r.Line, Column: col, Field: field, Msg: msg, Err: err}
+	if r.Line == 0 {
+		ce.Row = i + 1
+	}
+	return ce
+}
+
+// row writes row i.
+func (g *genRows) row(i int) error {
+	r := &g.rows[i]
+	if msg := keyProblem(r.Key); msg != "" {
+		return g.errAt(i, r.keyCol, fieldKey, msg, nil)
+	}
+	switch r.Kind {
+	case RowNamespace:
+		return g.namespace(i)
+	case RowData:
+		return g.data(i)
+	}
+	return g.errAt(i, 0, "", "unknown row kind", nil)
+}
+
+// namespace makes row i's namespace the current one, writing its entry
+// the first time it is named.
+func (g *genRows) namespace(i int) error {
+	r := &g.rows[i]
+	if j := slices.Index(g.names, r.Key); j >= 0 {
+		g.cur = uint8(j + 1)
+		return nil
+	}
+	if len(g.names) == MaxNamespaces {
+		return g.errAt(i, r.keyCol, fieldKey, "more than 254 namespaces", nil)
+	}
+	g.names = append(g.names, r.Key)
+	g.cur = uint8(len(g.names))
+	if err := g.e.putInt(NamespaceIndexDef, r.Key, TypeU8, uint64(g.cur)); err != nil {
+		return g.errAt(i, 0, "", g.e.noSpaceMsg(), err)
+	}
+	return nil
+}
+
+// data writes row i's value in the current namespace, refusing a key
+// written there before.
+func (g *genRows) data(i int) error {
+	r := &g.rows[i]
+	if g.cur == 0 {
+		return g.errAt(i, r.keyCol, fieldKey, "data row before any namespace row", nil)
+	}
+	if g.seen == nil {
+		g.seen = make(map[dupKey]int)
+	}
+	k := dupKey{g.cur, r.Key}
+	if j, dup := g.seen[k]; dup {
+		first := "row " + strconv.Itoa(j+1)
+		if g.rows[j].Line > 0 {
+			first = "line " + strconv.Itoa(g.rows[j].Line)
+		}
+		return g.errAt(i, r.keyCol, fieldKey, "duplicate key in this namespace (first at "+first+")", nil)
+	}
+	g.seen[k] = i
+	if msg := g.e.valueProblem(r); msg != "" {
+		return g.errAt(i, r.valueCol, fieldValue, msg, nil)
+	}
+	err := g.e.putValue(g.cur, r)
+	if errors.Is(err, errTooManyChunks) {
+		return g.errAt(i, r.valueCol, fieldValue, "blob needs more than 128 chunks", nil)
+	}
+	if err != nil {
+		return g.errAt(i, 0, "", g.e.noSpaceMsg(), err)
+	}
+	return nil
+}
+
+// putValue writes a data row's value in namespace ns by its type: an
+// integer entry, a string, or a blob (one item in version 1 images, data
+// chunks and an index in version 2).
+func (e *encoder) putValue(ns uint8, r *Row) error {
+	switch {
+	case r.Type.IsInt():
+		bits := r.Uint
+		if r.Type.Signed() {
+			bits = uint64(r.Int)
+		}
+		return e.putInt(ns, r.Key, r.Type, bits)
+	case r.Type == TypeString:
+		return putSingle(e, ns, r.Key, TypeString, r.Data, true)
+	case e.ver == VersionByte1:
+		return putSingle(e, ns, r.Key, TypeBlob, r.Data, false)
+	}
+	return e.putBlobV2(ns, r.Key, r.Data)
 }
 
 func (e *encoder) noSpaceMsg() string {
@@ -543,20 +602,46 @@ func (e *encoder) putBlobV2(ns uint8, key string, data []byte) error {
 	return nil
 }
 
+// USMPLayout names the entries of a USMP image: the namespace, the key of
+// the device ID string and the key of the PSK blob (design §6).
+type USMPLayout struct {
+	Namespace string
+	IDKey     string
+	PSKKey    string
+}
+
+// DefaultUSMPLayout is the layout of design §6 — namespace usmp, string
+// device_id, blob psk — and the one place these defaults are written: the
+// configuration (nvs.namespace, nvs.id_key, nvs.psk_key) and provision
+// start from it.
+func DefaultUSMPLayout() USMPLayout {
+	return USMPLayout{Namespace: "usmp", IDKey: "device_id", PSKKey: "psk"}
+}
+
+// USMPImage is the image BuildUSMP and AppendUSMP write: where the entries
+// go, the device ID and its PSK, and the partition's size and NVS format
+// version (as for Generate).
+type USMPImage struct {
+	USMPLayout
+	DeviceID string
+	PSK      []byte
+	Size     int
+	Version  int
+}
+
 // BuildUSMP builds the image of a USMP device in memory: the namespace, the
-// device ID as a string under idKey, and the PSK as a blob under pskKey.
+// device ID as a string under IDKey, and the PSK as a blob under PSKKey.
 // It gives the same bytes as Generate for the CSV
 //
 //	key,type,encoding,value
-//	<namespace>,namespace,,
-//	<idKey>,data,string,<deviceID>
-//	<pskKey>,data,hex2bin,<psk in hex>
+//	<Namespace>,namespace,,
+//	<IDKey>,data,string,<DeviceID>
+//	<PSKKey>,data,hex2bin,<PSK in hex>
 //
-// (usually namespace "usmp", idKey "device_id", pskKey "psk"), without
-// parsing or allocating more than the image. size and version are as for
-// Generate. Errors never contain the device ID or the PSK.
-func BuildUSMP(namespace, idKey, deviceID, pskKey string, psk []byte, size, version int) ([]byte, error) {
-	img, err := AppendUSMP(nil, namespace, idKey, deviceID, pskKey, psk, size, version)
+// without parsing or allocating more than the image. Errors never contain
+// the device ID or the PSK.
+func BuildUSMP(u USMPImage) ([]byte, error) {
+	img, err := AppendUSMP(nil, u)
 	if err != nil {
 		return nil, err
 	}
@@ -566,28 +651,28 @@ func BuildUSMP(namespace, idKey, deviceID, pskKey string, psk []byte, size, vers
 // AppendUSMP is BuildUSMP appending the image to dst, so that a caller
 // building many images can reuse one buffer. On error it returns dst
 // unchanged (any bytes written past its length are cleared).
-func AppendUSMP(dst []byte, namespace, idKey, deviceID, pskKey string, psk []byte, size, version int) ([]byte, error) {
-	if err := usmpProblem(namespace, idKey, deviceID, pskKey, psk, version); err != nil {
+func AppendUSMP(dst []byte, u USMPImage) ([]byte, error) {
+	if err := u.problem(); err != nil {
 		return dst, err
 	}
-	ver, usable, readOnly, err := layout(size, version)
+	ver, usable, readOnly, err := layout(u.Size, u.Version)
 	if err != nil {
 		return dst, err
 	}
 	start := len(dst)
-	dst = growFF(dst, size)
+	dst = growFF(dst, u.Size)
 	e := encoder{img: dst[start:], ver: ver, usable: usable, page: -1}
 	if err = e.openPage(); err == nil {
-		err = e.putInt(NamespaceIndexDef, namespace, TypeU8, 1)
+		err = e.putInt(NamespaceIndexDef, u.Namespace, TypeU8, 1)
 	}
 	if err == nil {
-		err = putSingle(&e, 1, idKey, TypeString, deviceID, true)
+		err = putSingle(&e, 1, u.IDKey, TypeString, u.DeviceID, true)
 	}
 	if err == nil {
 		if ver == VersionByte1 {
-			err = putSingle(&e, 1, pskKey, TypeBlob, psk, false)
+			err = putSingle(&e, 1, u.PSKKey, TypeBlob, u.PSK, false)
 		} else {
-			err = e.putBlobV2(1, pskKey, psk)
+			err = e.putBlobV2(1, u.PSKKey, u.PSK)
 		}
 	}
 	if err != nil {
@@ -603,32 +688,32 @@ func AppendUSMP(dst []byte, namespace, idKey, deviceID, pskKey string, psk []byt
 	return dst, nil
 }
 
-// usmpProblem checks the inputs of AppendUSMP.
-func usmpProblem(namespace, idKey, deviceID, pskKey string, psk []byte, version int) error {
+// problem checks the inputs of AppendUSMP.
+func (u *USMPImage) problem() error {
 	for _, k := range [...]struct{ what, key string }{
-		{"namespace", namespace}, {"device ID key", idKey}, {"PSK key", pskKey},
+		{"namespace", u.Namespace}, {"device ID key", u.IDKey}, {"PSK key", u.PSKKey},
 	} {
 		if msg := keyProblem(k.key); msg != "" {
 			return errors.New("nvs: " + k.what + ": " + msg)
 		}
 	}
-	if idKey == pskKey {
+	if u.IDKey == u.PSKKey {
 		return errors.New("nvs: the device ID and the PSK need different keys")
 	}
 	limit := MaxStringSize
-	if version == 1 {
+	if u.Version == 1 {
 		limit = MaxBlobSizeV1
 	}
-	if len(deviceID)+1 > limit {
+	if len(u.DeviceID)+1 > limit {
 		return errors.New("nvs: device ID longer than " + strconv.Itoa(limit-1) + " bytes")
 	}
-	if strings.IndexByte(deviceID, 0) >= 0 {
+	if strings.IndexByte(u.DeviceID, 0) >= 0 {
 		return errors.New("nvs: device ID contains a NUL byte")
 	}
-	if len(psk) == 0 {
+	if len(u.PSK) == 0 {
 		return errors.New("nvs: empty PSK")
 	}
-	if version == 1 && len(psk) > MaxBlobSizeV1 {
+	if u.Version == 1 && len(u.PSK) > MaxBlobSizeV1 {
 		return errors.New("nvs: PSK longer than 1984 bytes (the version 1 limit)")
 	}
 	return nil

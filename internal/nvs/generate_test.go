@@ -80,6 +80,7 @@ func generateFiles(dir string, a genArgs) ([]byte, error) {
 // vector of the manifest. For the enc_* vectors it compares with the
 // reference's decrypted image, which equals `generate` of the same CSV.
 func TestGenerateGolden(t *testing.T) {
+	t.Parallel()
 	var m struct {
 		Vectors []struct {
 			Name    string
@@ -141,6 +142,7 @@ func compareImages(t *testing.T, got, want []byte) {
 // the corrected image where it is wrong, or a typed error naming the place
 // (R9: never the value).
 func TestGenerateReferenceErrors(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(genDir, "errors")
 	var cases []struct {
 		Name string
@@ -328,6 +330,7 @@ func checkWifiExactRows(t *testing.T, img []byte) {
 }
 
 func TestParseSize(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want int
@@ -381,6 +384,7 @@ func TestParseSize(t *testing.T) {
 }
 
 func TestGenerateSizeAndVersion(t *testing.T) {
+	t.Parallel()
 	rows := []Row{{Kind: RowNamespace, Key: "ns"}, {Key: "k", Type: TypeU8, Uint: 1}}
 	for _, size := range []int{0, 100, 0x3100, -0x3000, MaxSize + PageSize} {
 		if _, err := Generate(rows, size, 2); !errors.Is(err, ErrInvalidSize) {
@@ -409,6 +413,7 @@ func TestGenerateSizeAndVersion(t *testing.T) {
 // TestGenerateRowChecks covers the rules Generate enforces on rows built in
 // code, which do not come through ParseCSV.
 func TestGenerateRowChecks(t *testing.T) {
+	t.Parallel()
 	ns := Row{Kind: RowNamespace, Key: "ns"}
 	tests := []struct {
 		name    string
@@ -472,6 +477,7 @@ func TestGenerateRowChecks(t *testing.T) {
 // TestGenerateBlobChunking checks the v2 chunking rule of nvs-format.md §3
 // on its documented examples, and the chunk limit.
 func TestGenerateBlobChunking(t *testing.T) {
+	t.Parallel()
 	ns := Row{Kind: RowNamespace, Key: "ns"}
 	chunks := func(img []byte) (sizes []int, index []byte) {
 		for p := 0; p < len(img)/PageSize; p++ {
@@ -517,6 +523,7 @@ func TestGenerateBlobChunking(t *testing.T) {
 // TestAppendPartition checks that a failed append leaves dst as it was and
 // clears what it wrote (images hold secrets).
 func TestAppendPartition(t *testing.T) {
+	t.Parallel()
 	prefix := []byte("prefix")
 	dst := make([]byte, len(prefix), 0x10000)
 	copy(dst, prefix)
@@ -559,112 +566,149 @@ func walkImage(t *testing.T, img []byte, version int) []walked {
 	if len(img)%PageSize != 0 {
 		t.Fatalf("image length %#x", len(img))
 	}
-	var items []walked
-	chunks := map[string][]byte{}
+	w := &imageWalker{t: t, chunks: map[string][]byte{}}
 	for p := 0; p < len(img)/PageSize; p++ {
 		pg := img[p*PageSize : (p+1)*PageSize]
-		state := binary.LittleEndian.Uint32(pg)
-		if state == PageStateUninit {
-			if !bytes.Equal(pg, bytes.Repeat([]byte{0xFF}, PageSize)) {
-				t.Fatalf("page %d: uninitialised but not erased", p)
-			}
-			continue
-		}
-		if state != PageStateActive && state != PageStateFull {
-			t.Fatalf("page %d: state %#x", p, state)
-		}
-		if binary.LittleEndian.Uint32(pg[4:]) != uint32(p) || HeaderCRC(pg) != binary.LittleEndian.Uint32(pg[28:]) {
-			t.Fatalf("page %d: bad sequence number or header CRC", p)
-		}
-		wantVer := VersionByte2
-		if version == 1 {
-			wantVer = VersionByte1
-		}
-		if pg[8] != wantVer {
-			t.Fatalf("page %d: version byte %#x", p, pg[8])
-		}
-		bm := pg[BitmapOffset : BitmapOffset+BitmapSize]
-		for i := 0; i < EntriesPerPage; {
-			if EntryState(bm, i) == EntryEmpty {
-				if !bytes.Equal(pg[FirstEntryOffset+i*EntrySize:][:EntrySize], bytes.Repeat([]byte{0xFF}, EntrySize)) {
-					t.Fatalf("page %d slot %d: empty but written", p, i)
-				}
-				i++
-				continue
-			}
-			e := pg[FirstEntryOffset+i*EntrySize:][:EntrySize]
-			if EntryCRC(e) != binary.LittleEndian.Uint32(e[4:]) {
-				t.Fatalf("page %d slot %d: bad entry CRC", p, i)
-			}
-			span := int(e[2])
-			if span < 1 || i+span > EntriesPerPage {
-				t.Fatalf("page %d slot %d: span %d", p, i, span)
-			}
-			for j := i; j < i+span; j++ {
-				if EntryState(bm, j) != EntryWritten {
-					t.Fatalf("page %d slot %d: not marked written", p, j)
-				}
-			}
-			key := string(bytes.TrimRight(e[8:24], "\x00"))
-			w := walked{ns: e[0], key: key, typ: Type(e[1])}
-			switch t2 := Type(e[1]); {
-			case t2.IsInt():
-				w.bits = binary.LittleEndian.Uint64(e[24:])
-				if n := t2.IntSize(); n < 8 {
-					w.bits &= 1<<(8*n) - 1
-					if !bytes.Equal(e[24+n:32], bytes.Repeat([]byte{0xFF}, 8-n)) {
-						t.Fatalf("page %d slot %d: unused value bytes not 0xFF", p, i)
-					}
-				}
-				items = append(items, w)
-			case t2 == TypeString || t2 == TypeBlob || t2 == TypeBlobData:
-				size := int(binary.LittleEndian.Uint16(e[24:]))
-				if 1+(size+31)/32 != span {
-					t.Fatalf("page %d slot %d: size %d with span %d", p, i, size, span)
-				}
-				payload := pg[FirstEntryOffset+(i+1)*EntrySize:][:size]
-				if CRC32(payload) != binary.LittleEndian.Uint32(e[28:]) {
-					t.Fatalf("page %d slot %d: bad data CRC", p, i)
-				}
-				switch t2 {
-				case TypeString:
-					if size == 0 || payload[size-1] != 0 {
-						t.Fatalf("page %d slot %d: string without NUL", p, i)
-					}
-					w.data = append([]byte{}, payload[:size-1]...)
-					items = append(items, w)
-				case TypeBlob:
-					w.data = append([]byte{}, payload...)
-					items = append(items, w)
-				default:
-					id := string(rune(e[0])) + key
-					if int(e[3]) != 0 && chunks[id] == nil {
-						t.Fatalf("page %d slot %d: chunk %d without chunk 0", p, i, e[3])
-					}
-					chunks[id] = append(append([]byte{}, chunks[id]...), payload...)
-				}
-			case t2 == TypeBlobIndex:
-				id := string(rune(e[0])) + key
-				data := chunks[id]
-				if data == nil {
-					data = []byte{}
-				}
-				if binary.LittleEndian.Uint32(e[24:]) != uint32(len(data)) {
-					t.Fatalf("page %d slot %d: index size %d, chunks hold %d", p, i, binary.LittleEndian.Uint32(e[24:]), len(data))
-				}
-				delete(chunks, id)
-				w.typ, w.data = TypeBlob, data
-				items = append(items, w)
-			default:
-				t.Fatalf("page %d slot %d: type %#x", p, i, e[1])
-			}
-			i += span
+		if w.page(p, pg, version) {
+			w.entries(p, pg)
 		}
 	}
-	if len(chunks) != 0 {
+	if len(w.chunks) != 0 {
 		t.Fatalf("blob chunks without an index")
 	}
-	return items
+	return w.items
+}
+
+// imageWalker is walkImage's state: the items read so far, and the blob
+// chunks waiting for their index.
+type imageWalker struct {
+	t      *testing.T
+	items  []walked
+	chunks map[string][]byte
+}
+
+// page checks page p's header and reports whether it holds entries (an
+// uninitialised page must be erased).
+func (w *imageWalker) page(p int, pg []byte, version int) bool {
+	w.t.Helper()
+	state := binary.LittleEndian.Uint32(pg)
+	if state == PageStateUninit {
+		if !bytes.Equal(pg, bytes.Repeat([]byte{0xFF}, PageSize)) {
+			w.t.Fatalf("page %d: uninitialised but not erased", p)
+		}
+		return false
+	}
+	if state != PageStateActive && state != PageStateFull {
+		w.t.Fatalf("page %d: state %#x", p, state)
+	}
+	if binary.LittleEndian.Uint32(pg[4:]) != uint32(p) || HeaderCRC(pg) != binary.LittleEndian.Uint32(pg[28:]) {
+		w.t.Fatalf("page %d: bad sequence number or header CRC", p)
+	}
+	wantVer := VersionByte2
+	if version == 1 {
+		wantVer = VersionByte1
+	}
+	if pg[8] != wantVer {
+		w.t.Fatalf("page %d: version byte %#x", p, pg[8])
+	}
+	return true
+}
+
+// entries walks the slots of page p, following each item's span; empty
+// slots must be erased.
+func (w *imageWalker) entries(p int, pg []byte) {
+	w.t.Helper()
+	bm := pg[BitmapOffset : BitmapOffset+BitmapSize]
+	for i := 0; i < EntriesPerPage; {
+		if EntryState(bm, i) == EntryEmpty {
+			if !bytes.Equal(pg[FirstEntryOffset+i*EntrySize:][:EntrySize], bytes.Repeat([]byte{0xFF}, EntrySize)) {
+				w.t.Fatalf("page %d slot %d: empty but written", p, i)
+			}
+			i++
+			continue
+		}
+		i += w.item(p, i, pg, bm)
+	}
+}
+
+// item checks the item in slot i of page p (CRC, span, bitmap), reads it
+// and returns its span.
+func (w *imageWalker) item(p, i int, pg, bm []byte) int {
+	w.t.Helper()
+	e := pg[FirstEntryOffset+i*EntrySize:][:EntrySize]
+	if EntryCRC(e) != binary.LittleEndian.Uint32(e[4:]) {
+		w.t.Fatalf("page %d slot %d: bad entry CRC", p, i)
+	}
+	span := int(e[2])
+	if span < 1 || i+span > EntriesPerPage {
+		w.t.Fatalf("page %d slot %d: span %d", p, i, span)
+	}
+	for j := i; j < i+span; j++ {
+		if EntryState(bm, j) != EntryWritten {
+			w.t.Fatalf("page %d slot %d: not marked written", p, j)
+		}
+	}
+	it := walked{ns: e[0], key: string(bytes.TrimRight(e[8:24], "\x00")), typ: Type(e[1])}
+	switch t2 := Type(e[1]); {
+	case t2.IsInt():
+		it.bits = binary.LittleEndian.Uint64(e[24:])
+		if n := t2.IntSize(); n < 8 {
+			it.bits &= 1<<(8*n) - 1
+			if !bytes.Equal(e[24+n:32], bytes.Repeat([]byte{0xFF}, 8-n)) {
+				w.t.Fatalf("page %d slot %d: unused value bytes not 0xFF", p, i)
+			}
+		}
+		w.items = append(w.items, it)
+	case t2 == TypeString || t2 == TypeBlob || t2 == TypeBlobData:
+		w.payload(p, i, span, pg, it)
+	case t2 == TypeBlobIndex:
+		id := string(rune(e[0])) + it.key
+		data := w.chunks[id]
+		if data == nil {
+			data = []byte{}
+		}
+		if binary.LittleEndian.Uint32(e[24:]) != uint32(len(data)) {
+			w.t.Fatalf("page %d slot %d: index size %d, chunks hold %d", p, i, binary.LittleEndian.Uint32(e[24:]), len(data))
+		}
+		delete(w.chunks, id)
+		it.typ, it.data = TypeBlob, data
+		w.items = append(w.items, it)
+	default:
+		w.t.Fatalf("page %d slot %d: type %#x", p, i, e[1])
+	}
+	return span
+}
+
+// payload reads a variable-length item: a string, a version 1 blob, or a
+// chunk of a version 2 blob (kept until its index).
+func (w *imageWalker) payload(p, i, span int, pg []byte, it walked) {
+	w.t.Helper()
+	e := pg[FirstEntryOffset+i*EntrySize:][:EntrySize]
+	size := int(binary.LittleEndian.Uint16(e[24:]))
+	if 1+(size+31)/32 != span {
+		w.t.Fatalf("page %d slot %d: size %d with span %d", p, i, size, span)
+	}
+	payload := pg[FirstEntryOffset+(i+1)*EntrySize:][:size]
+	if CRC32(payload) != binary.LittleEndian.Uint32(e[28:]) {
+		w.t.Fatalf("page %d slot %d: bad data CRC", p, i)
+	}
+	switch it.typ {
+	case TypeString:
+		if size == 0 || payload[size-1] != 0 {
+			w.t.Fatalf("page %d slot %d: string without NUL", p, i)
+		}
+		it.data = append([]byte{}, payload[:size-1]...)
+		w.items = append(w.items, it)
+	case TypeBlob:
+		it.data = append([]byte{}, payload...)
+		w.items = append(w.items, it)
+	default:
+		id := string(rune(e[0])) + it.key
+		if int(e[3]) != 0 && w.chunks[id] == nil {
+			w.t.Fatalf("page %d slot %d: chunk %d without chunk 0", p, i, e[3])
+		}
+		w.chunks[id] = append(append([]byte{}, w.chunks[id]...), payload...)
+	}
 }
 
 // expectItems is what walkImage should find for rows.
@@ -704,6 +748,7 @@ func expectItems(rows []Row) []walked {
 // TestGenerateRoundTrip reads every golden CSV's image back and finds
 // exactly its rows (R28 round trips).
 func TestGenerateRoundTrip(t *testing.T) {
+	t.Parallel()
 	csvs, _ := filepath.Glob(filepath.Join(genDir, "*.csv"))
 	for _, path := range csvs {
 		for _, version := range []int{1, 2} {
@@ -795,6 +840,7 @@ func FuzzGenerate(f *testing.F) {
 // TestBuildUSMP checks that the fast path gives the reference's bytes for
 // every USMP-shaped vector (namespace, device_id string, psk hex2bin).
 func TestBuildUSMP(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		csv, bin string
 		size     int
@@ -825,12 +871,12 @@ func TestBuildUSMP(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := BuildUSMP(rows[0].Key, rows[1].Key, string(rows[1].Data), rows[2].Key, rows[2].Data, tt.size, tt.version)
+			got, err := BuildUSMP(USMPImage{USMPLayout: USMPLayout{Namespace: rows[0].Key, IDKey: rows[1].Key, PSKKey: rows[2].Key}, DeviceID: string(rows[1].Data), PSK: rows[2].Data, Size: tt.size, Version: tt.version})
 			if err != nil {
 				t.Fatal(err)
 			}
 			compareImages(t, got, want)
-			buf, err = AppendUSMP(buf[:0], rows[0].Key, rows[1].Key, string(rows[1].Data), rows[2].Key, rows[2].Data, tt.size, tt.version)
+			buf, err = AppendUSMP(buf[:0], USMPImage{USMPLayout: USMPLayout{Namespace: rows[0].Key, IDKey: rows[1].Key, PSKKey: rows[2].Key}, DeviceID: string(rows[1].Data), PSK: rows[2].Data, Size: tt.size, Version: tt.version})
 			if err != nil || !bytes.Equal(buf, want) {
 				t.Errorf("AppendUSMP differs (%v)", err)
 			}
@@ -839,6 +885,7 @@ func TestBuildUSMP(t *testing.T) {
 }
 
 func TestBuildUSMPErrors(t *testing.T) {
+	t.Parallel()
 	const id = "SECRETdeviceID"
 	psk := []byte("SECRETpskSECRETpskSECRETpsk12345")
 	tests := []struct {
@@ -865,7 +912,7 @@ func TestBuildUSMPErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dst := make([]byte, 2, 0x10000)
-			out, err := AppendUSMP(dst, tt.ns, tt.idKey, tt.deviceID, tt.pskKey, tt.psk, tt.size, tt.version)
+			out, err := AppendUSMP(dst, USMPImage{USMPLayout: USMPLayout{Namespace: tt.ns, IDKey: tt.idKey, PSKKey: tt.pskKey}, DeviceID: tt.deviceID, PSK: tt.psk, Size: tt.size, Version: tt.version})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want %q", err, tt.want)
 			}
@@ -882,7 +929,7 @@ func TestBuildUSMPErrors(t *testing.T) {
 			if strings.Contains(err.Error(), "SECR") || leaked(err.Error(), string(psk)) != "" {
 				t.Errorf("error %q leaks a value", err)
 			}
-			if img, err := BuildUSMP(tt.ns, tt.idKey, tt.deviceID, tt.pskKey, tt.psk, tt.size, tt.version); err == nil || img != nil {
+			if img, err := BuildUSMP(USMPImage{USMPLayout: USMPLayout{Namespace: tt.ns, IDKey: tt.idKey, PSKKey: tt.pskKey}, DeviceID: tt.deviceID, PSK: tt.psk, Size: tt.size, Version: tt.version}); err == nil || img != nil {
 				t.Errorf("BuildUSMP = %d bytes, %v", len(img), err)
 			}
 		})
@@ -897,7 +944,7 @@ func TestBuildUSMPAllocs(t *testing.T) {
 	}
 	var err error
 	if n := testing.AllocsPerRun(100, func() {
-		_, err = BuildUSMP("usmp", "device_id", "usmp-0001-a1b2c3", "psk", benchPSK, 0x6000, 2)
+		_, err = BuildUSMP(USMPImage{USMPLayout: DefaultUSMPLayout(), DeviceID: "usmp-0001-a1b2c3", PSK: benchPSK, Size: 0x6000, Version: 2})
 	}); n > 1 {
 		t.Errorf("BuildUSMP: %v allocations, want 1", n)
 	}
@@ -906,7 +953,7 @@ func TestBuildUSMPAllocs(t *testing.T) {
 	}
 	buf := make([]byte, 0, 0x6000)
 	if n := testing.AllocsPerRun(100, func() {
-		buf, err = AppendUSMP(buf[:0], "usmp", "device_id", "usmp-0001-a1b2c3", "psk", benchPSK, 0x6000, 2)
+		buf, err = AppendUSMP(buf[:0], USMPImage{USMPLayout: DefaultUSMPLayout(), DeviceID: "usmp-0001-a1b2c3", PSK: benchPSK, Size: 0x6000, Version: 2})
 	}); n != 0 {
 		t.Errorf("AppendUSMP: %v allocations, want 0", n)
 	}
@@ -963,7 +1010,7 @@ func ExampleAppendUSMP() {
 	buf := make([]byte, 0, 0x6000)
 	for i := range 3 {
 		var err error
-		buf, err = AppendUSMP(buf[:0], "usmp", "device_id", fmt.Sprintf("dev-%d", i), "psk", psk, 0x6000, 2)
+		buf, err = AppendUSMP(buf[:0], USMPImage{USMPLayout: DefaultUSMPLayout(), DeviceID: fmt.Sprintf("dev-%d", i), PSK: psk, Size: 0x6000, Version: 2})
 		if err != nil {
 			fmt.Println(err)
 			return

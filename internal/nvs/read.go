@@ -36,6 +36,10 @@ type ReadOptions struct {
 	// power-loss repairs that need a write are not made. As on the device,
 	// an image that needs an in-page repair then fails to mount.
 	ReadOnly bool
+
+	// indexAll keeps the page index however small the image: this
+	// package's tests run the device suites through it too.
+	indexAll bool
 }
 
 // Image is what ESP-IDF's NVS library reads from a partition image.
@@ -221,6 +225,7 @@ func readImage(b []byte, opts ReadOptions) (*Image, *rdEngine, error) {
 		shared:   true,
 		readOnly: opts.ReadOnly,
 		decrypt:  opts.Decrypt,
+		indexAll: opts.indexAll,
 	}
 	if rc := e.init(); rc != devOK {
 		if e.hookErr != nil {
@@ -275,40 +280,32 @@ func (e *rdEngine) readEntry(p *rdPage, idx int, item *rdItem, name *[]byte) Ent
 		ent.Err = rc
 		return ent
 	}
+	ent.Err = e.readValue(&ent, ns, key)
+	return ent
+}
+
+// readValue reads an entry's value with the getter of its type
+// (nvs_get_u8 … nvs_get_blob) and returns the getter's error, or nil.
+func (e *rdEngine) readValue(ent *Entry, ns uint8, key []byte) error {
 	switch {
 	case ent.Type.IsInt():
 		v, rc := e.readItem(ns, ent.Type, key)
 		if rc != devOK {
-			ent.Err = rc
-			return ent
+			return rc
 		}
 		var buf [8]byte
 		copy(buf[:], v)
-		u := binary.LittleEndian.Uint64(buf[:])
-		switch ent.Type {
-		case TypeU8, TypeU16, TypeU32, TypeU64:
-			ent.u = u
-		case TypeI8:
-			ent.i = int64(int8(u))
-		case TypeI16:
-			ent.i = int64(int16(u))
-		case TypeI32:
-			ent.i = int64(int32(u))
-		case TypeI64:
-			ent.i = int64(u)
-		}
+		ent.setInt(binary.LittleEndian.Uint64(buf[:]))
 	case ent.Type == TypeString:
 		v, rc := e.readItem(ns, TypeString, key)
 		if rc != devOK {
-			ent.Err = rc
-			return ent
+			return rc
 		}
 		ent.b = bytes.TrimSuffix(v, []byte{0})
 	case ent.Type == TypeBlob:
 		v, rc := e.readItem(ns, TypeBlob, key)
 		if rc != devOK {
-			ent.Err = rc
-			return ent
+			return rc
 		}
 		ent.b = v
 		if ent.b == nil {
@@ -317,9 +314,26 @@ func (e *rdEngine) readEntry(p *rdPage, idx int, item *rdItem, name *[]byte) Ent
 	default:
 		// A consistent header always has a known type; keep the code
 		// total anyway.
-		ent.Err = DeviceTypeMismatch
+		return DeviceTypeMismatch
 	}
-	return ent
+	return nil
+}
+
+// setInt stores the little-endian bits of an integer entry, sign-extended
+// for the signed types.
+func (e *Entry) setInt(u uint64) {
+	switch e.Type {
+	case TypeU8, TypeU16, TypeU32, TypeU64:
+		e.u = u
+	case TypeI8:
+		e.i = int64(int8(u))
+	case TypeI16:
+		e.i = int64(int16(u))
+	case TypeI32:
+		e.i = int64(int32(u))
+	case TypeI64:
+		e.i = int64(u)
+	}
 }
 
 // Lookup returns the first entry with the given namespace and key, or nil.

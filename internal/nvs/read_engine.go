@@ -333,88 +333,19 @@ func (p *rdPage) loadEntryTable() DeviceError {
 	return devOK
 }
 
+// loadActive is loadEntryTable for the active page: it finds the first
+// free entry, erases entries cut mid-write, and purges damaged and
+// duplicate items, as the library does at boot.
 func (p *rdPage) loadActive() DeviceError {
-	for i := 0; i < EntriesPerPage; i++ {
-		if EntryState(p.table[:], i) == EntryEmpty {
-			p.nextFree = i
-			break
-		}
-	}
-	// An entry the bitmap calls empty but whose first word is not blank was
-	// cut in the middle of its write.
-	for p.nextFree < EntriesPerPage {
-		addr := p.entryAddr(p.nextFree)
-		if binary.LittleEndian.Uint32(p.e.flash[addr:addr+4]) == 0xFFFFFFFF {
-			break
-		}
-		old := EntryState(p.table[:], p.nextFree)
-		if rc := p.alterEntryState(p.nextFree, EntryErased); rc != devOK {
-			p.state = PageStateInvalid
-			return rc
-		}
-		p.nextFree++
-		if old == EntryWritten {
-			p.used--
-		}
-		p.erased++
+	p.findNextFree()
+	if rc := p.eraseCutEntries(); rc != devOK {
+		p.state = PageStateInvalid
+		return rc
 	}
 	var item rdItem
-	last := rdNoEntry
-	end := min(p.nextFree, EntriesPerPage)
-	span := 1
-	for i := 0; i < end; i += span {
-		span = 1
-		s := EntryState(p.table[:], i)
-		if s == EntryErased {
-			last = rdNoEntry
-			continue
-		}
-		if s == rdIllegal {
-			last = rdNoEntry
-			if rc := p.eraseEntryAndSpan(i, true); rc != devOK {
-				p.state = PageStateInvalid
-				return rc
-			}
-			continue
-		}
-		last = i
-		if rc := p.readEntry(i, &item); rc != devOK {
-			p.state = PageStateInvalid
-			return rc
-		}
-		if !item.consistent(i) {
-			if rc := p.eraseEntryAndSpan(i, true); rc != devOK {
-				p.state = PageStateInvalid
-				return rc
-			}
-			continue
-		}
-		p.hlInsert(&item, i)
-		dup := p.hlFind(0, &item)
-		if rdIsVar(item.typ()) {
-			span = item.span()
-			needErase := false
-			for j := i; j < i+span; j++ {
-				s, rc := p.get(j)
-				if rc != devOK {
-					return rc
-				}
-				if s != EntryWritten {
-					needErase = true
-					last = rdNoEntry
-					break
-				}
-			}
-			if needErase {
-				// The library ignores this error (Page::mLoadEntryTable).
-				_ = p.eraseEntryAndSpan(i, true)
-				continue
-			}
-		}
-		if dup < i {
-			// The library ignores this error too (Page::mLoadEntryTable).
-			_ = p.eraseEntryAndSpan(dup, true)
-		}
+	last, rc := p.purgeEntries(&item)
+	if rc != devOK {
+		return rc
 	}
 	// Check that the last item is not a duplicate of an earlier one.
 	if last != rdNoEntry {
@@ -428,6 +359,110 @@ func (p *rdPage) loadActive() DeviceError {
 		}
 	}
 	return devOK
+}
+
+// findNextFree sets nextFree to the first entry the bitmap calls empty.
+func (p *rdPage) findNextFree() {
+	for i := 0; i < EntriesPerPage; i++ {
+		if EntryState(p.table[:], i) == EntryEmpty {
+			p.nextFree = i
+			break
+		}
+	}
+}
+
+// eraseCutEntries erases the entries that the bitmap calls empty but
+// whose first word is not blank: they were cut in the middle of their
+// write.
+func (p *rdPage) eraseCutEntries() DeviceError {
+	for p.nextFree < EntriesPerPage {
+		addr := p.entryAddr(p.nextFree)
+		if binary.LittleEndian.Uint32(p.e.flash[addr:addr+4]) == 0xFFFFFFFF {
+			break
+		}
+		old := EntryState(p.table[:], p.nextFree)
+		if rc := p.alterEntryState(p.nextFree, EntryErased); rc != devOK {
+			return rc
+		}
+		p.nextFree++
+		if old == EntryWritten {
+			p.used--
+		}
+		p.erased++
+	}
+	return devOK
+}
+
+// purgeEntries walks the written entries as the library does at boot: it
+// erases illegal and inconsistent entries, variable-length items whose
+// span is not all written, and the older of two items with one hash. item
+// holds the last item read; last is its entry, or rdNoEntry when the walk
+// ended on an erased or purged one.
+func (p *rdPage) purgeEntries(item *rdItem) (last int, rc DeviceError) {
+	last = rdNoEntry
+	end := min(p.nextFree, EntriesPerPage)
+	span := 1
+	for i := 0; i < end; i += span {
+		span = 1
+		switch EntryState(p.table[:], i) {
+		case EntryErased:
+			last = rdNoEntry
+			continue
+		case rdIllegal:
+			last = rdNoEntry
+			if rc := p.eraseEntryAndSpan(i, true); rc != devOK {
+				p.state = PageStateInvalid
+				return last, rc
+			}
+			continue
+		}
+		last = i
+		if rc := p.readEntry(i, item); rc != devOK {
+			p.state = PageStateInvalid
+			return last, rc
+		}
+		if !item.consistent(i) {
+			if rc := p.eraseEntryAndSpan(i, true); rc != devOK {
+				p.state = PageStateInvalid
+				return last, rc
+			}
+			continue
+		}
+		p.hlInsert(item, i)
+		dup := p.hlFind(0, item)
+		if rdIsVar(item.typ()) {
+			span = item.span()
+			written, rc := p.spanWritten(i, span)
+			if rc != devOK {
+				return last, rc
+			}
+			if !written {
+				last = rdNoEntry
+				// The library ignores this error (Page::mLoadEntryTable).
+				_ = p.eraseEntryAndSpan(i, true)
+				continue
+			}
+		}
+		if dup < i {
+			// The library ignores this error too (Page::mLoadEntryTable).
+			_ = p.eraseEntryAndSpan(dup, true)
+		}
+	}
+	return last, devOK
+}
+
+// spanWritten reports whether the span entries from i are all written.
+func (p *rdPage) spanWritten(i, span int) (bool, DeviceError) {
+	for j := i; j < i+span; j++ {
+		s, rc := p.get(j)
+		if rc != devOK {
+			return false, rc
+		}
+		if s != EntryWritten {
+			return false, devOK
+		}
+	}
+	return true, devOK
 }
 
 // initialize is Page::initialize: write an ACTIVE header.
@@ -539,32 +574,9 @@ func (p *rdPage) writeEntryData(data []byte) DeviceError {
 
 // writeItem is Page::writeItem.
 func (p *rdPage) writeItem(ns uint8, t Type, key, data []byte, chunk uint8) DeviceError {
-	if p.state == PageStateInvalid {
-		return DeviceInvalidState
-	}
-	if p.state == PageStateUninit {
-		if rc := p.initialize(); rc != devOK {
-			return rc
-		}
-	}
-	if p.state == PageStateFull {
-		return DevicePageFull
-	}
-	if len(key) > MaxKeyLen {
-		return DeviceKeyTooLong
-	}
-	if len(data) > rdChunkMax {
-		return DeviceValueTooLong
-	}
-	if !rdIsVar(t) && len(data) > 8 {
-		return DeviceInvalidArg
-	}
-	count := 1
-	if rdIsVar(t) {
-		count += (len(data) + EntrySize - 1) / EntrySize
-	}
-	if p.nextFree == rdNoEntry || p.nextFree+count > EntriesPerPage {
-		return DevicePageFull
+	count, rc := p.room(t, key, data)
+	if rc != devOK {
+		return rc
 	}
 	item := rdNewItem(ns, t, count, key, chunk)
 	p.hlInsert(&item, p.nextFree)
@@ -573,11 +585,48 @@ func (p *rdPage) writeItem(ns uint8, t Type, key, data []byte, chunk uint8) Devi
 		item.setCRC()
 		return p.writeEntry(&item)
 	}
+	return p.writeVar(&item, data)
+}
+
+// room runs Page::writeItem's checks, in its order, and returns how many
+// entries the item takes: a page that is not initialized yet is.
+func (p *rdPage) room(t Type, key, data []byte) (count int, rc DeviceError) {
+	if p.state == PageStateInvalid {
+		return 0, DeviceInvalidState
+	}
+	if p.state == PageStateUninit {
+		if rc := p.initialize(); rc != devOK {
+			return 0, rc
+		}
+	}
+	switch {
+	case p.state == PageStateFull:
+		return 0, DevicePageFull
+	case len(key) > MaxKeyLen:
+		return 0, DeviceKeyTooLong
+	case len(data) > rdChunkMax:
+		return 0, DeviceValueTooLong
+	case !rdIsVar(t) && len(data) > 8:
+		return 0, DeviceInvalidArg
+	}
+	count = 1
+	if rdIsVar(t) {
+		count += (len(data) + EntrySize - 1) / EntrySize
+	}
+	if p.nextFree == rdNoEntry || p.nextFree+count > EntriesPerPage {
+		return 0, DevicePageFull
+	}
+	return count, devOK
+}
+
+// writeVar writes a variable-length item: its header with the data's size
+// and CRC, then the data in whole entries and a last one padded with 0xFF.
+func (p *rdPage) writeVar(item *rdItem, data []byte) DeviceError {
 	binary.LittleEndian.PutUint16(item[24:26], uint16(len(data)))
 	binary.LittleEndian.PutUint16(item[26:28], 0xFFFF)
 	binary.LittleEndian.PutUint32(item[28:32], CRC32(data))
 	item.setCRC()
-	if rc := p.writeEntry(&item); rc != devOK {
+	if rc := p.writeEntry(item); rc != devOK {
 		return rc
 	}
 	rest := len(data) % EntrySize
@@ -787,25 +836,9 @@ func (p *rdPage) updateFirstUsedEntry(index, span int) {
 // entry to start from on input and the found entry on output; item holds
 // the last entry read, as in the library.
 func (p *rdPage) findItem(ns uint8, t Type, key []byte, itemIndex *int, item *rdItem, chunk, start uint8) DeviceError {
-	if p.state == PageStateCorrupt || p.state == PageStateInvalid || p.state == PageStateUninit {
+	from, end, ok := p.findRange(ns, t, key, *itemIndex, chunk)
+	if !ok {
 		return DeviceNotFound
-	}
-	begin := *itemIndex
-	if begin < 0 || begin >= EntriesPerPage {
-		return DeviceNotFound
-	}
-	from := p.firstUsed
-	if begin > p.firstUsed {
-		from = begin
-	}
-	end := min(p.nextFree, EntriesPerPage)
-	if ns != rdNSAny && key != nil && (t != TypeBlobData || chunk != rdChunkAny) {
-		probe := rdNewItem(ns, t, 0, key, chunk)
-		cached := p.hlFind(from, &probe)
-		if cached >= EntriesPerPage {
-			return DeviceNotFound
-		}
-		from = cached
 	}
 	next := 0
 	for i := from; i < end; i = next {
@@ -824,45 +857,89 @@ func (p *rdPage) findItem(ns uint8, t Type, key []byte, itemIndex *int, item *rd
 			}
 			continue
 		}
-		it := item.typ()
-		if rdIsVar(it) {
+		if rdIsVar(item.typ()) {
 			next = i + item.span()
 		}
-		if ns != rdNSAny && item.ns() != ns {
-			continue
-		}
-		if key != nil && !rdKeyEq(key, item.keyField()) {
-			continue
-		}
-		if chunk != rdChunkAny && t == TypeBlobData && item.chunk() != chunk {
-			continue
-		}
-		if chunk == rdChunkAny && t == TypeBlobData && it != TypeBlobData {
-			continue
-		}
-		if chunk == rdChunkAny && t == TypeBlob && it == TypeBlobIndex {
-			return DeviceTypeMismatch
-		}
-		if chunk == rdChunkAny && t == TypeBlob && it == TypeBlobData {
-			continue
-		}
-		if t == TypeBlobIndex && item.chunk() != rdChunkAny {
-			continue
-		}
-		if t == TypeBlobIndex && start != rdVerAny && item.idxStart() != start {
-			continue
-		}
-		if t != TypeAny && it != t {
-			if key == nil && ns == rdNSAny && chunk == rdChunkAny {
-				continue
-			}
+		switch matchItem(item, ns, t, key, chunk, start) {
+		case rdFound:
+			*itemIndex = i
+			return devOK
+		case rdOtherType:
 			*itemIndex = i
 			return DeviceTypeMismatch
+		case rdBlobIndexForBlob:
+			return DeviceTypeMismatch
 		}
-		*itemIndex = i
-		return devOK
 	}
 	return DeviceNotFound
+}
+
+// findRange is where findItem looks: from the entry asked for, or the
+// first used one, or straight from the first entry whose hash matches, to
+// the first free entry. ok is false when there is nothing to look at.
+func (p *rdPage) findRange(ns uint8, t Type, key []byte, begin int, chunk uint8) (from, end int, ok bool) {
+	if p.state == PageStateCorrupt || p.state == PageStateInvalid || p.state == PageStateUninit {
+		return 0, 0, false
+	}
+	if begin < 0 || begin >= EntriesPerPage {
+		return 0, 0, false
+	}
+	from = max(begin, p.firstUsed)
+	end = min(p.nextFree, EntriesPerPage)
+	if ns != rdNSAny && key != nil && (t != TypeBlobData || chunk != rdChunkAny) {
+		probe := rdNewItem(ns, t, 0, key, chunk)
+		cached := p.hlFind(from, &probe)
+		if cached >= EntriesPerPage {
+			return 0, 0, false
+		}
+		from = cached
+	}
+	return from, end, true
+}
+
+// rdMatch is how an item compares with what findItem looks for.
+type rdMatch uint8
+
+const (
+	rdSkip             rdMatch = iota // not it: look further
+	rdFound                           // it
+	rdOtherType                       // its key with another type: a type mismatch here
+	rdBlobIndexForBlob                // a version 2 blob looked up as a version 1 blob
+)
+
+// matchItem is the comparison of Page::findItem's loop, in its order.
+func matchItem(item *rdItem, ns uint8, t Type, key []byte, chunk, start uint8) rdMatch {
+	if !matchKey(item, ns, t, key, chunk) {
+		return rdSkip
+	}
+	it := item.typ()
+	switch {
+	case chunk == rdChunkAny && t == TypeBlob && it == TypeBlobIndex:
+		return rdBlobIndexForBlob
+	case chunk == rdChunkAny && t == TypeBlob && it == TypeBlobData,
+		t == TypeBlobIndex && item.chunk() != rdChunkAny,
+		t == TypeBlobIndex && start != rdVerAny && item.idxStart() != start:
+		return rdSkip
+	case t != TypeAny && it != t:
+		if key == nil && ns == rdNSAny && chunk == rdChunkAny {
+			return rdSkip
+		}
+		return rdOtherType
+	}
+	return rdFound
+}
+
+// matchKey is the first tests of findItem's comparison: the namespace,
+// the key and, when blob data is looked for, the chunk.
+func matchKey(item *rdItem, ns uint8, t Type, key []byte, chunk uint8) bool {
+	switch {
+	case ns != rdNSAny && item.ns() != ns,
+		key != nil && !rdKeyEq(key, item.keyField()),
+		chunk != rdChunkAny && t == TypeBlobData && item.chunk() != chunk,
+		chunk == rdChunkAny && t == TypeBlobData && item.typ() != TypeBlobData:
+		return false
+	}
+	return true
 }
 
 // copyItems is Page::copyItems: copy every written entry to other.
@@ -1003,6 +1080,9 @@ type rdEngine struct {
 	index    map[uint32][]rdHashRef
 	pos      []int
 	posDirty bool
+	// indexAll keeps the index whatever the page count (the options'
+	// indexAll: tests run every lookup through it).
+	indexAll bool
 }
 
 // rdHashRef counts the live hash-list nodes of one hash in one page.
@@ -1012,8 +1092,8 @@ type rdHashRef struct {
 }
 
 // rdIndexMinPages is the page count from which the engine keeps its index
-// (a variable so that tests can run everything through the index).
-var rdIndexMinPages = 16
+// (ReadOptions.indexAll and EditOptions.indexAll keep it for fewer).
+const rdIndexMinPages = 16
 
 func (e *rdEngine) indexAdd(h uint32, p *rdPage, d int) {
 	if e.index == nil {
@@ -1130,6 +1210,32 @@ func (e *rdEngine) current() *rdPage { return e.list[len(e.list)-1] }
 
 // pmLoad is PageManager::load.
 func (e *rdEngine) pmLoad() DeviceError {
+	if rc := e.loadPages(); rc != devOK {
+		return rc
+	}
+	if len(e.list) == 0 {
+		e.seq = 0
+		return e.activatePage()
+	}
+	last := e.current()
+	e.seq = last.seq + 1
+	if e.readOnly {
+		return devOK
+	}
+	e.eraseDuplicate(last)
+	if rc := e.finishFreeing(); rc != devOK {
+		return rc
+	}
+	if len(e.free) == 0 {
+		return DeviceNoFreePages
+	}
+	return devOK
+}
+
+// loadPages loads every page and sorts them as PageManager::load does:
+// pages with a sequence number into the list, in sequence order, the
+// others into the free list. The index is kept from rdIndexMinPages pages.
+func (e *rdEngine) loadPages() DeviceError {
 	n := len(e.flash) / PageSize
 	if cap(e.pages) < n {
 		e.pages = make([]rdPage, n)
@@ -1138,7 +1244,7 @@ func (e *rdEngine) pmLoad() DeviceError {
 	e.list, e.free = e.list[:0], e.free[:0]
 	e.posDirty = true
 	e.index = nil
-	if n >= rdIndexMinPages {
+	if n >= rdIndexMinPages || e.indexAll {
 		e.index = map[uint32][]rdHashRef{}
 		e.pos = make([]int, n)
 	}
@@ -1164,42 +1270,44 @@ func (e *rdEngine) pmLoad() DeviceError {
 		copy(e.list[pos+1:], e.list[pos:])
 		e.list[pos] = p
 	}
-	if len(e.list) == 0 {
-		e.seq = 0
-		return e.activatePage()
-	}
-	last := e.current()
-	e.seq = last.seq + 1
-	if e.readOnly {
-		return devOK
-	}
-	// A power loss between writing a new item and erasing the old one
-	// leaves a duplicate: the last item of the newest page wins.
+	return devOK
+}
+
+// eraseDuplicate repairs a power loss between writing a new item and
+// erasing the old one, which leaves a duplicate: the last item of the
+// newest page wins, and its older copy (or, for a blob index, the older
+// version's chunk) is erased from the other pages.
+func (e *rdEngine) eraseDuplicate(last *rdPage) {
 	var item rdItem
 	idx, lastIdx := 0, rdNoEntry
 	for last.findItem(rdNSAny, TypeAny, nil, &idx, &item, rdChunkAny, rdVerAny) == devOK {
 		idx += item.span()
 		lastIdx = idx
 	}
-	if lastIdx != rdNoEntry {
-		key := rdKey(item.keyField())
-		found := false
-		for _, p := range e.list[:len(e.list)-1] {
-			if p.state != PageStateFreeing && p.eraseItem(item.ns(), item.typ(), key, true, item.chunk(), rdVerAny) == devOK {
-				found = true
-				break
-			}
-		}
-		if !found && item.typ() == TypeBlobIndex {
-			for _, p := range e.list[:len(e.list)-1] {
-				if p.state != PageStateFreeing && p.eraseItem(item.ns(), TypeBlob, key, true, item.chunk(), rdVerAny) == devOK {
-					break
-				}
-			}
+	if lastIdx == rdNoEntry {
+		return
+	}
+	key := rdKey(item.keyField())
+	older := e.list[:len(e.list)-1]
+	for _, p := range older {
+		if p.state != PageStateFreeing && p.eraseItem(item.ns(), item.typ(), key, true, item.chunk(), rdVerAny) == devOK {
+			return
 		}
 	}
-	// A power loss during garbage collection leaves a FREEING page: finish
-	// moving its items.
+	if item.typ() != TypeBlobIndex {
+		return
+	}
+	for _, p := range older {
+		if p.state != PageStateFreeing && p.eraseItem(item.ns(), TypeBlob, key, true, item.chunk(), rdVerAny) == devOK {
+			return
+		}
+	}
+}
+
+// finishFreeing repairs a power loss during garbage collection, which
+// leaves a FREEING page: its items are moved to a fresh active page and it
+// is erased.
+func (e *rdEngine) finishFreeing() DeviceError {
 	for _, p := range e.list {
 		if p.state != PageStateFreeing {
 			continue
@@ -1223,9 +1331,6 @@ func (e *rdEngine) pmLoad() DeviceError {
 		e.removeFromList(p)
 		e.free = append(e.free, p)
 		break
-	}
-	if len(e.free) == 0 {
-		return DeviceNoFreePages
 	}
 	return devOK
 }
@@ -1295,12 +1400,25 @@ func (e *rdEngine) init() DeviceError {
 	if rc := e.pmLoad(); rc != devOK {
 		return rc
 	}
+	// One item for every walk below: findItem's item goes to the heap.
+	item := new(rdItem)
+	e.loadNamespaces(item)
+	blobs := rdBlobTable{byKey: map[string][]int{}}
+	e.readBlobIndexes(&blobs, item)
+	e.eraseMismatchedBlobIndexes(&blobs, item)
+	e.eraseOrphanDataBlobs(&blobs, item)
+	e.active = true
+	return devOK
+}
+
+// loadNamespaces reads the namespace table: every namespace entry (a u8
+// in namespace 0) of every page. Indexes 0 and 255 are never handed out.
+func (e *rdEngine) loadNamespaces(item *rdItem) {
 	e.nss = e.nss[:0]
 	e.nsUsed = [256]bool{}
-	var item rdItem
 	for _, p := range e.list {
 		idx := 0
-		for p.findItem(0, TypeU8, nil, &idx, &item, rdChunkAny, rdVerAny) == devOK {
+		for p.findItem(0, TypeU8, nil, &idx, item, rdChunkAny, rdVerAny) == devOK {
 			name := append([]byte(nil), rdKey(item.keyField())...)
 			e.nsUsed[item[24]] = true
 			e.nss = append(e.nss, rdNamespace{name: name, index: item[24]})
@@ -1308,36 +1426,51 @@ func (e *rdEngine) init() DeviceError {
 		}
 	}
 	e.nsUsed[0], e.nsUsed[255] = true, true
+}
 
-	var blobs []rdBlobIndex
-	byKey := map[string][]int{}
+// rdBlobTable is Storage::init's list of blob indexes, by namespace and
+// key.
+type rdBlobTable struct {
+	blobs []rdBlobIndex
+	byKey map[string][]int
+}
+
+// lookup returns the first blob index, not yet erased, with the namespace
+// and key of it that match accepts; nil when none does.
+func (t *rdBlobTable) lookup(it *rdItem, match func(b *rdBlobIndex) bool) *rdBlobIndex {
+	for _, i := range t.byKey[string(append([]byte{it.ns()}, rdKey(it.keyField())...))] {
+		if b := &t.blobs[i]; !b.gone && match(b) {
+			return b
+		}
+	}
+	return nil
+}
+
+// readBlobIndexes lists the blob index items of every page in t.
+func (e *rdEngine) readBlobIndexes(t *rdBlobTable, item *rdItem) {
 	for _, p := range e.list {
 		idx := 0
-		for p.findItem(rdNSAny, TypeBlobIndex, nil, &idx, &item, rdChunkAny, rdVerAny) == devOK {
+		for p.findItem(rdNSAny, TypeBlobIndex, nil, &idx, item, rdChunkAny, rdVerAny) == devOK {
 			b := rdBlobIndex{
 				key: append([]byte(nil), rdKey(item.keyField())...), ns: item.ns(),
 				chunkStart: item.idxStart(), chunkCount: item.idxCount(), dataSize: item.idxSize(),
 			}
 			k := string(append([]byte{b.ns}, b.key...))
-			byKey[k] = append(byKey[k], len(blobs))
-			blobs = append(blobs, b)
+			t.byKey[k] = append(t.byKey[k], len(t.blobs))
+			t.blobs = append(t.blobs, b)
 			idx += item.span()
 		}
 	}
-	lookup := func(it *rdItem, match func(b *rdBlobIndex) bool) *rdBlobIndex {
-		for _, i := range byKey[string(append([]byte{it.ns()}, rdKey(it.keyField())...))] {
-			if b := &blobs[i]; !b.gone && match(b) {
-				return b
-			}
-		}
-		return nil
-	}
-	// Storage::eraseMismatchedBlobIndexes.
+}
+
+// eraseMismatchedBlobIndexes is Storage::eraseMismatchedBlobIndexes: a
+// blob index whose chunks do not add up to its size and count is erased.
+func (e *rdEngine) eraseMismatchedBlobIndexes(t *rdBlobTable, item *rdItem) {
 	for _, p := range e.list {
 		idx := 0
-		for p.findItem(rdNSAny, TypeBlobData, nil, &idx, &item, rdChunkAny, rdVerAny) == devOK {
+		for p.findItem(rdNSAny, TypeBlobData, nil, &idx, item, rdChunkAny, rdVerAny) == devOK {
 			c := int(item.chunk())
-			b := lookup(&item, func(b *rdBlobIndex) bool {
+			b := t.lookup(item, func(b *rdBlobIndex) bool {
 				limit := rdVerAny
 				if b.chunkStart == rdVer0 {
 					limit = rdVer1
@@ -1351,8 +1484,8 @@ func (e *rdEngine) init() DeviceError {
 			idx += item.span()
 		}
 	}
-	for i := range blobs {
-		b := &blobs[i]
+	for i := range t.blobs {
+		b := &t.blobs[i]
 		if b.observedSize == b.dataSize && b.observedCount == b.chunkCount {
 			continue
 		}
@@ -1366,12 +1499,16 @@ func (e *rdEngine) init() DeviceError {
 		}
 		b.gone = true
 	}
-	// Storage::eraseOrphanDataBlobs.
+}
+
+// eraseOrphanDataBlobs is Storage::eraseOrphanDataBlobs: a blob chunk that
+// no remaining blob index claims is erased.
+func (e *rdEngine) eraseOrphanDataBlobs(t *rdBlobTable, item *rdItem) {
 	for _, p := range e.list {
 		idx := 0
-		for p.findItem(rdNSAny, TypeBlobData, nil, &idx, &item, rdChunkAny, rdVerAny) == devOK {
+		for p.findItem(rdNSAny, TypeBlobData, nil, &idx, item, rdChunkAny, rdVerAny) == devOK {
 			c := int(item.chunk())
-			b := lookup(&item, func(b *rdBlobIndex) bool {
+			b := t.lookup(item, func(b *rdBlobIndex) bool {
 				return c >= int(b.chunkStart) && c < int(b.chunkStart)+b.chunkCount
 			})
 			if b == nil {
@@ -1382,8 +1519,6 @@ func (e *rdEngine) init() DeviceError {
 			idx += item.span()
 		}
 	}
-	e.active = true
-	return devOK
 }
 
 // findItem is Storage::findItem: the first page (in sequence order) that
@@ -1455,177 +1590,219 @@ func (e *rdEngine) writeItem(ns uint8, t Type, key, data []byte, purge bool) Dev
 	if !e.active {
 		return DeviceNotInitialized
 	}
-	var item rdItem
-	var findPage *rdPage
-	itemIndex := 0
-	var findSeq uint32 = math.MaxUint32
-	matched := false
+	var old rdOldItem
+	e.findOld(ns, t, key, &old)
+	var same bool
+	var rc DeviceError
+	if t == TypeBlob {
+		same, rc = e.writeNewBlob(ns, key, data, &old, purge)
+	} else {
+		same, rc = e.writeNewItem(ns, t, key, data, &old)
+	}
+	if same || rc != devOK {
+		return rc
+	}
+	return e.eraseOld(ns, key, &old, purge)
+}
+
+// rdOldItem is the item a write replaces: where it is, the sequence
+// number its page had then (garbage collection may move it meanwhile),
+// and whether it has the type written (matched) or only the key.
+type rdOldItem struct {
+	page    *rdPage
+	index   int
+	seq     uint32
+	matched bool
+	item    rdItem
+}
+
+// findOld finds the item a write of type t replaces: one of that type (a
+// blob index for a blob) or, failing that, of any type with the key.
+func (e *rdEngine) findOld(ns uint8, t Type, key []byte, old *rdOldItem) {
+	old.seq = math.MaxUint32
 	lookup := t
 	if t == TypeBlob {
 		lookup = TypeBlobIndex
 	}
-	if p, idx, rc := e.findItem(ns, lookup, key, rdChunkAny, rdVerAny, &item); rc == devOK {
-		findPage, itemIndex, matched = p, idx, true
+	if p, idx, rc := e.findItem(ns, lookup, key, rdChunkAny, rdVerAny, &old.item); rc == devOK {
+		old.page, old.index, old.matched = p, idx, true
 		if t != TypeBlob {
-			findSeq, _ = p.seqNumber()
+			old.seq, _ = p.seqNumber()
 		}
 	}
-	if findPage == nil {
-		if p, idx, rc := e.findItem(ns, TypeAny, key, rdChunkAny, rdVerAny, &item); rc == devOK {
-			findPage, itemIndex = p, idx
-			findSeq, _ = p.seqNumber()
+	if old.page == nil {
+		if p, idx, rc := e.findItem(ns, TypeAny, key, rdChunkAny, rdVerAny, &old.item); rc == devOK {
+			old.page, old.index = p, idx
+			old.seq, _ = p.seqNumber()
 		}
 	}
-	if t == TypeBlob {
-		next := uint8(rdVer0)
-		if matched {
-			if e.cmpMultiPageBlob(ns, key, data) == devOK {
-				return devOK
-			}
-			prev := item.idxStart()
-			if prev != rdVer0 && prev != rdVer1 {
-				return DeviceFail
-			}
-			if prev == rdVer0 {
-				next = rdVer1
-			}
+}
+
+// writeNewBlob writes a multi-page blob in the version after the old
+// one's; same reports an old blob with the same bytes (nothing written).
+func (e *rdEngine) writeNewBlob(ns uint8, key, data []byte, old *rdOldItem, purge bool) (same bool, rc DeviceError) {
+	next := uint8(rdVer0)
+	if old.matched {
+		if e.cmpMultiPageBlob(ns, key, data) == devOK {
+			return true, devOK
 		}
-		rc := e.writeMultiPageBlob(ns, key, data, next, purge)
-		if rc == DevicePageFull {
-			return DeviceNotEnoughSpace
+		prev := old.item.idxStart()
+		if prev != rdVer0 && prev != rdVer1 {
+			return false, DeviceFail
 		}
-		if rc != devOK {
-			return rc
-		}
-	} else {
-		if matched && findPage.cmpItem(ns, t, key, data, rdChunkAny, rdVerAny) == devOK {
-			return devOK
-		}
-		page := e.current()
-		rc := page.writeItem(ns, t, key, data, rdChunkAny)
-		if rc == DevicePageFull {
-			if page.state != PageStateFull {
-				if rc := page.markFull(); rc != devOK {
-					return rc
-				}
-			}
-			if rc := e.requestNewPage(); rc != devOK {
-				return rc
-			}
-			rc = e.current().writeItem(ns, t, key, data, rdChunkAny)
-			if rc == DevicePageFull {
-				return DeviceNotEnoughSpace
-			}
-		}
-		if rc != devOK {
-			return rc
+		if prev == rdVer0 {
+			next = rdVer1
 		}
 	}
-	if findPage == nil {
+	rc = e.writeMultiPageBlob(ns, key, data, next, purge)
+	if rc == DevicePageFull {
+		return false, DeviceNotEnoughSpace
+	}
+	return false, rc
+}
+
+// writeNewItem writes a single-entry or string item into the active page,
+// or the next one when it is full; same reports an old item with the same
+// value (nothing written).
+func (e *rdEngine) writeNewItem(ns uint8, t Type, key, data []byte, old *rdOldItem) (same bool, rc DeviceError) {
+	if old.matched && old.page.cmpItem(ns, t, key, data, rdChunkAny, rdVerAny) == devOK {
+		return true, devOK
+	}
+	page := e.current()
+	rc = page.writeItem(ns, t, key, data, rdChunkAny)
+	if rc != DevicePageFull {
+		return false, rc
+	}
+	if rc := e.nextPage(page); rc != devOK {
+		return false, rc
+	}
+	rc = e.current().writeItem(ns, t, key, data, rdChunkAny)
+	if rc == DevicePageFull {
+		return false, DeviceNotEnoughSpace
+	}
+	return false, rc
+}
+
+// eraseOld erases the replaced item once the new one is written: a blob
+// with all its chunks, anything else where it is now (found again when
+// garbage collection moved it).
+func (e *rdEngine) eraseOld(ns uint8, key []byte, old *rdOldItem, purge bool) DeviceError {
+	if old.page == nil {
 		return devOK
 	}
-	if item.typ() == TypeBlobIndex {
-		return e.eraseMultiPageBlob(ns, key, item.idxStart(), purge)
+	if old.item.typ() == TypeBlobIndex {
+		return e.eraseMultiPageBlob(ns, key, old.item.idxStart(), purge)
 	}
-	relocated := findPage.state != PageStateActive && findPage.state != PageStateFull
+	relocated := old.page.state != PageStateActive && old.page.state != PageStateFull
 	if !relocated {
-		s, ok := findPage.seqNumber()
+		s, ok := old.page.seqNumber()
 		if !ok {
 			return DeviceNotInitialized
 		}
-		relocated = s != findSeq
+		relocated = s != old.seq
 	}
 	if relocated {
-		p, idx, rc := e.findItem(ns, item.typ(), key, rdChunkAny, rdVerAny, &item)
+		p, idx, rc := e.findItem(ns, old.item.typ(), key, rdChunkAny, rdVerAny, &old.item)
 		if rc != devOK {
 			return rc
 		}
-		findPage, itemIndex = p, idx
+		old.page, old.index = p, idx
 	}
-	return findPage.eraseEntryAndSpan(itemIndex, purge)
+	return old.page.eraseEntryAndSpan(old.index, purge)
 }
 
 // writeMultiPageBlob is Storage::writeMultiPageBlob.
 func (e *rdEngine) writeMultiPageBlob(ns uint8, key, data []byte, chunkStart uint8, purge bool) DeviceError {
-	chunkCount := 0
-	var used []*rdPage
-	remaining, offset := len(data), 0
-	maxPages := len(e.pages) - 1
-	if maxPages > (rdChunkAny-1)/2 {
-		maxPages = (rdChunkAny - 1) / 2
-	}
+	maxPages := min(len(e.pages)-1, (rdChunkAny-1)/2)
 	if len(data) > maxPages*rdChunkMax {
 		return DeviceValueTooLong
 	}
-	rc := devOK
-	for guard := 0; ; guard++ {
-		if guard > 4*len(e.pages)+256 {
-			rc = DeviceNotEnoughSpace
-			break
-		}
-		page := e.current()
-		tailroom := page.varDataTailroom()
-		if chunkCount == 0 && (tailroom < len(data) || (tailroom == 0 && len(data) == 0)) && tailroom < rdChunkMax/10 {
-			// The first chunk would be too small: start on a new page.
-			if page.state != PageStateFull {
-				if rc := page.markFull(); rc != devOK {
-					return rc
-				}
-			}
-			if rc := e.requestNewPage(); rc != devOK {
-				return rc
-			}
-			if e.current().varDataTailroom() == tailroom {
-				return DeviceNotEnoughSpace
-			}
-			continue
-		} else if tailroom == 0 {
-			rc = DeviceNotEnoughSpace
-			break
-		}
-		size := min(remaining, tailroom)
-		remaining -= size
-		rc = page.writeItem(ns, TypeBlobData, key, data[offset:offset+size], chunkStart+uint8(chunkCount))
-		chunkCount++
-		if rc != devOK {
-			if rc == DevicePageFull {
-				return rc
-			}
-			break
-		}
-		used = append(used, page)
-		if remaining > 0 || tailroom-size < EntrySize {
-			if page.state != PageStateFull {
-				if rc = page.markFull(); rc != devOK {
-					break
-				}
-			}
-			if rc = e.requestNewPage(); rc != devOK {
-				break
-			}
-		}
-		offset += size
-		if remaining == 0 {
-			var idx [8]byte
-			binary.LittleEndian.PutUint32(idx[0:4], uint32(len(data)))
-			idx[4] = byte(chunkCount)
-			idx[5] = chunkStart
-			idx[6], idx[7] = 0xFF, 0xFF
-			rc = e.current().writeItem(ns, TypeBlobIndex, key, idx[:], rdChunkAny)
-			if rc == DevicePageFull {
-				return rc
-			}
-			break
-		}
-	}
-	if rc != devOK {
+	w := rdBlobWrite{ns: ns, key: key, data: data, chunkStart: chunkStart}
+	rc, rollback := e.writeBlobChunks(&w)
+	if rc != devOK && rollback {
 		// The library erases chunk indexes 0, 1, 2… here, whatever the
 		// version offset, and ignores the errors: rc is what it returns.
-		for i, p := range used {
+		for i, p := range w.used {
 			_ = p.eraseItem(ns, TypeBlobData, key, purge, uint8(i), rdVerAny)
 		}
 	}
 	return rc
+}
+
+// rdBlobWrite is one writeMultiPageBlob: the blob, and the chunks written
+// so far with the pages they went to.
+type rdBlobWrite struct {
+	ns         uint8
+	key, data  []byte
+	chunkStart uint8
+	chunkCount int
+	used       []*rdPage
+}
+
+// index is the data of the blob's index item: size, chunk count, first
+// chunk.
+func (w *rdBlobWrite) index() []byte {
+	var idx [8]byte
+	binary.LittleEndian.PutUint32(idx[0:4], uint32(len(w.data)))
+	idx[4] = byte(w.chunkCount)
+	idx[5] = w.chunkStart
+	idx[6], idx[7] = 0xFF, 0xFF
+	return idx[:]
+}
+
+// writeBlobChunks writes the blob's chunks into the tailroom of one page
+// after another, then its index, as the library does. rollback says
+// whether the chunks written must be erased: on some errors the library
+// returns at once and leaves them.
+func (e *rdEngine) writeBlobChunks(w *rdBlobWrite) (rc DeviceError, rollback bool) {
+	remaining, offset := len(w.data), 0
+	for guard := 0; guard <= 4*len(e.pages)+256; guard++ {
+		page := e.current()
+		tailroom := page.varDataTailroom()
+		if w.chunkCount == 0 && (tailroom < len(w.data) || (tailroom == 0 && len(w.data) == 0)) && tailroom < rdChunkMax/10 {
+			// The first chunk would be too small: start on a new page.
+			if rc := e.nextPage(page); rc != devOK {
+				return rc, false
+			}
+			if e.current().varDataTailroom() == tailroom {
+				return DeviceNotEnoughSpace, false
+			}
+			continue
+		}
+		if tailroom == 0 {
+			return DeviceNotEnoughSpace, true
+		}
+		size := min(remaining, tailroom)
+		remaining -= size
+		rc = page.writeItem(w.ns, TypeBlobData, w.key, w.data[offset:offset+size], w.chunkStart+uint8(w.chunkCount))
+		w.chunkCount++
+		if rc != devOK {
+			return rc, rc != DevicePageFull
+		}
+		w.used = append(w.used, page)
+		if remaining > 0 || tailroom-size < EntrySize {
+			if rc = e.nextPage(page); rc != devOK {
+				return rc, true
+			}
+		}
+		offset += size
+		if remaining == 0 {
+			rc = e.current().writeItem(w.ns, TypeBlobIndex, w.key, w.index(), rdChunkAny)
+			return rc, rc != DevicePageFull
+		}
+	}
+	return DeviceNotEnoughSpace, true
+}
+
+// nextPage marks page full, when it is not yet, and makes a new page the
+// active one (garbage collecting if need be).
+func (e *rdEngine) nextPage(page *rdPage) DeviceError {
+	if page.state != PageStateFull {
+		if rc := page.markFull(); rc != devOK {
+			return rc
+		}
+	}
+	return e.requestNewPage()
 }
 
 // cmpMultiPageBlob is Storage::cmpMultiPageBlob: devOK when the stored
@@ -1732,23 +1909,7 @@ func (e *rdEngine) eraseMultiPageBlob(ns uint8, key []byte, chunkStart uint8, pu
 				return rc
 			}
 		}
-		for _, p := range e.list {
-			idx := 0
-			for idx < EntriesPerPage {
-				rc := p.findItem(ns, TypeBlobData, key, &idx, &item, rdChunkAny, rdVerAny)
-				if rc == DeviceNotFound {
-					break
-				}
-				if rc == devOK {
-					rc = p.eraseEntryAndSpan(idx, purge)
-					idx += item.span()
-				}
-				if rc != devOK {
-					return rc
-				}
-			}
-		}
-		return devOK
+		return e.eraseAllChunks(ns, key, purge, &item)
 	}
 	lo, hi := rdVerAny, rdVerAny
 	switch chunkStart {
@@ -1764,6 +1925,28 @@ func (e *rdEngine) eraseMultiPageBlob(ns uint8, key []byte, chunkStart uint8, pu
 		}
 		if rc := p.eraseEntryAndSpan(idx, purge); rc != devOK {
 			return rc
+		}
+	}
+	return devOK
+}
+
+// eraseAllChunks erases every data chunk of the blob in every page, of
+// whichever version (eraseMultiPageBlob for any version).
+func (e *rdEngine) eraseAllChunks(ns uint8, key []byte, purge bool, item *rdItem) DeviceError {
+	for _, p := range e.list {
+		idx := 0
+		for idx < EntriesPerPage {
+			rc := p.findItem(ns, TypeBlobData, key, &idx, item, rdChunkAny, rdVerAny)
+			if rc == DeviceNotFound {
+				break
+			}
+			if rc == devOK {
+				rc = p.eraseEntryAndSpan(idx, purge)
+				idx += item.span()
+			}
+			if rc != devOK {
+				return rc
+			}
 		}
 	}
 	return devOK

@@ -97,6 +97,7 @@ func erActive() erImage {
 }
 
 func TestReadESPIDFRules(t *testing.T) {
+	t.Parallel()
 	const notFound = "!ERR:ESP_ERR_NVS_NOT_FOUND"
 	cases := []struct {
 		name     string

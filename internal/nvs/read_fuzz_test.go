@@ -114,6 +114,7 @@ func FuzzReadImage(f *testing.F) {
 // TestFuzzImageCompaction: seeds expand back to the images they came from
 // (for images whose pages hold data only in their first fuzzChunk bytes).
 func TestFuzzImageCompaction(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile(filepath.Join(vectorDir, "usmp_psk.bin"))
 	if err != nil {
 		t.Fatal(err)
@@ -127,6 +128,7 @@ func TestFuzzImageCompaction(t *testing.T) {
 }
 
 func TestReadImageTooLarge(t *testing.T) {
+	t.Parallel()
 	if _, err := ReadImage(make([]byte, MaxImageSize+1), ReadOptions{}); !errors.Is(err, ErrImageTooLarge) {
 		t.Errorf("err = %v, want ErrImageTooLarge", err)
 	}

@@ -110,7 +110,11 @@ func diffLines(got, want []string) string {
 // TestReadDeviceImages checks every device-written image (including the
 // power-loss and corrupted ones) against what ESP-IDF's NVS library read
 // back from it, entry by entry (issue 3, "every device image").
-func TestReadDeviceImages(t *testing.T) {
+func TestReadDeviceImages(t *testing.T) { testReadDeviceImages(t, false) }
+
+// testReadDeviceImages is TestReadDeviceImages, with or without the page
+// index on every image (TestIndexEquivalence).
+func testReadDeviceImages(t *testing.T, indexAll bool) {
 	files, err := filepath.Glob(filepath.Join(deviceDir, "*.expected.txt"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no expected files: %v", err)
@@ -122,7 +126,7 @@ func TestReadDeviceImages(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var opts ReadOptions
+			opts := ReadOptions{indexAll: indexAll}
 			if keys := filepath.Join(deviceDir, name+".keys.bin"); fileExists(keys) {
 				opts.Decrypt, _ = xtsCipher(t, keys)
 			}
@@ -152,6 +156,7 @@ func fileExists(p string) bool {
 }
 
 func TestReadTruncated(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile(filepath.Join(deviceDir, "corrupt_truncated.bin"))
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +179,11 @@ func TestReadTruncated(t *testing.T) {
 // (manifest.json). The emulation must leave its flash copy the same way:
 // erased duplicates and damaged entries are purged (zeroed), an
 // interrupted garbage collection is finished.
-func TestReadRepairsLikeDevice(t *testing.T) {
+func TestReadRepairsLikeDevice(t *testing.T) { testReadRepairsLikeDevice(t, false) }
+
+// testReadRepairsLikeDevice is TestReadRepairsLikeDevice, with or without
+// the page index.
+func testReadRepairsLikeDevice(t *testing.T, indexAll bool) {
 	tests := []struct {
 		name         string
 		page, n, off int // -1: image unchanged
@@ -194,7 +203,7 @@ func TestReadRepairsLikeDevice(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, e, err := readImage(b, ReadOptions{})
+			_, e, err := readImage(b, ReadOptions{indexAll: indexAll})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -298,6 +307,7 @@ func minimalLines(t *testing.T, path string) []string {
 // keys; the 1-page read-only images need ReadOptions.ReadOnly, as on a
 // device.
 func TestReadGeneratorVectors(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob(filepath.Join(vectorDir, "*.minimal.json"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no dumps: %v", err)
@@ -350,6 +360,7 @@ func TestReadGeneratorVectors(t *testing.T) {
 // TestItemHash pins the hash list hash to the library's definition:
 // CRC over namespace index, the 16 key bytes and the chunk index.
 func TestItemHash(t *testing.T) {
+	t.Parallel()
 	it := rdNewItem(3, TypeBlobData, 2, []byte("psk"), 0x80)
 	var b []byte
 	b = append(b, it[0])
@@ -364,19 +375,18 @@ func TestItemHash(t *testing.T) {
 // the page index on for every image size: looking up a key only in the
 // pages whose hash lists hold its hash must change nothing.
 func TestIndexEquivalence(t *testing.T) {
-	saved := rdIndexMinPages
-	rdIndexMinPages = 0
-	defer func() { rdIndexMinPages = saved }()
-	t.Run("read", TestReadDeviceImages)
-	t.Run("repairs", TestReadRepairsLikeDevice)
-	t.Run("replay", TestEditReplaysDeviceSteps)
-	t.Run("roundtrip", TestEditRoundTripRandom)
+	t.Parallel()
+	t.Run("read", func(t *testing.T) { testReadDeviceImages(t, true) })
+	t.Run("repairs", func(t *testing.T) { testReadRepairsLikeDevice(t, true) })
+	t.Run("replay", func(t *testing.T) { testEditReplaysDeviceSteps(t, true) })
+	t.Run("roundtrip", func(t *testing.T) { testEditRoundTripRandom(t, true) })
 }
 
 // TestReadLargeImage reads a 4 MiB partition whose pages are full of keys:
 // every key reads back and the time stays linear (a lookup visits only
 // the pages that may hold the key).
 func TestReadLargeImage(t *testing.T) {
+	t.Parallel()
 	const pages = 1024
 	img := bytes.Repeat([]byte{0xFF}, pages*PageSize)
 	n := 0
@@ -419,6 +429,7 @@ func TestReadLargeImage(t *testing.T) {
 // namespace name the iterator last reported ("" at first), and cannot be
 // read (nvs-format.md §10).
 func TestReadLostNamespace(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile(filepath.Join(deviceDir, "spread_pages.bin"))
 	if err != nil {
 		t.Fatal(err)
@@ -442,6 +453,7 @@ func TestReadLostNamespace(t *testing.T) {
 // after a normal entry gets that entry's namespace name, as the library's
 // iterator never clears it, and its getter looks there.
 func TestReadStaleNamespaceName(t *testing.T) {
+	t.Parallel()
 	ed, err := OpenEditor(mustRead(t, filepath.Join(deviceDir, "base_empty.bin")), EditOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -481,6 +493,7 @@ func mustRead(t *testing.T, path string) []byte {
 // Image) never shows a string or blob value, whatever the verb (R10, R13):
 // the PSK read from an image must not leak through a log line.
 func TestEntryNeverPrintsValue(t *testing.T) {
+	t.Parallel()
 	img, err := ReadImage(mustRead(t, filepath.Join(vectorDir, "usmp_psk.bin")), ReadOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -95,84 +95,17 @@ type csvRow struct {
 }
 
 func (o Options) parseCSV(data []byte, file string) (*Table, error) {
-	fail := func(line int, field string, kind error, format string, args ...any) (*Table, error) {
-		e := newError(kind, format, args...)
-		e.File, e.Line, e.Field = file, line, field
-		return nil, e
+	data, err := csvText(data, file)
+	if err != nil {
+		return nil, err
 	}
-	if len(data) > maxCSVSize {
-		return fail(0, "", ErrSyntax, "larger than %d bytes; not a partition table", maxCSVSize)
+	rows, err := o.parseRows(data, file)
+	if err != nil {
+		return nil, err
 	}
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
-	if bytes.HasPrefix(data, []byte{0xff, 0xfe}) || bytes.HasPrefix(data, []byte{0xfe, 0xff}) {
-		return fail(0, "", ErrSyntax, "file is UTF-16 or UTF-32 text; save it as UTF-8")
+	if err := o.placeRows(rows, file); err != nil {
+		return nil, err
 	}
-	if !utf8.Valid(data) {
-		return fail(0, "", ErrSyntax, "not UTF-8 text (a binary table must start with the magic bytes aa 50)")
-	}
-
-	var rows []csvRow
-	for i, line := range splitLines(string(data)) {
-		line = trimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if len(rows) > 4*MaxPartitions {
-			return fail(i+1, "", nil, "more than %d partitions; a table holds at most %d", 4*MaxPartitions, MaxPartitions)
-		}
-		row, err := o.parseRow(line)
-		if err != nil {
-			err.File, err.Line = file, i+1
-			return nil, err
-		}
-		row.line = i + 1
-		rows = append(rows, row)
-	}
-
-	// Fill in missing offsets and resolve negative sizes, in file order,
-	// as gen_esp32part's PartitionTable.from_csv does.
-	tableEnd := o.tableOffset() + TableSize
-	lastEnd, prev := tableEnd, ""
-	for i := range rows {
-		r := &rows[i]
-		if r.placed {
-			continue
-		}
-		if r.hasOffset && r.offset < lastEnd {
-			if r.offset < tableEnd {
-				return fail(r.line, "offset", ErrBelowTable,
-					"partition %q: offset 0x%x is below the end of the partition table at 0x%x-0x%x; use 0x%x or higher",
-					r.name, r.offset, tableEnd-TableSize, tableEnd-1, tableEnd)
-			}
-			return fail(r.line, "offset", ErrOverlap,
-				"partition %q: offset 0x%x overlaps the partition before it (%q), which ends at 0x%x",
-				r.name, r.offset, prev, lastEnd)
-		}
-		if !r.hasOffset {
-			align := int64(offsetAlignment(r.typ))
-			if rem := lastEnd % align; rem != 0 {
-				lastEnd += align - rem
-			}
-			r.offset = lastEnd
-		}
-		if r.size < 0 {
-			end := -r.size
-			if end < r.offset {
-				return fail(r.line, "size", nil,
-					"partition %q: size -0x%x means it ends at 0x%x, which is before its offset 0x%x",
-					r.name, end, end, r.offset)
-			}
-			r.size = end - r.offset
-		}
-		if r.offset > math.MaxUint32 {
-			return fail(r.line, "offset", nil, "partition %q: offset 0x%x is beyond 4 GiB", r.name, r.offset)
-		}
-		if r.size > math.MaxUint32 {
-			return fail(r.line, "size", nil, "partition %q: size 0x%x is beyond 4 GiB", r.name, r.size)
-		}
-		lastEnd, prev = r.offset+r.size, r.name
-	}
-
 	t := &Table{Partitions: make([]Partition, len(rows))}
 	lines := make([]int, len(rows))
 	for i, r := range rows {
@@ -192,14 +125,143 @@ func (o Options) parseCSV(data []byte, file string) (*Table, error) {
 	return t, nil
 }
 
+// csvError is an error at a line (0: the file) and field of a CSV table.
+func csvError(file string, line int, field string, kind error, format string, args ...any) error {
+	e := newError(kind, format, args...)
+	e.File, e.Line, e.Field = file, line, field
+	return e
+}
+
+// csvText checks that data is a CSV table's text: not too large, UTF-8
+// (a byte order mark is dropped).
+func csvText(data []byte, file string) ([]byte, error) {
+	if len(data) > maxCSVSize {
+		return nil, csvError(file, 0, "", ErrSyntax, "larger than %d bytes; not a partition table", maxCSVSize)
+	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	if bytes.HasPrefix(data, []byte{0xff, 0xfe}) || bytes.HasPrefix(data, []byte{0xfe, 0xff}) {
+		return nil, csvError(file, 0, "", ErrSyntax, "file is UTF-16 or UTF-32 text; save it as UTF-8")
+	}
+	if !utf8.Valid(data) {
+		return nil, csvError(file, 0, "", ErrSyntax, "not UTF-8 text (a binary table must start with the magic bytes aa 50)")
+	}
+	return data, nil
+}
+
+// parseRows parses the lines that are not blank or comments.
+func (o Options) parseRows(data []byte, file string) ([]csvRow, error) {
+	var rows []csvRow
+	for i, line := range splitLines(string(data)) {
+		line = trimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if len(rows) > 4*MaxPartitions {
+			return nil, csvError(file, i+1, "", nil, "more than %d partitions; a table holds at most %d", 4*MaxPartitions, MaxPartitions)
+		}
+		row, err := o.parseRow(line)
+		if err != nil {
+			err.File, err.Line = file, i+1
+			return nil, err
+		}
+		row.line = i + 1
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// placeRows fills in missing offsets and resolves negative sizes, in file
+// order, as gen_esp32part's PartitionTable.from_csv does.
+func (o Options) placeRows(rows []csvRow, file string) error {
+	tableEnd := o.tableOffset() + TableSize
+	lastEnd, prev := tableEnd, ""
+	for i := range rows {
+		r := &rows[i]
+		if r.placed {
+			continue
+		}
+		if r.hasOffset && r.offset < lastEnd {
+			if r.offset < tableEnd {
+				return csvError(file, r.line, "offset", ErrBelowTable,
+					"partition %q: offset 0x%x is below the end of the partition table at 0x%x-0x%x; use 0x%x or higher",
+					r.name, r.offset, tableEnd-TableSize, tableEnd-1, tableEnd)
+			}
+			return csvError(file, r.line, "offset", ErrOverlap,
+				"partition %q: offset 0x%x overlaps the partition before it (%q), which ends at 0x%x",
+				r.name, r.offset, prev, lastEnd)
+		}
+		if err := r.place(lastEnd, file); err != nil {
+			return err
+		}
+		lastEnd, prev = r.offset+r.size, r.name
+	}
+	return nil
+}
+
+// place gives a row without an offset the next aligned one after lastEnd,
+// turns a negative size (the end address) into a size, and refuses
+// partitions beyond 4 GiB.
+func (r *csvRow) place(lastEnd int64, file string) error {
+	if !r.hasOffset {
+		align := int64(offsetAlignment(r.typ))
+		if rem := lastEnd % align; rem != 0 {
+			lastEnd += align - rem
+		}
+		r.offset = lastEnd
+	}
+	if r.size < 0 {
+		end := -r.size
+		if end < r.offset {
+			return csvError(file, r.line, "size", nil,
+				"partition %q: size -0x%x means it ends at 0x%x, which is before its offset 0x%x",
+				r.name, end, end, r.offset)
+		}
+		r.size = end - r.offset
+	}
+	if r.offset > math.MaxUint32 {
+		return csvError(file, r.line, "offset", nil, "partition %q: offset 0x%x is beyond 4 GiB", r.name, r.offset)
+	}
+	if r.size > math.MaxUint32 {
+		return csvError(file, r.line, "size", nil, "partition %q: size 0x%x is beyond 4 GiB", r.name, r.size)
+	}
+	return nil
+}
+
 // parseRow reads one non-comment line. Its errors carry the field but not
 // the file and line, which the caller adds.
 func (o Options) parseRow(line string) (csvRow, *Error) {
-	fail := func(field string, format string, args ...any) (csvRow, *Error) {
-		e := newError(ErrSyntax, format, args...)
-		e.Field = field
-		return csvRow{}, e
+	fields, err := rowFields(line)
+	if err != nil {
+		return csvRow{}, err
 	}
+	r := csvRow{name: fields[0]}
+	if err := parseTypes(&r, fields); err != nil {
+		return csvRow{}, err
+	}
+	if err := o.parseOffset(&r, fields); err != nil {
+		return csvRow{}, err
+	}
+	if err := o.parseSize(&r, fields); err != nil {
+		return csvRow{}, err
+	}
+	if err := parseFlags(&r, fields); err != nil {
+		return csvRow{}, err
+	}
+	return r, nil
+}
+
+// syntaxError is a syntax error in one field of a row.
+func syntaxError(field string, format string, args ...any) *Error {
+	e := newError(ErrSyntax, format, args...)
+	e.Field = field
+	return e
+}
+
+// rowFields splits a line into its six fields, trimmed, refusing one that
+// names an environment variable: gen_esp32part expands them in the whole
+// line (and refuses an unknown one at its start); this package does not,
+// so such a line would mean something else here.
+func rowFields(line string) ([]string, *Error) {
 	fields := strings.Split(line, ",")
 	for len(fields) < 6 {
 		fields = append(fields, "")
@@ -207,87 +269,100 @@ func (o Options) parseRow(line string) (csvRow, *Error) {
 	for i := range fields {
 		fields[i] = trimSpace(fields[i])
 	}
-	// gen_esp32part expands environment variables in the whole line (and
-	// refuses an unknown one at its start); this package does not, so a
-	// line that names one would mean something else here.
 	for i, f := range fields[:6] {
 		if v := envVariable(f); v != "" {
-			return fail(fieldNames[i], "%q: environment variables such as %s are not expanded; write the value itself", f, v)
+			return nil, syntaxError(fieldNames[i], "%q: environment variables such as %s are not expanded; write the value itself", f, v)
 		}
 	}
-	r := csvRow{name: fields[0]}
+	return fields, nil
+}
 
+// parseTypes reads the type and subtype: keywords or numbers; an app
+// partition needs a subtype, a data partition's defaults to undefined.
+func parseTypes(r *csvRow, fields []string) *Error {
 	if fields[1] == "" {
-		return fail("type", "must not be empty (app, data or a number)")
+		return syntaxError("type", "must not be empty (app, data or a number)")
 	}
 	typ, msg := parseByte(fields[1], typeKeywords, "type")
 	if msg != "" {
-		return fail("type", "%s", msg)
+		return syntaxError("type", "%s", msg)
 	}
 	r.typ = typ
-
 	switch {
 	case fields[2] != "":
 		sub, msg := parseByte(fields[2], subtypeKeywords(r.typ), "subtype")
 		if msg != "" {
-			return fail("subtype", "%s", msg)
+			return syntaxError("subtype", "%s", msg)
 		}
 		r.sub = sub
 	case r.typ == TypeApp:
-		return fail("subtype", "an app partition needs a subtype (factory, ota_0, …)")
+		return syntaxError("subtype", "an app partition needs a subtype (factory, ota_0, …)")
 	default:
 		r.sub = SubtypeDataUndefined
 	}
+	return nil
+}
 
-	tableOffset := o.tableOffset()
+// parseOffset reads the offset, when given: the bootloaders and the
+// primary partition table take theirs from the options.
+func (o Options) parseOffset(r *csvRow, fields []string) *Error {
 	switch {
 	case r.typ == TypeBootloader && r.sub == SubtypeBootloaderPrimary:
 		if o.PrimaryBootloaderOffset == nil {
-			return fail("offset", "a primary bootloader partition needs the bootloader's offset, which was not given")
+			return syntaxError("offset", "a primary bootloader partition needs the bootloader's offset, which was not given")
 		}
 		r.offset, r.hasOffset, r.placed = int64(*o.PrimaryBootloaderOffset), true, true
 	case r.typ == TypeBootloader && r.sub == SubtypeBootloaderRecovery:
 		if o.RecoveryBootloaderOffset == nil {
-			return fail("offset", "a recovery bootloader partition needs the recovery bootloader's offset, which was not given")
+			return syntaxError("offset", "a recovery bootloader partition needs the recovery bootloader's offset, which was not given")
 		}
 		r.offset, r.hasOffset = int64(*o.RecoveryBootloaderOffset), true
 	case r.typ == TypePartitionTable && r.sub == SubtypePartitionTablePrimary:
-		r.offset, r.hasOffset, r.placed = tableOffset, true, true
+		r.offset, r.hasOffset, r.placed = o.tableOffset(), true, true
 	case fields[3] != "":
 		v, msg := parseNumber(fields[3])
 		if msg != "" {
-			return fail("offset", "%s", msg)
+			return syntaxError("offset", "%s", msg)
 		}
 		if v < 0 {
-			return fail("offset", "%q is negative", fields[3])
+			return syntaxError("offset", "%q is negative", fields[3])
 		}
 		r.offset, r.hasOffset = v, true
 	}
+	return nil
+}
 
+// parseSize reads the size: a bootloader's is the space up to the
+// partition table, the partition table's is fixed.
+func (o Options) parseSize(r *csvRow, fields []string) *Error {
 	switch {
 	case r.typ == TypeBootloader:
 		if o.PrimaryBootloaderOffset == nil {
-			return fail("size", "a bootloader partition needs the primary bootloader's offset, which was not given")
+			return syntaxError("size", "a bootloader partition needs the primary bootloader's offset, which was not given")
 		}
+		tableOffset := o.tableOffset()
 		r.size = tableOffset - int64(*o.PrimaryBootloaderOffset)
 		if r.size < 0 {
-			return fail("size", "the primary bootloader offset 0x%x is above the partition table at 0x%x",
+			return syntaxError("size", "the primary bootloader offset 0x%x is above the partition table at 0x%x",
 				*o.PrimaryBootloaderOffset, tableOffset)
 		}
 	case r.typ == TypePartitionTable:
 		r.size = TableSize
 	case fields[4] == "":
-		return fail("size", "must not be empty")
+		return syntaxError("size", "must not be empty")
 	default:
 		v, msg := parseNumber(fields[4])
 		if msg != "" {
-			return fail("size", "%s", msg)
+			return syntaxError("size", "%s", msg)
 		}
 		r.size = v
 	}
+	return nil
+}
 
-	// Like gen_esp32part, flags are not trimmed one by one: "encrypted :
-	// readonly" is refused there, so it is here.
+// parseFlags reads the flags. Like gen_esp32part, they are not trimmed one
+// by one: "encrypted : readonly" is refused there, so it is here.
+func parseFlags(r *csvRow, fields []string) *Error {
 	for _, flag := range strings.Split(fields[5], ":") {
 		switch flag {
 		case "":
@@ -300,10 +375,10 @@ func (o Options) parseRow(line string) (csvRow, *Error) {
 			if t := trimSpace(flag); t == "encrypted" || t == "readonly" {
 				hint = "; write flags without spaces around ':'"
 			}
-			return fail("flags", "unknown flag %q (known: encrypted, readonly, separated by ':')%s", flag, hint)
+			return syntaxError("flags", "unknown flag %q (known: encrypted, readonly, separated by ':')%s", flag, hint)
 		}
 	}
-	return r, nil
+	return nil
 }
 
 // parseByte reads a type or subtype: a name from kw (ignoring ASCII case) or

@@ -15,6 +15,7 @@ import (
 // TestReferenceAccepts: tables gen_esp32part reads, which this package read
 // differently or refused.
 func TestReferenceAccepts(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		csv  string
@@ -61,6 +62,7 @@ func TestReferenceAccepts(t *testing.T) {
 // TestReferenceRefuses: tables gen_esp32part refuses (or would read
 // differently depending on the environment), which this package accepted.
 func TestReferenceRefuses(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		csv   string
@@ -116,6 +118,7 @@ func TestReferenceRefuses(t *testing.T) {
 // TestDeliberateDifferences: what gen_esp32part accepts and this package
 // refuses on purpose (docs/partitions.md), with a message that says why.
 func TestDeliberateDifferences(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		csv   string
@@ -150,6 +153,7 @@ func TestDeliberateDifferences(t *testing.T) {
 }
 
 func TestSplitLines(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want []string

@@ -5,17 +5,15 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/usmp/usmp-psk/internal/golden"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
 func TestParseNumber(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want int64
@@ -70,6 +68,7 @@ func TestParseNumber(t *testing.T) {
 }
 
 func TestNames(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		typ, sub         uint8
 		typName, subName string
@@ -114,6 +113,7 @@ func TestNames(t *testing.T) {
 }
 
 func TestFind(t *testing.T) {
+	t.Parallel()
 	tab, err := ParseBinary(readTestdata(t, "custom_two_nvs.bin"))
 	if err != nil {
 		t.Fatal(err)
@@ -134,6 +134,7 @@ func TestFind(t *testing.T) {
 }
 
 func TestString(t *testing.T) {
+	t.Parallel()
 	p := part("nvs", TypeData, SubtypeDataNVS, 0x9000, 0x6000, 0)
 	if got, want := p.String(), "nvs (data/nvs) at 0x9000 size 0x6000"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
@@ -141,6 +142,7 @@ func TestString(t *testing.T) {
 }
 
 func TestFlags(t *testing.T) {
+	t.Parallel()
 	p := Partition{Flags: FlagEncrypted | FlagReadonly | 1<<7}
 	if !p.Encrypted() || !p.Readonly() {
 		t.Errorf("flags 0x%x: encrypted %v readonly %v", p.Flags, p.Encrypted(), p.Readonly())
@@ -156,6 +158,7 @@ func part(name string, typ, sub uint8, offset, size uint32, flags uint32) Partit
 }
 
 func TestParseCSV(t *testing.T) {
+	t.Parallel()
 	u32 := func(v uint32) *uint32 { return &v }
 	tests := []struct {
 		name string
@@ -283,6 +286,7 @@ func TestParseCSV(t *testing.T) {
 }
 
 func TestParseCSVErrors(t *testing.T) {
+	t.Parallel()
 	const head = "# Name, Type, SubType, Offset, Size, Flags\n"
 	tests := []struct {
 		name  string
@@ -360,6 +364,7 @@ func TestParseCSVErrors(t *testing.T) {
 }
 
 func TestTooManyPartitions(t *testing.T) {
+	t.Parallel()
 	lines := make([]string, MaxPartitions+1)
 	for i := range lines {
 		lines[i] = "p" + itoa(uint32(i)) + ",data,fat,,4K\n"
@@ -384,6 +389,7 @@ func TestTooManyPartitions(t *testing.T) {
 }
 
 func TestReadError(t *testing.T) {
+	t.Parallel()
 	boom := errors.New("boom")
 	_, err := ParseCSV(failingReader{boom}, "x.csv")
 	if !errors.Is(err, boom) || errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "x.csv") {
@@ -405,6 +411,7 @@ func entry(p Partition) []byte {
 }
 
 func TestParseBinary(t *testing.T) {
+	t.Parallel()
 	nvs := part("nvs", 1, 2, 0x9000, 0x6000, 0)
 	factory := part("factory", 0, 0, 0x10000, 0x100000, 0)
 	ref := Table{Partitions: []Partition{nvs, factory}}.Binary()
@@ -495,6 +502,7 @@ func TestParseBinary(t *testing.T) {
 }
 
 func TestTableOffsetOption(t *testing.T) {
+	t.Parallel()
 	bin := readTestdata(t, "partitions_singleapp.bin")
 	_, err := Options{TableOffset: 0x10000}.ParseBinary(bin)
 	if !errors.Is(err, ErrBelowTable) || !strings.Contains(err.Error(), "below the end of the partition table (0x11000)") {
@@ -503,6 +511,7 @@ func TestTableOffsetOption(t *testing.T) {
 }
 
 func TestParseDetectsForm(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in     []byte
 		binary bool
@@ -532,6 +541,7 @@ func TestParseDetectsForm(t *testing.T) {
 }
 
 func TestErrorFormat(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		e    Error
 		want string
@@ -549,6 +559,7 @@ func TestErrorFormat(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	good := Table{Partitions: []Partition{part("nvs", 1, 2, 0x9000, 0x6000, 0)}}
 	if err := good.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)
@@ -574,6 +585,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestMarshalJSON(t *testing.T) {
+	t.Parallel()
 	tab, err := ParseCSV(bytes.NewReader(readTestdata(t, "partitions_two_ota_encr_nvs.csv")), "")
 	if err != nil {
 		t.Fatal(err)
@@ -594,7 +606,7 @@ func TestMarshalJSON(t *testing.T) {
 	if err := json.Indent(&indented, compact, "", "  "); err != nil || indented.String()+"\n" != buf.String() {
 		t.Errorf("value and pointer encode differently: %v", err)
 	}
-	golden(t, buf.Bytes())
+	golden.Check(t, "testdata", buf.Bytes())
 
 	empty, err := json.Marshal(Table{})
 	if err != nil || string(empty) != `{"partitions":[]}` {
@@ -602,28 +614,9 @@ func TestMarshalJSON(t *testing.T) {
 	}
 }
 
-// golden compares got with testdata/<TestName>.golden, or rewrites it with
-// -update.
-func golden(t *testing.T, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", t.Name()+".golden")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	want = bytes.ReplaceAll(want, []byte("\r\n"), []byte("\n"))
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s:\n got %s\nwant %s", path, got, want)
-	}
-}
-
 // TestBinaryLayout pins the byte layout of one entry and of the MD5 record.
 func TestBinaryLayout(t *testing.T) {
+	t.Parallel()
 	p := part("nvs_key", TypeData, SubtypeDataNVSKeys, 0x110000, 0x1000, FlagEncrypted)
 	b := Table{Partitions: []Partition{p}}.Binary()
 	if len(b) != MaxLength {

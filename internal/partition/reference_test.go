@@ -70,6 +70,7 @@ func loadExpected(t *testing.T, name string) expected {
 
 // TestTestdataIntact checks the copied files against the manifest's hashes.
 func TestTestdataIntact(t *testing.T) {
+	t.Parallel()
 	for _, tab := range loadManifest(t).Tables {
 		for file, want := range tab.Files {
 			sum := sha256.Sum256(readTestdata(t, file))
@@ -81,6 +82,7 @@ func TestTestdataIntact(t *testing.T) {
 }
 
 func TestReferenceTables(t *testing.T) {
+	t.Parallel()
 	valid := 0
 	for _, tab := range loadManifest(t).Tables {
 		if tab.Kind != "valid" {
@@ -212,6 +214,7 @@ func firstDiff(a, b []byte) int {
 // TestBadReferenceTables checks that the invalid tables are refused for the
 // reason gen_esp32part gives, with the same numbers in the message.
 func TestBadReferenceTables(t *testing.T) {
+	t.Parallel()
 	cases := map[string]struct {
 		kind error
 		// wants turns gen_esp32part's message into substrings our message

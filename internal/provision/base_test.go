@@ -39,6 +39,7 @@ func breakHeaders(img []byte) []byte {
 }
 
 func TestLooksEncrypted(t *testing.T) {
+	t.Parallel()
 	key := psk.Derive(master, "device-id-1", 0)
 	keys := keysFile(t, "base_usmp_enc.keys.bin")
 	fresh, err := BuildImage("device-id-1", key, ImageOptions{Layout: DefaultLayout()})
@@ -88,6 +89,7 @@ func TestLooksEncrypted(t *testing.T) {
 }
 
 func TestCheckBase(t *testing.T) {
+	t.Parallel()
 	keys := keysFile(t, "base_usmp_enc.keys.bin")
 	other, err := nvscrypt.GenerateKeys(nil)
 	if err != nil {
@@ -145,6 +147,7 @@ func TestCheckBase(t *testing.T) {
 // TestBuildImageRefusesBase: BuildImage never edits a base CheckBase
 // refuses (editing an encrypted image without keys erased every entry).
 func TestBuildImageRefusesBase(t *testing.T) {
+	t.Parallel()
 	key := psk.Derive(master, "device-id-1", 0)
 	other, err := nvscrypt.GenerateKeys(nil)
 	if err != nil {

@@ -53,6 +53,12 @@ type BatchSpec struct {
 	AllowUnignored bool
 	// Warn receives warnings.
 	Warn func(string)
+	// StepHook, when set, is called before each chunk's images are
+	// written ("before-images", with the path of the chunk's first image)
+	// and at the steps of the manifest's write (secfile.Options.StepHook).
+	// It is the seam of the end-to-end tests, which crash the process or
+	// hold it there until they interrupt it; production never sets it.
+	StepHook func(step, path string)
 
 	// write writes an image's or keys file's bytes to the file opened for
 	// them; nil is (*os.File).Write. Tests inject a disk that fills up.
@@ -176,86 +182,130 @@ func RunBatch(ctx context.Context, reg *registry.Registry, spec BatchSpec) (*Bat
 	if spec.Image.Base != nil {
 		return nil, errors.New("a batch writes fresh images")
 	}
-	// The location rules for every secret file the batch writes (R7, R19),
-	// before anything is recorded or created: a refused batch leaves no
-	// directory. (Directories are never removed again: another process may
-	// be using them already.) The images and the per-device keys files are
-	// written directly (writeDirect), without a guard of their own: the
-	// first of each kind gets the full check (directory modes, and the
-	// warning for an excludes-only rule), then GitGuardAll checks all of
-	// them with one git run per directory, so a rule naming single files
-	// cannot let the others through. The manifest holds no keys (R18): no
-	// guard for it.
-	secOpts := secfile.Options{AllowUnignored: spec.AllowUnignored, OneOfMany: true, Warn: spec.Warn}
 	keysDir := filepath.Join(spec.Out, "keys")
-	probes := []string{filepath.Join(spec.Out, ImageName(spec.IDs.ID(0)))}
-	if spec.PerDeviceKeys {
-		probes = append(probes, filepath.Join(keysDir, ImageName(spec.IDs.ID(0))))
+	positions := spec.Shard.Positions(spec.IDs.Len())
+	if err := spec.checkLocations(positions, keysDir); err != nil {
+		return nil, err
+	}
+	b := &batchRun{ctx: ctx, reg: reg, spec: &spec, positions: positions, keysDir: keysDir, unlock: func() {},
+		res: &BatchResult{Devices: len(positions), Out: spec.Out, Manifest: filepath.Join(spec.Out, "manifest.json"), Registry: reg.Location()}}
+	defer b.close()
+	if err := b.writeChunks(); err != nil {
+		return nil, err
+	}
+	if b.mw == nil {
+		// No chunk: an empty shard still gets its directory and manifest.
+		if err := b.start(); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.mw.commit(); err != nil {
+		return nil, err
+	}
+	if err := syncAll(spec.Out); err != nil {
+		return nil, fmt.Errorf("sync %s: %w", spec.Out, err)
+	}
+	return b.res, nil
+}
+
+// checkLocations applies the location rules to every secret file the
+// batch writes (R7, R19), before anything is recorded or created: a
+// refused batch leaves no directory. (Directories are never removed
+// again: another process may be using them already.) The images and the
+// per-device keys files are written directly (writeDirect), without a
+// guard of their own: the first of each kind gets the full check
+// (directory modes, and the warning for an excludes-only rule), then
+// GitGuardAll checks all of them with one git run per directory, so a rule
+// naming single files cannot let the others through. The manifest holds
+// no keys (R18): no guard for it.
+func (s *BatchSpec) checkLocations(positions []int, keysDir string) error {
+	secOpts := secfile.Options{AllowUnignored: s.AllowUnignored, OneOfMany: true, Warn: s.Warn}
+	probes := []string{filepath.Join(s.Out, ImageName(s.IDs.ID(0)))}
+	if s.PerDeviceKeys {
+		probes = append(probes, filepath.Join(keysDir, ImageName(s.IDs.ID(0))))
 	}
 	for _, probe := range probes {
 		if err := secfile.CheckMkdir(probe, secOpts); err != nil {
-			return nil, err
-		}
-	}
-	positions := spec.Shard.Positions(spec.IDs.Len())
-	names := make([]string, len(positions))
-	for i, p := range positions {
-		names[i] = ImageName(spec.IDs.ID(p))
-	}
-	// The probes above already warned under --allow-unignored.
-	allOpts := secfile.Options{AllowUnignored: spec.AllowUnignored}
-	if err := secfile.GitGuardAll(spec.Out, names, allOpts); err != nil {
-		return nil, err
-	}
-	if spec.PerDeviceKeys {
-		if err := secfile.GitGuardAll(keysDir, names, allOpts); err != nil {
-			return nil, err
-		}
-	}
-	res := &BatchResult{Devices: len(positions), Out: spec.Out, Manifest: filepath.Join(spec.Out, "manifest.json"), Registry: reg.Location()}
-
-	// The directories and the manifest come after the first chunk is
-	// recorded: a batch that the registry refuses (its location rules, the
-	// lock, a conflict) creates nothing either.
-	var mw *manifestWriter
-	unlock := func() {}
-	defer func() { unlock() }()
-	start := func() error {
-		if err := secfile.MkdirAll(spec.Out); err != nil {
-			return fmt.Errorf("output directory: %w", err)
-		}
-		var err error
-		if unlock, err = takeOut(spec.Out, res.Manifest); err != nil {
 			return err
 		}
-		if spec.PerDeviceKeys {
-			if err := secfile.MkdirAll(keysDir); err != nil {
-				return fmt.Errorf("keys directory: %w", err)
-			}
-		}
-		mw, err = newManifestWriter(res.Manifest, spec.manifestHead(len(positions)), spec)
+	}
+	names := make([]string, len(positions))
+	for i, p := range positions {
+		names[i] = ImageName(s.IDs.ID(p))
+	}
+	// The probes above already warned under --allow-unignored.
+	allOpts := secfile.Options{AllowUnignored: s.AllowUnignored}
+	if err := secfile.GitGuardAll(s.Out, names, allOpts); err != nil {
 		return err
 	}
-	defer func() {
-		if mw != nil {
-			mw.abort()
-		}
-	}()
-
-	// Chunks grow from small to spec.chunk(): the first images start early,
-	// and while the workers write chunk k, chunk k+1 is being recorded (its
-	// images are written only once it is durable).
-	bounds := chunkBounds(len(positions), spec.chunk())
-	record := func(b [2]int) recorded {
-		if err := ctx.Err(); err != nil {
-			return recorded{err: err}
-		}
-		return spec.record(ctx, reg, positions[b[0]:b[1]])
+	if s.PerDeviceKeys {
+		return secfile.GitGuardAll(keysDir, names, allOpts)
 	}
+	return nil
+}
+
+// batchRun is one RunBatch in progress: its output, once started, and the
+// lock on its directory.
+type batchRun struct {
+	ctx       context.Context
+	reg       *registry.Registry
+	spec      *BatchSpec
+	positions []int
+	keysDir   string
+	res       *BatchResult
+	mw        *manifestWriter // nil until started
+	unlock    func()
+}
+
+// start creates the output directories, locks the batch's directory and
+// starts its manifest. It runs once the first chunk is recorded: a batch
+// that the registry refuses (its location rules, the lock, a conflict)
+// creates nothing either.
+func (b *batchRun) start() error {
+	spec := b.spec
+	if err := secfile.MkdirAll(spec.Out); err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	var err error
+	if b.unlock, err = takeOut(spec.Out, b.res.Manifest); err != nil {
+		return err
+	}
+	if spec.PerDeviceKeys {
+		if err := secfile.MkdirAll(b.keysDir); err != nil {
+			return fmt.Errorf("keys directory: %w", err)
+		}
+	}
+	b.mw, err = newManifestWriter(b.res.Manifest, spec.manifestHead(len(b.positions)), *spec)
+	return err
+}
+
+// close drops an uncommitted manifest, so that no partial one is
+// published, and unlocks the directory.
+func (b *batchRun) close() {
+	if b.mw != nil {
+		b.mw.abort()
+	}
+	b.unlock()
+}
+
+// record records the devices of one chunk, unless the run was cancelled.
+func (b *batchRun) record(bounds [2]int) recorded {
+	if err := b.ctx.Err(); err != nil {
+		return recorded{err: err}
+	}
+	return b.spec.record(b.ctx, b.reg, b.positions[bounds[0]:bounds[1]])
+}
+
+// writeChunks records the devices and writes their images chunk by chunk.
+// Chunks grow from small to spec.chunk(): the first images start early,
+// and while the workers write chunk k, chunk k+1 is being recorded (its
+// images are written only once it is durable).
+func (b *batchRun) writeChunks() error {
+	bounds := chunkBounds(len(b.positions), b.spec.chunk())
 	next := make(chan recorded, 1)
 	pending := len(bounds) > 0
 	if pending {
-		go func() { next <- record(bounds[0]) }()
+		go func() { next <- b.record(bounds[0]) }()
 	}
 	defer func() {
 		// On an early return, wait for the recording in flight and wipe
@@ -265,54 +315,54 @@ func RunBatch(ctx context.Context, reg *registry.Registry, spec BatchSpec) (*Bat
 			r.destroy()
 		}
 	}()
-	done := 0
 	for k := range bounds {
 		r := <-next
 		pending = false
 		if r.err != nil {
-			return nil, r.err
+			return r.err
 		}
 		if k+1 < len(bounds) {
 			pending = true
-			go func(b [2]int) { next <- record(b) }(bounds[k+1])
+			go func(bd [2]int) { next <- b.record(bd) }(bounds[k+1])
 		}
-		if k == 0 {
-			if err := start(); err != nil {
-				r.destroy()
-				return nil, err
-			}
-		}
-		res.New += r.added
-		res.Existing += r.existing
-		err := spec.writeImages(ctx, r.jobs, keysDir, func(n int) {
-			if spec.Progress != nil {
-				spec.Progress(done + n)
-			}
-		})
-		r.destroy()
-		if err != nil {
-			return nil, err
-		}
-		for i := range r.jobs {
-			if err := mw.add(r.jobs[i].out); err != nil {
-				return nil, err
-			}
-		}
-		done = bounds[k][1]
-	}
-	if mw == nil {
-		// No chunk: an empty shard still gets its directory and manifest.
-		if err := start(); err != nil {
-			return nil, err
+		if err := b.writeChunk(k == 0, r, bounds[k][0]); err != nil {
+			return err
 		}
 	}
-	if err := mw.commit(); err != nil {
-		return nil, err
+	return nil
+}
+
+// writeChunk writes a recorded chunk whose first device is the batch's
+// done-th: the output is started with the first chunk, then the images are
+// written (and the chunk's keys wiped), then the manifest entries.
+func (b *batchRun) writeChunk(first bool, r recorded, done int) error {
+	if first {
+		if err := b.start(); err != nil {
+			r.destroy()
+			return err
+		}
 	}
-	if err := syncAll(spec.Out); err != nil {
-		return nil, fmt.Errorf("sync %s: %w", spec.Out, err)
+	b.res.New += r.added
+	b.res.Existing += r.existing
+	spec := b.spec
+	if spec.StepHook != nil {
+		spec.StepHook("before-images", filepath.Join(spec.Out, ImageName(r.jobs[0].id)))
 	}
-	return res, nil
+	err := spec.writeImages(b.ctx, r.jobs, b.keysDir, func(n int) {
+		if spec.Progress != nil {
+			spec.Progress(done + n)
+		}
+	})
+	r.destroy()
+	if err != nil {
+		return err
+	}
+	for i := range r.jobs {
+		if err := b.mw.add(r.jobs[i].out); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // takeOut locks the batch's output directory and, holding the lock, removes
@@ -455,7 +505,7 @@ func (s *BatchSpec) safeWriteOne(j *job, buf []byte, keysDir string, umask int) 
 // writeOne builds one image into buf and writes it.
 func (s *BatchSpec) writeOne(j *job, buf []byte, keysDir string, umask int) error {
 	name := ImageName(j.id)
-	img, err := nvs.AppendUSMP(buf[:0], s.Image.Namespace, s.Image.IDKey, j.id, s.Image.PSKKey, j.key.Expose(), s.Image.size(), s.Image.version())
+	img, err := nvs.AppendUSMP(buf[:0], nvs.USMPImage{USMPLayout: s.Image.Layout, DeviceID: j.id, PSK: j.key.Expose(), Size: s.Image.size(), Version: s.Image.version()})
 	if err != nil {
 		return fmt.Errorf("device %s: %w", j.id, err)
 	}
@@ -611,10 +661,6 @@ func openDirect(path string, umask int) (*os.File, error) {
 // manifestWriter streams manifest.json through a secret-file write: the
 // file appears, complete, only on commit.
 type manifestWriter struct {
-	path  string
-	head  Manifest
-	spec  BatchSpec
-	pr    *io.PipeReader
 	pw    *io.PipeWriter
 	bw    *bufio.Writer // batches entries: one pipe hand-off per 64 KiB
 	done  chan error
@@ -623,12 +669,12 @@ type manifestWriter struct {
 
 func newManifestWriter(path string, head Manifest, spec BatchSpec) (*manifestWriter, error) {
 	pr, pw := io.Pipe()
-	m := &manifestWriter{path: path, head: head, spec: spec, pr: pr, pw: pw, bw: bufio.NewWriterSize(pw, 64<<10), done: make(chan error, 1)}
+	m := &manifestWriter{pw: pw, bw: bufio.NewWriterSize(pw, 64<<10), done: make(chan error, 1)}
 	go func() {
 		// The manifest holds no keys (R18): the git guard does not apply
 		// to it (it used to refuse it at the very end, after every device
 		// was recorded and every image written). It is 0600 all the same.
-		err := secfile.Write(path, secfile.Options{Replace: true, NotSecret: true, Warn: spec.Warn}, func(w io.Writer) error {
+		err := secfile.Write(path, secfile.Options{Replace: true, NotSecret: true, Warn: spec.Warn, StepHook: spec.StepHook}, func(w io.Writer) error {
 			_, err := io.Copy(w, pr)
 			return err
 		})

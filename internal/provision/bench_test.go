@@ -172,7 +172,7 @@ func BenchmarkBatchPartImage(b *testing.B) {
 	buf := make([]byte, 0, DefaultSize)
 	for b.Loop() {
 		for i, id := range ids {
-			img, err := nvs.AppendUSMP(buf[:0], "usmp", "device_id", id, "psk", keys[i].Expose(), DefaultSize, 2)
+			img, err := nvs.AppendUSMP(buf[:0], nvs.USMPImage{USMPLayout: nvs.DefaultUSMPLayout(), DeviceID: id, PSK: keys[i].Expose(), Size: DefaultSize, Version: 2})
 			if err != nil {
 				b.Fatal(err)
 			}

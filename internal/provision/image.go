@@ -18,15 +18,12 @@ const (
 )
 
 // Layout is where the USMP entries live in NVS (design §6; config
-// nvs.namespace, nvs.id_key, nvs.psk_key).
-type Layout struct {
-	Namespace string
-	IDKey     string
-	PSKKey    string
-}
+// nvs.namespace, nvs.id_key, nvs.psk_key): nvs's, under this package's name.
+type Layout = nvs.USMPLayout
 
-// DefaultLayout is namespace usmp, string device_id, blob psk.
-func DefaultLayout() Layout { return Layout{Namespace: "usmp", IDKey: "device_id", PSKKey: "psk"} }
+// DefaultLayout is namespace usmp, string device_id, blob psk
+// (nvs.DefaultUSMPLayout, where the defaults are written).
+func DefaultLayout() Layout { return nvs.DefaultUSMPLayout() }
 
 // ImageOptions says how a device image is built or read.
 type ImageOptions struct {
@@ -94,7 +91,7 @@ func hooks(k *nvscrypt.Keys) (dec, enc nvs.EntryCipher, err error) {
 // it is a secret (R21).
 func BuildImage(id string, key *psk.Secret, o ImageOptions) ([]byte, error) {
 	if o.Base == nil {
-		img, err := nvs.BuildUSMP(o.Namespace, o.IDKey, id, o.PSKKey, key.Expose(), o.size(), o.version())
+		img, err := nvs.BuildUSMP(nvs.USMPImage{USMPLayout: o.Layout, DeviceID: id, PSK: key.Expose(), Size: o.size(), Version: o.version()})
 		if err != nil {
 			return nil, err
 		}

@@ -79,22 +79,21 @@ func fullBase(t *testing.T) []byte {
 	return ed.Bytes()
 }
 
-// failingBases are base images a device's id and key cannot go into, and
-// the error each gives.
-func failingBases(t *testing.T) []struct {
+// failingBase is a base image a device's id and key cannot go into, and
+// the error it gives (nil: any).
+type failingBase struct {
 	name string
 	o    ImageOptions
 	want error
-} {
+}
+
+// failingBases are the failing bases of the order tests.
+func failingBases(t *testing.T) []failingBase {
 	other, err := nvscrypt.GenerateKeys(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return []struct {
-		name string
-		o    ImageOptions
-		want error
-	}{
+	return []failingBase{
 		{"encrypted base without keys", ImageOptions{Layout: DefaultLayout(), Base: readFile(t, "base_usmp_enc.bin")}, ErrLooksEncrypted},
 		{"encrypted base, wrong keys", ImageOptions{Layout: DefaultLayout(), Base: readFile(t, "base_usmp_enc.bin"), Keys: other}, ErrWrongKeys},
 		{"full base", ImageOptions{Layout: DefaultLayout(), Base: fullBase(t)}, nil},
@@ -104,119 +103,133 @@ func failingBases(t *testing.T) []struct {
 
 var errDiskFull = errors.New("no space left on device")
 
+// rotateSource is a device as the registry holds it before a rotation
+// (add; nil: not recorded), and the options of that rotation.
+type rotateSource struct {
+	name string
+	add  func(*registry.Registry) error
+	ro   registry.RotateOptions
+}
+
+// setup is a fresh registry holding the device as src says.
+func (src rotateSource) setup(t *testing.T) *regFiles {
+	t.Helper()
+	r := newRegFiles(t)
+	if src.add != nil {
+		if err := src.add(r.reg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r
+}
+
+// rotateSources are the devices of TestRotateOrder.
+func rotateSources(ctx context.Context) []rotateSource {
+	imported := psk.CopySecret(bytes.Repeat([]byte{0x5a}, 48))
+	add := func(ks func() registry.KeySpec) func(*registry.Registry) error {
+		return func(r *registry.Registry) error {
+			_, err := r.Add(ctx, "dev-a", ks())
+			return err
+		}
+	}
+	derived := add(func() registry.KeySpec { return registry.Derived(master, 0) })
+	random := add(registry.Random)
+	return []rotateSource{
+		{"derived", derived, registry.RotateOptions{Reason: "t", Master: master, Register: true}},
+		{"random", random, registry.RotateOptions{Reason: "t", Register: true}},
+		{"imported to random", add(func() registry.KeySpec { return registry.Imported(imported) }), registry.RotateOptions{Reason: "t", Register: true}},
+		{"derived to --random", derived, registry.RotateOptions{Reason: "t", Master: master, Random: true, Register: true}},
+		{"new key imported", random, registry.RotateOptions{Reason: "t", NewKey: psk.CopySecret(bytes.Repeat([]byte{0x33}, 40)), Register: true}},
+		{"unknown device", nil, registry.RotateOptions{Reason: "t", Master: master, Register: true}},
+	}
+}
+
 // TestRotateOrder: a rotation whose image cannot be built records nothing;
 // one whose image cannot be written is recorded and says so.
 func TestRotateOrder(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
-	imported := psk.CopySecret(bytes.Repeat([]byte{0x5a}, 48))
-	sources := []struct {
-		name string
-		add  func(*registry.Registry) error // nil: the device is not recorded
-		ro   registry.RotateOptions
-	}{
-		{"derived", func(r *registry.Registry) error {
-			_, err := r.Add(ctx, "dev-a", registry.Derived(master, 0))
-			return err
-		}, registry.RotateOptions{Reason: "t", Master: master, Register: true}},
-		{"random", func(r *registry.Registry) error {
-			_, err := r.Add(ctx, "dev-a", registry.Random())
-			return err
-		}, registry.RotateOptions{Reason: "t", Register: true}},
-		{"imported to random", func(r *registry.Registry) error {
-			_, err := r.Add(ctx, "dev-a", registry.Imported(imported))
-			return err
-		}, registry.RotateOptions{Reason: "t", Register: true}},
-		{"derived to --random", func(r *registry.Registry) error {
-			_, err := r.Add(ctx, "dev-a", registry.Derived(master, 0))
-			return err
-		}, registry.RotateOptions{Reason: "t", Master: master, Random: true, Register: true}},
-		{"new key imported", func(r *registry.Registry) error {
-			_, err := r.Add(ctx, "dev-a", registry.Random())
-			return err
-		}, registry.RotateOptions{Reason: "t", NewKey: psk.CopySecret(bytes.Repeat([]byte{0x33}, 40)), Register: true}},
-		{"unknown device", nil, registry.RotateOptions{Reason: "t", Master: master, Register: true}},
-	}
-	for _, src := range sources {
+	for _, src := range rotateSources(ctx) {
 		for _, base := range failingBases(t) {
-			t.Run(src.name+"/"+base.name, func(t *testing.T) {
-				r := newRegFiles(t)
-				if src.add != nil {
-					if err := src.add(r.reg); err != nil {
-						t.Fatal(err)
-					}
-				}
-				before := r.snapshot(t)
-				wrote := false
-				o := base.o
-				_, err := Rotate(ctx, r.reg, "dev-a", src.ro, &o, func([]byte) error { wrote = true; return nil })
-				if err == nil {
-					t.Fatal("rotated onto a base that cannot take the key")
-				}
-				if base.want != nil && !errors.Is(err, base.want) {
-					t.Fatalf("error %v, want %v", err, base.want)
-				}
-				var ue *UnwrittenError
-				if errors.As(err, &ue) {
-					t.Fatalf("the rotation was recorded before the image was built: %v", err)
-				}
-				if wrote {
-					t.Fatal("an image was written")
-				}
-				if after := r.snapshot(t); after != before {
-					t.Fatalf("the registry or its audit log changed:\n%s\n---\n%s", before, after)
-				}
-			})
+			t.Run(src.name+"/"+base.name, func(t *testing.T) { testRotateRefused(t, src, base) })
 		}
-		t.Run(src.name+"/write fails", func(t *testing.T) {
-			r := newRegFiles(t)
-			if src.add != nil {
-				if err := src.add(r.reg); err != nil {
-					t.Fatal(err)
-				}
-			}
-			o := ImageOptions{Layout: DefaultLayout(), Base: readFile(t, "gen_add_erase.bin")}
-			_, err := Rotate(ctx, r.reg, "dev-a", src.ro, &o, func([]byte) error { return errDiskFull })
-			var ue *UnwrittenError
-			if !errors.As(err, &ue) || !ue.Rotation || !errors.Is(err, errDiskFull) {
-				t.Fatalf("error %v, want an UnwrittenError for a rotation wrapping the write's", err)
-			}
-			dev, serr := r.reg.Show(ctx, "dev-a")
-			if serr != nil || dev.Epoch != 1 || ue.Device.Epoch != 1 || ue.Device.KCV != dev.KCV {
-				t.Fatalf("the error says epoch %d kcv %s; the registry has %+v (%v)", ue.Device.Epoch, ue.Device.KCV, dev, serr)
-			}
-			for _, want := range []string{"the registry recorded the rotation of device dev-a", "epoch 1", "kcv " + dev.KCV, "not written", errDiskFull.Error()} {
-				if !bytes.Contains([]byte(err.Error()), []byte(want)) {
-					t.Fatalf("%q does not say %q", err, want)
-				}
-			}
-		})
-		t.Run(src.name+"/written", func(t *testing.T) {
-			r := newRegFiles(t)
-			if src.add != nil {
-				if err := src.add(r.reg); err != nil {
-					t.Fatal(err)
-				}
-			}
-			o := ImageOptions{Layout: DefaultLayout(), Base: readFile(t, "gen_add_erase.bin")}
-			var written []byte
-			res, err := Rotate(ctx, r.reg, "dev-a", src.ro, &o, func(b []byte) error { written = bytes.Clone(b); return nil })
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(written, res.Image) {
-				t.Fatal("the image written is not the one returned")
-			}
-			m := func() (*psk.Secret, error) { return master, nil }
-			if v, err := Verify(ctx, r.reg, written, o, "dev-a", m); err != nil || !v.Match || v.Epoch != 1 {
-				t.Fatalf("the image written does not hold the new key: %+v %v", v, err)
-			}
-		})
+		t.Run(src.name+"/write fails", func(t *testing.T) { testRotateWriteFails(t, src) })
+		t.Run(src.name+"/written", func(t *testing.T) { testRotateWritten(t, src) })
+	}
+}
+
+// testRotateRefused: onto a base that cannot take the key, nothing is
+// recorded and nothing is written.
+func testRotateRefused(t *testing.T, src rotateSource, base failingBase) {
+	ctx := context.Background()
+	r := src.setup(t)
+	before := r.snapshot(t)
+	wrote := false
+	o := base.o
+	_, err := Rotate(ctx, r.reg, "dev-a", src.ro, &o, func([]byte) error { wrote = true; return nil })
+	if err == nil {
+		t.Fatal("rotated onto a base that cannot take the key")
+	}
+	if base.want != nil && !errors.Is(err, base.want) {
+		t.Fatalf("error %v, want %v", err, base.want)
+	}
+	var ue *UnwrittenError
+	if errors.As(err, &ue) {
+		t.Fatalf("the rotation was recorded before the image was built: %v", err)
+	}
+	if wrote {
+		t.Fatal("an image was written")
+	}
+	if after := r.snapshot(t); after != before {
+		t.Fatalf("the registry or its audit log changed:\n%s\n---\n%s", before, after)
+	}
+}
+
+// testRotateWriteFails: a rotation whose image cannot be written is
+// recorded, and the error says so.
+func testRotateWriteFails(t *testing.T, src rotateSource) {
+	ctx := context.Background()
+	r := src.setup(t)
+	o := ImageOptions{Layout: DefaultLayout(), Base: readFile(t, "gen_add_erase.bin")}
+	_, err := Rotate(ctx, r.reg, "dev-a", src.ro, &o, func([]byte) error { return errDiskFull })
+	var ue *UnwrittenError
+	if !errors.As(err, &ue) || !ue.Rotation || !errors.Is(err, errDiskFull) {
+		t.Fatalf("error %v, want an UnwrittenError for a rotation wrapping the write's", err)
+	}
+	dev, serr := r.reg.Show(ctx, "dev-a")
+	if serr != nil || dev.Epoch != 1 || ue.Device.Epoch != 1 || ue.Device.KCV != dev.KCV {
+		t.Fatalf("the error says epoch %d kcv %s; the registry has %+v (%v)", ue.Device.Epoch, ue.Device.KCV, dev, serr)
+	}
+	for _, want := range []string{"the registry recorded the rotation of device dev-a", "epoch 1", "kcv " + dev.KCV, "not written", errDiskFull.Error()} {
+		if !bytes.Contains([]byte(err.Error()), []byte(want)) {
+			t.Fatalf("%q does not say %q", err, want)
+		}
+	}
+}
+
+// testRotateWritten: the image written holds the new key.
+func testRotateWritten(t *testing.T, src rotateSource) {
+	ctx := context.Background()
+	r := src.setup(t)
+	o := ImageOptions{Layout: DefaultLayout(), Base: readFile(t, "gen_add_erase.bin")}
+	var written []byte
+	res, err := Rotate(ctx, r.reg, "dev-a", src.ro, &o, func(b []byte) error { written = bytes.Clone(b); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(written, res.Image) {
+		t.Fatal("the image written is not the one returned")
+	}
+	m := func() (*psk.Secret, error) { return master, nil }
+	if v, err := Verify(ctx, r.reg, written, o, "dev-a", m); err != nil || !v.Match || v.Epoch != 1 {
+		t.Fatalf("the image written does not hold the new key: %+v %v", v, err)
 	}
 }
 
 // TestRotateKey: the key guessed before the commit is the one the registry
 // gives, or has its length where the registry makes a random one.
 func TestRotateKey(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := newRegFiles(t)
 	imported := psk.CopySecret(bytes.Repeat([]byte{0x5a}, 48))
@@ -271,6 +284,7 @@ func TestRotateKey(t *testing.T) {
 // TestProvisionOrder: a device whose image cannot be built is not
 // recorded; one whose image cannot be written is, and the error says so.
 func TestProvisionOrder(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	sources := []Request{
 		{ID: "dev-a", Source: Derive, Master: master},
@@ -322,6 +336,7 @@ func TestProvisionOrder(t *testing.T) {
 // TestProvisionExistingDeviceBase: a base that fails for a known device
 // changes nothing either.
 func TestProvisionExistingDeviceBase(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := newRegFiles(t)
 	if _, err := r.reg.Add(ctx, "dev-a", registry.Derived(master, 0)); err != nil {

@@ -69,6 +69,7 @@ func entries(t *testing.T, img []byte, keys *nvscrypt.Keys) map[string]string {
 }
 
 func TestBuildAndReadImage(t *testing.T) {
+	t.Parallel()
 	key := psk.Derive(master, "device-id-1", 0)
 	keys := keysFile(t, "base_usmp_enc.keys.bin")
 	tests := []struct {
@@ -79,7 +80,7 @@ func TestBuildAndReadImage(t *testing.T) {
 		{"fresh", ImageOptions{Layout: DefaultLayout()}, nil},
 		{"fresh 0x10000 v1", ImageOptions{Layout: DefaultLayout(), Size: 0x10000, Version: 1}, nil},
 		{"fresh encrypted", ImageOptions{Layout: DefaultLayout(), Keys: keys}, nil},
-		{"custom layout", ImageOptions{Layout: Layout{"gw", "id", "key"}}, nil},
+		{"custom layout", ImageOptions{Layout: Layout{Namespace: "gw", IDKey: "id", PSKKey: "key"}}, nil},
 		{"base generator image", ImageOptions{Layout: DefaultLayout()}, readFile(t, "base_usmp.bin")},
 		{"base device image", ImageOptions{Layout: DefaultLayout()}, readFile(t, "gen_add_erase.bin")},
 		{"base encrypted", ImageOptions{Layout: DefaultLayout(), Keys: keysFile(t, "enc_gen_edit.keys.bin")}, readFile(t, "enc_gen_edit.bin")},
@@ -128,18 +129,20 @@ func TestBuildAndReadImage(t *testing.T) {
 }
 
 func TestFreshImageIsTheGenerators(t *testing.T) {
+	t.Parallel()
 	key := psk.Derive(master, "d", 0)
 	img, err := BuildImage("d", key, ImageOptions{Layout: DefaultLayout()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := nvs.BuildUSMP("usmp", "device_id", "d", "psk", key.Expose(), DefaultSize, 2)
+	want, _ := nvs.BuildUSMP(nvs.USMPImage{USMPLayout: nvs.DefaultUSMPLayout(), DeviceID: "d", PSK: key.Expose(), Size: DefaultSize, Version: 2})
 	if !bytes.Equal(img, want) {
 		t.Fatal("fresh image differs from the generator's")
 	}
 }
 
 func TestReadImageErrors(t *testing.T) {
+	t.Parallel()
 	key := psk.Derive(master, "device-id-1", 0)
 	keys := keysFile(t, "base_usmp_enc.keys.bin")
 	enc, _ := BuildImage("device-id-1", key, ImageOptions{Layout: DefaultLayout(), Keys: keys})
@@ -162,6 +165,7 @@ func TestReadImageErrors(t *testing.T) {
 // keys is not (its device is there, the keys are missing). A read-only
 // image (no free page) reads with ReadOnly.
 func TestReadImageNoDevice(t *testing.T) {
+	t.Parallel()
 	key := psk.Derive(master, "device-id-1", 0)
 	keys := keysFile(t, "base_usmp_enc.keys.bin")
 	enc, _ := BuildImage("device-id-1", key, ImageOptions{Layout: DefaultLayout(), Keys: keys})
@@ -195,6 +199,7 @@ func TestReadImageNoDevice(t *testing.T) {
 }
 
 func TestProvisionSources(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reg := newReg(t)
 	o := ImageOptions{Layout: DefaultLayout()}
@@ -247,6 +252,7 @@ func TestProvisionSources(t *testing.T) {
 }
 
 func TestVerifyAndRotate(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reg := newReg(t)
 	o := ImageOptions{Layout: DefaultLayout()}

@@ -53,9 +53,14 @@ const kcvMessage = "usmp-psk kcv v1"
 // HMAC-SHA256(key=psk, msg="usmp-psk kcv v1") as 8 lowercase hex digits
 // (design §3, R14). It is the only form in which a key may be shown. Never
 // call it on the master secret.
-func KCV(s *Secret) string {
-	m := hmac.New(sha256.New, s.Expose())
+func KCV(s *Secret) string { return KeyCheckValue(s.Expose()) }
+
+// KeyCheckValue is KCV of raw key bytes, for keys that live in their own
+// types (the NVS encryption keys of nvscrypt): one construction for every
+// KCV the tool shows.
+func KeyCheckValue(key []byte) string {
+	m := hmac.New(sha256.New, key)
 	_, _ = io.WriteString(m, kcvMessage)
-	sum := m.Sum(nil)
-	return hex.EncodeToString(sum[:4])
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(m.Sum(sum[:0])[:4])
 }

@@ -15,6 +15,9 @@ const idRule = "device ids are 1-64 characters of A-Z a-z 0-9 . _ : - starting w
 const keyLikeID = "looks like a key, not a device id, so it is refused and not repeated here (a run of 32 or more hex digits, 16 or more colon-separated hex bytes, or base64 of 32 bytes)" +
 	"\nhint: give the device's id (like 24:6F:28:AA or device-id-1); keys belong in files (--psk-file FILE); a real key typed on a command line is in your shell history: treat it as exposed"
 
+// deviceIDSource names a device id in errors.
+const deviceIDSource = "device id"
+
 // ValidateDeviceID checks a device id against design §3: 1–64 bytes matching
 // [A-Za-z0-9][A-Za-z0-9._:-]*. Ids are compared exactly and never normalized;
 // anything else is refused (R25). An id that looks like a key (LooksLikeKey)
@@ -26,14 +29,23 @@ func ValidateDeviceID(id string) error {
 	// Before the length and character rules, so that a 44-character padded
 	// base64 key or a 128-digit hex key gets the hint, not "too long".
 	if LooksLikeKey(id) {
-		return &InputError{Source: "device id", Msg: keyLikeID}
+		return &InputError{Source: deviceIDSource, Msg: keyLikeID}
 	}
 	if id == "" {
-		return &InputError{Source: "device id", Msg: "empty (" + idRule + ")"}
+		return &InputError{Source: deviceIDSource, Msg: "empty (" + idRule + ")"}
 	}
 	if len(id) > MaxDeviceIDLen {
-		return &InputError{Source: "device id", Msg: fmt.Sprintf("too long: %d bytes (%s)", len(id), idRule)}
+		return &InputError{Source: deviceIDSource, Msg: fmt.Sprintf("too long: %d bytes (%s)", len(id), idRule)}
 	}
+	if msg := idCharProblem(id); msg != "" {
+		return &InputError{Source: deviceIDSource, Msg: msg}
+	}
+	return nil
+}
+
+// idCharProblem says which character of id the rule refuses, or "": a
+// letter or digit first, then also '.', '_', ':' and '-'.
+func idCharProblem(id string) string {
 	for i := 0; i < len(id); i++ {
 		c := id[i]
 		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
@@ -42,12 +54,12 @@ func ValidateDeviceID(id string) error {
 		}
 		if !ok {
 			if i == 0 && (c == '.' || c == '_' || c == ':' || c == '-') {
-				return &InputError{Source: "device id", Msg: "the first character must be a letter or digit (" + idRule + ")"}
+				return "the first character must be a letter or digit (" + idRule + ")"
 			}
-			return &InputError{Source: "device id", Msg: fmt.Sprintf("character %d is not allowed (%s)", i+1, idRule)}
+			return fmt.Sprintf("character %d is not allowed (%s)", i+1, idRule)
 		}
 	}
-	return nil
+	return ""
 }
 
 // LooksLikeKey reports whether s looks like key material rather than a name:
@@ -67,7 +79,7 @@ func LooksLikeKey(s string) bool {
 }
 
 func isHexDigit(c byte) bool {
-	_, ok := hexVal(c)
+	_, ok := HexNibble(c)
 	return ok
 }
 
@@ -112,32 +124,41 @@ func isBase64Key32(s string) bool {
 	if len(body) != 43 || (padded && len(s) != 44) {
 		return false
 	}
-	std, url, upper, lower, digit := false, false, false, false, false
-	for i := 0; i < len(body); i++ {
-		c := body[i]
-		switch {
-		case 'A' <= c && c <= 'Z':
-			upper = true
-		case 'a' <= c && c <= 'z':
-			lower = true
-		case '0' <= c && c <= '9':
-			digit = true
-		case c == '+' || c == '/':
-			std = true
-		case c == '-' || c == '_':
-			url = true
-		default:
-			return false
-		}
-	}
-	if std && url {
+	cls, ok := base64Classes(body)
+	if !ok || cls.std && cls.url {
 		return false
 	}
 	last, _ := b64Val(body[42])
 	if last&0x3 != 0 {
 		return false
 	}
-	return padded || (upper && lower && digit)
+	return padded || (cls.upper && cls.lower && cls.digit)
+}
+
+// b64Classes says which kinds of base64 characters a string holds.
+type b64Classes struct{ std, url, upper, lower, digit bool }
+
+// base64Classes classifies the characters of s; ok is false when one is
+// not base64 (standard or URL alphabet).
+func base64Classes(s string) (cls b64Classes, ok bool) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'A' <= c && c <= 'Z':
+			cls.upper = true
+		case 'a' <= c && c <= 'z':
+			cls.lower = true
+		case '0' <= c && c <= '9':
+			cls.digit = true
+		case c == '+' || c == '/':
+			cls.std = true
+		case c == '-' || c == '_':
+			cls.url = true
+		default:
+			return cls, false
+		}
+	}
+	return cls, true
 }
 
 // DeviceFileName turns a valid device id into a file name base by writing

@@ -47,6 +47,9 @@ func ParseEncoding(source, name string, decodable bool) (Encoding, error) {
 
 const hexDigits = "0123456789abcdef"
 
+// emptyKey is the error of a key file or input with no key in it.
+const emptyKey = "the key is empty"
+
 // Encode returns the key written in e. The result is key material: write it
 // only to a 0600 file or a pipe, then Wipe it.
 func Encode(s *Secret, e Encoding) []byte {
@@ -117,7 +120,7 @@ func Decode(source string, data []byte, e Encoding) (*Secret, error) {
 	switch e {
 	case Raw:
 		if len(data) == 0 {
-			return nil, &InputError{Source: source, Msg: "the key is empty"}
+			return nil, &InputError{Source: source, Msg: emptyKey}
 		}
 		return CopySecret(data), nil
 	case Base64:
@@ -166,7 +169,7 @@ func Detect(data []byte) (Encoding, bool) {
 	}
 	nonHex, allB64 := 0, true
 	for _, c := range body {
-		if _, ok := hexVal(c); !ok {
+		if _, ok := HexNibble(c); !ok {
 			nonHex++
 		}
 		if _, ok := b64Val(c); !ok {
@@ -221,31 +224,40 @@ func decodeC(source string, data []byte) (*Secret, error) {
 			break
 		}
 		n++
-		base, start := 10, i
-		if i+1 < len(data) && data[i] == '0' && (data[i+1] == 'x' || data[i+1] == 'X') {
-			base, i, start = 16, i+2, i+2
+		v, next, msg := cByteLiteral(data, i, n)
+		if msg != "" {
+			return fail(msg)
 		}
-		v := 0
-		for i < len(data) {
-			d, ok := hexVal(data[i])
-			if !ok || (base == 10 && d > 9) {
-				break
-			}
-			v = v*base + int(d)
-			if v > 255 {
-				return fail(fmt.Sprintf("not a C array of bytes: element %d is above 255", n))
-			}
-			i++
-		}
-		if i == start || (i < len(data) && !isSpace(data[i]) && data[i] != ',' && data[i] != '}') {
-			return fail(fmt.Sprintf("not a C array of bytes: element %d is not a byte literal", n))
-		}
+		i = next
 		out = append(out, byte(v))
 	}
 	if len(out) == 0 {
 		return fail("the key is empty")
 	}
 	return NewSecret(out), nil
+}
+
+// cByteLiteral reads the n-th element of a C array, at data[i:]: a hex
+// (0x..) or decimal byte literal. It returns the byte, where the element
+// ends and, when it is no byte literal, why (never its text).
+func cByteLiteral(data []byte, i, n int) (v, next int, msg string) {
+	base, start := 10, i
+	if i+1 < len(data) && data[i] == '0' && (data[i+1] == 'x' || data[i+1] == 'X') {
+		base, i, start = 16, i+2, i+2
+	}
+	for ; i < len(data); i++ {
+		d, ok := HexNibble(data[i])
+		if !ok || (base == 10 && d > 9) {
+			break
+		}
+		if v = v*base + int(d); v > 255 {
+			return 0, i, fmt.Sprintf("not a C array of bytes: element %d is above 255", n)
+		}
+	}
+	if i == start || (i < len(data) && !isSpace(data[i]) && data[i] != ',' && data[i] != '}') {
+		return 0, i, fmt.Sprintf("not a C array of bytes: element %d is not a byte literal", n)
+	}
+	return v, i, ""
 }
 
 func isSpace(c byte) bool {
@@ -262,7 +274,10 @@ func trimSpace(b []byte) []byte {
 	return b
 }
 
-func hexVal(c byte) (byte, bool) {
+// HexNibble returns the value of one hex digit, either case. It is the
+// module's one hex-digit decoder: key files here, the CSV's hex2bin values,
+// fill bytes and integers in internal/nvs.
+func HexNibble(c byte) (byte, bool) {
 	switch {
 	case '0' <= c && c <= '9':
 		return c - '0', true
@@ -276,15 +291,15 @@ func hexVal(c byte) (byte, bool) {
 
 func decodeHex(source string, s []byte) (*Secret, error) {
 	if len(s) == 0 {
-		return nil, &InputError{Source: source, Msg: "the key is empty"}
+		return nil, &InputError{Source: source, Msg: emptyKey}
 	}
 	if len(s)%2 != 0 {
 		return nil, &InputError{Source: source, Msg: fmt.Sprintf("not a hex key: odd number of hex digits (%d)", len(s))}
 	}
 	out := make([]byte, len(s)/2)
 	for i := 0; i < len(out); i++ {
-		hi, ok1 := hexVal(s[2*i])
-		lo, ok2 := hexVal(s[2*i+1])
+		hi, ok1 := HexNibble(s[2*i])
+		lo, ok2 := HexNibble(s[2*i+1])
 		if !ok1 || !ok2 {
 			Wipe(out)
 			pos := 2*i + 1
@@ -325,7 +340,7 @@ func decodeBase64(source string, s []byte) (*Secret, error) {
 	}
 	body := s[:n]
 	if len(body) == 0 {
-		return nil, &InputError{Source: source, Msg: "the key is empty"}
+		return nil, &InputError{Source: source, Msg: emptyKey}
 	}
 	if len(body)%4 == 1 {
 		return nil, &InputError{Source: source, Msg: "not a base64 key: wrong length"}

@@ -27,6 +27,7 @@ func mustHex(t testing.TB, s string) []byte {
 
 // TestKCVGolden checks the golden vector of design §3 (R14).
 func TestKCVGolden(t *testing.T) {
+	t.Parallel()
 	psk := CopySecret(mustHex(t, "82f1373ae449ab63ca9dc14556934ddcdd7ec361c1d80030d316e9ca7355a40a"))
 	if got := KCV(psk); got != "73b52cac" {
 		t.Fatalf("KCV = %s, want 73b52cac", got)
@@ -43,6 +44,7 @@ func TestKCVGolden(t *testing.T) {
 // Derive's MAC (R25): Derive(master=key, id=data) at epoch 0 is exactly
 // HMAC-SHA256(key, data). Cases with non-id data use the same MAC directly.
 func TestRFC4231(t *testing.T) {
+	t.Parallel()
 	rep := func(b byte, n int) []byte { return bytes.Repeat([]byte{b}, n) }
 	tests := []struct {
 		name      string
@@ -73,6 +75,7 @@ func TestRFC4231(t *testing.T) {
 
 // TestDeriveEpochs pins the epoch rule of design §3 (R25) with golden vectors.
 func TestDeriveEpochs(t *testing.T) {
+	t.Parallel()
 	master := CopySecret([]byte("correct horse battery staple, 32+ bytes long"))
 	ref := func(msg []byte) string {
 		m := hmac.New(sha256.New, master.Expose())
@@ -110,6 +113,7 @@ func ref2(k, m string) string {
 }
 
 func TestGenerate(t *testing.T) {
+	t.Parallel()
 	a, err := Generate(bytes.NewReader(bytes.Repeat([]byte{1}, 64)), 32)
 	if err != nil || a.Len() != 32 {
 		t.Fatalf("Generate: %v len %d", err, a.Len())
@@ -125,6 +129,7 @@ func TestGenerate(t *testing.T) {
 }
 
 func TestEncodings(t *testing.T) {
+	t.Parallel()
 	key := make([]byte, 32)
 	for i := range key {
 		key[i] = byte(i * 7)
@@ -164,6 +169,7 @@ func TestEncodings(t *testing.T) {
 }
 
 func TestDecodeVariants(t *testing.T) {
+	t.Parallel()
 	key := mustHex(t, "82f1373ae449ab63ca9dc14556934ddcdd7ec361c1d80030d316e9ca7355a40a")
 	tests := []struct {
 		name string
@@ -227,6 +233,7 @@ func assertNoOverlap(t testing.TB, msg, secret string) {
 }
 
 func TestValidateDeviceID(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		id string
 		ok bool
@@ -267,6 +274,7 @@ func TestValidateDeviceID(t *testing.T) {
 // TestLooksLikeKey pins the shapes taken for key material, and the ids
 // people use that must stay valid (issue 13 item 2).
 func TestLooksLikeKey(t *testing.T) {
+	t.Parallel()
 	const hex64 = "82f1373ae449ab63ca9dc14556934ddcdd7ec361c1d80030d316e9ca7355a40a"
 	tests := []struct {
 		name string
@@ -324,6 +332,7 @@ func sharesRun(a, b string, n int) bool {
 }
 
 func TestDeviceFileName(t *testing.T) {
+	t.Parallel()
 	if got := DeviceFileName("24:6F:28:AA"); got != "24%3A6F%3A28%3AAA" {
 		t.Fatal(got)
 	}
@@ -333,6 +342,7 @@ func TestDeviceFileName(t *testing.T) {
 }
 
 func TestPlaceholders(t *testing.T) {
+	t.Parallel()
 	for _, k := range [][]byte{
 		[]byte("7f3a1b9e2c4d5f6a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a"),
 		[]byte("7F3A1B9E2C4D5F6A8B9C0D1E2F3A4B5C6D7E8F9A0B1C2D3E4F5A6B7C8D9E0F1A\n"),
@@ -352,6 +362,7 @@ func TestPlaceholders(t *testing.T) {
 
 // TestSecretFormatting is R13: every verb, nested values, JSON, slog, errors.
 func TestSecretFormatting(t *testing.T) {
+	t.Parallel()
 	key := []byte("CANARY-0123456789abcdef-CANARY!!")
 	s := CopySecret(key)
 	type wrapper struct {
@@ -412,6 +423,7 @@ func assertNoLeak(t testing.TB, what string, out, key []byte) {
 
 // TestDestroy is R26's white-box test: the backing array is zeroed.
 func TestDestroy(t *testing.T) {
+	t.Parallel()
 	b := []byte("0123456789abcdef0123456789abcdef")
 	s := NewSecret(b)
 	s.Destroy()
@@ -424,6 +436,7 @@ func TestDestroy(t *testing.T) {
 }
 
 func TestSecretEqual(t *testing.T) {
+	t.Parallel()
 	a, b := CopySecret([]byte("abc")), CopySecret([]byte("abc"))
 	if !a.Equal(b) || a.Equal(CopySecret([]byte("abd"))) {
 		t.Fatal("Equal wrong")
@@ -433,6 +446,7 @@ func TestSecretEqual(t *testing.T) {
 // TestLoadMaster is the R2 table: sources, trimming, bounds, and messages
 // that name the source, never the value.
 func TestLoadMaster(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	write := func(name, content string, mode os.FileMode) string {
 		p := filepath.Join(dir, name)
@@ -510,6 +524,7 @@ func TestLoadMaster(t *testing.T) {
 }
 
 func TestParseEncoding(t *testing.T) {
+	t.Parallel()
 	if e, err := ParseEncoding("--encoding", "HEX", false); err != nil || e != Hex {
 		t.Fatal(e, err)
 	}

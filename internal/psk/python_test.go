@@ -67,6 +67,7 @@ func randomID(t *testing.T) string {
 // random masters, ids and epochs (R25; issue 2). CI must run it: without
 // python3 it fails when $CI is set, and skips only on a developer machine.
 func TestDeriveMatchesPython(t *testing.T) {
+	t.Parallel()
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		if os.Getenv("CI") != "" {

@@ -12,6 +12,7 @@ import (
 )
 
 func TestWriteNew(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	existing := filepath.Join(dir, "existing")
 	if err := os.WriteFile(existing, []byte("keep"), 0o644); err != nil {
@@ -59,6 +60,7 @@ func TestWriteNew(t *testing.T) {
 // TestWriteNewRemovesUnfinished runs WriteNew in a child process whose file
 // size limit stops the write half way: the file must not stay behind.
 func TestWriteNewRemovesUnfinished(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS != "linux" {
 		t.Skip("RLIMIT_FSIZE: Linux")
 	}

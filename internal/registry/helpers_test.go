@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -100,15 +99,6 @@ func newEnv(t testing.TB, mod ...func(*Options)) *testEnv {
 	t.Cleanup(func() { reg.Close() })
 	e.reg = reg
 	return e
-}
-
-func readFile(t testing.TB, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // keyForms returns the encodings of a key that R22 scans for.

@@ -167,6 +167,11 @@ func (r *Record) validate(keyRead bool) (field, msg string) {
 	if r.Status == StatusRevoked && r.Revoked.IsZero() {
 		return "revoked", "missing on a revoked device"
 	}
+	return r.historyProblem()
+}
+
+// historyProblem checks the retired keys of a record, as validate does.
+func (r *Record) historyProblem() (field, msg string) {
 	for _, h := range r.History {
 		if !validKCV(h.KCV) {
 			return "history", "kcv is not 8 lowercase hex digits"

@@ -69,11 +69,10 @@ func pgConnect(t testing.TB, u string) *pgx.Conn {
 
 // pgSchema is a test's own schema on the test server.
 type pgSchema struct {
-	base   string // the server URL
-	name   string // the schema
-	url    string // the registry URL: base + search_path
-	admin  *pgx.Conn
-	tables []string
+	base  string // the server URL
+	name  string // the schema
+	url   string // the registry URL: base + search_path
+	admin *pgx.Conn
 }
 
 // newPGSchema creates a fresh schema for a test and returns it; the schema

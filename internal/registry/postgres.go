@@ -60,7 +60,7 @@ func looksLikeKeywordDSN(location string) bool {
 // checkPGURL validates a registry URL without I/O. Its errors never quote
 // the URL (it may hold a password).
 func checkPGURL(raw string) error {
-	src := "--registry"
+	src := registryFlag
 	u, err := url.Parse(raw)
 	if err != nil || !IsPostgresURL(raw) || u.Opaque != "" {
 		return &psk.InputError{Source: src, Msg: "not a valid PostgreSQL URL (postgres://[user@]host[:port]/database[?option=value&…])"}

@@ -64,6 +64,10 @@ type Registry struct {
 	actorStr  string
 }
 
+// registryFlag names the registry's location in errors, as the flag
+// that gives it.
+const registryFlag = "--registry"
+
 // Open returns the registry at location: a postgres:// (or postgresql://)
 // URL is a PostgreSQL registry (the URL may not hold a password), anything
 // else the path of a SQLite database. A path ending in .json is a legacy
@@ -71,9 +75,9 @@ type Registry struct {
 func Open(location string, opts Options) (*Registry, error) {
 	switch {
 	case location == "":
-		return nil, &psk.InputError{Source: "--registry", Msg: "empty registry path"}
+		return nil, &psk.InputError{Source: registryFlag, Msg: "empty registry path"}
 	case looksLikeKeywordDSN(location):
-		return nil, &psk.InputError{Source: "--registry", Msg: "a keyword connection string (host=… user=…) is not a registry location: give a postgres://[user@]host[:port]/database URL, and the password in $PGPASSWORD or ~/.pgpass\n" + urlHint}
+		return nil, &psk.InputError{Source: registryFlag, Msg: "a keyword connection string (host=… user=…) is not a registry location: give a postgres://[user@]host[:port]/database URL, and the password in $PGPASSWORD or ~/.pgpass\n" + urlHint}
 	case IsLegacyPath(location):
 		return nil, &RegistryError{Location: location, Err: ErrLegacyRegistry, Hint: legacyHint(location)}
 	}

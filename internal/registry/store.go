@@ -14,7 +14,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -81,12 +80,6 @@ type writeOpts struct {
 }
 
 func (s *store) location() string { return s.eng.location() }
-
-func (s *store) warnf(format string, args ...any) {
-	if s.warn != nil {
-		s.warn(fmt.Sprintf(format, args...))
-	}
-}
 
 // read runs fn in a read-only snapshot of an existing registry.
 func (s *store) read(ctx context.Context, fn func(*tx) error) error {

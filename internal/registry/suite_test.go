@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usmp/usmp-psk/internal/golden"
 	"github.com/usmp/usmp-psk/internal/psk"
 )
 
@@ -62,7 +63,7 @@ func TestStoresGoldenOperations(t *testing.T) {
 			t.Fatal(err)
 		}
 		ex.Destroy()
-		golden(t, "TestGoldenOperations.audit", auditLinesOf(t, reg))
+		golden.CheckFile(t, filepath.Join("testdata", "TestGoldenOperations.audit.golden"), auditLinesOf(t, reg))
 		rep, err := reg.VerifyAudit(ctx, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -75,7 +76,7 @@ func TestStoresGoldenOperations(t *testing.T) {
 
 // TestStoresAddLookupRotateRevoke is TestAddLookupRotateRevoke on both
 // stores.
-func TestStoresAddLookupRotateRevoke(t *testing.T) {
+func TestStoresAddLookupRotateRevoke(t *testing.T) { //nolint:gocognit,gocyclo // one scenario per store, each step building on the one before
 	forEachStore(t, func(t *testing.T, kind string) {
 		ctx := context.Background()
 		f := newFixture(t, kind)

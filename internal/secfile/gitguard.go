@@ -10,8 +10,13 @@ import (
 	"strings"
 )
 
-// gitLookPath finds git; tests replace it to simulate a machine without git.
-var gitLookPath = func() (string, error) { return exec.LookPath("git") }
+// gitPath finds git (Options.lookGit in tests).
+func (o Options) gitPath() (string, error) {
+	if o.lookGit != nil {
+		return o.lookGit()
+	}
+	return exec.LookPath("git")
+}
 
 // findWorkTree walks up from dir looking for a .git entry (directory, or the
 // file of a linked work tree or submodule) and returns the top directory.
@@ -84,40 +89,22 @@ func GitGuard(path string, opts Options) error {
 	if !ok {
 		return nil
 	}
-	refuse := func(msg, hint string) error {
-		if opts.AllowUnignored {
-			opts.warn(fmt.Sprintf("writing secret file %s inside git work tree %s although %s (%s)", path, top, msg, opts.allowedBy()))
-			return nil
-		}
-		return &UnsafeError{Path: path, Msg: "refusing to write a secret file inside git work tree " + top + ": " + msg, Hint: hint}
-	}
-	git, err := gitLookPath()
+	git, err := opts.gitPath()
 	if err != nil {
-		return refuse("git is not installed, so its ignore rules cannot be checked", "write the file outside the work tree, or pass --allow-unignored")
+		return opts.refusal(path, top, "git is not installed, so its ignore rules cannot be checked", "write the file outside the work tree, or pass --allow-unignored")
 	}
-	run := func(args ...string) (int, string, error) {
-		cmd := exec.Command(git, append([]string{"-C", cwd}, args...)...)
-		cmd.Env = gitEnv()
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode(), out.String(), nil
-		}
-		return 0, out.String(), err
-	}
-	rc, _, err := run("ls-files", "--error-unmatch", "--", abs)
+	g := gitRunner{git: git, cwd: cwd}
+	rc, _, err := g.run(nil, "ls-files", "--error-unmatch", "--", abs)
 	if err != nil {
 		return fmt.Errorf("git ls-files: %w", err)
 	}
 	if rc == 0 {
-		return refuse("git tracks it (a tracked file is committed even where .gitignore matches)", "git rm --cached the file, or write it elsewhere")
+		return opts.refusal(path, top, "git tracks it (a tracked file is committed even where .gitignore matches)", "git rm --cached the file, or write it elsewhere")
 	}
 	// The verdict comes from check-ignore without -v: with -v, git also
 	// exits 0 when the last matching pattern is a negation ("!keep/*.json"),
 	// that is when the path is NOT ignored.
-	rc, _, err = run("check-ignore", "-q", "--", abs)
+	rc, _, err = g.run(nil, "check-ignore", "-q", "--", abs)
 	if err != nil {
 		return fmt.Errorf("git check-ignore: %w", err)
 	}
@@ -126,18 +113,56 @@ func GitGuard(path string, opts Options) error {
 	case 1:
 		rel, _ := filepath.Rel(top, abs)
 		if opts.OneOfMany {
-			return refuse("git does not ignore it", dirRuleHint(top, filepath.Dir(rel)))
+			return opts.refusal(path, top, "git does not ignore it", dirRuleHint(top, filepath.Dir(rel)))
 		}
-		return refuse("git does not ignore it", "add it to .gitignore (e.g. echo '"+rel+"' >> "+filepath.Join(top, ".gitignore")+"), write it elsewhere, or pass --allow-unignored")
+		return opts.refusal(path, top, "git does not ignore it", "add it to .gitignore (e.g. echo '"+rel+"' >> "+filepath.Join(top, ".gitignore")+"), write it elsewhere, or pass --allow-unignored")
 	default:
-		return refuse("git check-ignore failed", "write the file outside the work tree, or pass --allow-unignored")
+		return opts.refusal(path, top, "git check-ignore failed", "write the file outside the work tree, or pass --allow-unignored")
 	}
-	// Ignored: -v names the rule's source, "<source>:<line>:<pattern>\t<path>".
-	_, out, err := run("check-ignore", "-v", "--", abs)
+	return g.warnLocalRule(path, abs, opts)
+}
+
+// refusal refuses a secret file inside the work tree top because of msg
+// or, under AllowUnignored, lets it through with a loud warning.
+func (o Options) refusal(path, top, msg, hint string) error {
+	if o.AllowUnignored {
+		o.warn(fmt.Sprintf("writing secret file %s inside git work tree %s although %s (%s)", path, top, msg, o.allowedBy()))
+		return nil
+	}
+	return &UnsafeError{Path: path, Msg: "refusing to write a secret file inside git work tree " + top + ": " + msg, Hint: hint}
+}
+
+// gitRunner runs git in one directory, with the guard's environment (R4).
+type gitRunner struct{ git, cwd string }
+
+// run runs git with args and stdin; code is git's exit code, and err says
+// that git could not be run at all.
+func (g gitRunner) run(stdin []byte, args ...string) (code int, stdout []byte, err error) {
+	cmd := exec.Command(g.git, append([]string{"-C", g.cwd}, args...)...)
+	cmd.Env = gitEnv()
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), out.Bytes(), nil
+	}
+	return 0, out.Bytes(), err
+}
+
+// warnLocalRule warns when the rule that ignores abs is not in a
+// .gitignore: .git/info/exclude or a global excludes file does not travel
+// to other clones. check-ignore -v names the rule's source,
+// "<source>:<line>:<pattern>\t<path>".
+func (g gitRunner) warnLocalRule(path, abs string, opts Options) error {
+	_, out, err := g.run(nil, "check-ignore", "-v", "--", abs)
 	if err != nil {
 		return fmt.Errorf("git check-ignore: %w", err)
 	}
-	source := out
+	source := string(out)
 	if i := strings.IndexByte(source, ':'); i >= 0 {
 		source = source[:i]
 	}
@@ -171,40 +196,47 @@ func GitGuardAll(dir string, names []string, opts Options) error {
 	if !ok {
 		return nil
 	}
-	refuse := func(path, msg, hint string, n int) error {
-		if n > 1 {
-			msg = fmt.Sprintf("%s (and %d more of the %d files)", msg, n-1, len(names))
-		}
-		if opts.AllowUnignored {
-			opts.warn(fmt.Sprintf("writing secret file %s inside git work tree %s although %s (%s)", path, top, msg, opts.allowedBy()))
-			return nil
-		}
-		return &UnsafeError{Path: path, Msg: "refusing to write a secret file inside git work tree " + top + ": " + msg, Hint: hint}
-	}
-	git, err := gitLookPath()
+	b := batchGuard{dir: dir, absDir: absDir, top: top, names: names, opts: opts}
+	git, err := opts.gitPath()
 	if err != nil {
-		return refuse(filepath.Join(dir, names[0]), "git is not installed, so its ignore rules cannot be checked", "write the files outside the work tree, or pass --allow-unignored", 1)
+		return b.refuse(filepath.Join(dir, names[0]), "git is not installed, so its ignore rules cannot be checked", "write the files outside the work tree, or pass --allow-unignored", 1)
 	}
-	gitCmd := func(stdin []byte, args ...string) (int, []byte, error) {
-		cmd := exec.Command(git, append([]string{"-C", cwd}, args...)...)
-		cmd.Env = gitEnv()
-		cmd.Stdin = bytes.NewReader(stdin)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode(), out.Bytes(), nil
-		}
-		return 0, out.Bytes(), err
-	}
-	// Tracked files under the directory, relative to the work tree's top.
-	rc, out, err := gitCmd(nil, "ls-files", "-z", "--full-name", "--", absDir)
+	g := gitRunner{git: git, cwd: cwd}
+	tracked, err := g.trackedUnder(absDir, top)
 	if err != nil {
-		return fmt.Errorf("git ls-files in %s: %w", top, err)
+		return err
+	}
+	ignored, ok := g.ignoredOf(absDir, names)
+	if !ok {
+		return b.refuse(filepath.Join(dir, names[0]), "git check-ignore failed", "write the files outside the work tree, or pass --allow-unignored", 1)
+	}
+	return b.verdict(tracked, ignored)
+}
+
+// batchGuard is one GitGuardAll: the files and the work tree they are in.
+type batchGuard struct {
+	dir, absDir, top string
+	names            []string
+	opts             Options
+}
+
+// refuse is refusal for n of the files, path being the first.
+func (b *batchGuard) refuse(path, msg, hint string, n int) error {
+	if n > 1 {
+		msg = fmt.Sprintf("%s (and %d more of the %d files)", msg, n-1, len(b.names))
+	}
+	return b.opts.refusal(path, b.top, msg, hint)
+}
+
+// trackedUnder lists the files git tracks under absDir, relative to the
+// work tree's top.
+func (g gitRunner) trackedUnder(absDir, top string) (map[string]bool, error) {
+	rc, out, err := g.run(nil, "ls-files", "-z", "--full-name", "--", absDir)
+	if err != nil {
+		return nil, fmt.Errorf("git ls-files in %s: %w", top, err)
 	}
 	if rc != 0 {
-		return fmt.Errorf("git ls-files in %s failed (exit %d)", top, rc)
+		return nil, fmt.Errorf("git ls-files in %s failed (exit %d)", top, rc)
 	}
 	tracked := map[string]bool{}
 	for _, p := range bytes.Split(out, []byte{0}) {
@@ -212,49 +244,60 @@ func GitGuardAll(dir string, names []string, opts Options) error {
 			tracked[filepath.FromSlash(string(p))] = true
 		}
 	}
+	return tracked, nil
+}
+
+// ignoredOf asks git which of the files are ignored, in one run; ok is
+// false when git failed. Without -v, only ignored paths are printed (a
+// negated rule's match is not); exit 1 means none is.
+func (g gitRunner) ignoredOf(absDir string, names []string) (ignored map[string]bool, ok bool) {
 	var in bytes.Buffer
 	for _, n := range names {
 		in.WriteString(filepath.Join(absDir, n))
 		in.WriteByte(0)
 	}
-	// Without -v: only ignored paths are printed (a negated rule's match is
-	// not). Exit 1 means none is ignored.
-	rc, out, err = gitCmd(in.Bytes(), "check-ignore", "--stdin", "-z")
+	rc, out, err := g.run(in.Bytes(), "check-ignore", "--stdin", "-z")
 	if err != nil || (rc != 0 && rc != 1) {
-		return refuse(filepath.Join(dir, names[0]), "git check-ignore failed", "write the files outside the work tree, or pass --allow-unignored", 1)
+		return nil, false
 	}
-	ignored := map[string]bool{}
+	ignored = map[string]bool{}
 	for _, p := range bytes.Split(out, []byte{0}) {
 		if len(p) > 0 {
 			ignored[string(p)] = true
 		}
 	}
+	return ignored, true
+}
+
+// verdict refuses the files git tracks, then those it does not ignore,
+// naming the first of each and counting the rest.
+func (b *batchGuard) verdict(tracked, ignored map[string]bool) error {
 	var firstTracked, firstUnignored string
 	nTracked, nUnignored := 0, 0
-	for _, n := range names {
-		abs := filepath.Join(absDir, n)
-		if rel, err := filepath.Rel(top, abs); err == nil && tracked[rel] {
+	for _, n := range b.names {
+		abs := filepath.Join(b.absDir, n)
+		if rel, err := filepath.Rel(b.top, abs); err == nil && tracked[rel] {
 			if nTracked == 0 {
-				firstTracked = filepath.Join(dir, n)
+				firstTracked = filepath.Join(b.dir, n)
 			}
 			nTracked++
 			continue
 		}
 		if !ignored[abs] {
 			if nUnignored == 0 {
-				firstUnignored = filepath.Join(dir, n)
+				firstUnignored = filepath.Join(b.dir, n)
 			}
 			nUnignored++
 		}
 	}
 	if nTracked > 0 {
-		if err := refuse(firstTracked, "git tracks it (a tracked file is committed even where .gitignore matches)", "git rm --cached the files, or write them elsewhere", nTracked); err != nil {
+		if err := b.refuse(firstTracked, "git tracks it (a tracked file is committed even where .gitignore matches)", "git rm --cached the files, or write them elsewhere", nTracked); err != nil {
 			return err
 		}
 	}
 	if nUnignored > 0 {
-		rel, _ := filepath.Rel(top, absDir)
-		return refuse(firstUnignored, "git does not ignore it", dirRuleHint(top, rel), nUnignored)
+		rel, _ := filepath.Rel(b.top, b.absDir)
+		return b.refuse(firstUnignored, "git does not ignore it", dirRuleHint(b.top, rel), nUnignored)
 	}
 	return nil
 }

@@ -171,6 +171,7 @@ func TestGitGuardAll(t *testing.T) {
 // removed while open: it exists for stat, but its link names a path that
 // does not.
 func TestGitGuardUnresolvableFailsClosed(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS != "linux" {
 		t.Skip("needs /proc/self/fd")
 	}

@@ -15,6 +15,7 @@ import (
 // so a caller can tell "written, maybe not durable" from "not written".
 // A failure before the rename is no PublishedError.
 func TestPublishedError(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	dir := filepath.Join(root, "out")
 	if err := os.Mkdir(dir, 0o700); err != nil {
@@ -22,13 +23,12 @@ func TestPublishedError(t *testing.T) {
 	}
 	path := filepath.Join(dir, "k.bin")
 	// The directory moves away just before its sync, which then fails.
-	CrashHookAt = func(step, p string) {
+	moveAway := Options{StepHook: func(step, p string) {
 		if step == "before-dirsync" && p == path {
 			_ = os.Rename(dir, dir+".away")
 		}
-	}
-	t.Cleanup(func() { CrashHookAt = nil })
-	err := WriteFile(path, []byte("key"), Options{})
+	}}
+	err := WriteFile(path, []byte("key"), moveAway)
 	var pe *PublishedError
 	if !errors.As(err, &pe) || pe.Path != path || !strings.HasPrefix(err.Error(), "open directory "+dir+":") {
 		t.Fatalf("err = %v, want a *PublishedError for %s", err, path)
@@ -36,7 +36,6 @@ func TestPublishedError(t *testing.T) {
 	if b, rerr := os.ReadFile(filepath.Join(dir+".away", "k.bin")); rerr != nil || string(b) != "key" {
 		t.Fatalf("the file is not in place: %q %v", b, rerr)
 	}
-	CrashHookAt = nil
 	// Refused before the rename: not published.
 	err = WriteFile(filepath.Join(dir+".away", "k.bin"), []byte("key"), Options{})
 	if err == nil || errors.As(err, &pe) {

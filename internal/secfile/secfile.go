@@ -41,6 +41,16 @@ type Options struct {
 	OneOfMany bool
 	// Warn receives warnings; nil drops them.
 	Warn func(msg string)
+	// StepHook, when set, is called with the target path at each step of
+	// a write: "after-write", "after-fsync", "after-rename",
+	// "before-dirsync". It is the seam of the R16 crash tests, whose test
+	// binary kills itself there (cmd/usmp-psk/main_test.go); production
+	// never sets it.
+	StepHook func(step, path string)
+
+	// lookGit finds git; nil is exec.LookPath. This package's tests set it
+	// to simulate a machine without git.
+	lookGit func() (string, error)
 }
 
 // allowedBy is the parenthesis of the warning written when AllowUnignored
@@ -100,21 +110,10 @@ func (e *PublishedError) Error() string { return e.Err.Error() }
 // Unwrap returns the cause.
 func (e *PublishedError) Unwrap() error { return e.Err }
 
-// CrashHook is called, when set (only by tests), at each step of a write:
-// "after-write", "after-fsync", "after-rename", "before-dirsync". The R16
-// crash tests kill the process there.
-var CrashHook func(step string)
-
-// CrashHookAt is CrashHook with the target path, so a test can crash at
-// one file's write among several.
-var CrashHookAt func(step, path string)
-
-func crashPoint(step, path string) {
-	if CrashHook != nil {
-		CrashHook(step)
-	}
-	if CrashHookAt != nil {
-		CrashHookAt(step, path)
+// step calls the StepHook, if any.
+func (o Options) step(name, path string) {
+	if o.StepHook != nil {
+		o.StepHook(name, path)
 	}
 }
 
@@ -164,19 +163,19 @@ func Write(path string, opts Options, fn func(w io.Writer) error) (err error) {
 	if err = fn(f); err != nil {
 		return err
 	}
-	crashPoint("after-write", path)
+	opts.step("after-write", path)
 	if err = f.Sync(); err != nil {
 		return fmt.Errorf("sync %s: %w", tmp, err)
 	}
-	crashPoint("after-fsync", path)
+	opts.step("after-fsync", path)
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", tmp, err)
 	}
 	if err = publish(tmp, path, opts.Replace); err != nil {
 		return err
 	}
-	crashPoint("after-rename", path)
-	crashPoint("before-dirsync", path)
+	opts.step("after-rename", path)
+	opts.step("before-dirsync", path)
 	if err := SyncDir(dir); err != nil {
 		return &PublishedError{Path: path, Err: err}
 	}

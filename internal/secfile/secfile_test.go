@@ -56,6 +56,7 @@ func TestWriteFilePerms(t *testing.T) {
 
 // TestNoOverwrite is R6: without Replace an existing file is kept as it was.
 func TestNoOverwrite(t *testing.T) {
+	t.Parallel()
 	p := filepath.Join(t.TempDir(), "key.hex")
 	if err := os.WriteFile(p, []byte("sentinel"), 0o600); err != nil {
 		t.Fatal(err)
@@ -74,6 +75,7 @@ func TestNoOverwrite(t *testing.T) {
 // TestFailureLeavesNothing is R8: a failing writer leaves no target and no
 // temporary file.
 func TestFailureLeavesNothing(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "key.hex")
 	err := Write(p, Options{}, func(w io.Writer) error {
@@ -102,6 +104,7 @@ func assertNoTemps(t *testing.T, dir string) {
 // TestOpenDirectory is R7: a group/other-writable directory without the
 // sticky bit is refused; with the sticky bit (like /tmp) it is accepted.
 func TestOpenDirectory(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "open")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -119,6 +122,7 @@ func TestOpenDirectory(t *testing.T) {
 }
 
 func TestRemoveStaleTemps(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "reg.json")
 	_ = os.WriteFile(filepath.Join(dir, ".reg.json.tmp-123"), nil, 0o600)
@@ -213,10 +217,8 @@ func TestGitGuard(t *testing.T) {
 	t.Run("f no git binary", func(t *testing.T) {
 		repo := t.TempDir()
 		_ = os.Mkdir(filepath.Join(repo, ".git"), 0o700)
-		old := gitLookPath
-		gitLookPath = func() (string, error) { return "", exec.ErrNotFound }
-		defer func() { gitLookPath = old }()
-		err := WriteFile(filepath.Join(repo, "psk.hex"), []byte("x"), Options{})
+		noGit := Options{lookGit: func() (string, error) { return "", exec.ErrNotFound }}
+		err := WriteFile(filepath.Join(repo, "psk.hex"), []byte("x"), noGit)
 		if err == nil || !strings.Contains(err.Error(), "not installed") {
 			t.Fatalf("err = %v", err)
 		}

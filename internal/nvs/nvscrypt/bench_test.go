@@ -54,7 +54,7 @@ func BenchmarkDeriveFromHMACKey(b *testing.B) {
 	hk := readTestdata(b, "enc_hmac.hmac_key.bin")
 	b.ReportAllocs()
 	for b.Loop() {
-		k, err := DeriveFromHMACKey(hk)
+		k, err := deriveFromHMACKey(hk)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -16,13 +16,14 @@ var encVectors = []string{"enc_usmp", "enc_multipage", "enc_v1", "enc_hmac"}
 // TestImageGolden: encrypt(decrypted) == enc and decrypt(enc) == decrypted,
 // for the reference decrypt and the device decrypt, in both schemes.
 func TestImageGolden(t *testing.T) {
+	t.Parallel()
 	for _, name := range encVectors {
 		t.Run(name, func(t *testing.T) {
 			enc := readTestdata(t, name+".bin")
 			plain := readTestdata(t, name+".decrypted.bin")
 			keysSources := map[string]*Keys{"keys file": mustKeys(t, name+".keys.bin")}
 			if name == "enc_hmac" {
-				k, err := DeriveFromHMACKey(readTestdata(t, name+".hmac_key.bin"))
+				k, err := deriveFromHMACKey(readTestdata(t, name+".hmac_key.bin"))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -60,6 +61,7 @@ func TestImageGolden(t *testing.T) {
 // The device decrypt is the exact inverse of EncryptImage, every written
 // entry's CRC is valid, and for these images the reference decrypt agrees.
 func TestDeviceImages(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"enc_device", "enc_gen_edit", "base_usmp_enc"} {
 		t.Run(name, func(t *testing.T) {
 			enc := readTestdata(t, name+".bin")
@@ -97,6 +99,7 @@ func TestDeviceImages(t *testing.T) {
 // and VerifyDecrypted reports ErrWrongKey; so does an image that was never
 // encrypted when it is "decrypted".
 func TestWrongKey(t *testing.T) {
+	t.Parallel()
 	enc := readTestdata(t, "enc_usmp.bin")
 	random, canary := canaryKeys(t, "wrong-key")
 	flipped := bytes.Clone(readTestdata(t, "enc_usmp.keys.bin"))
@@ -145,6 +148,7 @@ func TestWrongKey(t *testing.T) {
 
 // TestVerifyDecrypted covers the cases that are not wrong keys.
 func TestVerifyDecrypted(t *testing.T) {
+	t.Parallel()
 	plain := readTestdata(t, "enc_multipage.decrypted.bin")
 	damaged := bytes.Clone(plain)
 	damaged[64+8] ^= 0xFF // key of the first entry: its CRC fails, the others hold
@@ -185,6 +189,7 @@ func writeEntry(img []byte, p, i int, e []byte) {
 // slots, e.g. for its hidden sta.apinfo blob); the decision is the bitmap's,
 // not the content's.
 func TestEncryptByBitmap(t *testing.T) {
+	t.Parallel()
 	k := mustKeys(t, "enc_usmp.keys.bin")
 	plain := bytes.Clone(readTestdata(t, "enc_usmp.decrypted.bin"))
 	payload := firstEntryOffset + 4*EntrySize // entry 4: the 32 psk bytes
@@ -214,6 +219,7 @@ func TestEncryptByBitmap(t *testing.T) {
 // (the reference counts decrypted slots), and a slot the bitmap calls empty
 // is decrypted when it is not all 0xFF.
 func TestDecryptModesDiffer(t *testing.T) {
+	t.Parallel()
 	k := mustKeys(t, "enc_usmp.keys.bin")
 	plain := bytes.Clone(readTestdata(t, "enc_usmp.decrypted.bin"))
 	// Entries 0..5 are written; put a copy of entry 0 at 7, leaving 6 empty.
@@ -253,6 +259,7 @@ func TestDecryptModesDiffer(t *testing.T) {
 }
 
 func TestImageSizes(t *testing.T) {
+	t.Parallel()
 	k := mustKeys(t, "enc_usmp.keys.bin")
 	enc := readTestdata(t, "enc_usmp.bin")
 	tests := []struct {
@@ -294,6 +301,7 @@ func TestImageSizes(t *testing.T) {
 
 // TestInputsUnchanged: the image functions never modify their input.
 func TestInputsUnchanged(t *testing.T) {
+	t.Parallel()
 	k := mustKeys(t, "enc_usmp.keys.bin")
 	enc := readTestdata(t, "enc_usmp.bin")
 	plain := readTestdata(t, "enc_usmp.decrypted.bin")
@@ -308,6 +316,7 @@ func TestInputsUnchanged(t *testing.T) {
 // TestCipherEntries: the per-entry API gives the same bytes as the image
 // functions, in place and into another buffer, one entry or a whole span.
 func TestCipherEntries(t *testing.T) {
+	t.Parallel()
 	k := mustKeys(t, "enc_multipage.keys.bin")
 	enc := readTestdata(t, "enc_multipage.bin")
 	plain := readTestdata(t, "enc_multipage.decrypted.bin")

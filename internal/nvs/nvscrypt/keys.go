@@ -10,13 +10,14 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
 	"log/slog"
 	"runtime"
+
+	"github.com/usmp/usmp-psk/internal/psk"
 )
 
 // Sizes of the key material and of the nvs_keys partition.
@@ -48,9 +49,6 @@ var (
 	hmacEKeySeed = [4]byte{0x5A, 0x5A, 0xBE, 0xAE}
 	hmacTKeySeed = [4]byte{0xA5, 0xA5, 0xDE, 0xCE}
 )
-
-// kcvMessage is the message of the key check value (design.md §3).
-const kcvMessage = "usmp-psk kcv v1"
 
 // nvsCRC is the NVS CRC32 (nvs-format.md §4): zlib.crc32(data, 0xFFFFFFFF).
 func nvsCRC(data []byte) uint32 {
@@ -178,7 +176,7 @@ func (k *Keys) KCV() string {
 	if err != nil {
 		return ""
 	}
-	return kcv(m)
+	return psk.KeyCheckValue(m)
 }
 
 // Destroy zeroes the key bytes and detaches them from k and from every copy
@@ -283,18 +281,6 @@ func hmacSeeded(dst, key []byte, seed [4]byte) {
 	mac.Sum(dst)
 }
 
-// DeriveFromHMACKey derives the XTS keys from the raw bytes of an HMAC key
-// file (see [ParseHMACKey] for the size rule and [HMACKey.DeriveKeys] for the
-// scheme).
-func DeriveFromHMACKey(hmacKey []byte) (*Keys, error) {
-	h, err := ParseHMACKey(hmacKey)
-	if err != nil {
-		return nil, err
-	}
-	defer h.Destroy()
-	return h.DeriveKeys()
-}
-
 // File returns the HMAC key file contents: the 32 raw bytes, as the reference
 // writes them. The result is key material: write it only to a secret file and
 // wipe it after use. It returns nil if h was destroyed.
@@ -313,7 +299,7 @@ func (h *HMACKey) KCV() string {
 	if err != nil {
 		return ""
 	}
-	return kcv(m)
+	return psk.KeyCheckValue(m)
 }
 
 // Destroy zeroes the key bytes and detaches them from h and its copies.
@@ -345,14 +331,6 @@ func (HMACKey) MarshalText() ([]byte, error) { return nil, ErrNotSerialized }
 
 // GobEncode refuses to serialize key material.
 func (HMACKey) GobEncode() ([]byte, error) { return nil, ErrNotSerialized }
-
-// kcv computes the key check value of key material m.
-func kcv(m []byte) string {
-	mac := hmac.New(sha256.New, m)
-	mac.Write([]byte(kcvMessage))
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(mac.Sum(sum[:0])[:4])
-}
 
 // allFF reports whether every byte of b is 0xFF.
 func allFF(b []byte) bool {

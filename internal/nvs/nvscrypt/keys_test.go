@@ -13,6 +13,17 @@ import (
 	"testing"
 )
 
+// deriveFromHMACKey derives the XTS keys from the raw bytes of an HMAC key
+// file: ParseHMACKey, then HMACKey.DeriveKeys, as the CLI does.
+func deriveFromHMACKey(hmacKey []byte) (*Keys, error) {
+	h, err := ParseHMACKey(hmacKey)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Destroy()
+	return h.DeriveKeys()
+}
+
 // keyVectors are the keys files of the golden vectors, with the XTS key the
 // manifest records for them (../shared/testdata/nvs/manifest.json, xts_key_hex).
 var keyVectors = []struct {
@@ -29,6 +40,7 @@ var keyVectors = []struct {
 // TestKeysPartitionGolden: every reference keys file parses strictly, holds
 // the manifest's XTS key, and serializes back byte for byte.
 func TestKeysPartitionGolden(t *testing.T) {
+	t.Parallel()
 	for _, tt := range keyVectors {
 		t.Run(tt.file, func(t *testing.T) {
 			file := readTestdata(t, tt.file)
@@ -55,6 +67,7 @@ func TestKeysPartitionGolden(t *testing.T) {
 // TestParseKeysPartitionErrors covers the CRC check (good and corrupted) and
 // sizes, for the strict and the lenient parser.
 func TestParseKeysPartitionErrors(t *testing.T) {
+	t.Parallel()
 	good := readTestdata(t, "enc_usmp.keys.bin")
 	mutate := func(f func(b []byte) []byte) []byte { return f(bytes.Clone(good)) }
 	tests := []struct {
@@ -96,8 +109,9 @@ func TestParseKeysPartitionErrors(t *testing.T) {
 // TestDeriveFromHMACKeyGolden: the keys file derived from the vector's HMAC key
 // equals the keys file the reference wrote for it.
 func TestDeriveFromHMACKeyGolden(t *testing.T) {
+	t.Parallel()
 	hk := readTestdata(t, "enc_hmac.hmac_key.bin")
-	k, err := DeriveFromHMACKey(hk)
+	k, err := deriveFromHMACKey(hk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +126,7 @@ func TestDeriveFromHMACKeyGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !k2.Equal(k) {
-		t.Fatal("HMACKey.DeriveKeys differs from DeriveFromHMACKey")
+		t.Fatal("HMACKey.DeriveKeys differs from deriveFromHMACKey")
 	}
 	sameBytes(t, "HMAC key file", h.File(), hk)
 }
@@ -121,6 +135,7 @@ func TestDeriveFromHMACKeyGolden(t *testing.T) {
 // implementation's helper: eky = HMAC-SHA256(K, 5A5ABEAE×8),
 // tky = HMAC-SHA256(K, A5A5DECE×8), for several keys.
 func TestHMACDerivationVectors(t *testing.T) {
+	t.Parallel()
 	ref := func(key []byte, seed string) []byte {
 		msg, _ := hex.DecodeString(strings.Repeat(seed, 8))
 		m := hmac.New(sha256.New, key)
@@ -134,7 +149,7 @@ func TestHMACDerivationVectors(t *testing.T) {
 		canaryBytes("hmac-b", 32),
 	}
 	for i, hk := range keys {
-		k, err := DeriveFromHMACKey(hk)
+		k, err := deriveFromHMACKey(hk)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +158,7 @@ func TestHMACDerivationVectors(t *testing.T) {
 	}
 	// A known answer, so that a change of both helper and reference is caught:
 	// the all-zero HMAC key.
-	k, _ := DeriveFromHMACKey(make([]byte, 32))
+	k, _ := deriveFromHMACKey(make([]byte, 32))
 	if got := k.KCV(); got != zeroHMACDerivedKCV {
 		t.Errorf("KCV of keys derived from the zero HMAC key = %s, want %s", got, zeroHMACDerivedKCV)
 	}
@@ -153,12 +168,13 @@ func TestHMACDerivationVectors(t *testing.T) {
 const zeroHMACDerivedKCV = "0205a694"
 
 func TestParseHMACKeySizes(t *testing.T) {
+	t.Parallel()
 	for _, n := range []int{0, 1, 31, 33, 64} {
 		if _, err := ParseHMACKey(make([]byte, n)); !errors.Is(err, ErrHMACKeySize) {
 			t.Errorf("ParseHMACKey(%d bytes) error = %v, want ErrHMACKeySize", n, err)
 		}
-		if _, err := DeriveFromHMACKey(make([]byte, n)); !errors.Is(err, ErrHMACKeySize) {
-			t.Errorf("DeriveFromHMACKey(%d bytes) error = %v, want ErrHMACKeySize", n, err)
+		if _, err := deriveFromHMACKey(make([]byte, n)); !errors.Is(err, ErrHMACKeySize) {
+			t.Errorf("deriveFromHMACKey(%d bytes) error = %v, want ErrHMACKeySize", n, err)
 		}
 	}
 }
@@ -166,6 +182,7 @@ func TestParseHMACKeySizes(t *testing.T) {
 // TestGenerateKeys: generated keys are random (two differ) and well-formed
 // (CRC ok, 0xFF padding), from crypto/rand when no reader is given.
 func TestGenerateKeys(t *testing.T) {
+	t.Parallel()
 	a, err := GenerateKeys(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -202,6 +219,7 @@ func TestGenerateKeys(t *testing.T) {
 }
 
 func TestGenerateHMACKey(t *testing.T) {
+	t.Parallel()
 	a, err := GenerateHMACKey(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -230,6 +248,7 @@ type failingReader struct{}
 func (failingReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
 
 func TestGenerateReaderError(t *testing.T) {
+	t.Parallel()
 	if _, err := GenerateKeys(failingReader{}); err == nil {
 		t.Error("GenerateKeys with a failing reader succeeded")
 	}
@@ -244,6 +263,7 @@ func TestGenerateReaderError(t *testing.T) {
 // TestDestroy is the white-box zeroization test of R26: Destroy leaves an
 // all-zero backing array and disables the keys.
 func TestDestroy(t *testing.T) {
+	t.Parallel()
 	k, _ := canaryKeys(t, "destroy")
 	backing := k.s.k
 	copyOfK := *k
@@ -289,6 +309,7 @@ func TestDestroy(t *testing.T) {
 // TestKCV: the KCV is stable, 8 hex digits, and not part of the key's hex
 // (R14).
 func TestKCV(t *testing.T) {
+	t.Parallel()
 	k := mustKeys(t, "enc_usmp.keys.bin")
 	got := k.KCV()
 	if got != encUSMPKCV {

@@ -79,6 +79,7 @@ func assertNoLeak(t testing.TB, out string, secret []byte) {
 // TestFormattingRedacts is R13: no fmt verb, nesting, JSON, gob, slog or
 // error path shows key bytes of Keys, HMACKey or Cipher.
 func TestFormattingRedacts(t *testing.T) {
+	t.Parallel()
 	keys, keyCanary := canaryKeys(t, "r13-keys")
 	hmacCanary := canaryBytes("r13-hmac", HMACKeySize)
 	hk, err := ParseHMACKey(hmacCanary)
@@ -194,6 +195,7 @@ func TestFormattingRedacts(t *testing.T) {
 // TestErrorsHaveNoContent is R9: the errors of the parsers cite sizes and
 // offsets, never bytes of the secret input.
 func TestErrorsHaveNoContent(t *testing.T) {
+	t.Parallel()
 	canary := canaryBytes("r9", KeysPartitionSize+1)
 	part := bytes.Clone(canary[:KeysPartitionSize]) // CRC fails
 	inputs := [][]byte{canary, part, canary[:68], canary[:63], canary[:31], canary[:33]}
@@ -207,7 +209,7 @@ func TestErrorsHaveNoContent(t *testing.T) {
 		errs = append(errs, err)
 		_, err = ParseHMACKey(in)
 		errs = append(errs, err)
-		_, err = DeriveFromHMACKey(in)
+		_, err = deriveFromHMACKey(in)
 		errs = append(errs, err)
 		_, err = DecryptImage(in, keys)
 		errs = append(errs, err)

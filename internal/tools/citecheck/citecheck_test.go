@@ -19,6 +19,7 @@ const fixtureDir = "testdata/tree"
 // the right place, or by adding what the comment relies on to the
 // document (an issue's section to docs/history.md).
 func TestRepoCitationsResolve(t *testing.T) {
+	t.Parallel()
 	idx, err := LoadIndex(moduleRoot)
 	if err != nil {
 		t.Fatal(err)
@@ -43,6 +44,7 @@ func TestRepoCitationsResolve(t *testing.T) {
 // of it a finding — or, worse, an index that finds nothing would be caught
 // only here.
 func TestIndexOfTheDocs(t *testing.T) {
+	t.Parallel()
 	idx, err := LoadIndex(moduleRoot)
 	if err != nil {
 		t.Fatal(err)
@@ -84,6 +86,7 @@ func TestIndexOfTheDocs(t *testing.T) {
 // for text that only looks like one (unicode.Nd.R32, R300, a bare §9,
 // another project's issue such as golang/go#75804 or "GitHub issue 9").
 func TestPlantedCitationsAreCaught(t *testing.T) {
+	t.Parallel()
 	idx, err := LoadIndex(fixtureDir)
 	if err != nil {
 		t.Fatal(err)
@@ -135,6 +138,7 @@ func TestPlantedCitationsAreCaught(t *testing.T) {
 // TestMissingDocument: without the documents nothing can resolve, which
 // is an error rather than a flood of findings.
 func TestMissingDocument(t *testing.T) {
+	t.Parallel()
 	if _, err := LoadIndex(t.TempDir()); err == nil {
 		t.Fatal("LoadIndex of a directory without docs/ succeeded")
 	}

@@ -38,6 +38,7 @@ func allCommands(c *cobra.Command) []*cobra.Command {
 // TestDocumentedCoversEveryCommand: every command a user can see gets a
 // page, hidden ones do not, and file names are unique and carry the names.
 func TestDocumentedCoversEveryCommand(t *testing.T) {
+	t.Parallel()
 	root := cli.CommandTree()
 	docs := Documented(root)
 	var got []string
@@ -91,6 +92,7 @@ func generate(t *testing.T) string {
 // TestGenerateDeterministic: two runs give the same bytes, stale pages are
 // removed, and every page names its command.
 func TestGenerateDeterministic(t *testing.T) {
+	t.Parallel()
 	a, b := generate(t), generate(t)
 	stale := filepath.Join(b, "md", "usmp-psk_removed.md")
 	if err := os.WriteFile(stale, []byte("old"), 0o600); err != nil {
@@ -150,6 +152,7 @@ func TestGenerateDeterministic(t *testing.T) {
 }
 
 func TestManPlaceholdersSurvive(t *testing.T) {
+	t.Parallel()
 	root := cli.CommandTree()
 	page, err := renderMan(root, mustDate(t))
 	if err != nil {
@@ -173,6 +176,7 @@ func mustDate(t *testing.T) time.Time {
 }
 
 func TestManDate(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name, flag, epoch, want string
 		wantErr                 bool
@@ -198,6 +202,7 @@ func TestManDate(t *testing.T) {
 // TestFlagsPage: every visible flag of every documented command is in the
 // flags table with its environment variable.
 func TestFlagsPage(t *testing.T) {
+	t.Parallel()
 	cmds := Documented(cli.CommandTree())
 	var b bytes.Buffer
 	renderFlags(&b, cmds)

@@ -357,6 +357,7 @@ func checkFixture(t *testing.T, fx fixture, found []finding) {
 // each must give exactly the findings it names, and our rules fire on no
 // other file.
 func TestGitleaksRules(t *testing.T) {
+	t.Parallel()
 	bin := gitleaksBin(t)
 	fx := &fixtures{t: t, root: t.TempDir()}
 	master := randomKey(t, 32)

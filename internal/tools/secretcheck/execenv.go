@@ -55,8 +55,28 @@ func (c *checker) isCmdLit(lit *ast.CompositeLit) bool {
 // Env assignments in assign: a function body for both ("this function"), or
 // the package-level declarations and the whole file ("this file").
 func (c *checker) execEnv(create []ast.Node, assign ast.Node, where string) {
+	created := c.commandsCreated(create)
+	if len(created) == 0 {
+		return
+	}
+	envSet := c.envAssigned(assign)
+	for _, cr := range created {
+		switch {
+		case cr.hasEnv:
+		case cr.target == nil:
+			c.report(cr.node, RuleExecEnv, "a command is created without being held in a variable, so its Env is never set and it inherits the whole environment; assign it and set .Env to an allowlist (R4)")
+		case !envSet[c.key(cr.target)]:
+			c.report(cr.node, RuleExecEnv, "%s never gets .Env assigned in %s, so the child inherits the whole environment; set it to an allowlist (R4)", types.ExprString(cr.target), where)
+		}
+	}
+}
+
+// commandsCreated finds the commands created in the scopes: calls of
+// exec.Command and exec.CommandContext, and exec.Cmd literals (whose Env
+// field, when given, is checked here), each with what it is assigned to.
+func (c *checker) commandsCreated(scopes []ast.Node) []creation {
 	var created []creation
-	for _, scope := range create {
+	for _, scope := range scopes {
 		var stack []ast.Node
 		ast.Inspect(scope, func(n ast.Node) bool {
 			if n == nil {
@@ -70,25 +90,34 @@ func (c *checker) execEnv(create []ast.Node, assign ast.Node, where string) {
 				}
 			case *ast.CompositeLit:
 				if c.isCmdLit(n) {
-					cr := creation{node: n, target: assignedTo(n, stack)}
-					for _, elt := range n.Elts {
-						if kv, ok := elt.(*ast.KeyValueExpr); ok {
-							if id, ok := kv.Key.(*ast.Ident); ok && id.Name == "Env" {
-								cr.hasEnv = true
-								c.checkEnvValue(kv.Value)
-							}
-						}
-					}
-					created = append(created, cr)
+					created = append(created, c.cmdLiteral(n, stack))
 				}
 			}
 			stack = append(stack, n)
 			return true
 		})
 	}
-	if len(created) == 0 {
-		return
+	return created
+}
+
+// cmdLiteral is the creation of an exec.Cmd literal; an Env field it sets
+// is checked.
+func (c *checker) cmdLiteral(lit *ast.CompositeLit, stack []ast.Node) creation {
+	cr := creation{node: lit, target: assignedTo(lit, stack)}
+	for _, elt := range lit.Elts {
+		if kv, ok := elt.(*ast.KeyValueExpr); ok {
+			if id, ok := kv.Key.(*ast.Ident); ok && id.Name == "Env" {
+				cr.hasEnv = true
+				c.checkEnvValue(kv.Value)
+			}
+		}
 	}
+	return cr
+}
+
+// envAssigned finds the commands whose .Env is assigned in assign, and
+// checks the values assigned.
+func (c *checker) envAssigned(assign ast.Node) map[targetKey]bool {
 	envSet := map[targetKey]bool{}
 	ast.Inspect(assign, func(n ast.Node) bool {
 		as, ok := n.(*ast.AssignStmt)
@@ -110,15 +139,7 @@ func (c *checker) execEnv(create []ast.Node, assign ast.Node, where string) {
 		}
 		return true
 	})
-	for _, cr := range created {
-		switch {
-		case cr.hasEnv:
-		case cr.target == nil:
-			c.report(cr.node, RuleExecEnv, "a command is created without being held in a variable, so its Env is never set and it inherits the whole environment; assign it and set .Env to an allowlist (R4)")
-		case !envSet[c.key(cr.target)]:
-			c.report(cr.node, RuleExecEnv, "%s never gets .Env assigned in %s, so the child inherits the whole environment; set it to an allowlist (R4)", types.ExprString(cr.target), where)
-		}
-	}
+	return envSet
 }
 
 // checkEnvValue reports an Env that is the whole environment.

@@ -162,28 +162,7 @@ type Result struct {
 // testdata, vendor and directories starting with "." or "_" are skipped, and
 // so are nested modules.
 func (l *Loader) CheckModule() (*Result, error) {
-	byDir := map[string][]string{}
-	err := filepath.WalkDir(l.root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			name := d.Name()
-			if path != l.root {
-				if name == "testdata" || name == "vendor" || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") {
-					return filepath.SkipDir
-				}
-				if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
-					return filepath.SkipDir
-				}
-			}
-			return nil
-		}
-		if strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
-			byDir[filepath.Dir(path)] = append(byDir[filepath.Dir(path)], filepath.Base(path))
-		}
-		return nil
-	})
+	byDir, err := l.sourceFiles()
 	if err != nil {
 		return nil, err
 	}
@@ -194,45 +173,87 @@ func (l *Loader) CheckModule() (*Result, error) {
 	sort.Strings(dirs)
 	res := &Result{}
 	for _, dir := range dirs {
-		relDir, err := filepath.Rel(l.root, dir)
-		if err != nil {
+		if err := l.checkDir(res, dir, byDir[dir]); err != nil {
 			return nil, err
-		}
-		pkgPath := l.modPath
-		if relDir != "." {
-			pkgPath += "/" + filepath.ToSlash(relDir)
-		}
-		var built []string
-		if p := l.pkgs[dir]; p != nil {
-			built = append(append(built, p.GoFiles...), p.CgoFiles...)
-		}
-		var pkg unit
-		var alone []unit
-		for _, name := range byDir[dir] {
-			s, err := l.parse(filepath.Join(dir, name))
-			if err != nil {
-				return nil, err
-			}
-			s.rel = filepath.ToSlash(filepath.Join(relDir, name))
-			if slices.Contains(built, name) {
-				pkg.files = append(pkg.files, s)
-			} else {
-				alone = append(alone, unit{pkgPath: pkgPath, files: []*source{s}})
-			}
-		}
-		if len(pkg.files) > 0 {
-			pkg.pkgPath = pkgPath
-			found, errs := l.check(pkg)
-			res.Findings = append(res.Findings, found...)
-			res.TypeErrors = append(res.TypeErrors, errs...)
-		}
-		for _, u := range alone {
-			found, _ := l.check(u)
-			res.Findings = append(res.Findings, found...)
 		}
 	}
 	sortFindings(res.Findings)
 	return res, nil
+}
+
+// sourceFiles lists the module's non-test Go files by directory, skipping
+// testdata, vendor, directories starting with "." or "_", and nested
+// modules.
+func (l *Loader) sourceFiles() (map[string][]string, error) {
+	byDir := map[string][]string{}
+	err := filepath.WalkDir(l.root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path != l.root && skipDir(path, d.Name()) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
+			byDir[filepath.Dir(path)] = append(byDir[filepath.Dir(path)], filepath.Base(path))
+		}
+		return nil
+	})
+	return byDir, err
+}
+
+// skipDir reports whether CheckModule skips the directory at path.
+func skipDir(path, name string) bool {
+	if name == "testdata" || name == "vendor" || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") {
+		return true
+	}
+	_, err := os.Stat(filepath.Join(path, "go.mod"))
+	return err == nil
+}
+
+// checkDir checks the files of one directory: those the build includes as
+// one package, type-checked together, and the others (other platforms'
+// files, build-tagged tools) one by one, without their type errors.
+func (l *Loader) checkDir(res *Result, dir string, names []string) error {
+	relDir, err := filepath.Rel(l.root, dir)
+	if err != nil {
+		return err
+	}
+	pkgPath := l.modPath
+	if relDir != "." {
+		pkgPath += "/" + filepath.ToSlash(relDir)
+	}
+	var built []string
+	if p := l.pkgs[dir]; p != nil {
+		built = append(append(built, p.GoFiles...), p.CgoFiles...)
+	}
+	var pkg unit
+	var alone []unit
+	for _, name := range names {
+		s, err := l.parse(filepath.Join(dir, name))
+		if err != nil {
+			return err
+		}
+		s.rel = filepath.ToSlash(filepath.Join(relDir, name))
+		if slices.Contains(built, name) {
+			pkg.files = append(pkg.files, s)
+		} else {
+			alone = append(alone, unit{pkgPath: pkgPath, files: []*source{s}})
+		}
+	}
+	if len(pkg.files) > 0 {
+		pkg.pkgPath = pkgPath
+		found, errs := l.check(pkg)
+		res.Findings = append(res.Findings, found...)
+		res.TypeErrors = append(res.TypeErrors, errs...)
+	}
+	for _, u := range alone {
+		found, _ := l.check(u)
+		res.Findings = append(res.Findings, found...)
+	}
+	return nil
 }
 
 // CheckFile runs every rule over the file at path, type-checked on its own,

@@ -320,46 +320,49 @@ func (t *tracked) add(c *checker, id *ast.Ident) bool {
 func (c *checker) track(body ast.Node) {
 	for changed := true; changed; {
 		changed = false
-		pair := func(lhs, rhs ast.Expr) {
-			id, ok := lhs.(*ast.Ident)
-			if !ok {
-				return
-			}
-			if c.secretValued(rhs) && c.secret.add(c, id) {
-				changed = true
-			}
-			if c.containsEnv(rhs) != nil && c.env.add(c, id) {
-				changed = true
-			}
-		}
 		ast.Inspect(body, func(n ast.Node) bool {
 			switch n := n.(type) {
 			case *ast.AssignStmt:
-				if n.Tok != token.ASSIGN && n.Tok != token.DEFINE {
-					return true
-				}
-				if len(n.Lhs) == len(n.Rhs) {
-					for i := range n.Lhs {
-						pair(n.Lhs[i], n.Rhs[i])
-					}
-				} else if len(n.Rhs) == 1 && len(n.Lhs) > 0 {
-					// v, ok := os.LookupEnv(…): the value is the first result.
-					if id, ok := n.Lhs[0].(*ast.Ident); ok && c.containsEnv(n.Rhs[0]) != nil && c.env.add(c, id) {
-						changed = true
-					}
+				if n.Tok == token.ASSIGN || n.Tok == token.DEFINE {
+					changed = c.trackAssign(n.Lhs, n.Rhs) || changed
 				}
 			case *ast.ValueSpec:
-				if len(n.Names) == len(n.Values) {
-					for i := range n.Names {
-						pair(n.Names[i], n.Values[i])
-					}
-				} else if len(n.Values) == 1 && len(n.Names) > 0 && c.containsEnv(n.Values[0]) != nil && c.env.add(c, n.Names[0]) {
-					changed = true
+				names := make([]ast.Expr, len(n.Names))
+				for i, id := range n.Names {
+					names[i] = id
 				}
+				changed = c.trackAssign(names, n.Values) || changed
 			}
 			return true
 		})
 	}
+}
+
+// trackAssign marks the variables on the left that get a secret or a
+// value from the environment, and reports whether it marked a new one.
+func (c *checker) trackAssign(lhs, rhs []ast.Expr) (changed bool) {
+	if len(lhs) == len(rhs) {
+		for i := range lhs {
+			id, ok := lhs[i].(*ast.Ident)
+			if !ok {
+				continue
+			}
+			if c.secretValued(rhs[i]) && c.secret.add(c, id) {
+				changed = true
+			}
+			if c.containsEnv(rhs[i]) != nil && c.env.add(c, id) {
+				changed = true
+			}
+		}
+		return changed
+	}
+	// v, ok := os.LookupEnv(…): the value is the first result.
+	if len(rhs) == 1 && len(lhs) > 0 {
+		if id, ok := lhs[0].(*ast.Ident); ok && c.containsEnv(rhs[0]) != nil && c.env.add(c, id) {
+			return true
+		}
+	}
+	return false
 }
 
 // isExpose reports whether e is a call of a method named Expose without
@@ -630,6 +633,8 @@ func (c *checker) inSecretWriter() bool {
 	return false
 }
 
+// checkPerm checks the modes that the secret writers give files and
+// directories they create (R5).
 func (c *checker) checkPerm(call *ast.CallExpr) {
 	if !c.inSecretWriter() {
 		return
@@ -655,13 +660,19 @@ func (c *checker) checkPerm(call *ast.CallExpr) {
 	case p == "os" && n == "Create":
 		c.report(call, RuleSecfilePerm, "os.Create makes a file 0666 before the umask; secret files are created 0600 (R5)")
 	case p == "":
-		sel, fn := c.method(call)
-		if sel == nil || sel.Sel.Name != "Chmod" || len(call.Args) != 1 {
-			return
-		}
-		if fn == nil || recvIs(fn, "os", "File") {
-			c.perm(call, "(*os.File).Chmod", arg(0), permFile)
-		}
+		c.checkFileChmod(call)
+	}
+}
+
+// checkFileChmod checks the mode of an (*os.File).Chmod call (a method
+// whose receiver cannot be typed counts as one).
+func (c *checker) checkFileChmod(call *ast.CallExpr) {
+	sel, fn := c.method(call)
+	if sel == nil || sel.Sel.Name != "Chmod" || len(call.Args) != 1 {
+		return
+	}
+	if fn == nil || recvIs(fn, "os", "File") {
+		c.perm(call, "(*os.File).Chmod", call.Args[0], permFile)
 	}
 }
 

@@ -83,45 +83,7 @@ func TestFixturesAreCaught(t *testing.T) {
 		}
 		rel = filepath.ToSlash(rel)
 		t.Run(rel, func(t *testing.T) {
-			if !hasIgnoreTag(t, path) {
-				t.Errorf("%s: a fixture starts with //go:build ignore, so that no tool builds it", rel)
-			}
-			found, typeErrs, err := l.CheckFile(path, rel)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, e := range typeErrs {
-				// Undeclared names are fine (a lone file of a package);
-				// a missing import would hide the typed paths of the rules.
-				if strings.Contains(e.Error(), "could not import") {
-					t.Errorf("%v", e)
-				}
-			}
-			want := wants(t, path)
-			got := map[int][]string{}
-			for _, f := range found {
-				got[f.Line] = append(got[f.Line], f.Rule)
-			}
-			lines := map[int]bool{}
-			for n := range want {
-				lines[n] = true
-			}
-			for n := range got {
-				lines[n] = true
-			}
-			for n := range lines {
-				w, g := slices.Sorted(slices.Values(want[n])), slices.Sorted(slices.Values(got[n]))
-				if !slices.Equal(w, g) {
-					var msgs []string
-					for _, f := range found {
-						if f.Line == n {
-							msgs = append(msgs, f.String())
-						}
-					}
-					t.Errorf("%s:%d: want %q, got %q\n\t%s", rel, n, w, g, strings.Join(msgs, "\n\t"))
-				}
-			}
-			for _, rules := range want {
+			for _, rules := range checkFixture(t, l, path, rel) {
 				for _, r := range rules {
 					caught[r]++
 				}
@@ -133,6 +95,51 @@ func TestFixturesAreCaught(t *testing.T) {
 			t.Errorf("rule %s has no failing fixture in %s", r, fixtureDir)
 		}
 	}
+}
+
+// checkFixture checks one fixture: its build tag, no missing import, and
+// on every line exactly the findings its want comment names, which it
+// returns by line.
+func checkFixture(t *testing.T, l *Loader, path, rel string) map[int][]string {
+	if !hasIgnoreTag(t, path) {
+		t.Errorf("%s: a fixture starts with //go:build ignore, so that no tool builds it", rel)
+	}
+	found, typeErrs, err := l.CheckFile(path, rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range typeErrs {
+		// Undeclared names are fine (a lone file of a package); a missing
+		// import would hide the typed paths of the rules.
+		if strings.Contains(e.Error(), "could not import") {
+			t.Errorf("%v", e)
+		}
+	}
+	want := wants(t, path)
+	got := map[int][]string{}
+	for _, f := range found {
+		got[f.Line] = append(got[f.Line], f.Rule)
+	}
+	lines := map[int]bool{}
+	for n := range want {
+		lines[n] = true
+	}
+	for n := range got {
+		lines[n] = true
+	}
+	for n := range lines {
+		w, g := slices.Sorted(slices.Values(want[n])), slices.Sorted(slices.Values(got[n]))
+		if !slices.Equal(w, g) {
+			var msgs []string
+			for _, f := range found {
+				if f.Line == n {
+					msgs = append(msgs, f.String())
+				}
+			}
+			t.Errorf("%s:%d: want %q, got %q\n\t%s", rel, n, w, g, strings.Join(msgs, "\n\t"))
+		}
+	}
+	return want
 }
 
 func hasIgnoreTag(t *testing.T, path string) bool {
