@@ -239,11 +239,7 @@ func shellSteps(blk docBlock) []docStep {
 				st.output = st.output[:len(st.output)-1]
 			}
 		}
-		for prefix, reason := range blk.notRun {
-			if strings.HasPrefix(cmd, prefix) {
-				st.notRun = reason
-			}
-		}
+		st.notRun = notRunReason(blk.notRun, cmd)
 		steps = append(steps, st)
 	}
 	return steps
@@ -402,13 +398,13 @@ func addShellBlock(s *docScript, blk docBlock, rep *docReport) {
 	}
 }
 
-// ciJob is one job of a CI example, as it runs here.
+// ciJob is one job of a GitHub Actions workflow, as it runs here. Jobs run
+// in document order, which is the order their needs: put them in.
 type ciJob struct {
 	name   string
 	env    map[string]string
 	steps  []ciStep
-	needs  []string
-	shards []int // matrix shards or parallel indexes; nil: one run
+	shards []int // matrix shards; nil: one run
 }
 
 // ciStep is a run step, or an artifact action.
@@ -436,6 +432,22 @@ func yamlMap(n *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
+// yamlValue returns the scalar value of key in a mapping node, or "".
+func yamlValue(n *yaml.Node, key string) string {
+	if v := yamlMap(n, key); v != nil {
+		return v.Value
+	}
+	return ""
+}
+
+// yamlList returns the items of a sequence node (nil for a missing one).
+func yamlList(n *yaml.Node) []*yaml.Node {
+	if n == nil {
+		return nil
+	}
+	return n.Content
+}
+
 // yamlEnv reads an env/variables mapping.
 func yamlEnv(n *yaml.Node) map[string]string {
 	env := map[string]string{}
@@ -457,242 +469,383 @@ func yamlDoc(t *testing.T, blk docBlock) *yaml.Node {
 	return root.Content[0]
 }
 
+// notRunReason returns the reason a not-run directive gives for cmd, or ""
+// when cmd runs.
+func notRunReason(notRun map[string]string, cmd string) string {
+	reason := ""
+	for prefix, r := range notRun {
+		if strings.HasPrefix(cmd, prefix) {
+			reason = r
+		}
+	}
+	return reason
+}
+
 // ghExpr matches a GitHub expression ${{ … }}.
 var ghExpr = regexp.MustCompile(`\$\{\{\s*([^}]*?)\s*\}\}`)
 
-// addGitHubWorkflow runs the jobs of a GitHub Actions workflow in order.
+// ghWorkflow is a GitHub Actions workflow being added to a page's script:
+// what every run of every job shares.
+type ghWorkflow struct {
+	t      *testing.T
+	s      *docScript
+	rep    *docReport
+	blk    docBlock
+	env    map[string]string // the workflow's env
+	inputs map[string]string // the workflow_dispatch inputs, at their defaults
+}
+
+// addGitHubWorkflow runs the jobs of a GitHub Actions workflow in order,
+// each once per shard of its matrix.
 func addGitHubWorkflow(t *testing.T, s *docScript, blk docBlock, rep *docReport) {
 	t.Helper()
 	root := yamlDoc(t, blk)
-	wfEnv := yamlEnv(yamlMap(root, "env"))
-	inputs := map[string]string{}
-	if in := yamlMap(yamlMap(yamlMap(root, "on"), "workflow_dispatch"), "inputs"); in != nil {
-		for i := 0; i+1 < len(in.Content); i += 2 {
-			inputs[in.Content[i].Value] = yamlMap(in.Content[i+1], "default").Value
-		}
-	}
+	wf := &ghWorkflow{t: t, s: s, rep: rep, blk: blk, env: yamlEnv(yamlMap(root, "env")), inputs: ghInputs(root)}
 	jobs := yamlMap(root, "jobs")
 	for i := 0; i+1 < len(jobs.Content); i += 2 {
-		name, jn := jobs.Content[i].Value, jobs.Content[i+1]
-		job := ciJob{name: name, env: yamlEnv(yamlMap(jn, "env"))}
-		if sh := yamlMap(yamlMap(yamlMap(jn, "strategy"), "matrix"), "shard"); sh != nil {
-			for _, v := range sh.Content {
-				n, _ := strconv.Atoi(v.Value)
-				job.shards = append(job.shards, n)
-			}
-		}
-		for _, stn := range yamlMap(jn, "steps").Content {
-			st := ciStep{line: blk.line + stn.Line, env: yamlEnv(yamlMap(stn, "env"))}
-			if r := yamlMap(stn, "run"); r != nil {
-				st.run = r.Value
-			}
-			if u := yamlMap(stn, "uses"); u != nil {
-				st.uses = u.Value
-				with := yamlMap(stn, "with")
-				val := func(k string) string {
-					if v := yamlMap(with, k); v != nil {
-						return v.Value
-					}
-					return ""
-				}
-				switch {
-				case strings.HasPrefix(st.uses, "actions/upload-artifact"):
-					st.upload = &ciArtifact{name: val("name"), path: val("path")}
-				case strings.HasPrefix(st.uses, "actions/download-artifact"):
-					st.down = &ciArtifact{pattern: val("pattern"), path: val("path")}
-				}
-			}
-			job.steps = append(job.steps, st)
-		}
+		job := ghParseJob(blk, jobs.Content[i].Value, jobs.Content[i+1])
 		runs := job.shards
 		if runs == nil {
 			runs = []int{0}
 		}
 		for _, shard := range runs {
-			ws := "$DOCROOT/gh-" + name
-			if shard > 0 {
-				ws += fmt.Sprintf("-%d", shard)
+			newGHRun(wf, &job, shard).addSteps()
+		}
+	}
+}
+
+// ghInputs reads the workflow_dispatch inputs at their defaults, the values
+// of a run started without any.
+func ghInputs(root *yaml.Node) map[string]string {
+	inputs := map[string]string{}
+	in := yamlMap(yamlMap(yamlMap(root, "on"), "workflow_dispatch"), "inputs")
+	if in == nil {
+		return inputs
+	}
+	for i := 0; i+1 < len(in.Content); i += 2 {
+		inputs[in.Content[i].Value] = yamlMap(in.Content[i+1], "default").Value
+	}
+	return inputs
+}
+
+// ghParseJob reads one job: its env, its matrix shards and its steps.
+func ghParseJob(blk docBlock, name string, jn *yaml.Node) ciJob {
+	job := ciJob{name: name, env: yamlEnv(yamlMap(jn, "env"))}
+	if sh := yamlMap(yamlMap(yamlMap(jn, "strategy"), "matrix"), "shard"); sh != nil {
+		for _, v := range sh.Content {
+			n, _ := strconv.Atoi(v.Value)
+			job.shards = append(job.shards, n)
+		}
+	}
+	for _, stn := range yamlMap(jn, "steps").Content {
+		job.steps = append(job.steps, ghParseStep(blk, stn))
+	}
+	return job
+}
+
+// ghParseStep reads one step: a run, or an action with, for the artifact
+// actions, what it uploads or downloads.
+func ghParseStep(blk docBlock, stn *yaml.Node) ciStep {
+	st := ciStep{line: blk.line + stn.Line, env: yamlEnv(yamlMap(stn, "env"))}
+	if r := yamlMap(stn, "run"); r != nil {
+		st.run = r.Value
+	}
+	u := yamlMap(stn, "uses")
+	if u == nil {
+		return st
+	}
+	st.uses = u.Value
+	with := yamlMap(stn, "with")
+	switch {
+	case strings.HasPrefix(st.uses, "actions/upload-artifact"):
+		st.upload = &ciArtifact{name: yamlValue(with, "name"), path: yamlValue(with, "path")}
+	case strings.HasPrefix(st.uses, "actions/download-artifact"):
+		st.down = &ciArtifact{pattern: yamlValue(with, "pattern"), path: yamlValue(with, "path")}
+	}
+	return st
+}
+
+// ghRun is one run of a job (one shard of its matrix, or its only run), in
+// a workspace of its own; it expands the workflow's expressions as that
+// run sees them.
+type ghRun struct {
+	wf    *ghWorkflow
+	job   *ciJob
+	shard int    // the matrix shard; 0: a job without a matrix
+	ws    string // the workspace, a copy of the factory repository
+	shm   string // the run's /dev/shm
+}
+
+func newGHRun(wf *ghWorkflow, job *ciJob, shard int) ghRun {
+	ws := "$DOCROOT/gh-" + job.name
+	if shard > 0 {
+		ws += fmt.Sprintf("-%d", shard)
+	}
+	return ghRun{wf: wf, job: job, shard: shard, ws: ws, shm: ws + "-shm"}
+}
+
+// expr expands the ${{ … }} expressions in text.
+func (r ghRun) expr(text string) string {
+	r.wf.t.Helper()
+	return ghExpr.ReplaceAllStringFunc(text, func(m string) string {
+		v, ok := r.value(ghExpr.FindStringSubmatch(m)[1])
+		if !ok {
+			r.wf.t.Fatalf("%s:%d: unknown expression %s", r.wf.blk.doc, r.wf.blk.line, m)
+		}
+		return v
+	})
+}
+
+// value is the value of expression e in this run; ok is false for an
+// expression the test does not know. A secret is read from the
+// environment the prologue sets.
+func (r ghRun) value(e string) (v string, ok bool) {
+	switch {
+	case e == "matrix.shard":
+		return strconv.Itoa(r.shard), true
+	case e == "github.run_id":
+		return "4242", true
+	case strings.HasPrefix(e, "inputs."):
+		return r.wf.inputs[strings.TrimPrefix(e, "inputs.")], true
+	case strings.HasPrefix(e, "secrets."):
+		return "$" + strings.TrimPrefix(e, "secrets."), true
+	case strings.HasPrefix(e, "env."):
+		k := strings.TrimPrefix(e, "env.")
+		if v, ok := r.job.env[k]; ok {
+			return v, true
+		}
+		return r.wf.env[k], true
+	}
+	return "", false
+}
+
+// exports is the bash that exports env, sorted, its values expanded and
+// their system paths moved under the work directory.
+func (r ghRun) exports(env map[string]string) string {
+	var keys []string
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "export %s=\"%s\"\n", k, rewritePaths(r.expr(env[k]), r.shm))
+	}
+	return b.String()
+}
+
+// prologue starts every step's script: it makes the workspace and exports
+// the workflow's and the job's env and the secrets.
+func (r ghRun) prologue() string {
+	return fmt.Sprintf("mkdir -p %s %s && cd %s\n[ -e factory ] || cp -r \"$DOCROOT/repo/.\" .\n", r.ws, r.shm, r.ws) +
+		r.exports(r.wf.env) + r.exports(r.job.env) + "export USMP_MASTER_SECRET=\"$CANARY_MASTER\" NVS_KEYS_B64=\"$DOC_NVS_KEYS_B64\"\n"
+}
+
+// first reports whether this is the job's first run, the one that counts
+// its steps: a step run for every shard counts once.
+func (r ghRun) first() bool { return r.shard <= 1 }
+
+// where names a step of this run in the test's log.
+func (r ghRun) where(st ciStep) string {
+	where := fmt.Sprintf("%s:%d (job %s", r.wf.blk.doc, st.line, r.job.name)
+	if r.shard > 0 {
+		where += fmt.Sprintf(", shard %d", r.shard)
+	}
+	return where + ")"
+}
+
+// addSteps adds the job's steps for this run: the artifact actions as
+// docartifact commands, the run steps as scripts; other actions are not run.
+func (r ghRun) addSteps() {
+	s, rep := r.wf.s, r.wf.rep
+	prologue := r.prologue()
+	for _, st := range r.job.steps {
+		where := r.where(st)
+		switch {
+		case st.upload != nil:
+			s.step(where, st.uses, fmt.Sprintf("%sdocartifact upload \"%s\" \"%s\"\n", prologue, r.expr(st.upload.name), strings.TrimSpace(rewritePaths(r.expr(st.upload.path), r.shm))), 0, nil)
+			if r.first() {
+				rep.add(1)
 			}
-			shm := ws + "-shm"
-			expr := func(text string) string {
-				return ghExpr.ReplaceAllStringFunc(text, func(m string) string {
-					e := ghExpr.FindStringSubmatch(m)[1]
-					switch {
-					case e == "matrix.shard":
-						return strconv.Itoa(shard)
-					case e == "github.run_id":
-						return "4242"
-					case strings.HasPrefix(e, "inputs."):
-						return inputs[strings.TrimPrefix(e, "inputs.")]
-					case strings.HasPrefix(e, "secrets."):
-						return "$" + strings.TrimPrefix(e, "secrets.")
-					case strings.HasPrefix(e, "env."):
-						k := strings.TrimPrefix(e, "env.")
-						if v, ok := job.env[k]; ok {
-							return v
-						}
-						return wfEnv[k]
-					}
-					t.Fatalf("%s:%d: unknown expression %s", blk.doc, blk.line, m)
-					return ""
-				})
+		case st.down != nil:
+			s.step(where, st.uses, fmt.Sprintf("%sdocartifact download \"%s\" \"%s\"\n", prologue, r.expr(st.down.pattern), rewritePaths(r.expr(st.down.path), r.shm)), 0, nil)
+			if r.first() {
+				rep.add(1)
 			}
-			exports := func(env map[string]string) string {
-				var keys []string
-				for k := range env {
-					keys = append(keys, k)
-				}
-				sort.Strings(keys)
-				var b strings.Builder
-				for _, k := range keys {
-					fmt.Fprintf(&b, "export %s=\"%s\"\n", k, rewritePaths(expr(env[k]), shm))
-				}
-				return b.String()
+		case st.uses != "":
+			if r.first() {
+				rep.add(0, where+": uses "+st.uses+" — the workspace, Go and the usmp-psk under test are there")
 			}
-			prologue := fmt.Sprintf("mkdir -p %s %s && cd %s\n[ -e factory ] || cp -r \"$DOCROOT/repo/.\" .\n", ws, shm, ws) +
-				exports(wfEnv) + exports(job.env) + "export USMP_MASTER_SECRET=\"$CANARY_MASTER\" NVS_KEYS_B64=\"$DOC_NVS_KEYS_B64\"\n"
-			for _, st := range job.steps {
-				where := fmt.Sprintf("%s:%d (job %s", blk.doc, st.line, name)
-				if shard > 0 {
-					where += fmt.Sprintf(", shard %d", shard)
-				}
-				where += ")"
-				switch {
-				case st.upload != nil:
-					s.step(where, st.uses, fmt.Sprintf("%sdocartifact upload \"%s\" \"%s\"\n", prologue, expr(st.upload.name), strings.TrimSpace(rewritePaths(expr(st.upload.path), shm))), 0, nil)
-					if shard <= 1 {
-						rep.add(1)
-					}
-				case st.down != nil:
-					s.step(where, st.uses, fmt.Sprintf("%sdocartifact download \"%s\" \"%s\"\n", prologue, expr(st.down.pattern), rewritePaths(expr(st.down.path), shm)), 0, nil)
-					if shard <= 1 {
-						rep.add(1)
-					}
-				case st.uses != "":
-					if shard <= 1 {
-						rep.add(0, where+": uses "+st.uses+" — the workspace, Go and the usmp-psk under test are there")
-					}
-				default:
-					notRun := ""
-					for prefix, reason := range blk.notRun {
-						if strings.HasPrefix(st.run, prefix) {
-							notRun = reason
-						}
-					}
-					if notRun != "" {
-						if shard <= 1 {
-							rep.add(0, where+": "+firstLine(st.run)+" — "+notRun)
-						}
-						continue
-					}
-					script := prologue + exports(st.env) + "set -eo pipefail\n" + rewritePaths(expr(st.run), shm) + "\n"
-					s.step(where, st.run, script, 0, nil)
-					if shard <= 1 {
-						rep.add(strings.Count(strings.TrimSpace(st.run), "\n") + 1)
-					}
-					if shard == 1 && strings.Contains(st.run, "NVS_KEYS_B64") {
-						failKeysStep(s, where, script)
-					}
-				}
+		default:
+			r.addRunStep(where, prologue, st)
+		}
+	}
+}
+
+// addRunStep adds the script of one run: step (its env exported, bash -e),
+// or counts it as not run; in the first shard, a step that decodes the NVS
+// keys is also run failing, to check the keys are removed all the same.
+func (r ghRun) addRunStep(where, prologue string, st ciStep) {
+	s, rep := r.wf.s, r.wf.rep
+	if reason := notRunReason(r.wf.blk.notRun, st.run); reason != "" {
+		if r.first() {
+			rep.add(0, where+": "+firstLine(st.run)+" — "+reason)
+		}
+		return
+	}
+	script := prologue + r.exports(st.env) + "set -eo pipefail\n" + rewritePaths(r.expr(st.run), r.shm) + "\n"
+	s.step(where, st.run, script, 0, nil)
+	if r.first() {
+		rep.add(strings.Count(strings.TrimSpace(st.run), "\n") + 1)
+	}
+	if r.shard == 1 && strings.Contains(st.run, "NVS_KEYS_B64") {
+		failKeysStep(s, where, script)
+	}
+}
+
+// glPipeline is a GitLab CI pipeline being added to a page's script.
+type glPipeline struct {
+	s    *docScript
+	rep  *docReport
+	blk  docBlock
+	root *yaml.Node
+	vars map[string]string // the pipeline's variables
+}
+
+// glJob is one job of a pipeline, as it runs here.
+type glJob struct {
+	name      string
+	line      int          // in the page
+	items     []*yaml.Node // the lines of its script, after those of its template's before_script
+	runs      []int        // CI_NODE_INDEX of each run: 1 to n for parallel: n, else 0
+	artifacts []string     // its artifacts: paths, restored in later stages
+}
+
+// addGitLabPipeline runs the jobs of a GitLab CI pipeline, stage by stage,
+// each once per parallel run, a run's script as one step.
+func addGitLabPipeline(t *testing.T, s *docScript, blk docBlock, rep *docReport) {
+	t.Helper()
+	root := yamlDoc(t, blk)
+	p := glPipeline{s: s, rep: rep, blk: blk, root: root, vars: yamlEnv(yamlMap(root, "variables"))}
+	for _, stage := range yamlMap(root, "stages").Content {
+		for _, job := range p.stageJobs(stage.Value) {
+			for _, idx := range job.runs {
+				p.addRun(job, idx)
 			}
 		}
 	}
 }
 
-// addGitLabPipeline runs the jobs of a GitLab CI pipeline, stage by stage.
-func addGitLabPipeline(t *testing.T, s *docScript, blk docBlock, rep *docReport) {
-	t.Helper()
-	root := yamlDoc(t, blk)
-	vars := yamlEnv(yamlMap(root, "variables"))
-	var stages []string
-	for _, n := range yamlMap(root, "stages").Content {
-		stages = append(stages, n.Value)
-	}
-	list := func(n *yaml.Node) []*yaml.Node {
-		if n == nil {
-			return nil
+// stageJobs are the jobs of one stage, in document order; a hidden job
+// (.name) is a template and does not run.
+func (p glPipeline) stageJobs(stage string) []glJob {
+	var jobs []glJob
+	for i := 0; i+1 < len(p.root.Content); i += 2 {
+		name, jn := p.root.Content[i].Value, p.root.Content[i+1]
+		if jn.Kind != yaml.MappingNode || strings.HasPrefix(name, ".") || yamlMap(jn, "stage") == nil || yamlMap(jn, "stage").Value != stage {
+			continue
 		}
-		return n.Content
-	}
-	for _, stage := range stages {
-		for i := 0; i+1 < len(root.Content); i += 2 {
-			name, jn := root.Content[i].Value, root.Content[i+1]
-			if jn.Kind != yaml.MappingNode || strings.HasPrefix(name, ".") || yamlMap(jn, "stage") == nil || yamlMap(jn, "stage").Value != stage {
-				continue
-			}
-			items := []*yaml.Node{}
-			if ext := yamlMap(jn, "extends"); ext != nil {
-				items = append(items, list(yamlMap(yamlMap(root, ext.Value), "before_script"))...)
-			}
-			items = append(items, list(yamlMap(jn, "script"))...)
-			runs := []int{0}
-			if p := yamlMap(jn, "parallel"); p != nil {
-				n, _ := strconv.Atoi(p.Value)
-				runs = nil
-				for k := 1; k <= n; k++ {
-					runs = append(runs, k)
-				}
-			}
-			var artifacts []string
-			for _, p := range list(yamlMap(yamlMap(jn, "artifacts"), "paths")) {
-				artifacts = append(artifacts, p.Value)
-			}
-			for _, idx := range runs {
-				ws := "$DOCROOT/gl-" + name
-				if idx > 0 {
-					ws += fmt.Sprintf("-%d", idx)
-				}
-				shm := ws + "-shm"
-				var b strings.Builder
-				fmt.Fprintf(&b, "mkdir -p %s %s && cd %s\n[ -e factory ] || cp -r \"$DOCROOT/repo/.\" .\n", ws, shm, ws)
-				// Artifacts of earlier stages, as GitLab restores them.
-				b.WriteString("[ -d \"$DOCROOT/gl-artifacts\" ] && cp -r \"$DOCROOT/gl-artifacts/.\" .\n")
-				keys := make([]string, 0, len(vars))
-				for k := range vars {
-					keys = append(keys, k)
-				}
-				sort.Strings(keys)
-				for _, k := range keys {
-					fmt.Fprintf(&b, "export %s=%q\n", k, vars[k])
-				}
-				fmt.Fprintf(&b, "export CI_NODE_INDEX=%d CI_NODE_TOTAL=%d CI_PIPELINE_ID=4242\n", idx, len(runs))
-				b.WriteString("export USMP_MASTER_SECRET=\"$CANARY_MASTER\" NVS_KEYS_B64=\"$DOC_NVS_KEYS_B64\"\n")
-				b.WriteString("set -eo pipefail\n")
-				where := fmt.Sprintf("%s:%d (job %s", blk.doc, blk.line+jn.Line, name)
-				if idx > 0 {
-					where += fmt.Sprintf(", node %d", idx)
-				}
-				where += ")"
-				n := 0
-				for _, it := range items {
-					notRun := ""
-					for prefix, reason := range blk.notRun {
-						if strings.HasPrefix(it.Value, prefix) {
-							notRun = reason
-						}
-					}
-					if notRun != "" {
-						if idx <= 1 {
-							rep.add(0, fmt.Sprintf("%s:%d (job %s): %s — %s", blk.doc, blk.line+it.Line, name, firstLine(it.Value), notRun))
-						}
-						continue
-					}
-					b.WriteString(rewritePaths(it.Value, shm) + "\n")
-					n++
-				}
-				for _, a := range artifacts {
-					fmt.Fprintf(&b, "mkdir -p \"$DOCROOT/gl-artifacts\" && cp -r --parents %s \"$DOCROOT/gl-artifacts/\"\n", a)
-				}
-				s.step(where, "the job's script", b.String(), 0, nil)
-				if idx <= 1 {
-					rep.add(n)
-				}
-				if idx == 1 && strings.Contains(b.String(), "NVS_KEYS_B64\"") && strings.Contains(b.String(), "base64 -d") {
-					failKeysStep(s, where, b.String())
-				}
-			}
+		var artifacts []string
+		for _, a := range yamlList(yamlMap(yamlMap(jn, "artifacts"), "paths")) {
+			artifacts = append(artifacts, a.Value)
 		}
+		jobs = append(jobs, glJob{name: name, line: p.blk.line + jn.Line, items: p.jobItems(jn), runs: glRuns(jn), artifacts: artifacts})
 	}
+	return jobs
+}
+
+// jobItems are the script lines of a job: the before_script of the
+// template it extends, then its script.
+func (p glPipeline) jobItems(jn *yaml.Node) []*yaml.Node {
+	items := []*yaml.Node{}
+	if ext := yamlMap(jn, "extends"); ext != nil {
+		items = append(items, yamlList(yamlMap(yamlMap(p.root, ext.Value), "before_script"))...)
+	}
+	return append(items, yamlList(yamlMap(jn, "script"))...)
+}
+
+// glRuns are the CI_NODE_INDEX values of a job's runs: 1 to n for
+// parallel: n, else one run with 0.
+func glRuns(jn *yaml.Node) []int {
+	p := yamlMap(jn, "parallel")
+	if p == nil {
+		return []int{0}
+	}
+	n, _ := strconv.Atoi(p.Value)
+	var runs []int
+	for k := 1; k <= n; k++ {
+		runs = append(runs, k)
+	}
+	return runs
+}
+
+// addRun adds one run of a job as one step: the prologue, the script lines
+// that run, and the copy of its artifacts for later stages. In the first
+// parallel run, a script that decodes the NVS keys is also run failing, to
+// check the keys are removed all the same.
+func (p glPipeline) addRun(job glJob, idx int) {
+	ws := "$DOCROOT/gl-" + job.name
+	if idx > 0 {
+		ws += fmt.Sprintf("-%d", idx)
+	}
+	shm := ws + "-shm"
+	var b strings.Builder
+	b.WriteString(p.prologue(ws, shm, idx, len(job.runs)))
+	where := fmt.Sprintf("%s:%d (job %s", p.blk.doc, job.line, job.name)
+	if idx > 0 {
+		where += fmt.Sprintf(", node %d", idx)
+	}
+	where += ")"
+	n := p.runScript(&b, job, idx, shm)
+	for _, a := range job.artifacts {
+		fmt.Fprintf(&b, "mkdir -p \"$DOCROOT/gl-artifacts\" && cp -r --parents %s \"$DOCROOT/gl-artifacts/\"\n", a)
+	}
+	p.s.step(where, "the job's script", b.String(), 0, nil)
+	if idx <= 1 {
+		p.rep.add(n)
+	}
+	if idx == 1 && strings.Contains(b.String(), "NVS_KEYS_B64\"") && strings.Contains(b.String(), "base64 -d") {
+		failKeysStep(p.s, where, b.String())
+	}
+}
+
+// prologue starts a run's script: it makes the workspace, restores the
+// artifacts of earlier stages as GitLab does, and exports the pipeline's
+// variables, the CI variables and the secrets, then sets bash -e.
+func (p glPipeline) prologue(ws, shm string, idx, total int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "mkdir -p %s %s && cd %s\n[ -e factory ] || cp -r \"$DOCROOT/repo/.\" .\n", ws, shm, ws)
+	b.WriteString("[ -d \"$DOCROOT/gl-artifacts\" ] && cp -r \"$DOCROOT/gl-artifacts/.\" .\n")
+	keys := make([]string, 0, len(p.vars))
+	for k := range p.vars {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "export %s=%q\n", k, p.vars[k])
+	}
+	fmt.Fprintf(&b, "export CI_NODE_INDEX=%d CI_NODE_TOTAL=%d CI_PIPELINE_ID=4242\n", idx, total)
+	b.WriteString("export USMP_MASTER_SECRET=\"$CANARY_MASTER\" NVS_KEYS_B64=\"$DOC_NVS_KEYS_B64\"\n")
+	b.WriteString("set -eo pipefail\n")
+	return b.String()
+}
+
+// runScript writes the script lines of one run that the test runs, and
+// counts the others (in the first run) as not run; it returns how many it
+// wrote.
+func (p glPipeline) runScript(b *strings.Builder, job glJob, idx int, shm string) int {
+	n := 0
+	for _, it := range job.items {
+		if reason := notRunReason(p.blk.notRun, it.Value); reason != "" {
+			if idx <= 1 {
+				p.rep.add(0, fmt.Sprintf("%s:%d (job %s): %s — %s", p.blk.doc, p.blk.line+it.Line, job.name, firstLine(it.Value), reason))
+			}
+			continue
+		}
+		b.WriteString(rewritePaths(it.Value, shm) + "\n")
+		n++
+	}
+	return n
 }
 
 // failKeysStep runs a CI step that decodes the NVS keys once more with an
