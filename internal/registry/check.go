@@ -159,9 +159,12 @@ func (t *tx) compareRecords(p *replay, find func(Finding)) error {
 		}
 		rec, err := t.decode(&rw, false)
 		if ce := (*CorruptError)(nil); errors.As(err, &ce) {
-			// A damaged row is a finding; the others are still compared.
+			// A damaged row is a finding; what can be read of it, and
+			// the other rows, are still compared.
 			find(Finding{Device: ce.Device, Field: ce.Field, Problem: ce.Msg})
-			p.seenID(ce.Device)
+			for _, f := range p.compareDamaged(&rw) {
+				find(f)
+			}
 			continue
 		}
 		if err != nil {
@@ -303,10 +306,14 @@ func (c *checker) records(p *replay) error {
 // whole record.
 func (c *checker) row(rw *row, p *replay) {
 	rec, err := c.t.decodeFields(rw)
+	var compared []Finding
 	if err == nil {
-		for _, f := range p.compare(rec) {
-			c.contradiction(f)
-		}
+		compared = p.compare(rec)
+	} else {
+		compared = p.compareDamaged(rw)
+	}
+	for _, f := range compared {
+		c.contradiction(f)
 	}
 	if err == nil {
 		err = c.t.withKey(rec, rw)
@@ -319,9 +326,6 @@ func (c *checker) row(rw *row, p *replay) {
 	}
 	if ce := (*CorruptError)(nil); errors.As(err, &ce) {
 		c.find(Finding{Device: ce.Device, Field: ce.Field, Problem: ce.Msg})
-		if rec == nil {
-			p.seenID(ce.Device)
-		}
 		psk.Wipe(rw.plain)
 		return
 	}

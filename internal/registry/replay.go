@@ -9,6 +9,8 @@ package registry
 import (
 	"fmt"
 	"slices"
+
+	"github.com/usmp/usmp-psk/internal/psk"
 )
 
 // implied is a device as the log leaves it.
@@ -71,7 +73,16 @@ func (p *replay) apply(e *AuditEntry) {
 }
 
 // compare returns what rec contradicts in the log.
-func (p *replay) compare(rec *Record) []Finding {
+func (p *replay) compare(rec *Record) []Finding { return p.compareKnown(rec, known{epoch: true, text: true}) }
+
+// known says which of a record's columns could be read: a damaged row is
+// still compared on the others, so one bad column cannot hide a change to
+// another (an un-revoked device whose revocation time was left in place).
+type known struct{ epoch, text bool }
+
+// compareKnown returns what rec contradicts in the log, in the columns
+// that could be read.
+func (p *replay) compareKnown(rec *Record, k known) []Finding {
 	d := p.devices[rec.ID]
 	if d == nil {
 		return []Finding{{Device: rec.ID, Field: "audit", Problem: "the audit log never recorded this device: it was added outside usmp-psk"}}
@@ -83,29 +94,36 @@ func (p *replay) compare(rec *Record) []Finding {
 		out = append(out, Finding{Device: rec.ID, Field: field, Problem: problem + entry})
 	}
 	switch {
+	case !k.text:
 	case d.status == StatusRevoked && rec.Status != StatusRevoked:
 		add("status", "active, but the audit log revoked it: it was un-revoked outside usmp-psk")
 	case d.status != rec.Status:
 		add("status", "revoked, but the audit log has no revocation of it")
 	}
-	if d.epoch != rec.Epoch {
+	if k.epoch && d.epoch != rec.Epoch {
 		add("epoch", fmt.Sprintf("is %d, the audit log says %d", rec.Epoch, d.epoch))
 	}
-	if !equalKCV(d.kcv, rec.KCV) {
+	if k.text && !equalKCV(d.kcv, rec.KCV) {
 		add("kcv", fmt.Sprintf("is %s, the audit log says %s: the key was changed outside usmp-psk", rec.KCV, d.kcv))
 	}
-	if d.source != "" && d.source != rec.Source {
+	if k.text && d.source != "" && d.source != rec.Source {
 		add("source", fmt.Sprintf("is %s, the audit log says %s", rec.Source, d.source))
 	}
 	return out
 }
 
-// seen marks a device whose record exists but could not be compared (a
-// damaged row).
-func (p *replay) seenID(id string) {
-	if d := p.devices[id]; d != nil {
-		d.seen = true
+// compareDamaged returns what a row that could not be decoded still
+// contradicts in the log; nil when even its id is unreadable.
+func (p *replay) compareDamaged(r *row) []Finding {
+	if r.badID || psk.ValidateDeviceID(r.id) != nil {
+		return nil
 	}
+	k := known{epoch: !r.badEpoch && r.epoch >= 0 && r.epoch <= 1<<32-1, text: !r.badText}
+	rec := &Record{Device: Device{ID: r.id, Source: Source(r.source), Status: Status(r.status), KCV: r.kcv}}
+	if k.epoch {
+		rec.Epoch = uint32(r.epoch)
+	}
+	return p.compareKnown(rec, k)
 }
 
 // deleted returns the devices the log records and the registry has no
