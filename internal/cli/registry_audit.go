@@ -23,13 +23,14 @@ type registryAuditOptions struct {
 	head   bool
 	expect string
 	jsonl  string
+	force  bool
 }
 
 func newRegistryAuditCmd(f *Factory, root *rootOptions, runF func(*registryAuditOptions) error) *cobra.Command {
 	opts := &registryAuditOptions{IO: f.IO, OpenRegistry: f.registryOpener(root),
 		JSONLFile: secfile.Options{NotSecret: true, Warn: f.IO.Warn, StepHook: f.fileStepHook()}}
 	cmd := &cobra.Command{
-		Use:   "audit [--head | --expect SEQ:HASH | --jsonl FILE] [--json]",
+		Use:   "audit [--head | --expect SEQ:HASH | --jsonl FILE [--force]] [--json]",
 		Short: "Verify the audit log and the registry against it (exit 3 if tampered)",
 		Long: `Verify the registry's audit log (its table usmp_audit): every entry in its
 canonical form with a correct SHA-256 hash, seq counting from 1, each prev equal
@@ -42,7 +43,8 @@ Checkpoints catch a log rewritten as a whole: --head prints SEQ:HASH of the last
 entry (keep it somewhere else: a CI log, a ticket); --expect SEQ:HASH exits 3
 unless the log still holds exactly that entry at SEQ. --jsonl FILE (- for
 standard output) writes the log as JSON lines, the same canonical entries and
-hashes, for archiving or checking with other tools (docs/registry.md).
+hashes, for archiving or checking with other tools (docs/registry.md); an
+existing FILE is replaced only with --force.
 
 Exit codes: 0 intact and consistent; 3 tampered, truncated, rewritten or
 contradicted, with the entry or device at fault. With --json the output is
@@ -69,6 +71,9 @@ or {"audit_log","intact":false,"line","problem"}.`,
 			if n > 1 {
 				return flagErrorf("--head, --expect and --jsonl are used one at a time")
 			}
+			if opts.force && (opts.jsonl == "" || opts.jsonl == "-") {
+				return flagErrorf("--force only applies to --jsonl FILE")
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -80,6 +85,7 @@ or {"audit_log","intact":false,"line","problem"}.`,
 	fl.BoolVar(&opts.head, "head", false, "print the last entry as SEQ:HASH (a checkpoint)")
 	fl.StringVar(&opts.expect, "expect", "", "exit 3 unless the log holds the checkpoint `SEQ:HASH`")
 	fl.StringVar(&opts.jsonl, "jsonl", "", "write the log as JSON lines to `FILE` (- for standard output)")
+	fl.BoolVar(&opts.force, "force", false, "replace an existing --jsonl FILE")
 	return cmd
 }
 
@@ -224,7 +230,9 @@ func writeAuditJSONL(ctx context.Context, opts *registryAuditOptions, reg *regis
 	if path == "-" {
 		err = write(opts.IO.Out)
 	} else {
-		err = secfile.Write(path, opts.JSONLFile, write)
+		wopts := opts.JSONLFile
+		wopts.Replace = opts.force
+		err = secfile.Write(path, wopts, write)
 	}
 	if err != nil {
 		return auditFailed(opts.IO, registryAuditReport{AuditLog: reg.AuditLocation()}, err, auditErrorOnly)
