@@ -73,7 +73,9 @@ func (p *replay) apply(e *AuditEntry) {
 }
 
 // compare returns what rec contradicts in the log.
-func (p *replay) compare(rec *Record) []Finding { return p.compareKnown(rec, known{epoch: true, text: true}) }
+func (p *replay) compare(rec *Record) []Finding {
+	return p.compareKnown(rec, known{epoch: true, text: true})
+}
 
 // known says which of a record's columns could be read: a damaged row is
 // still compared on the others, so one bad column cannot hide a change to
