@@ -96,21 +96,16 @@ func (e *sqliteEngine) prepareWrite(create, storesKeys bool) error {
 	if !missing && !storesKeys {
 		return nil
 	}
-	if err := secfile.CheckMkdir(e.file, e.secOpts); err != nil {
+	// One rule covers the database, its -wal and -shm and its staged
+	// copies: the guard's hint suggests it, not the database's name alone.
+	opts := e.secOpts
+	opts.IgnorePattern = filepath.Base(e.file) + "*"
+	if err := secfile.CheckMkdir(e.file, opts); err != nil {
 		return err
 	}
 	names := []string{filepath.Base(e.file), filepath.Base(e.file) + "-wal", filepath.Base(e.file) + "-shm"}
-	quiet := e.secOpts
-	quiet.Warn = nil // CheckMkdir warned about the file already
-	err := secfile.GitGuardAll(filepath.Dir(e.file), names, quiet)
-	var ue *secfile.UnsafeError
-	if errors.As(err, &ue) && strings.Contains(ue.Msg, "git does not ignore it") {
-		// One rule covers the database, its -wal and -shm and its staged
-		// copies, in the .gitignore of its own directory.
-		ue.Hint = "ignore the database and the files beside it: echo '" + filepath.Base(e.file) + "*' >> " +
-			filepath.Join(filepath.Dir(e.file), ".gitignore") + ", keep the registry outside the work tree, or pass --allow-unignored"
-	}
-	return err
+	opts.Warn = nil // CheckMkdir warned about the file already
+	return secfile.GitGuardAll(filepath.Dir(e.file), names, opts)
 }
 
 // conn opens a connection to the existing database (a new one is created

@@ -115,11 +115,20 @@ func GitGuard(path string, opts Options) error {
 		if opts.OneOfMany {
 			return opts.refusal(path, top, "git does not ignore it", dirRuleHint(top, filepath.Dir(rel)))
 		}
-		return opts.refusal(path, top, "git does not ignore it", "add it to .gitignore (e.g. echo '"+rel+"' >> "+filepath.Join(top, ".gitignore")+"), write it elsewhere, or pass --allow-unignored")
+		return opts.refusal(path, top, "git does not ignore it", opts.ignoreHint(top, rel))
 	default:
 		return opts.refusal(path, top, "git check-ignore failed", "write the file outside the work tree, or pass --allow-unignored")
 	}
 	return g.warnLocalRule(path, abs, opts)
+}
+
+// ignoreHint suggests the .gitignore rule for the file rel (relative to
+// the work tree's top): its own name, or IgnorePattern beside it.
+func (o Options) ignoreHint(top, rel string) string {
+	if o.IgnorePattern != "" {
+		rel = filepath.Join(filepath.Dir(rel), o.IgnorePattern)
+	}
+	return "add it to .gitignore (e.g. echo '" + filepath.ToSlash(rel) + "' >> " + filepath.Join(top, ".gitignore") + "), write it elsewhere, or pass --allow-unignored"
 }
 
 // refusal refuses a secret file inside the work tree top because of msg
@@ -297,7 +306,11 @@ func (b *batchGuard) verdict(tracked, ignored map[string]bool) error {
 	}
 	if nUnignored > 0 {
 		rel, _ := filepath.Rel(b.top, b.absDir)
-		return b.refuse(firstUnignored, "git does not ignore it", dirRuleHint(b.top, rel), nUnignored)
+		hint := dirRuleHint(b.top, rel)
+		if b.opts.IgnorePattern != "" {
+			hint = b.opts.ignoreHint(b.top, filepath.Join(rel, b.opts.IgnorePattern))
+		}
+		return b.refuse(firstUnignored, "git does not ignore it", hint, nUnignored)
 	}
 	return nil
 }

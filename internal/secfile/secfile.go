@@ -39,6 +39,10 @@ type Options struct {
 	// (a batch's images): the git guard's hint suggests ignoring the whole
 	// directory, not the one file it names (issue 14 item 4).
 	OneOfMany bool
+	// IgnorePattern is the .gitignore rule the git guard's hint suggests
+	// in place of the file's own name, for a file with companions in its
+	// directory ("usmp-registry.db*" also covers the -wal and -shm).
+	IgnorePattern string
 	// Warn receives warnings; nil drops them.
 	Warn func(msg string)
 	// StepHook, when set, is called with the target path at each step of
