@@ -188,6 +188,7 @@ func auditFailed(ios *IOStreams, out registryAuditReport, err error, verdict aud
 	} else {
 		out.Problem = err.Error()
 	}
+	summary := auditSummary(out, ae)
 	switch verdict {
 	case auditErrorOnly:
 		return &mismatchError{msg: err.Error()}
@@ -206,14 +207,26 @@ func auditFailed(ios *IOStreams, out registryAuditReport, err error, verdict aud
 			}
 		}
 	}
+	return &mismatchError{msg: summary}
+}
+
+// auditSummary is the line on stderr after a verdict on stdout: a broken
+// chain, a checkpoint the log does not hold (the chain may be sound), or a
+// registry that could not be read at all (not a database, say).
+func auditSummary(out registryAuditReport, ae *registry.AuditError) string {
 	where := "the audit log"
 	if out.AuditLog != "" {
 		where = "audit log " + out.AuditLog
 	}
-	if out.Line > 0 {
-		return &mismatchError{msg: fmt.Sprintf("%s: the hash chain is broken at line %d", where, out.Line)}
+	switch {
+	case ae == nil:
+		return where + ": not verified: " + out.Problem
+	case ae.Checkpoint:
+		return where + ": the log does not hold the checkpoint"
+	case out.Line > 0:
+		return fmt.Sprintf("%s: the hash chain is broken at line %d", where, out.Line)
 	}
-	return &mismatchError{msg: where + ": the hash chain is broken"}
+	return where + ": the hash chain is broken"
 }
 
 // writeAuditJSONL writes the log as JSON lines to a file (0600, atomic;

@@ -117,9 +117,22 @@ func (t *tx) verifyChain(rep *AuditReport, expect *AuditHead, each func(line str
 	}
 	rep.Entries, rep.Head = c.head.Seq, c.head
 	if expect != nil && atExpect != expect.Hash {
-		return nil, &AuditError{Path: rep.Location, Line: int(expect.Seq), Msg: "the log does not hold the checkpoint (entry " + strconv.FormatUint(expect.Seq, 10) + " with the hash given): the chain was rewritten (or the checkpoint is of another registry)"}
+		return nil, checkpointError(rep, *expect)
 	}
 	return p, nil
+}
+
+// checkpointError says how the log fails to hold the checkpoint: it ends
+// before it (entries removed, an older backup restored) or holds another
+// entry there (the chain rewritten).
+func checkpointError(rep *AuditReport, expect AuditHead) error {
+	at := "entry " + strconv.FormatUint(expect.Seq, 10)
+	if expect.Seq > rep.Entries {
+		return &AuditError{Path: rep.Location, Checkpoint: true, Msg: "the log does not hold the checkpoint: it ends at entry " +
+			strconv.FormatUint(rep.Entries, 10) + ", before " + at + ": entries were removed or an older copy was restored (or the checkpoint is of another registry)"}
+	}
+	return &AuditError{Path: rep.Location, Line: int(expect.Seq), Checkpoint: true, Msg: "the log does not hold the checkpoint (" + at +
+		" with the hash given): the chain was rewritten (or the checkpoint is of another registry)"}
 }
 
 // nextEntry scans and checks one row of the log.

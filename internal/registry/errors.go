@@ -168,6 +168,9 @@ type AuditError struct {
 	// Contradictions (VerifyAudit) are the records the log, as it stands
 	// despite the break, contradicts: a broken chain must not hide them.
 	Contradictions []Finding
+	// Checkpoint says the chain itself may be sound: the log does not hold
+	// the checkpoint given (registry audit --expect).
+	Checkpoint bool
 }
 
 func (e *AuditError) Error() string {
