@@ -40,11 +40,15 @@ const (
 	EventImport Event = "import"
 	EventExport Event = "export"
 	EventBatch  Event = "batch"
+	// EventRekey records that stored keys were sealed under another
+	// registry key (registry rekey): no device changes, but every stored
+	// key's row was rewritten.
+	EventRekey Event = "rekey"
 )
 
 func (e Event) valid() bool {
 	switch e {
-	case EventInit, EventAdd, EventRotate, EventRevoke, EventImport, EventExport, EventBatch:
+	case EventInit, EventAdd, EventRotate, EventRevoke, EventImport, EventExport, EventBatch, EventRekey:
 		return true
 	}
 	return false

@@ -405,6 +405,19 @@ func TestRekey(t *testing.T) {
 		if err != nil || n != 19 {
 			t.Fatalf("rekey: %d, %v", n, err)
 		}
+		// Every stored key's row was rewritten: the log says so, and the
+		// rest of the registry still agrees with it.
+		var log bytes.Buffer
+		if _, err := f.env.reg.WriteAuditJSONL(ctx, &log); err != nil {
+			t.Fatal(err)
+		}
+		if rep, err := f.env.reg.VerifyAudit(ctx, nil); err != nil || len(rep.Findings) != 0 {
+			t.Fatalf("audit after rekey: %v %v", rep, err)
+		}
+		lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+		if last := lines[len(lines)-1]; !strings.Contains(last, `"event":"rekey"`) || strings.Contains(last, `"device"`) {
+			t.Fatalf("the last audit entry is not the rekey: %s", last)
+		}
 		for _, k := range keys {
 			assertNoKey(t, "the registry after rekey", []byte(f.state(t)), k)
 		}

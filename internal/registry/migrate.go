@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/usmp/usmp-psk/internal/psk"
 )
@@ -286,7 +287,7 @@ func (r *Registry) Rekey(ctx context.Context, newKey *psk.Secret) (int, error) {
 		return 0, err
 	}
 	n := 0
-	err = r.st.write(ctx, writeOpts{}, func(t *tx) error {
+	err = r.update(ctx, writeOpts{}, func(t *tx, now time.Time) error {
 		var recs []*Record
 		defer func() {
 			for _, rec := range recs {
@@ -310,6 +311,7 @@ func (r *Registry) Rekey(ctx context.Context, newKey *psk.Secret) (int, error) {
 			}
 		}
 		n = len(recs)
+		t.log(r.event(now, EventRekey, nil))
 		return t.exec("record the registry key", `UPDATE usmp_meta SET key_id = ? WHERE id = 1`, ns.id)
 	})
 	if err != nil {
