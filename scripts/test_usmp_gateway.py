@@ -275,6 +275,18 @@ class GetPSKTest(TempDir):
         with self.assertRaises(gw.RegistryError) as cm:
             gw.make_get_psk(legacy, master=MASTER)
         self.assertIn("registry migrate", str(cm.exception))
+        # the same hint when it is loaded as if it were an export, under any name
+        for name in ("usmp-registry.json", "old-registry"):
+            legacy = self.write(name, {"version": 1, "audit": {"seq": 1, "hash": "0" * 64}, "devices": []})
+            with self.subTest(name), self.assertRaises(gw.RegistryError) as cm:
+                gw.load_psk_registry(legacy)
+            self.assertIn("registry migrate", str(cm.exception))
+        # a registry that is not there is named as missing, not as damaged
+        missing = os.path.join(self.dir, "nonexistent.db")
+        with self.assertRaises(gw.RegistryError) as cm:
+            gw.make_get_psk(missing, master=MASTER)
+        self.assertIn("does not exist", str(cm.exception))
+        self.assertFalse(os.path.exists(missing))
 
 
 def needs_age(test: unittest.TestCase) -> None:

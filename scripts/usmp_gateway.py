@@ -240,6 +240,18 @@ def _sealer(name: str) -> Optional[Callable[[str, bytes], bytes]]:
     return open_sealed
 
 
+def _legacy_error(path: Any) -> "RegistryError":
+    return RegistryError(
+        f"{path}: a JSON registry of an earlier usmp-psk: move it with "
+        f"'usmp-psk registry migrate --registry {path} --to usmp-registry.db' and use the database"
+    )
+
+
+def _is_legacy(obj: Any) -> bool:
+    """Is obj a JSON registry of an earlier usmp-psk (not an export)?"""
+    return isinstance(obj, dict) and "version" in obj and isinstance(obj.get("devices"), list)
+
+
 class _Database:
     """A registry database, read-only: one query per look-up, so what a
     writer committed is seen by the next call."""
@@ -248,11 +260,10 @@ class _Database:
         self._path = path
         self._lock = threading.Lock()
         if not _is_database(path):
+            if not os.path.lexists(path):
+                raise RegistryError(f"{path}: the registry does not exist")
             if str(path).endswith(".json"):
-                raise RegistryError(
-                    f"{path}: a JSON registry of an earlier usmp-psk: move it with "
-                    f"'usmp-psk registry migrate --registry {path} --to usmp-registry.db' and use the database"
-                )
+                raise _legacy_error(path)
             raise RegistryError(f"{path}: not a usmp-psk registry database (a SQLite file)")
         uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
         try:
@@ -568,6 +579,8 @@ def _load_export(path: Any, decrypted: Optional[Tuple[bytes, str]] = None) -> di
         raise RegistryError(f"{name}: not a JSON map of device id to hex key") from None
     if not isinstance(obj, dict):
         raise RegistryError(f"{name}: not a JSON map of device id to hex key")
+    if _is_legacy(obj):
+        raise _legacy_error(name)
     out: dict[bytes, bytes] = {}
     for device_id, hexkey in obj.items():
         if not _valid_id(device_id):
