@@ -98,7 +98,8 @@ func runRegistryMigrate(ctx context.Context, opts *registryMigrateOptions) error
 			Findings     int    `json:"findings"`
 		}{rep.From, rep.To, rep.Devices, rep.StoredKeys, rep.AuditEntries, true, len(rep.Findings)})
 	}
-	opts.IO.Infof("migrated %d devices (%d stored keys) and %d audit entries from %s to %s; the copy verifies", rep.Devices, rep.StoredKeys, rep.AuditEntries, rep.From, rep.To)
+	opts.IO.Infof("migrated %s (%s) and %s from %s to %s; the copy verifies", registryCount(rep.Devices, "device"),
+		registryCount(rep.StoredKeys, "stored key"), registryCount(int(rep.AuditEntries), "audit entry"), rep.From, rep.To)
 	opts.IO.Infof("next: point every station at %s (--registry or USMP_PSK_REGISTRY) and keep %s as a backup, out of use", rep.To, rep.From)
 	return nil
 }

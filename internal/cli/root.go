@@ -69,6 +69,9 @@ func newRootCmd(f *Factory) *cobra.Command {
 			if err := loadConfig(f, cmd, opts.configFile); err != nil {
 				return err
 			}
+			if opts.lockTimeout < 0 && usesSetting(cmd, "registry") {
+				return flagErrorf(settingBy(f, "lock-timeout") + ": a negative duration (how long a writer waits for another, e.g. 30s)")
+			}
 			return validateFlagGroups(cmd)
 		},
 	}
