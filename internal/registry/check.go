@@ -353,18 +353,31 @@ func (c *checker) record(rec *Record) {
 		if psk.IsPlaceholder(rec.Key.Expose()) {
 			c.find(Finding{Device: rec.ID, Field: "psk", Problem: "the stored key is an example key of the USMP documentation"})
 		}
-		d := keyDigest(rec.Key.Expose())
-		if c.keys[d] == nil {
-			c.keys[d] = &keyUse{kcv: rec.KCV}
-		}
-		c.keys[d].ids = append(c.keys[d].ids, rec.ID)
+		c.use(rec, rec.Key.Expose(), false)
 	}
 	if c.master.Len() > 0 && rec.Source == SourceDerived {
 		c.rep.Checked++
 		if me := (*MismatchError)(nil); errors.As(verifyDerived(rec, c.master), &me) {
 			c.find(Finding{Device: rec.ID, Field: "kcv", Problem: fmt.Sprintf("does not match the key the master secret derives at epoch %d (registry %s, derived %s)", me.Epoch, me.Registered, me.Derived)})
+			return
 		}
+		// A stored key that is a derived device's key (copied from
+		// 'usmp-psk derive') is reuse too: with the master, the keys
+		// themselves are compared.
+		k := psk.Derive(c.master, rec.ID, rec.Epoch)
+		c.use(rec, k.Expose(), true)
+		k.Destroy()
 	}
+}
+
+// use records that rec holds key, for reuse.
+func (c *checker) use(rec *Record, key []byte, derived bool) {
+	d := keyDigest(key)
+	if c.keys[d] == nil {
+		c.keys[d] = &keyUse{kcv: rec.KCV}
+	}
+	c.keys[d].ids = append(c.keys[d].ids, rec.ID)
+	c.keys[d].derived = c.keys[d].derived || derived
 }
 
 // reuse reports one key stored for several devices: one leak then
@@ -380,14 +393,20 @@ func (c *checker) reuse() {
 	}
 	slices.SortFunc(uses, func(a, b *keyUse) int { return strings.Compare(a.ids[0], b.ids[0]) })
 	for _, u := range uses {
-		c.find(Finding{Device: u.ids[0], Field: "psk", Problem: fmt.Sprintf("the same key (KCV %s) is stored for %d devices: %s; give each device its own key ('usmp-psk rotate')", u.kcv, len(u.ids), quoteList(u.ids))})
+		verb := "stored for"
+		if u.derived {
+			verb = "held (stored or derived) by"
+		}
+		slices.Sort(u.ids)
+		c.find(Finding{Device: u.ids[0], Field: "psk", Problem: fmt.Sprintf("the same key (KCV %s) is %s %d devices: %s; give each device its own key ('usmp-psk rotate')", u.kcv, verb, len(u.ids), quoteList(u.ids))})
 	}
 }
 
-// keyUse is the devices that store one key.
+// keyUse is the devices that hold one key.
 type keyUse struct {
-	kcv string
-	ids []string
+	kcv     string
+	ids     []string
+	derived bool // one of them is a derived device
 }
 
 // keyDigest tells stored keys apart without keeping them: a SHA-256 of the

@@ -49,6 +49,7 @@ func (r *Registry) Rotate(ctx context.Context, id string, opts RotateOptions) (*
 		}
 	}
 	var res *RotateResult
+	var warnings []string
 	o := writeOpts{create: opts.Register, storesKeys: r.rotationStores(ctx, id, opts)}
 	err := r.update(ctx, o, func(t *tx, now time.Time) error {
 		rec, known, err := r.rotating(t, id, opts, now)
@@ -58,6 +59,9 @@ func (r *Registry) Rotate(ctx context.Context, id string, opts RotateOptions) (*
 		defer rec.Destroy()
 		res, err = r.rotateRecord(rec, opts, now)
 		if err != nil {
+			return err
+		}
+		if warnings, err = t.reusedKeys([]*Record{rec}); err != nil {
 			return err
 		}
 		res.Device = rec.Info()
@@ -76,6 +80,9 @@ func (r *Registry) Rotate(ctx context.Context, id string, opts RotateOptions) (*
 			res.Key.Destroy()
 		}
 		return nil, err
+	}
+	for _, w := range warnings {
+		r.warn(w)
 	}
 	return res, nil
 }
