@@ -129,9 +129,14 @@ func (o *nvsEditOptions) addFlags(cmd *cobra.Command) {
 	addReportJSONFlag(cmd, &o.json)
 }
 
-// isPSKEntry reports whether ns/key is the configured PSK entry.
+// isPSKEntry reports whether ns/key is a PSK entry: the configured one,
+// or design §6's default, which no configuration makes an ordinary entry
+// (a stray usmp-psk.yaml moving nvs.psk_key must not lift the rules on
+// what goes into usmp/psk).
 func (o *nvsEditOptions) isPSKEntry(f *Factory) bool {
-	return o.namespace == f.Config.NVSNamespace && o.key == f.Config.NVSPSKKey
+	def := nvs.DefaultUSMPLayout()
+	return (o.namespace == f.Config.NVSNamespace && o.key == f.Config.NVSPSKKey) ||
+		(o.namespace == def.Namespace && o.key == def.PSKKey)
 }
 
 func (o *nvsEditOptions) validate(cmd *cobra.Command, f *Factory) error {
