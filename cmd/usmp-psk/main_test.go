@@ -283,7 +283,7 @@ func cmdDeriveCheck(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // deviceImages is the set of NVS images written by ESP-IDF's own library
-// (shared/testdata/nvs-device, copied into the repository once).
+// (internal/nvs/testdata/device, whose README.md says how they were made).
 const deviceImages = "../../internal/nvs/testdata/device"
 
 // cmdDevImage copies device-written NVS images into the work directory,

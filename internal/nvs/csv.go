@@ -6,8 +6,8 @@ package nvs
 // error from strconv, encoding/hex or encoding/base64 is wrapped, because
 // those echo their input.
 //
-// Where the reference accepts bad input or crashes on it (errors/errors.md of
-// the reference vectors), this parser does the following instead:
+// Where the reference accepts bad input or crashes on it (recorded in
+// testdata/gen/errors/errors.json), this parser does the following instead:
 //
 //   - A `type` other than namespace, data or file is refused (the reference
 //     silently takes it as data, so a typo stores a file name as a value).

@@ -2,7 +2,7 @@ package nvs
 
 // This file lays rows out in NVS pages exactly like Espressif's
 // nvs_partition_gen.py 0.2.0 (nvs-format.md §5), except where the reference
-// is wrong (errors/errors.md of the reference vectors). There Generate does
+// is wrong (testdata/gen/errors/errors.json records what it did). There Generate does
 // the following:
 //
 //   - Namespace re-entry: a namespace row naming an earlier namespace writes

@@ -19,7 +19,7 @@ import (
 )
 
 // deviceDir holds images written by ESP-IDF's own NVS library, with what
-// that library reads back (copied from shared/testdata/nvs-device).
+// that library reads back (testdata/device/README.md says how).
 const deviceDir = "testdata/device"
 
 // expectedType is the type name the device oracle's expected.txt uses.
@@ -235,7 +235,7 @@ func testReadRepairsLikeDevice(t *testing.T, indexAll bool) {
 }
 
 // vectorDir holds images made by Espressif's generator with nvs_tool.py's
-// dumps of them (copied from shared/testdata/nvs).
+// dumps of them (testdata/device/generator/README.md).
 const vectorDir = "testdata/device/generator"
 
 // rdToolTypes maps nvs_tool's "encoding" names to item types.

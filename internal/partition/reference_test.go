@@ -14,9 +14,9 @@ import (
 	"testing"
 )
 
-// The reference tables in testdata/ are a copy of the project's
-// shared/testdata/partitions: CSVs, the binaries ESP-IDF's gen_esp32part.py
-// made from them, and the parsed content (manifest.json, *.expected.json).
+// The reference tables in testdata/: CSVs, the binaries ESP-IDF's
+// gen_esp32part.py made from them, and the parsed content (manifest.json,
+// *.expected.json).
 
 type manifest struct {
 	Tables []struct {

@@ -8,7 +8,8 @@ import (
 	"testing"
 )
 
-// readTestdata reads a file copied from ../shared/testdata into testdata/.
+// readTestdata reads a golden file of testdata/ (made with Espressif's
+// generator; see internal/nvs/testdata/device/generator/README.md).
 func readTestdata(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))

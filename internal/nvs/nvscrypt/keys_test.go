@@ -25,7 +25,7 @@ func deriveFromHMACKey(hmacKey []byte) (*Keys, error) {
 }
 
 // keyVectors are the keys files of the golden vectors, with the XTS key the
-// manifest records for them (../shared/testdata/nvs/manifest.json, xts_key_hex).
+// manifest records for them (internal/nvs/testdata/gen/manifest.json, xts_key_hex).
 var keyVectors = []struct {
 	file   string
 	xtsHex string
