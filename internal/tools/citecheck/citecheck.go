@@ -7,7 +7,8 @@
 // "issue N item K", "issue N parts K-L", a file name ending "_issueN" —
 // against the "## Issue N:" sections of docs/history.md and the numbered
 // items listed in them. A reader has nothing but the repository, so a
-// citation of a section or id that does not exist there is a finding.
+// citation of a section or id that does not exist there is a finding, and
+// so is a path into the "shared" folder the project was started beside.
 //
 // Text is read line by line with comment markers (//, #, *) and leading
 // space removed and the lines joined, so a citation broken across two
@@ -252,7 +253,13 @@ var (
 	issueSuffix = regexp.MustCompile(`(?i)_issue(\d+)\b`)
 	// golang/go, espressif/esp-idf: the word before "issue" names a project
 	ownerRepo = regexp.MustCompile(`^[\w.-]+/[\w.-]+$`)
+	// a path into the "shared" folder beside the repository (its docs or
+	// testdata), where the project was started: a clone does not have it
+	outsideCite = regexp.MustCompile(`(?:\.\./)+shared/(?:[\w./-]*[\w-])?|\bshared/(?:testdata|docs)\b(?:[\w./-]*[\w-])?`)
 )
+
+// OutsideDoc is what a path outside the repository should be replaced by.
+const OutsideDoc = "the repository (a path outside it: cite the repository's own copy)"
 
 // otherProjects are the words that, just before "issue", make it another
 // project's.
@@ -296,6 +303,9 @@ func CheckText(name string, data []byte, idx *Index) []Finding {
 				}
 			}
 		}
+	}
+	for _, m := range outsideCite.FindAllStringIndex(j.text, -1) {
+		miss(m[0], j.text[m[0]:m[1]], OutsideDoc)
 	}
 	return append(out, checkIssues(name, j, idx.Issues)...)
 }

@@ -124,6 +124,8 @@ func TestPlantedCitationsAreCaught(t *testing.T) {
 		"cite.sh:3: nvs-format.md §2",
 		"cite.sh:4: issue 6",
 		"cite.sh:4: issue 7",
+		"cite.sh:5: ../shared/docs/design.md",
+		"cite.sh:5: shared/testdata/nvs/manifest.json",
 		"docs/guide.md:1: house style §12",
 		"docs/guide.md:1: pitfall 2",
 		"docs/guide.md:2: issue 6",
