@@ -96,6 +96,14 @@ type Stats struct {
 // NeedsMaster reports whether exporting needs the master secret.
 func (s Stats) NeedsMaster() bool { return s.ActiveDerived > 0 }
 
+// CheckMaster checks master against the registry's derived devices, as
+// add --derive does before it records anything: a *MismatchError when it
+// does not reproduce the KCV of an active derived device, nil when it does
+// or there is none to compare with (derive of an unrecorded device).
+func (r *Registry) CheckMaster(ctx context.Context, master *psk.Secret) error {
+	return r.st.read(ctx, func(t *tx) error { return verifyMaster(t, master) })
+}
+
 // Stats counts the devices (so the CLI asks for the master secret only when
 // an export or check needs it).
 func (r *Registry) Stats(ctx context.Context) (Stats, error) {
