@@ -1,37 +1,9 @@
 package registry
 
-// Key bytes at rest (docs/registry.md, "Keys at rest"), on both engines
-// whenever $USMP_REGISTRY_KEY is set, always on PostgreSQL.
-//
-// Scheme. The registry key K is 32 random bytes, given as 64 hex digits in
-// $USMP_REGISTRY_KEY (outside viper: the variable is not under the
-// USMP_PSK_ prefix). Two values come from it, each an HMAC-SHA256 under K
-// of its own label, so that neither can stand for the other:
-//
-//	encryption key  = HMAC-SHA256(K, "usmp-psk registry psk encryption v1")
-//	key id          = first 4 bytes, hex, of HMAC-SHA256(K, "usmp-psk registry key id v1")
-//
-// A stored key (random and imported devices; derived ones hold no key
-// bytes) is sealed with AES-256-GCM under the encryption key, a fresh
-// random 96-bit nonce per seal, and as associated data the label
-// "usmp-psk registry psk v1", a zero byte, the blob's header and the device
-// id. The blob in usmp_devices.psk_sealed is
-//
-//	0x01 || key id (4 bytes) || nonce (12 bytes) || ciphertext || tag (16 bytes)
-//
-// so a row cannot be moved to another device (the id is authenticated), a
-// flipped bit is detected, and the key id tells which registry key sealed
-// it. usmp_meta.key_id records the key id once the first key is sealed: a
-// missing or different $USMP_REGISTRY_KEY is then a clear error. The key
-// id is a 32-bit MAC of a 256-bit random key: it identifies the key
-// without helping to guess it.
-//
-// Why a separate key, not one derived from the master secret: the master
-// derives every derived device's key and lives on the stations that
-// provision; the registry key protects only the random and imported keys
-// and must also sit on the machines that export for the gateways. Keeping
-// them apart lets either be rotated (Rekey) or withheld without the other,
-// and a database dump plus a master secret still reveals no stored key.
+// Key bytes at rest: stored keys sealed with AES-256-GCM under a key
+// derived from $USMP_REGISTRY_KEY, bound to their device id. The scheme
+// (labels, blob layout, key id) and why the registry key is not derived
+// from the master secret: docs/registry.md, "The sealing scheme".
 
 import (
 	"crypto/aes"
