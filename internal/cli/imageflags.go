@@ -64,7 +64,7 @@ type resolvedImage struct {
 // name. Key files get the R7 mode check.
 func (fl *imageFlags) resolve(f *Factory) (*resolvedImage, error) {
 	r := &resolvedImage{offset: provision.DefaultOffset}
-	r.opts.Layout = provision.Layout{Namespace: f.Config.NVSNamespace, IDKey: f.Config.NVSIDKey, PSKKey: f.Config.NVSPSKKey}
+	r.opts.Layout = f.layout()
 	if fl.version != 1 && fl.version != 2 {
 		return nil, flagErrorf("--version must be 1 or 2")
 	}
@@ -258,7 +258,7 @@ func parseSize(what, s string) (int, error) {
 // --hmac-key (a 32-byte HMAC key, from which the XTS keys are derived),
 // the way nvs dump and check read them; nil when neither is given.
 func loadNVSKeys(f *Factory, keysPath, hmacPath string) (*nvscrypt.Keys, error) {
-	return (&nvsKeySource{keys: keysPath, hmacKey: hmacPath}).load(f)
+	return (&nvsKeySource{keys: keysPath, hmacKey: hmacPath}).load(keyFiles(f))
 }
 
 // errWrongKeys maps a wrong-keys error to a verification failure (exit 3).

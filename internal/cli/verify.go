@@ -39,10 +39,8 @@ type verifyOptions struct {
 func newVerifyCmd(f *Factory, root *rootOptions, runF func(*verifyOptions) error) *cobra.Command {
 	opts := &verifyOptions{IO: f.IO, OpenRegistry: f.registryOpener(root), Master: f.masterLoader(root),
 		LoadKeys: func(keysPath, hmacPath string) (*nvscrypt.Keys, error) { return loadNVSKeys(f, keysPath, hmacPath) },
-		Layout: func() provision.Layout {
-			return provision.Layout{Namespace: f.Config.NVSNamespace, IDKey: f.Config.NVSIDKey, PSKKey: f.Config.NVSPSKKey}
-		},
-		Esptool: newEsptoolDeps(f)}
+		Layout:   f.layout,
+		Esptool:  newEsptoolDeps(f)}
 	cmd := &cobra.Command{
 		Use:   "verify {IMAGE | --port PORT [--offset OFFSET]} [--device ID] [--size SIZE | --partition-table TABLE] [--keys KEYS.bin | --hmac-key FILE] [--json]",
 		Short: "Check that a device image, or a device, holds the key the gateway accepts",
