@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/usmp/usmp-psk/internal/provision"
 	"github.com/usmp/usmp-psk/internal/psk"
 	"github.com/usmp/usmp-psk/internal/registry"
 )
@@ -88,7 +89,7 @@ func allCommandsOf(c *cobra.Command) []*cobra.Command {
 func partitionNames(cmd *cobra.Command, _ []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
 	fl := cmd.Flags().Lookup("partition-table")
 	if fl == nil || fl.Value.String() == "" {
-		return []cobra.Completion{"nvs"}, cobra.ShellCompDirectiveNoFileComp
+		return []cobra.Completion{provision.DefaultPartition}, cobra.ShellCompDirectiveNoFileComp
 	}
 	t, err := readPartitionTable(fl.Value.String())
 	if err != nil {

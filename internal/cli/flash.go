@@ -69,7 +69,7 @@ not found).`,
 	fl := cmd.Flags()
 	opts.esp.add(cmd)
 	fl.StringVar(&opts.partitionTable, "partition-table", "", "take the offset from this `TABLE` (CSV or binary)")
-	fl.StringVar(&opts.partitionName, "partition", "nvs", "partition `NAME` in --partition-table")
+	fl.StringVar(&opts.partitionName, "partition", provision.DefaultPartition, "partition `NAME` in --partition-table")
 	fl.StringVar(&opts.offset, "offset", "", "flash `OFFSET` (overrides the partition table; default 0x9000)")
 	fl.BoolVar(&opts.printOnly, "print", false, "print the esptool write command instead of running it")
 	fl.BoolVar(&opts.noVerify, "no-verify", false, "do not read the partition back to compare it with the image")
