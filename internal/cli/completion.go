@@ -111,7 +111,7 @@ const completionTimeout = 2 * time.Second
 // when it exists. Ids that look like keys are left out (they are refused
 // anyway, and a completion menu is on the screen).
 func (f *Factory) completeDeviceIDs(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-	location := defaultRegistry
+	location := registry.DefaultPath
 	if fl := cmd.Flag("registry"); fl != nil && fl.Changed {
 		location = fl.Value.String()
 	} else if v := f.Getenv(envName("registry")); v != "" {

@@ -27,10 +27,10 @@ func warnDeriveAgainstRegistry(ctx context.Context, opts *deriveOptions, key *ps
 	if path == "" {
 		return
 	}
-	if path == defaultRegistry {
+	if path == registry.DefaultPath {
 		// No registry in this directory: nothing to compare with, and
 		// nothing to say (derive needs none).
-		if _, err := os.Stat(defaultRegistry); err != nil {
+		if _, err := os.Stat(registry.DefaultPath); err != nil {
 			return
 		}
 	}

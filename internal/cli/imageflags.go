@@ -20,6 +20,7 @@ import (
 	"github.com/usmp/usmp-psk/internal/partition"
 	"github.com/usmp/usmp-psk/internal/provision"
 	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/registry"
 	"github.com/usmp/usmp-psk/internal/secfile"
 )
 
@@ -196,7 +197,7 @@ func unwrittenErr(err error, id, output string, fl *imageFlags, registryPath str
 		return err
 	}
 	argv := append([]string{"usmp-psk", "provision", id, "-o", output}, fl.args()...)
-	if registryPath != defaultRegistry {
+	if registryPath != registry.DefaultPath {
 		argv = append(argv, "--registry", registryPath)
 	}
 	what := "write the image of the recorded key"

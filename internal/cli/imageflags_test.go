@@ -46,7 +46,7 @@ func TestUnwrittenErrHint(t *testing.T) {
 			if tt.published {
 				err = &secfile.PublishedError{Path: out, Err: cause}
 			}
-			got := unwrittenErr(&provision.UnwrittenError{Device: dev, Rotation: tt.rotation, Err: err}, "dev-1", out, &imageFlags{}, defaultRegistry).Error()
+			got := unwrittenErr(&provision.UnwrittenError{Device: dev, Rotation: tt.rotation, Err: err}, "dev-1", out, &imageFlags{}, registry.DefaultPath).Error()
 			for _, w := range tt.want {
 				if !strings.Contains(got, w) {
 					t.Errorf("message lacks %q:\n%s", w, got)
