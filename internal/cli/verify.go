@@ -84,7 +84,7 @@ no master secret when one is needed).`,
 			if len(args) == 1 {
 				opts.image = args[0]
 			} else if opts.esp.port == "" {
-				return flagErrorf("give an IMAGE to check, or --port PORT to read the device\nRun '" + cmd.CommandPath() + " --help' for usage")
+				return usageError(cmd, errors.New("give an IMAGE to check, or --port PORT to read the device"))
 			}
 			if opts.deviceID != "" {
 				if err := psk.ValidateDeviceID(opts.deviceID); err != nil {
@@ -172,7 +172,7 @@ func verifyArgs(cmd *cobra.Command, args []string) error {
 	if len(args) == 1 {
 		for _, name := range []string{"port", "offset", "baud", "chip"} {
 			if cmd.Flags().Changed(name) {
-				return flagErrorf("--" + name + " is for reading a device: give an IMAGE or --port PORT, not both\nRun '" + cmd.CommandPath() + " --help' for usage")
+				return usageError(cmd, errors.New("--"+name+" is for reading a device: give an IMAGE or --port PORT, not both"))
 			}
 		}
 	}
