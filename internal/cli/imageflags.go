@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -243,13 +242,14 @@ func findPartition(path, name string) (*partition.Partition, error) {
 
 // parseSize reads a partition size given in what (--size, SIZE). The error
 // says what is accepted without repeating the value: nvs.ParseSize quotes a
-// value that is not a number.
+// value that is not a number (SizeError.Value).
 func parseSize(what, s string) (int, error) {
 	n, err := nvs.ParseSize(s)
+	var se *nvs.SizeError
 	switch {
 	case err == nil:
 		return n, nil
-	case strings.Contains(err.Error(), strconv.Quote(s)):
+	case errors.As(err, &se) && se.Value != "":
 		return 0, badInputf("%s: not a partition size (want a number in decimal, 0x, 0o or 0b, a multiple of 4096)", what)
 	}
 	return 0, badInputf("%s: %w", what, err)

@@ -60,3 +60,27 @@ func TestUnwrittenErrHint(t *testing.T) {
 		})
 	}
 }
+
+// TestParseSize: a size that is not a number is not repeated; the other
+// refusals keep nvs.ParseSize's reason (which does not repeat it either).
+func TestParseSize(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want string // the error, "" for none
+	}{
+		{"0x6000", ""},
+		{"12k", "SIZE: not a partition size (want a number in decimal, 0x, 0o or 0b, a multiple of 4096)"},
+		{"", "SIZE: invalid partition size: not an integer (use decimal, 0x, 0o or 0b)"},
+		{"0x3100", "SIZE: invalid partition size: must be a multiple of 4096"},
+	}
+	for _, tt := range tests {
+		_, err := parseSize("SIZE", tt.in)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%q: %v", tt.in, err)
+		case tt.want != "" && (err == nil || err.Error() != tt.want || exitCodeFor(err) != exitUsage):
+			t.Errorf("%q: %v (exit %d), want %q (exit 2)", tt.in, err, exitCodeFor(err), tt.want)
+		}
+	}
+}
