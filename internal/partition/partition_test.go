@@ -2,6 +2,7 @@ package partition
 
 import (
 	"bytes"
+	"crypto/md5" // the format's checksum, not a security measure
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -114,7 +115,7 @@ func TestNames(t *testing.T) {
 
 func TestFind(t *testing.T) {
 	t.Parallel()
-	tab, err := ParseBinary(readTestdata(t, "custom_two_nvs.bin"))
+	tab, err := Options{}.ParseBinary(readTestdata(t, "custom_two_nvs.bin"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +267,7 @@ func TestParseCSV(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tab, err := tt.opts.ParseCSV(strings.NewReader(tt.csv), "test.csv")
+			tab, err := tt.opts.parseCSV([]byte(tt.csv), "test.csv")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -339,7 +340,7 @@ func TestParseCSVErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tab, err := tt.opts.ParseCSV(strings.NewReader(tt.csv), "parts.csv")
+			tab, err := tt.opts.parseCSV([]byte(tt.csv), "parts.csv")
 			if err == nil {
 				t.Fatalf("accepted: %+v", tab.Partitions)
 			}
@@ -369,13 +370,13 @@ func TestTooManyPartitions(t *testing.T) {
 	for i := range lines {
 		lines[i] = "p" + itoa(uint32(i)) + ",data,fat,,4K\n"
 	}
-	_, err := ParseCSV(strings.NewReader(strings.Join(lines, "")), "")
+	_, err := Options{}.parseCSV([]byte(strings.Join(lines, "")), "")
 	if err == nil || !strings.Contains(err.Error(), "95 partitions; a table holds at most 94") {
 		t.Errorf("95 partitions: %v", err)
 	}
 	// 94 is the most gen_esp32part writes: 94 entries, the MD5 record and
 	// at least one 0xFF entry fit in 0xC00 bytes.
-	tab, err := ParseCSV(strings.NewReader(strings.Join(lines[:MaxPartitions], "")), "")
+	tab, err := Options{}.parseCSV([]byte(strings.Join(lines[:MaxPartitions], "")), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,27 +384,24 @@ func TestTooManyPartitions(t *testing.T) {
 	if len(tab.Partitions) != MaxPartitions || len(bin) != MaxLength || !isEndMarker(bin[MaxLength-EntrySize:]) {
 		t.Errorf("%d partitions, %d bytes", len(tab.Partitions), len(bin))
 	}
-	if back, err := ParseBinary(bin); err != nil || len(back.Partitions) != MaxPartitions {
+	if back, err := (Options{}).ParseBinary(bin); err != nil || len(back.Partitions) != MaxPartitions {
 		t.Errorf("ParseBinary: %v", err)
 	}
 }
 
-func TestReadError(t *testing.T) {
+func TestCSVTooLarge(t *testing.T) {
 	t.Parallel()
-	boom := errors.New("boom")
-	_, err := ParseCSV(failingReader{boom}, "x.csv")
-	if !errors.Is(err, boom) || errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "x.csv") {
-		t.Errorf("read error: %v", err)
-	}
-	_, err = ParseCSV(strings.NewReader(strings.Repeat("#", maxCSVSize+1)), "big.csv")
+	_, err := Options{}.parseCSV([]byte(strings.Repeat("#", maxCSVSize+1)), "big.csv")
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("big input: %v", err)
 	}
 }
 
-type failingReader struct{ err error }
-
-func (r failingReader) Read([]byte) (int, error) { return 0, r.err }
+// tableMD5 is the checksum Binary stores in the MD5 record: the MD5 of all
+// entries.
+func tableMD5(t Table) [16]byte {
+	return md5.Sum(t.appendEntries(nil))
+}
 
 // entry encodes one binary entry.
 func entry(p Partition) []byte {
@@ -439,7 +437,7 @@ func TestParseBinary(t *testing.T) {
 	}
 	for _, tt := range good {
 		t.Run(tt.name, func(t *testing.T) {
-			tab, err := ParseBinary(tt.in)
+			tab, err := Options{}.ParseBinary(tt.in)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -450,7 +448,7 @@ func TestParseBinary(t *testing.T) {
 	}
 
 	md5Of := func(parts ...Partition) []byte {
-		sum := Table{Partitions: parts}.MD5()
+		sum := tableMD5(Table{Partitions: parts})
 		return cat([]byte{0xeb, 0xeb}, bytes.Repeat([]byte{0xff}, 14), sum[:])
 	}
 	badMagic := entry(factory)
@@ -483,7 +481,7 @@ func TestParseBinary(t *testing.T) {
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			tab, err := ParseBinary(tt.in)
+			tab, err := Options{}.ParseBinary(tt.in)
 			if err == nil {
 				t.Fatalf("accepted: %+v", tab.Partitions)
 			}
@@ -564,15 +562,9 @@ func TestValidate(t *testing.T) {
 	if err := good.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)
 	}
-	if _, err := good.MarshalBinary(); err != nil {
-		t.Errorf("MarshalBinary: %v", err)
-	}
 	bad := Table{Partitions: []Partition{part("nvs", 1, 2, 0x9000, 0x6000, 0), part("phy", 1, 1, 0xe000, 0x1000, 0)}}
 	if err := bad.Validate(); !errors.Is(err, ErrOverlap) {
 		t.Errorf("Validate: %v", err)
-	}
-	if b, err := bad.MarshalBinary(); err == nil || b != nil {
-		t.Errorf("MarshalBinary of an overlapping table: %v", err)
 	}
 	// Binary writes what it is given, without checks.
 	long := Table{Partitions: []Partition{part("abcdefghijklmnopqrstuvwxyz", 1, 2, 0x9000, 0x6000, 0)}}
@@ -586,7 +578,7 @@ func TestValidate(t *testing.T) {
 
 func TestMarshalJSON(t *testing.T) {
 	t.Parallel()
-	tab, err := ParseCSV(bytes.NewReader(readTestdata(t, "partitions_two_ota_encr_nvs.csv")), "")
+	tab, err := Options{}.parseCSV(readTestdata(t, "partitions_two_ota_encr_nvs.csv"), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -628,7 +620,7 @@ func TestBinaryLayout(t *testing.T) {
 		string(e[12:28]) != "nvs_key\x00\x00\x00\x00\x00\x00\x00\x00\x00" || binary.LittleEndian.Uint32(e[28:]) != 1 {
 		t.Errorf("entry % x", e)
 	}
-	sum := Table{Partitions: []Partition{p}}.MD5()
+	sum := tableMD5(Table{Partitions: []Partition{p}})
 	want := append(append([]byte{0xeb, 0xeb}, bytes.Repeat([]byte{0xff}, 14)...), sum[:]...)
 	if !bytes.Equal(b[EntrySize:2*EntrySize], want) {
 		t.Errorf("md5 record % x", b[EntrySize:2*EntrySize])
