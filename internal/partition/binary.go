@@ -97,11 +97,13 @@ func isEndMarker(e []byte) bool {
 	return true
 }
 
-// Binary returns the table in gen_esp32part's binary form: the entries, the
+// encode returns the table in gen_esp32part's binary form: the entries, the
 // MD5 record, and 0xFF padding to MaxLength bytes. It does not validate:
 // names longer than 16 bytes are cut, and a table of more than
-// MaxPartitions entries comes out longer than MaxLength, unpadded.
-func (t Table) Binary() []byte {
+// MaxPartitions entries comes out longer than MaxLength, unpadded. Nothing
+// writes tables; the tests check the reader against it, and it against
+// gen_esp32part's output.
+func (t Table) encode() []byte {
 	out := make([]byte, 0, max(MaxLength, (len(t.Partitions)+1)*EntrySize))
 	out = t.appendEntries(out)
 	sum := md5.Sum(out)

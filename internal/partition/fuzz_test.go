@@ -86,16 +86,16 @@ func isTableError(err error) bool {
 // MaxLength bytes and reads back the same.
 func checkRoundTrip(t *testing.T, o Options, tab *Table) {
 	t.Helper()
-	if err := o.Validate(*tab); err != nil {
+	if err := validateTable(o, *tab); err != nil {
 		t.Fatalf("accepted table does not validate: %v", err)
 	}
-	bin := tab.Binary()
+	bin := tab.encode()
 	if len(bin) != MaxLength {
-		t.Fatalf("Binary() is %d bytes", len(bin))
+		t.Fatalf("encode() is %d bytes", len(bin))
 	}
 	back, err := o.ParseBinary(bin)
 	if err != nil {
-		t.Fatalf("ParseBinary(Binary()): %v", err)
+		t.Fatalf("ParseBinary(encode()): %v", err)
 	}
 	if !slices.Equal(back.Partitions, tab.Partitions) {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", back.Partitions, tab.Partitions)

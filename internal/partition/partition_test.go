@@ -275,9 +275,9 @@ func TestParseCSV(t *testing.T) {
 				t.Errorf("got  %+v\nwant %+v", tab.Partitions, tt.want)
 			}
 			// What parses as CSV must survive the binary form.
-			back, err := tt.opts.ParseBinary(tab.Binary())
+			back, err := tt.opts.ParseBinary(tab.encode())
 			if err != nil {
-				t.Fatalf("ParseBinary(Binary()): %v", err)
+				t.Fatalf("ParseBinary(encode()): %v", err)
 			}
 			if !slices.Equal(back.Partitions, tab.Partitions) {
 				t.Errorf("binary round trip: %+v", back.Partitions)
@@ -380,7 +380,7 @@ func TestTooManyPartitions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := tab.Binary()
+	bin := tab.encode()
 	if len(tab.Partitions) != MaxPartitions || len(bin) != MaxLength || !isEndMarker(bin[MaxLength-EntrySize:]) {
 		t.Errorf("%d partitions, %d bytes", len(tab.Partitions), len(bin))
 	}
@@ -397,7 +397,12 @@ func TestCSVTooLarge(t *testing.T) {
 	}
 }
 
-// tableMD5 is the checksum Binary stores in the MD5 record: the MD5 of all
+// validateTable validates t with o, as the parsers do.
+func validateTable(o Options, t Table) error {
+	return o.validate(t.Partitions, nil, "")
+}
+
+// tableMD5 is the checksum encode stores in the MD5 record: the MD5 of all
 // entries.
 func tableMD5(t Table) [16]byte {
 	return md5.Sum(t.appendEntries(nil))
@@ -412,7 +417,7 @@ func TestParseBinary(t *testing.T) {
 	t.Parallel()
 	nvs := part("nvs", 1, 2, 0x9000, 0x6000, 0)
 	factory := part("factory", 0, 0, 0x10000, 0x100000, 0)
-	ref := Table{Partitions: []Partition{nvs, factory}}.Binary()
+	ref := Table{Partitions: []Partition{nvs, factory}}.encode()
 	ff := bytes.Repeat([]byte{0xff}, EntrySize)
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
@@ -431,8 +436,8 @@ func TestParseBinary(t *testing.T) {
 		{"whole sector", sector, []Partition{nvs, factory}},
 		{"no md5 record", cat(entry(nvs), entry(factory), ff), []Partition{nvs, factory}},
 		{"just the end marker", ff, nil},
-		{"unknown flag bits kept", Table{Partitions: []Partition{weirdFlags}}.Binary(), []Partition{weirdFlags}},
-		{"sixteen-byte name", Table{Partitions: []Partition{long}}.Binary(), []Partition{long}},
+		{"unknown flag bits kept", Table{Partitions: []Partition{weirdFlags}}.encode(), []Partition{weirdFlags}},
+		{"sixteen-byte name", Table{Partitions: []Partition{long}}.encode(), []Partition{long}},
 		{"bytes after the name's NUL", cat(garbageName, ff), []Partition{nvs}},
 	}
 	for _, tt := range good {
@@ -559,20 +564,20 @@ func TestErrorFormat(t *testing.T) {
 func TestValidate(t *testing.T) {
 	t.Parallel()
 	good := Table{Partitions: []Partition{part("nvs", 1, 2, 0x9000, 0x6000, 0)}}
-	if err := good.Validate(); err != nil {
+	if err := validateTable(Options{}, good); err != nil {
 		t.Errorf("Validate: %v", err)
 	}
 	bad := Table{Partitions: []Partition{part("nvs", 1, 2, 0x9000, 0x6000, 0), part("phy", 1, 1, 0xe000, 0x1000, 0)}}
-	if err := bad.Validate(); !errors.Is(err, ErrOverlap) {
+	if err := validateTable(Options{}, bad); !errors.Is(err, ErrOverlap) {
 		t.Errorf("Validate: %v", err)
 	}
-	// Binary writes what it is given, without checks.
+	// encode writes what it is given, without checks.
 	long := Table{Partitions: []Partition{part("abcdefghijklmnopqrstuvwxyz", 1, 2, 0x9000, 0x6000, 0)}}
-	if err := long.Validate(); err == nil {
+	if err := validateTable(Options{}, long); err == nil {
 		t.Error("Validate accepts a 26-byte name")
 	}
-	if b := long.Binary(); string(b[12:28]) != "abcdefghijklmnop" {
-		t.Errorf("Binary name field %q", b[12:28])
+	if b := long.encode(); string(b[12:28]) != "abcdefghijklmnop" {
+		t.Errorf("encode name field %q", b[12:28])
 	}
 }
 
@@ -610,7 +615,7 @@ func TestMarshalJSON(t *testing.T) {
 func TestBinaryLayout(t *testing.T) {
 	t.Parallel()
 	p := part("nvs_key", TypeData, SubtypeDataNVSKeys, 0x110000, 0x1000, FlagEncrypted)
-	b := Table{Partitions: []Partition{p}}.Binary()
+	b := Table{Partitions: []Partition{p}}.encode()
 	if len(b) != MaxLength {
 		t.Fatalf("length %d", len(b))
 	}

@@ -119,11 +119,11 @@ func TestReferenceTables(t *testing.T) {
 				t.Errorf("ParseBinary:\n got %+v\nwant %+v", fromBin.Partitions, want.Partitions)
 			}
 
-			if got := fromCSV.Binary(); !bytes.Equal(got, bin) {
-				t.Errorf("Binary() differs from %s.bin at byte 0x%x", tab.Name, firstDiff(got, bin))
+			if got := fromCSV.encode(); !bytes.Equal(got, bin) {
+				t.Errorf("encode() differs from %s.bin at byte 0x%x", tab.Name, firstDiff(got, bin))
 			}
-			if got := fromBin.Binary(); !bytes.Equal(got, bin) {
-				t.Errorf("Binary() of the parsed binary differs from %s.bin at byte 0x%x", tab.Name, firstDiff(got, bin))
+			if got := fromBin.encode(); !bytes.Equal(got, bin) {
+				t.Errorf("encode() of the parsed binary differs from %s.bin at byte 0x%x", tab.Name, firstDiff(got, bin))
 			}
 
 			if want.MD5 == nil {
