@@ -26,10 +26,18 @@ import (
 var (
 	writeEncodings = []string{"hex\tlower-case hex and a newline (default)", "base64\tstandard base64 and a newline", "raw\tthe bytes as they are", "c\ta C header for firmware"}
 	readEncodings  = []string{"auto\tdetect it", "hex", "base64", "raw", "c\ta C header that generate --encoding c wrote"}
-	pskEncodings   = []string{"hex", "base64", "raw", "c"}
 	nvsTypes       = []string{"u8", "i8", "u16", "i16", "u32", "i32", "u64", "i64", "string", "blob\tonly from --value-file"}
 	nvsSizes       = []string{"0x3000\tthe smallest read-write partition (3 pages)", "0x4000", "0x5000", "0x6000\tESP-IDF's default nvs partition", "0x10000\t64 KiB"}
 )
+
+// encodingNames are psk.Encodings, for --psk-encoding.
+func encodingNames() []string {
+	names := make([]string, len(psk.Encodings))
+	for i, e := range psk.Encodings {
+		names[i] = string(e)
+	}
+	return names
+}
 
 // deviceIDCommands take a device id as their first argument.
 var deviceIDCommands = []string{"derive", "provision", "rotate", "registry show", "registry revoke"}
@@ -58,7 +66,7 @@ func registerCompletions(f *Factory, root *cobra.Command) {
 		default:
 			reg("encoding", fixed(writeEncodings))
 		}
-		reg("psk-encoding", fixed(pskEncodings))
+		reg("psk-encoding", fixed(encodingNames()))
 		reg("type", fixed(nvsTypes))
 		reg("size", fixed(nvsSizes))
 		reg("partition", partitionNames)
