@@ -53,7 +53,8 @@ var nvsValueTypes = map[string]nvs.Type{
 	"string": nvs.TypeString, "blob": nvs.TypeBlob,
 }
 
-// newNVSEditOptions are the options of nvs set (erase false) or erase.
+// newNVSEditOptions returns the options of nvs set (erase false) or nvs
+// erase, with what they use of the Factory.
 func newNVSEditOptions(f *Factory, root *rootOptions, erase bool) *nvsEditOptions {
 	return &nvsEditOptions{nvsDeps: newNVSDeps(f), FileOptions: f.fileOptionsFor(root),
 		ReadValueFile: func(path string) ([]byte, string, error) { return readValueFile(f, path) },
