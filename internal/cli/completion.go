@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/usmp/usmp-psk/internal/provision"
 	"github.com/usmp/usmp-psk/internal/psk"
 	"github.com/usmp/usmp-psk/internal/registry"
 )
@@ -25,10 +26,18 @@ import (
 var (
 	writeEncodings = []string{"hex\tlower-case hex and a newline (default)", "base64\tstandard base64 and a newline", "raw\tthe bytes as they are", "c\ta C header for firmware"}
 	readEncodings  = []string{"auto\tdetect it", "hex", "base64", "raw", "c\ta C header that generate --encoding c wrote"}
-	pskEncodings   = []string{"hex", "base64", "raw", "c"}
 	nvsTypes       = []string{"u8", "i8", "u16", "i16", "u32", "i32", "u64", "i64", "string", "blob\tonly from --value-file"}
 	nvsSizes       = []string{"0x3000\tthe smallest read-write partition (3 pages)", "0x4000", "0x5000", "0x6000\tESP-IDF's default nvs partition", "0x10000\t64 KiB"}
 )
+
+// encodingNames are psk.Encodings, for --psk-encoding.
+func encodingNames() []string {
+	names := make([]string, len(psk.Encodings))
+	for i, e := range psk.Encodings {
+		names[i] = string(e)
+	}
+	return names
+}
 
 // deviceIDCommands take a device id as their first argument.
 var deviceIDCommands = []string{"derive", "provision", "rotate", "registry show", "registry revoke"}
@@ -57,7 +66,7 @@ func registerCompletions(f *Factory, root *cobra.Command) {
 		default:
 			reg("encoding", fixed(writeEncodings))
 		}
-		reg("psk-encoding", fixed(pskEncodings))
+		reg("psk-encoding", fixed(encodingNames()))
 		reg("type", fixed(nvsTypes))
 		reg("size", fixed(nvsSizes))
 		reg("partition", partitionNames)
@@ -88,7 +97,7 @@ func allCommandsOf(c *cobra.Command) []*cobra.Command {
 func partitionNames(cmd *cobra.Command, _ []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
 	fl := cmd.Flags().Lookup("partition-table")
 	if fl == nil || fl.Value.String() == "" {
-		return []cobra.Completion{"nvs"}, cobra.ShellCompDirectiveNoFileComp
+		return []cobra.Completion{provision.DefaultPartition}, cobra.ShellCompDirectiveNoFileComp
 	}
 	t, err := readPartitionTable(fl.Value.String())
 	if err != nil {
@@ -110,7 +119,7 @@ const completionTimeout = 2 * time.Second
 // when it exists. Ids that look like keys are left out (they are refused
 // anyway, and a completion menu is on the screen).
 func (f *Factory) completeDeviceIDs(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-	location := defaultRegistry
+	location := registry.DefaultPath
 	if fl := cmd.Flag("registry"); fl != nil && fl.Changed {
 		location = fl.Value.String()
 	} else if v := f.Getenv(envName("registry")); v != "" {

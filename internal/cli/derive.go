@@ -1,23 +1,31 @@
 package cli
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/registry"
 )
 
 type deriveOptions struct {
-	out        keyOutput
-	deviceID   string
-	epoch      uint32
-	encoding   string
-	masterFile string
-	// root names the registry checked for the device (issue 14 item 5).
-	root *rootOptions
+	IO     *IOStreams
+	Master func() (*psk.Secret, error)
+	// OpenRegistry and RegistryPath are the registry the device is checked
+	// against (issue 14 item 5): --registry, and its opener.
+	OpenRegistry func() (*registry.Registry, error)
+	RegistryPath func() string
+
+	out      keyOutput
+	deviceID string
+	epoch    uint32
+	encoding string
 }
 
 func newDeriveCmd(f *Factory, root *rootOptions, runF func(*deriveOptions) error) *cobra.Command {
-	opts := &deriveOptions{}
+	opts := &deriveOptions{IO: f.IO, Master: f.masterLoader(root), OpenRegistry: f.registryOpener(root),
+		RegistryPath: func() string { return root.registry }, out: keyOutput{fileOptions: f.fileOptionsFor(root)}}
 	cmd := &cobra.Command{
 		Use:   "derive DEVICE_ID [--epoch N] [-o FILE] [--encoding hex|base64|raw|c] [--force]",
 		Short: "Derive a device's PSK from the master secret",
@@ -54,13 +62,10 @@ key all the same.`,
 			}
 			opts.deviceID = args[0]
 			opts.out.encoding = enc
-			opts.out.allowUnignored = root.allowUnignored
-			opts.masterFile = root.masterFile
-			opts.root = root
 			if runF != nil {
 				return runF(opts)
 			}
-			return runDerive(f, opts)
+			return runDerive(cmd.Context(), opts)
 		},
 	}
 	addKeyOutputFlags(cmd, &opts.out, &opts.encoding)
@@ -68,18 +73,18 @@ key all the same.`,
 	return cmd
 }
 
-func runDerive(f *Factory, opts *deriveOptions) error {
-	if err := checkKeyOutput(f, opts.out); err != nil {
+func runDerive(ctx context.Context, opts *deriveOptions) error {
+	if err := checkKeyOutput(opts.IO, opts.out); err != nil {
 		return err
 	}
-	master, err := f.Master(opts.masterFile)
+	master, err := opts.Master()
 	if err != nil {
 		return err
 	}
 	defer master.Destroy()
 	key := psk.Derive(master, opts.deviceID, opts.epoch)
 	defer key.Destroy()
-	warnDeriveAgainstRegistry(f, opts.root, opts, key)
+	warnDeriveAgainstRegistry(ctx, opts, key)
 	epoch := int64(opts.epoch)
-	return writeKey(f, key, opts.out, keyReport{DeviceID: opts.deviceID, Epoch: &epoch})
+	return writeKey(opts.IO, key, opts.out, keyReport{DeviceID: opts.deviceID, Epoch: &epoch})
 }

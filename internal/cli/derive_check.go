@@ -9,6 +9,7 @@ package cli
 // how an operator reproduces an old key on purpose.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -21,33 +22,34 @@ import (
 // what the registry records for the device, when a registry exists and
 // knows it, and warns about every difference. It never fails: a registry
 // that cannot be read is itself only a warning.
-func warnDeriveAgainstRegistry(f *Factory, root *rootOptions, opts *deriveOptions, key *psk.Secret) {
-	if root == nil || root.registry == "" {
+func warnDeriveAgainstRegistry(ctx context.Context, opts *deriveOptions, key *psk.Secret) {
+	path := opts.RegistryPath()
+	if path == "" {
 		return
 	}
-	if root.registry == defaultRegistry {
+	if path == registry.DefaultPath {
 		// No registry in this directory: nothing to compare with, and
 		// nothing to say (derive needs none).
-		if _, err := os.Stat(defaultRegistry); err != nil {
+		if _, err := os.Stat(registry.DefaultPath); err != nil {
 			return
 		}
 	}
-	reg, err := registry.Open(root.registry, f.registryOptions(root))
+	reg, err := opts.OpenRegistry()
 	if err != nil {
-		f.IO.Warnf("could not check device %s against the registry: %v", opts.deviceID, err)
+		opts.IO.Warnf("could not check device %s against the registry: %v", opts.deviceID, err)
 		return
 	}
 	defer reg.Close()
-	dev, err := reg.Show(f.runContext(), opts.deviceID)
+	dev, err := reg.Show(ctx, opts.deviceID)
 	switch {
 	case errors.Is(err, registry.ErrNoRegistry), errors.Is(err, registry.ErrUnknownDevice):
 		return
 	case err != nil:
-		f.IO.Warnf("could not check device %s against the registry %s: %v", opts.deviceID, reg.Location(), err)
+		opts.IO.Warnf("could not check device %s against the registry %s: %v", opts.deviceID, reg.Location(), err)
 		return
 	}
 	for _, w := range deriveWarnings(dev, opts.epoch, psk.KCV(key), reg.Location()) {
-		f.IO.Warn(w)
+		opts.IO.Warn(w)
 	}
 }
 

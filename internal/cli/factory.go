@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/usmp/usmp-psk/internal/provision"
 	"github.com/usmp/usmp-psk/internal/psk"
 	"github.com/usmp/usmp-psk/internal/registry"
 	"github.com/usmp/usmp-psk/internal/secfile"
@@ -63,6 +64,18 @@ type Factory struct {
 func (f *Factory) fileOptions(replace, allowUnignored bool) secfile.Options {
 	return secfile.Options{Replace: replace, AllowUnignored: allowUnignored, AllowUnignoredBy: settingBy(f, "allow-unignored"),
 		Warn: f.IO.Warn, StepHook: f.fileStepHook()}
+}
+
+// fileOptionsFor is fileOptions for a command's options: called at run
+// time, once --allow-unignored is parsed.
+func (f *Factory) fileOptionsFor(root *rootOptions) func(replace bool) secfile.Options {
+	return func(replace bool) secfile.Options { return f.fileOptions(replace, root.allowUnignored) }
+}
+
+// layout is where images keep the id and the key: the nvs.* settings of
+// this run (filled by the root's PersistentPreRunE).
+func (f *Factory) layout() provision.Layout {
+	return provision.Layout{Namespace: f.Config.NVSNamespace, IDKey: f.Config.NVSIDKey, PSKKey: f.Config.NVSPSKKey}
 }
 
 // fileStepHook is the test binary's step hook bound to this run's context,

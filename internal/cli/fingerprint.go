@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,13 +13,18 @@ import (
 )
 
 type fingerprintOptions struct {
+	IO *IOStreams
+	// ReadKey reads FILE (- for standard input); it returns the key's
+	// bytes and the name of their source.
+	ReadKey func(file string) ([]byte, string, error)
+
 	file     string
 	encoding psk.Encoding
 	json     bool
 }
 
 func newFingerprintCmd(f *Factory, runF func(*fingerprintOptions) error) *cobra.Command {
-	opts := &fingerprintOptions{}
+	opts := &fingerprintOptions{IO: f.IO, ReadKey: func(file string) ([]byte, string, error) { return readKeyInput(f, file) }}
 	var encoding string
 	cmd := &cobra.Command{
 		Use:   "fingerprint [FILE | -] [--encoding auto|hex|base64|raw|c]",
@@ -52,7 +58,7 @@ told. A key typed on a terminal is refused, because the terminal would echo it.`
 			if runF != nil {
 				return runF(opts)
 			}
-			return runFingerprint(f, opts)
+			return runFingerprint(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().StringVar(&encoding, "encoding", "auto", "encoding of the key: auto (detect it), hex, base64, raw or c")
@@ -60,8 +66,8 @@ told. A key typed on a terminal is refused, because the terminal would echo it.`
 	return cmd
 }
 
-func runFingerprint(f *Factory, opts *fingerprintOptions) error {
-	data, source, err := readKeyInput(f, opts.file)
+func runFingerprint(_ context.Context, opts *fingerprintOptions) error {
+	data, source, err := opts.ReadKey(opts.file)
 	if err != nil {
 		return err
 	}
@@ -78,21 +84,21 @@ func runFingerprint(f *Factory, opts *fingerprintOptions) error {
 	}
 	defer key.Destroy()
 	if psk.IsPlaceholder(key.Expose()) || psk.IsPlaceholder(data) {
-		f.IO.Warnf("%s: %s", source, psk.PlaceholderRule)
+		opts.IO.Warnf("%s: %s", source, psk.PlaceholderRule)
 	}
 	if key.Len() < 32 {
-		f.IO.Warnf("%s: the key has only %d bytes; USMP keys should have 32", source, key.Len())
+		opts.IO.Warnf("%s: the key has only %d bytes; USMP keys should have 32", source, key.Len())
 	}
 	kcv := psk.KCV(key)
 	if opts.json {
-		return printJSON(f.IO, struct {
+		return printJSON(opts.IO, struct {
 			KCV      string `json:"kcv"`
 			Bytes    int    `json:"bytes"`
 			Source   string `json:"source"`
 			Encoding string `json:"encoding"`
 		}{kcv, key.Len(), source, string(enc)})
 	}
-	_, err = fmt.Fprintln(f.IO.Out, kcv)
+	_, err = fmt.Fprintln(opts.IO.Out, kcv)
 	return err
 }
 

@@ -17,6 +17,10 @@ import (
 )
 
 type flashOptions struct {
+	IO *IOStreams
+	// Esptool finds and runs esptool.
+	Esptool esptoolDeps
+
 	image          string
 	esp            esptoolFlags
 	partitionTable string
@@ -28,7 +32,7 @@ type flashOptions struct {
 }
 
 func newFlashCmd(f *Factory, runF func(*flashOptions) error) *cobra.Command {
-	opts := &flashOptions{}
+	opts := &flashOptions{IO: f.IO, Esptool: newEsptoolDeps(f)}
 	cmd := &cobra.Command{
 		Use:   "flash IMAGE --port PORT [--partition-table TABLE | --offset OFFSET] [--no-verify] [--print]",
 		Short: "Write an NVS image to a device with esptool, and read it back",
@@ -59,13 +63,13 @@ not found).`,
 			if runF != nil {
 				return runF(opts)
 			}
-			return runFlash(cmd.Context(), f, newEsptoolDeps(f), opts)
+			return runFlash(cmd.Context(), opts)
 		},
 	}
 	fl := cmd.Flags()
 	opts.esp.add(cmd)
 	fl.StringVar(&opts.partitionTable, "partition-table", "", "take the offset from this `TABLE` (CSV or binary)")
-	fl.StringVar(&opts.partitionName, "partition", "nvs", "partition `NAME` in --partition-table")
+	fl.StringVar(&opts.partitionName, "partition", provision.DefaultPartition, "partition `NAME` in --partition-table")
 	fl.StringVar(&opts.offset, "offset", "", "flash `OFFSET` (overrides the partition table; default 0x9000)")
 	fl.BoolVar(&opts.printOnly, "print", false, "print the esptool write command instead of running it")
 	fl.BoolVar(&opts.noVerify, "no-verify", false, "do not read the partition back to compare it with the image")
@@ -93,7 +97,7 @@ func flashOffset(opts *flashOptions, size int64) (int64, error) {
 	return provision.DefaultOffset, nil
 }
 
-func runFlash(ctx context.Context, f *Factory, deps esptoolDeps, opts *flashOptions) error {
+func runFlash(ctx context.Context, opts *flashOptions) error {
 	img, err := os.ReadFile(opts.image)
 	if err != nil {
 		return &FlagError{Err: fmt.Errorf("image: %w", err)}
@@ -103,7 +107,7 @@ func runFlash(ctx context.Context, f *Factory, deps esptoolDeps, opts *flashOpti
 	if err != nil {
 		return err
 	}
-	tool, err := findEsptool(ctx, deps)
+	tool, err := findEsptool(ctx, opts.Esptool)
 	if err != nil && !errors.Is(err, errNoEsptool) {
 		return err
 	}
@@ -116,7 +120,7 @@ func runFlash(ctx context.Context, f *Factory, deps esptoolDeps, opts *flashOpti
 		}
 		rep := flashReport{Image: opts.image, Port: opts.esp.port, Offset: offset, Bytes: int64(len(img)),
 			Command: append([]string{shown.path}, shown.writeArgs(&opts.esp, offset, opts.image)...)}
-		if err := reportFlash(f, opts, rep); err != nil {
+		if err := reportFlash(opts, rep); err != nil {
 			return err
 		}
 		if tool == nil && !opts.printOnly {
@@ -124,24 +128,24 @@ func runFlash(ctx context.Context, f *Factory, deps esptoolDeps, opts *flashOpti
 		}
 		return nil
 	}
-	f.IO.Infof("flashing %s to %s at 0x%x with %s", opts.image, opts.esp.port, offset, tool.describe())
+	opts.IO.Infof("flashing %s to %s at 0x%x with %s", opts.image, opts.esp.port, offset, tool.describe())
 	if err := tool.run(ctx, tool.writeArgs(&opts.esp, offset, opts.image)); err != nil {
 		return err
 	}
-	f.IO.Infof("flashed %s (%d bytes) at 0x%x", opts.image, len(img), offset)
+	opts.IO.Infof("flashed %s (%d bytes) at 0x%x", opts.image, len(img), offset)
 	rep := flashReport{Image: opts.image, Port: opts.esp.port, Offset: offset, Bytes: int64(len(img)), Flashed: true}
 	if !opts.noVerify {
-		if err := verifyFlashed(ctx, f, tool, opts, offset, img); err != nil {
+		if err := verifyFlashed(ctx, tool, opts, offset, img); err != nil {
 			return err
 		}
 		rep.Verified = true
 	}
-	return reportFlash(f, opts, rep)
+	return reportFlash(opts, rep)
 }
 
 // verifyFlashed reads back the bytes flash wrote and compares their SHA-256
 // with the image's (in constant time, R15): a mismatch is exit 3.
-func verifyFlashed(ctx context.Context, f *Factory, tool *esptool, opts *flashOptions, offset int64, img []byte) error {
+func verifyFlashed(ctx context.Context, tool *esptool, opts *flashOptions, offset int64, img []byte) error {
 	got, err := tool.readFlash(ctx, &opts.esp, offset, len(img))
 	if err != nil {
 		if ctx.Err() != nil {
@@ -154,7 +158,7 @@ func verifyFlashed(ctx context.Context, f *Factory, tool *esptool, opts *flashOp
 	if subtle.ConstantTimeCompare(want[:], have[:]) != 1 {
 		return &mismatchError{msg: fmt.Sprintf("verification failed: the %d bytes read back from %s at 0x%x are not %s (SHA-256 differs)\nhint: flash again; if it fails again, check the wiring, the flash chip and --offset", len(img), opts.esp.port, offset, opts.image)}
 	}
-	f.IO.Infof("verified: the %d bytes read back from %s at 0x%x match %s (SHA-256)", len(img), opts.esp.port, offset, opts.image)
+	opts.IO.Infof("verified: the %d bytes read back from %s at 0x%x match %s (SHA-256)", len(img), opts.esp.port, offset, opts.image)
 	return nil
 }
 

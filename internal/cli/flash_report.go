@@ -28,12 +28,12 @@ func addFlashJSONFlag(cmd *cobra.Command, asJSON *bool) {
 // reportFlash prints the esptool command (Command set: --print, or no
 // esptool) or, with --json, the report; after a flash without --json the
 // stderr line already said it.
-func reportFlash(f *Factory, opts *flashOptions, rep flashReport) error {
+func reportFlash(opts *flashOptions, rep flashReport) error {
 	if opts.json {
-		return printJSON(f.IO, rep)
+		return printJSON(opts.IO, rep)
 	}
 	if rep.Command != nil {
-		_, err := fmt.Fprintln(f.IO.Out, shellQuote(rep.Command))
+		_, err := fmt.Fprintln(opts.IO.Out, shellQuote(rep.Command))
 		return err
 	}
 	return nil

@@ -1,19 +1,26 @@
 package cli
 
 import (
+	"context"
+	"io"
+
 	"github.com/spf13/cobra"
 
 	"github.com/usmp/usmp-psk/internal/psk"
 )
 
 type generateOptions struct {
+	IO *IOStreams
+	// Rand is the source of the key (crypto/rand, R26).
+	Rand io.Reader
+
 	out      keyOutput
 	bytes    int
 	encoding string
 }
 
 func newGenerateCmd(f *Factory, root *rootOptions, runF func(*generateOptions) error) *cobra.Command {
-	opts := &generateOptions{}
+	opts := &generateOptions{IO: f.IO, Rand: f.Rand, out: keyOutput{fileOptions: f.fileOptionsFor(root)}}
 	cmd := &cobra.Command{
 		Use:   "generate [-o FILE] [--bytes N] [--encoding hex|base64|raw|c] [--force]",
 		Short: "Generate a random PSK from crypto/rand",
@@ -41,11 +48,10 @@ error reports the path, the length and the key check value (KCV), never the key.
 				return flagErrorf("--bytes must be at least 32")
 			}
 			opts.out.encoding = enc
-			opts.out.allowUnignored = root.allowUnignored
 			if runF != nil {
 				return runF(opts)
 			}
-			return runGenerate(f, opts)
+			return runGenerate(cmd.Context(), opts)
 		},
 	}
 	addKeyOutputFlags(cmd, &opts.out, &opts.encoding)
@@ -61,14 +67,14 @@ func addKeyOutputFlags(cmd *cobra.Command, o *keyOutput, encoding *string) {
 	cmd.Flags().BoolVar(&o.json, "json", false, "report path, length and KCV as JSON on stdout (needs -o)")
 }
 
-func runGenerate(f *Factory, opts *generateOptions) error {
-	if err := checkKeyOutput(f, opts.out); err != nil {
+func runGenerate(_ context.Context, opts *generateOptions) error {
+	if err := checkKeyOutput(opts.IO, opts.out); err != nil {
 		return err
 	}
-	key, err := psk.Generate(f.Rand, opts.bytes)
+	key, err := psk.Generate(opts.Rand, opts.bytes)
 	if err != nil {
 		return err
 	}
 	defer key.Destroy()
-	return writeKey(f, key, opts.out, keyReport{})
+	return writeKey(opts.IO, key, opts.out, keyReport{})
 }

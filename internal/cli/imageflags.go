@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -20,6 +19,7 @@ import (
 	"github.com/usmp/usmp-psk/internal/partition"
 	"github.com/usmp/usmp-psk/internal/provision"
 	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/registry"
 	"github.com/usmp/usmp-psk/internal/secfile"
 )
 
@@ -37,7 +37,7 @@ type imageFlags struct {
 func (fl *imageFlags) addLayout(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&fl.size, "size", "", "image `SIZE` (decimal, 0x, 0o or 0b; default 0x6000)")
 	cmd.Flags().StringVar(&fl.partitionTable, "partition-table", "", "take size and offset from the nvs partition of this `TABLE` (CSV or binary)")
-	cmd.Flags().StringVar(&fl.partitionName, "partition", "nvs", "partition `NAME` in --partition-table")
+	cmd.Flags().StringVar(&fl.partitionName, "partition", provision.DefaultPartition, "partition `NAME` in --partition-table")
 	cmd.Flags().IntVar(&fl.version, "version", provision.DefaultVersion, "NVS format version of a fresh image: 1 or 2")
 	cmd.MarkFlagsMutuallyExclusive("size", "partition-table")
 }
@@ -64,7 +64,7 @@ type resolvedImage struct {
 // name. Key files get the R7 mode check.
 func (fl *imageFlags) resolve(f *Factory) (*resolvedImage, error) {
 	r := &resolvedImage{offset: provision.DefaultOffset}
-	r.opts.Layout = provision.Layout{Namespace: f.Config.NVSNamespace, IDKey: f.Config.NVSIDKey, PSKKey: f.Config.NVSPSKKey}
+	r.opts.Layout = f.layout()
 	if fl.version != 1 && fl.version != 2 {
 		return nil, flagErrorf("--version must be 1 or 2")
 	}
@@ -179,7 +179,7 @@ func (fl *imageFlags) args() []string {
 	add("--hmac-key", fl.hmacKey)
 	add("--size", fl.size)
 	add("--partition-table", fl.partitionTable)
-	if fl.partitionTable != "" && fl.partitionName != "nvs" {
+	if fl.partitionTable != "" && fl.partitionName != provision.DefaultPartition {
 		add("--partition", fl.partitionName)
 	}
 	if fl.base == "" && fl.version != provision.DefaultVersion {
@@ -196,7 +196,7 @@ func unwrittenErr(err error, id, output string, fl *imageFlags, registryPath str
 		return err
 	}
 	argv := append([]string{"usmp-psk", "provision", id, "-o", output}, fl.args()...)
-	if registryPath != defaultRegistry {
+	if registryPath != registry.DefaultPath {
 		argv = append(argv, "--registry", registryPath)
 	}
 	what := "write the image of the recorded key"
@@ -242,13 +242,14 @@ func findPartition(path, name string) (*partition.Partition, error) {
 
 // parseSize reads a partition size given in what (--size, SIZE). The error
 // says what is accepted without repeating the value: nvs.ParseSize quotes a
-// value that is not a number.
+// value that is not a number (SizeError.Value).
 func parseSize(what, s string) (int, error) {
 	n, err := nvs.ParseSize(s)
+	var se *nvs.SizeError
 	switch {
 	case err == nil:
 		return n, nil
-	case strings.Contains(err.Error(), strconv.Quote(s)):
+	case errors.As(err, &se) && se.Value != "":
 		return 0, badInputf("%s: not a partition size (want a number in decimal, 0x, 0o or 0b, a multiple of 4096)", what)
 	}
 	return 0, badInputf("%s: %w", what, err)
@@ -258,7 +259,7 @@ func parseSize(what, s string) (int, error) {
 // --hmac-key (a 32-byte HMAC key, from which the XTS keys are derived),
 // the way nvs dump and check read them; nil when neither is given.
 func loadNVSKeys(f *Factory, keysPath, hmacPath string) (*nvscrypt.Keys, error) {
-	return (&nvsKeySource{keys: keysPath, hmacKey: hmacPath}).load(f)
+	return (&nvsKeySource{keys: keysPath, hmacKey: hmacPath}).load(keyFiles(f))
 }
 
 // errWrongKeys maps a wrong-keys error to a verification failure (exit 3).

@@ -46,7 +46,7 @@ func TestUnwrittenErrHint(t *testing.T) {
 			if tt.published {
 				err = &secfile.PublishedError{Path: out, Err: cause}
 			}
-			got := unwrittenErr(&provision.UnwrittenError{Device: dev, Rotation: tt.rotation, Err: err}, "dev-1", out, &imageFlags{}, defaultRegistry).Error()
+			got := unwrittenErr(&provision.UnwrittenError{Device: dev, Rotation: tt.rotation, Err: err}, "dev-1", out, &imageFlags{}, registry.DefaultPath).Error()
 			for _, w := range tt.want {
 				if !strings.Contains(got, w) {
 					t.Errorf("message lacks %q:\n%s", w, got)
@@ -58,5 +58,29 @@ func TestUnwrittenErrHint(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestParseSize: a size that is not a number is not repeated; the other
+// refusals keep nvs.ParseSize's reason (which does not repeat it either).
+func TestParseSize(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want string // the error, "" for none
+	}{
+		{"0x6000", ""},
+		{"12k", "SIZE: not a partition size (want a number in decimal, 0x, 0o or 0b, a multiple of 4096)"},
+		{"", "SIZE: invalid partition size: not an integer (use decimal, 0x, 0o or 0b)"},
+		{"0x3100", "SIZE: invalid partition size: must be a multiple of 4096"},
+	}
+	for _, tt := range tests {
+		_, err := parseSize("SIZE", tt.in)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%q: %v", tt.in, err)
+		case tt.want != "" && (err == nil || err.Error() != tt.want || exitCodeFor(err) != exitUsage):
+			t.Errorf("%q: %v (exit %d), want %q (exit 2)", tt.in, err, exitCodeFor(err), tt.want)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/usmp/usmp-psk/internal/nvs"
+	"github.com/usmp/usmp-psk/internal/provision"
 )
 
 // partitionSizeFlags name the partition an image is for.
@@ -26,7 +27,7 @@ type partitionSizeFlags struct {
 func (fl *partitionSizeFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&fl.size, "size", "", "`SIZE` of the image's partition (decimal, 0x, 0o or 0b); a shorter image was cut short")
 	cmd.Flags().StringVar(&fl.partitionTable, "partition-table", "", "take the partition's size from this `TABLE` (CSV or binary)")
-	cmd.Flags().StringVar(&fl.partitionName, "partition", "nvs", "partition `NAME` in --partition-table")
+	cmd.Flags().StringVar(&fl.partitionName, "partition", provision.DefaultPartition, "partition `NAME` in --partition-table")
 	cmd.MarkFlagsMutuallyExclusive("size", "partition-table")
 }
 

@@ -26,57 +26,59 @@ type keyReport struct {
 
 // keyOutput says where and how a key is written.
 type keyOutput struct {
-	path           string
-	encoding       psk.Encoding
-	force          bool
-	allowUnignored bool
-	json           bool
+	path     string
+	encoding psk.Encoding
+	force    bool
+	json     bool
+	// fileOptions are the secret-file options of -o FILE
+	// (Factory.fileOptionsFor).
+	fileOptions func(replace bool) secfile.Options
 }
 
 // checkKeyOutput validates the destination before any key exists, so
 // nothing is generated or derived for a run that would fail anyway.
-func checkKeyOutput(f *Factory, o keyOutput) error {
+func checkKeyOutput(ios *IOStreams, o keyOutput) error {
 	if o.path == "" || o.path == "-" {
 		if o.json {
 			return flagErrorf("--json needs -o FILE: standard output carries the key")
 		}
-		if f.IO.IsStdoutTTY() {
+		if ios.IsStdoutTTY() {
 			return errTerminal
 		}
 		return nil
 	}
-	return secfile.Check(o.path, f.fileOptions(false, o.allowUnignored))
+	return secfile.Check(o.path, o.fileOptions(false))
 }
 
 // writeKey writes key in o.encoding to o.path (0600, atomic, exclusive
 // unless --force) or to stdout, then reports path, length and KCV on stderr
 // (or as JSON on stdout when the key went to a file).
-func writeKey(f *Factory, key *psk.Secret, o keyOutput, rep keyReport) error {
-	if err := checkKeyOutput(f, o); err != nil {
+func writeKey(ios *IOStreams, key *psk.Secret, o keyOutput, rep keyReport) error {
+	if err := checkKeyOutput(ios, o); err != nil {
 		return err
 	}
 	enc := psk.Encode(key, o.encoding)
 	defer psk.Wipe(enc)
 	rep.Bytes, rep.KCV, rep.Encoding = key.Len(), psk.KCV(key), string(o.encoding)
 	if o.path == "" || o.path == "-" {
-		if mode, ok := f.IO.stdoutMode(); ok && mode&0o044 != 0 {
-			f.IO.Warnf("standard output is a file that group or others can read (mode %04o); keys belong in 0600 files: use -o FILE", mode)
+		if mode, ok := ios.stdoutMode(); ok && mode&0o044 != 0 {
+			ios.Warnf("standard output is a file that group or others can read (mode %04o); keys belong in 0600 files: use -o FILE", mode)
 		}
-		if _, err := f.IO.Out.Write(enc); err != nil {
+		if _, err := ios.Out.Write(enc); err != nil {
 			return fmt.Errorf("write standard output: %w", err)
 		}
 		rep.Path = "-"
-		f.IO.Infof("wrote %s to standard output (%s, kcv %s)", rep.what(), rep.Encoding, rep.KCV)
+		ios.Infof("wrote %s to standard output (%s, kcv %s)", rep.what(), rep.Encoding, rep.KCV)
 		return nil
 	}
-	if err := secfile.WriteFile(o.path, enc, f.fileOptions(o.force, o.allowUnignored)); err != nil {
+	if err := secfile.WriteFile(o.path, enc, o.fileOptions(o.force)); err != nil {
 		return err
 	}
 	rep.Path = o.path
 	if o.json {
-		return printJSON(f.IO, rep)
+		return printJSON(ios, rep)
 	}
-	f.IO.Infof("wrote %s to %s (%s, kcv %s)", rep.what(), rep.Path, rep.Encoding, rep.KCV)
+	ios.Infof("wrote %s to %s (%s, kcv %s)", rep.what(), rep.Path, rep.Encoding, rep.KCV)
 	return nil
 }
 

@@ -21,9 +21,34 @@ import (
 
 	"github.com/usmp/usmp-psk/internal/nvs"
 	"github.com/usmp/usmp-psk/internal/nvs/nvscrypt"
+	"github.com/usmp/usmp-psk/internal/provision"
 	"github.com/usmp/usmp-psk/internal/psk"
 	"github.com/usmp/usmp-psk/internal/secfile"
 )
+
+// nvsDeps is what the nvs subcommands use of the Factory (house style §6),
+// copied into their options by their constructors.
+type nvsDeps struct {
+	IO *IOStreams
+	// ReadKeyFile reads a key file (readKeyFile: the R7 mode check, and a
+	// FIFO does not hold up an interrupt).
+	ReadKeyFile keyFileReader
+	// Layout is where images keep the id and the key (the nvs.* settings),
+	// read when the command runs, once the configuration is loaded.
+	Layout func() provision.Layout
+}
+
+// keyFileReader reads the key file at path, named what in errors.
+type keyFileReader func(what, path string) ([]byte, error)
+
+func newNVSDeps(f *Factory) nvsDeps {
+	return nvsDeps{IO: f.IO, ReadKeyFile: keyFiles(f), Layout: f.layout}
+}
+
+// keyFiles is readKeyFile for f's run.
+func keyFiles(f *Factory) keyFileReader {
+	return func(what, path string) ([]byte, error) { return readKeyFile(f, what, path) }
+}
 
 // newNVSCmd groups the NVS image commands: the drop-in generator commands
 // of Espressif's nvs_partition_gen.py and our reader and checker.
@@ -161,14 +186,14 @@ func target(dir, name string) (string, bool) {
 
 // outputPath is the image output under --outdir, warning like the
 // reference when an absolute path makes --outdir moot.
-func (o *nvsOutdir) outputPath(f *Factory, name string) string {
+func (o *nvsOutdir) outputPath(ios *IOStreams, name string) string {
 	dir := ""
 	if o.set {
 		dir = o.dir
 	}
 	p, ignored := target(dir, name)
 	if ignored {
-		f.IO.Warnf("%s is an absolute path: --outdir is ignored for it", name)
+		ios.Warnf("%s is an absolute path: --outdir is ignored for it", name)
 	}
 	return p
 }
@@ -211,8 +236,8 @@ func readKeyFileBytes(f *Factory, what, path string) ([]byte, error) {
 // readInputKeys reads an nvs_keys partition file the way the reference's
 // encrypt --inputkey and decrypt do (its first 64 bytes), warning when the
 // device would refuse it (size or CRC).
-func readInputKeys(f *Factory, what, path string) (*nvscrypt.Keys, error) {
-	data, err := readKeyFile(f, what, path)
+func (d nvsDeps) readInputKeys(what, path string) (*nvscrypt.Keys, error) {
+	data, err := d.ReadKeyFile(what, path)
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +245,7 @@ func readInputKeys(f *Factory, what, path string) (*nvscrypt.Keys, error) {
 	if k, err := nvscrypt.ParseKeysPartition(data); err == nil {
 		return k, nil
 	} else if len(data) >= nvscrypt.XTSKeySize {
-		f.IO.Warnf("%s: not a valid nvs_keys partition (%v); using its first 64 bytes as nvs_partition_gen.py does, but the device will refuse this file", path, err)
+		d.IO.Warnf("%s: not a valid nvs_keys partition (%v); using its first 64 bytes as nvs_partition_gen.py does, but the device will refuse this file", path, err)
 	}
 	k, err := nvscrypt.ParseKeysPartitionLenient(data)
 	if err != nil {
@@ -261,8 +286,9 @@ type nvsOutput struct {
 // existing files like the reference, design §7). Every destination is
 // checked first (R7, R19), so a refused one stops the run before anything is
 // written; if a write still fails, the files and directories this run made
-// are removed, so an error leaves no output behind (R8).
-func writeNVSOutputs(f *Factory, allowUnignored bool, outs []nvsOutput) (err error) {
+// are removed, so an error leaves no output behind (R8). fileOptions are
+// the secret-file options of the run (Factory.fileOptionsFor).
+func writeNVSOutputs(fileOptions func(replace bool) secfile.Options, outs []nvsOutput) (err error) {
 	if err := checkDistinctOutputs(outs); err != nil {
 		return err
 	}
@@ -286,7 +312,8 @@ func writeNVSOutputs(f *Factory, allowUnignored bool, outs []nvsOutput) (err err
 		}
 	}
 	for _, o := range outs {
-		check := secfile.Options{Replace: !o.keep, AllowUnignored: allowUnignored}
+		// The check is quiet: the write warns, once.
+		check := secfile.Options{Replace: !o.keep, AllowUnignored: fileOptions(!o.keep).AllowUnignored}
 		if err := secfile.Check(o.path, check); err != nil {
 			return err
 		}
@@ -297,7 +324,7 @@ func writeNVSOutputs(f *Factory, allowUnignored bool, outs []nvsOutput) (err err
 		}
 	}
 	for _, o := range outs {
-		if err := secfile.WriteFile(o.path, o.data, f.fileOptions(!o.keep, allowUnignored)); err != nil {
+		if err := secfile.WriteFile(o.path, o.data, fileOptions(!o.keep)); err != nil {
 			return err
 		}
 		written = append(written, o.path)

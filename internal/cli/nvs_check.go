@@ -5,6 +5,7 @@ package cli
 // Exit 0 when the image has no errors, 3 when it has (design §7).
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -17,6 +18,8 @@ import (
 )
 
 type nvsCheckOptions struct {
+	nvsDeps
+
 	image string
 	json  bool
 	keys  nvsKeySource
@@ -24,7 +27,7 @@ type nvsCheckOptions struct {
 }
 
 func newNVSCheckCmd(f *Factory, runF func(*nvsCheckOptions) error) *cobra.Command {
-	opts := &nvsCheckOptions{}
+	opts := &nvsCheckOptions{nvsDeps: newNVSDeps(f)}
 	cmd := &cobra.Command{
 		Use:   "check IMAGE [--size SIZE | --partition-table TABLE] [--json] [--keys KEYS.bin | --hmac-key FILE]",
 		Short: "Check the integrity of an NVS image (like nvs_tool.py -i)",
@@ -67,7 +70,7 @@ where page and entry are null for findings about the whole image or page.`,
 			if runF != nil {
 				return runF(opts)
 			}
-			return runNVSCheck(f, opts)
+			return runNVSCheck(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print the findings as JSON")
@@ -111,14 +114,14 @@ func (o *checkOutput) add(sev nvs.Severity, kind string, page, entry int, detail
 	}
 }
 
-func runNVSCheck(f *Factory, opts *nvsCheckOptions) error {
+func runNVSCheck(_ context.Context, opts *nvsCheckOptions) error {
 	out := checkOutput{Image: opts.image, Findings: []checkFinding{}}
 	partSize, source, err := opts.size.partitionSize(opts.image)
 	if err != nil {
 		return err
 	}
 	note := ""
-	l, err := loadNVSImage(f, opts.image, &opts.keys)
+	l, err := loadNVSImage(opts.ReadKeyFile, opts.image, &opts.keys)
 	var wk *wrongKeyError
 	switch {
 	case errors.As(err, &wk):
@@ -133,15 +136,15 @@ func runNVSCheck(f *Factory, opts *nvsCheckOptions) error {
 		}
 		note = sizeNote(fds, source)
 		if l.looksEncrypted() {
-			f.IO.Warnf("%s", encryptedHint(opts.image))
+			opts.IO.Warnf("%s", encryptedHint(opts.image))
 		}
 	}
 	if opts.json {
-		if err := printJSON(f.IO, out); err != nil {
+		if err := printJSON(opts.IO, out); err != nil {
 			return err
 		}
 	} else if len(out.Findings) > 0 {
-		if err := printFindings(f, out.Findings); err != nil {
+		if err := printFindings(opts.IO, out.Findings); err != nil {
 			return err
 		}
 	}
@@ -155,16 +158,16 @@ func runNVSCheck(f *Factory, opts *nvsCheckOptions) error {
 	}
 	switch {
 	case len(out.Findings) == 0:
-		f.IO.Infof("%s: no problems found", opts.image)
+		opts.IO.Infof("%s: no problems found", opts.image)
 	case out.Warnings > 0:
-		f.IO.Infof("%s (the device repairs or ignores warnings at start-up)", summary)
+		opts.IO.Infof("%s (the device repairs or ignores warnings at start-up)", summary)
 	default:
-		f.IO.Infof("%s", summary)
+		opts.IO.Infof("%s", summary)
 	}
 	return nil
 }
 
-func printFindings(f *Factory, findings []checkFinding) error {
+func printFindings(ios *IOStreams, findings []checkFinding) error {
 	rows := make([][]string, 0, len(findings))
 	for _, fd := range findings {
 		page, entry := "-", "-"
@@ -176,7 +179,7 @@ func printFindings(f *Factory, findings []checkFinding) error {
 		}
 		rows = append(rows, []string{fd.Severity, page, entry, fd.Kind, fd.Detail})
 	}
-	return printTable(f.IO, f.IO.Out, []string{"SEVERITY", "PAGE", "ENTRY", "KIND", "DETAIL"}, rows)
+	return printTable(ios, ios.Out, []string{"SEVERITY", "PAGE", "ENTRY", "KIND", "DETAIL"}, rows)
 }
 
 func plural(n int, word string) string {

@@ -5,6 +5,7 @@ package cli
 // writes nothing instead of garbage.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -12,20 +13,25 @@ import (
 
 	"github.com/usmp/usmp-psk/internal/nvs"
 	"github.com/usmp/usmp-psk/internal/nvs/nvscrypt"
+	"github.com/usmp/usmp-psk/internal/provision"
 	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/secfile"
 )
 
 type nvsDecryptOptions struct {
-	input          string
-	keys           string
-	output         string
-	json           bool
-	outdir         nvsOutdir
-	allowUnignored bool
+	nvsDeps
+	// FileOptions are the secret-file options of the output.
+	FileOptions func(replace bool) secfile.Options
+
+	input  string
+	keys   string
+	output string
+	json   bool
+	outdir nvsOutdir
 }
 
 func newNVSDecryptCmd(f *Factory, root *rootOptions, runF func(*nvsDecryptOptions) error) *cobra.Command {
-	opts := &nvsDecryptOptions{}
+	opts := &nvsDecryptOptions{nvsDeps: newNVSDeps(f), FileOptions: f.fileOptionsFor(root)}
 	cmd := &cobra.Command{
 		Use:   "decrypt INPUT.bin KEYS.bin OUTPUT.bin [--outdir DIR]",
 		Short: "Decrypt an encrypted NVS image (nvs_partition_gen.py decrypt)",
@@ -48,11 +54,10 @@ an encrypted image without writing it in clear, use 'nvs dump --keys'.`,
 				}
 			}
 			opts.outdir.fill(f, cmd)
-			opts.allowUnignored = root.allowUnignored
 			if runF != nil {
 				return runF(opts)
 			}
-			return runNVSDecrypt(f, opts)
+			return runNVSDecrypt(cmd.Context(), opts)
 		},
 	}
 	addOutdirFlag(cmd, &opts.outdir)
@@ -60,8 +65,8 @@ an encrypted image without writing it in clear, use 'nvs dump --keys'.`,
 	return cmd
 }
 
-func runNVSDecrypt(f *Factory, opts *nvsDecryptOptions) error {
-	keys, err := readInputKeys(f, "KEYS", opts.keys)
+func runNVSDecrypt(_ context.Context, opts *nvsDecryptOptions) error {
+	keys, err := opts.readInputKeys("KEYS", opts.keys)
 	if err != nil {
 		return err
 	}
@@ -81,26 +86,26 @@ func runNVSDecrypt(f *Factory, opts *nvsDecryptOptions) error {
 		}
 		return err
 	}
-	out := opts.outdir.outputPath(f, opts.output)
-	if err := writeNVSOutputs(f, opts.allowUnignored, []nvsOutput{{path: out, data: plain}}); err != nil {
+	out := opts.outdir.outputPath(opts.IO, opts.output)
+	if err := writeNVSOutputs(opts.FileOptions, []nvsOutput{{path: out, data: plain}}); err != nil {
 		return err
 	}
-	if err := reportFiles(f, opts.json, fileReport{Path: out, Kind: "image", Bytes: len(plain), KeysKCV: keys.KCV(),
+	if err := reportFiles(opts.IO, opts.json, fileReport{Path: out, Kind: "image", Bytes: len(plain), KeysKCV: keys.KCV(),
 		text: fmt.Sprintf("wrote decrypted NVS image %s (%d bytes, keys kcv %s)", out, len(plain), keys.KCV())}); err != nil {
 		return err
 	}
-	if imageHoldsPSK(f, plain) {
-		f.IO.Warnf("%s: image holds the key in clear (%s/%s); delete it when done, and flash only the encrypted image", out, f.Config.NVSNamespace, f.Config.NVSPSKKey)
+	if l := opts.Layout(); imageHoldsPSK(l, plain) {
+		opts.IO.Warnf("%s: image holds the key in clear (%s/%s); delete it when done, and flash only the encrypted image", out, l.Namespace, l.PSKKey)
 	}
 	return nil
 }
 
 // imageHoldsPSK reports whether a plaintext image has the configured PSK
 // entry, as the device would read it.
-func imageHoldsPSK(f *Factory, plain []byte) bool {
+func imageHoldsPSK(l provision.Layout, plain []byte) bool {
 	img, err := nvs.ReadImage(plain, nvs.ReadOptions{ReadOnly: len(plain) < nvs.MinReadWriteSize})
 	if err != nil {
 		return false
 	}
-	return img.Lookup(f.Config.NVSNamespace, f.Config.NVSPSKKey) != nil
+	return img.Lookup(l.Namespace, l.PSKKey) != nil
 }

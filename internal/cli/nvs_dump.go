@@ -5,6 +5,7 @@ package cli
 // they show as their length and key check value (design §3, R10, R14).
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -12,17 +13,20 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/usmp/usmp-psk/internal/nvs"
+	"github.com/usmp/usmp-psk/internal/provision"
 	"github.com/usmp/usmp-psk/internal/psk"
 )
 
 type nvsDumpOptions struct {
+	nvsDeps
+
 	image string
 	json  bool
 	keys  nvsKeySource
 }
 
 func newNVSDumpCmd(f *Factory, runF func(*nvsDumpOptions) error) *cobra.Command {
-	opts := &nvsDumpOptions{}
+	opts := &nvsDumpOptions{nvsDeps: newNVSDeps(f)}
 	cmd := &cobra.Command{
 		Use:   "dump IMAGE [--json] [--keys KEYS.bin | --hmac-key FILE]",
 		Short: "Show the entries and page map of an NVS image, as the device reads it",
@@ -67,7 +71,7 @@ blobs and the PSK entry.`,
 			if runF != nil {
 				return runF(opts)
 			}
-			return runNVSDump(f, opts)
+			return runNVSDump(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().BoolVar(&opts.json, "json", false, `print {"entries":[…],"pages":[…]} as JSON`)
@@ -110,8 +114,8 @@ type dumpOutput struct {
 	MountError string      `json:"mount_error,omitempty"`
 }
 
-func runNVSDump(f *Factory, opts *nvsDumpOptions) error {
-	l, err := loadNVSImage(f, opts.image, &opts.keys)
+func runNVSDump(_ context.Context, opts *nvsDumpOptions) error {
+	l, err := loadNVSImage(opts.ReadKeyFile, opts.image, &opts.keys)
 	if err != nil {
 		return err
 	}
@@ -120,28 +124,28 @@ func runNVSDump(f *Factory, opts *nvsDumpOptions) error {
 	if err != nil {
 		return badInputf("%s: %w", opts.image, err)
 	}
-	out := dumpImage(f, img)
+	out := dumpImage(opts.Layout(), img)
 	if l.readOnly {
-		f.IO.Infof("%s: %d bytes, read as a read-only partition (fewer than 3 pages)", opts.image, len(l.plain))
+		opts.IO.Infof("%s: %d bytes, read as a read-only partition (fewer than 3 pages)", opts.image, len(l.plain))
 	}
 	if l.looksEncrypted() {
-		f.IO.Warnf("%s", encryptedHint(opts.image))
+		opts.IO.Warnf("%s", encryptedHint(opts.image))
 	}
 	if img.MountErr != nil {
-		f.IO.Warnf("%s: the device cannot mount this image (%v): it reads no entries", opts.image, img.MountErr)
+		opts.IO.Warnf("%s: the device cannot mount this image (%v): it reads no entries", opts.image, img.MountErr)
 	}
 	if size := len(l.plain); size%nvs.PageSize != 0 {
-		f.IO.Warnf("%s: size %d is not a multiple of 4096: the last %d bytes are ignored, as on the device", opts.image, size, size%nvs.PageSize)
+		opts.IO.Warnf("%s: size %d is not a multiple of 4096: the last %d bytes are ignored, as on the device", opts.image, size, size%nvs.PageSize)
 	}
 	if opts.json {
-		return printJSON(f.IO, out)
+		return printJSON(opts.IO, out)
 	}
-	return printDump(f, out)
+	return printDump(opts.IO, out)
 }
 
 // dumpImage turns what the reader found into the report, hiding blob
-// values and the PSK entry.
-func dumpImage(f *Factory, img *nvs.Image) dumpOutput {
+// values and the PSK entry of layout l.
+func dumpImage(l provision.Layout, img *nvs.Image) dumpOutput {
 	entries := append([]nvs.Entry(nil), img.Entries...)
 	nvs.SortEntries(entries)
 	out := dumpOutput{Entries: make([]dumpEntry, 0, len(entries)), Pages: make([]dumpPage, 0, len(img.Pages))}
@@ -149,7 +153,7 @@ func dumpImage(f *Factory, img *nvs.Image) dumpOutput {
 		out.MountError = img.MountErr.Error()
 	}
 	for i := range entries {
-		out.Entries = append(out.Entries, dumpOne(f, &entries[i]))
+		out.Entries = append(out.Entries, dumpOne(l, &entries[i]))
 	}
 	for _, p := range img.Pages {
 		dp := dumpPage{Index: p.Index, State: p.State.String(), Written: p.Written, Erased: p.Erased, Empty: p.Empty, Illegal: p.Illegal}
@@ -166,9 +170,9 @@ func dumpImage(f *Factory, img *nvs.Image) dumpOutput {
 	return out
 }
 
-func dumpOne(f *Factory, e *nvs.Entry) dumpEntry {
+func dumpOne(l provision.Layout, e *nvs.Entry) dumpEntry {
 	d := dumpEntry{Namespace: e.Namespace, Key: e.Key, Type: e.Type.String(), Legacy: e.Legacy, NoNS: e.NoNamespace}
-	isPSK := e.Namespace == f.Config.NVSNamespace && e.Key == f.Config.NVSPSKKey
+	isPSK := e.Namespace == l.Namespace && e.Key == l.PSKKey
 	switch {
 	case e.Err != nil:
 		d.Error = deviceErrName(e.Err)
@@ -205,7 +209,7 @@ func deviceErrName(err error) string {
 	return err.Error()
 }
 
-func printDump(f *Factory, out dumpOutput) error {
+func printDump(ios *IOStreams, out dumpOutput) error {
 	rows := make([][]string, 0, len(out.Entries))
 	for _, e := range out.Entries {
 		ns := cellText(e.Namespace)
@@ -215,15 +219,15 @@ func printDump(f *Factory, out dumpOutput) error {
 		rows = append(rows, []string{ns, cellText(e.Key), e.Type, e.cell})
 	}
 	if len(rows) > 0 {
-		if err := printTable(f.IO, f.IO.Out, []string{"NAMESPACE", "KEY", "TYPE", "VALUE"}, rows); err != nil {
+		if err := printTable(ios, ios.Out, []string{"NAMESPACE", "KEY", "TYPE", "VALUE"}, rows); err != nil {
 			return err
 		}
-		fmt.Fprintln(f.IO.Out)
+		fmt.Fprintln(ios.Out)
 	}
-	return printPageMap(f, out.Pages)
+	return printPageMap(ios, out.Pages)
 }
 
-func printPageMap(f *Factory, pages []dumpPage) error {
+func printPageMap(ios *IOStreams, pages []dumpPage) error {
 	rows := make([][]string, 0, len(pages))
 	for _, p := range pages {
 		seq, ver, state := "-", "-", p.State
@@ -242,5 +246,5 @@ func printPageMap(f *Factory, pages []dumpPage) error {
 		}
 		rows = append(rows, []string{strconv.Itoa(p.Index), state, seq, ver, strconv.Itoa(p.Written), strconv.Itoa(p.Erased), empty})
 	}
-	return printTable(f.IO, f.IO.Out, []string{"PAGE", "STATE", "SEQ", "VERSION", "WRITTEN", "ERASED", "EMPTY"}, rows)
+	return printTable(ios, ios.Out, []string{"PAGE", "STATE", "SEQ", "VERSION", "WRITTEN", "ERASED", "EMPTY"}, rows)
 }

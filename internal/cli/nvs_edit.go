@@ -7,6 +7,7 @@ package cli
 // they are written 0600 and atomically (R5, R16).
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,12 @@ import (
 )
 
 type nvsEditOptions struct {
+	nvsDeps
+	// FileOptions are the secret-file options of the edited image.
+	FileOptions func(replace bool) secfile.Options
+	// ReadValueFile reads --value-file (- for standard input).
+	ReadValueFile func(path string) ([]byte, string, error)
+
 	image     string
 	namespace string
 	key       string
@@ -46,8 +53,16 @@ var nvsValueTypes = map[string]nvs.Type{
 	"string": nvs.TypeString, "blob": nvs.TypeBlob,
 }
 
+// newNVSEditOptions returns the options of nvs set (erase false) or nvs
+// erase, with what they use of the Factory.
+func newNVSEditOptions(f *Factory, root *rootOptions, erase bool) *nvsEditOptions {
+	return &nvsEditOptions{nvsDeps: newNVSDeps(f), FileOptions: f.fileOptionsFor(root),
+		ReadValueFile: func(path string) ([]byte, string, error) { return readValueFile(f, path) },
+		erase:         erase}
+}
+
 func newNVSSetCmd(f *Factory, root *rootOptions, runF func(*nvsEditOptions) error) *cobra.Command {
-	opts := &nvsEditOptions{}
+	opts := newNVSEditOptions(f, root, false)
 	cmd := &cobra.Command{
 		Use:   "set IMAGE --namespace NS --key K --type T (--value V | --value-file F) [-o OUT] [--keys KEYS.bin | --hmac-key FILE]",
 		Short: "Set a key in an NVS image the way the device's library writes it",
@@ -76,13 +91,13 @@ The image is edited in place (atomically, 0600) unless -o OUT names a new file.`
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.image = args[0]
 			opts.valueSet = cmd.Flags().Changed("value")
-			if err := opts.validate(cmd, f); err != nil {
+			if err := opts.validate(cmd); err != nil {
 				return err
 			}
 			if runF != nil {
 				return runF(opts)
 			}
-			return runNVSEdit(f, root, opts)
+			return runNVSEdit(cmd.Context(), opts)
 		},
 	}
 	opts.addFlags(cmd)
@@ -94,7 +109,7 @@ The image is edited in place (atomically, 0600) unless -o OUT names a new file.`
 }
 
 func newNVSEraseCmd(f *Factory, root *rootOptions, runF func(*nvsEditOptions) error) *cobra.Command {
-	opts := &nvsEditOptions{erase: true}
+	opts := newNVSEditOptions(f, root, true)
 	cmd := &cobra.Command{
 		Use:   "erase IMAGE --namespace NS --key K [-o OUT] [--keys KEYS.bin | --hmac-key FILE]",
 		Short: "Erase a key from an NVS image the way the device's library does",
@@ -107,13 +122,13 @@ its keys (--keys or --hmac-key), as for nvs set.`,
 		Args:    exactArgs(1, "IMAGE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.image = args[0]
-			if err := opts.validate(cmd, f); err != nil {
+			if err := opts.validate(cmd); err != nil {
 				return err
 			}
 			if runF != nil {
 				return runF(opts)
 			}
-			return runNVSEdit(f, root, opts)
+			return runNVSEdit(cmd.Context(), opts)
 		},
 	}
 	opts.addFlags(cmd)
@@ -133,13 +148,13 @@ func (o *nvsEditOptions) addFlags(cmd *cobra.Command) {
 // or design §6's default, which no configuration makes an ordinary entry
 // (a stray usmp-psk.yaml moving nvs.psk_key must not lift the rules on
 // what goes into usmp/psk).
-func (o *nvsEditOptions) isPSKEntry(f *Factory) bool {
-	def := nvs.DefaultUSMPLayout()
-	return (o.namespace == f.Config.NVSNamespace && o.key == f.Config.NVSPSKKey) ||
+func (o *nvsEditOptions) isPSKEntry() bool {
+	l, def := o.Layout(), nvs.DefaultUSMPLayout()
+	return (o.namespace == l.Namespace && o.key == l.PSKKey) ||
 		(o.namespace == def.Namespace && o.key == def.PSKKey)
 }
 
-func (o *nvsEditOptions) validate(cmd *cobra.Command, f *Factory) error {
+func (o *nvsEditOptions) validate(cmd *cobra.Command) error {
 	for _, n := range []struct{ flag, v string }{{"--namespace", o.namespace}, {"--key", o.key}} {
 		if n.v == "" || len(n.v) > nvs.MaxKeyLen || strings.IndexByte(n.v, 0) >= 0 {
 			return flagErrorf(n.flag + " must be 1 to 15 bytes")
@@ -159,7 +174,7 @@ func (o *nvsEditOptions) validate(cmd *cobra.Command, f *Factory) error {
 		return flagErrorf("unknown --type (want u8 i8 u16 i16 u32 i32 u64 i64 string blob)")
 	case !o.valueSet && o.valueFile == "":
 		return flagErrorf("give the value with --value V or --value-file FILE")
-	case o.valueSet && o.isPSKEntry(f):
+	case o.valueSet && o.isPSKEntry():
 		return flagErrorf(fmt.Sprintf("refusing --value for %s/%s, the PSK entry: a key never goes on a command line\nhint: use --value-file FILE or --value-file - (standard input)", o.namespace, o.key))
 	case o.valueSet && t == nvs.TypeBlob:
 		return flagErrorf("blob values come only from --value-file FILE (or - for standard input)")
@@ -167,19 +182,19 @@ func (o *nvsEditOptions) validate(cmd *cobra.Command, f *Factory) error {
 	return nil
 }
 
-func runNVSEdit(f *Factory, root *rootOptions, o *nvsEditOptions) error {
+func runNVSEdit(_ context.Context, o *nvsEditOptions) error {
 	out, replace := o.output, o.force
 	if out == "" {
 		out, replace = o.image, true
 	}
-	wopts := f.fileOptions(replace, root.allowUnignored)
+	wopts := o.FileOptions(replace)
 	if err := secfile.Check(out, wopts); err != nil {
 		return err
 	}
 	if !replace && exists(out) {
 		return &secfile.ExistsError{Path: out}
 	}
-	keys, err := o.keys.load(f)
+	keys, err := o.keys.load(o.ReadKeyFile)
 	if err != nil {
 		return err
 	}
@@ -202,7 +217,7 @@ func runNVSEdit(f *Factory, root *rootOptions, o *nvsEditOptions) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.image, err)
 	}
-	what, err := o.edit(f, ed)
+	what, err := o.edit(ed)
 	if err != nil {
 		return err
 	}
@@ -215,12 +230,12 @@ func runNVSEdit(f *Factory, root *rootOptions, o *nvsEditOptions) error {
 	if keys != nil {
 		kind = "encrypted-image"
 	}
-	if err := reportFiles(f, o.json, fileReport{Path: out, Kind: kind, Bytes: len(edited), Edit: what,
+	if err := reportFiles(o.IO, o.json, fileReport{Path: out, Kind: kind, Bytes: len(edited), Edit: what,
 		text: fmt.Sprintf("%s in %s", what, out)}); err != nil {
 		return err
 	}
-	if keys == nil && !o.erase && o.isPSKEntry(f) {
-		warnPlaintextImage(f.IO, out)
+	if keys == nil && !o.erase && o.isPSKEntry() {
+		warnPlaintextImage(o.IO, out)
 	}
 	return nil
 }
@@ -247,9 +262,9 @@ func (o *nvsEditOptions) checkBase(img []byte, keys *nvscrypt.Keys) error {
 }
 
 // edit makes the change, nvs set's or nvs erase's, and says what it was.
-func (o *nvsEditOptions) edit(f *Factory, ed *nvs.Editor) (string, error) {
+func (o *nvsEditOptions) edit(ed *nvs.Editor) (string, error) {
 	if !o.erase {
-		return o.set(f, ed)
+		return o.set(ed)
 	}
 	if err := ed.Erase(o.namespace, o.key); err != nil {
 		if errors.Is(err, nvs.DeviceNotFound) {
@@ -262,11 +277,11 @@ func (o *nvsEditOptions) edit(f *Factory, ed *nvs.Editor) (string, error) {
 
 // set parses the value and writes it; it returns what it did, for the
 // report (lengths and KCVs, never values of strings or blobs).
-func (o *nvsEditOptions) set(f *Factory, ed *nvs.Editor) (string, error) {
+func (o *nvsEditOptions) set(ed *nvs.Editor) (string, error) {
 	t := nvsValueTypes[strings.ToLower(o.typ)]
 	var data []byte
 	if o.valueFile != "" {
-		b, source, err := readValueFile(f, o.valueFile)
+		b, source, err := o.ReadValueFile(o.valueFile)
 		if err != nil {
 			return "", err
 		}
@@ -280,7 +295,7 @@ func (o *nvsEditOptions) set(f *Factory, ed *nvs.Editor) (string, error) {
 		// The documentation's example keys are refused for the PSK entry
 		// whatever its type, as nvs generate refuses them (design §3; a
 		// string PSK got through, issue 13 item 10).
-		if o.isPSKEntry(f) && psk.IsPlaceholder(b) {
+		if o.isPSKEntry() && psk.IsPlaceholder(b) {
 			return "", &psk.InputError{Source: source, Msg: psk.PlaceholderRule}
 		}
 		data = b

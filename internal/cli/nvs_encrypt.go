@@ -1,19 +1,23 @@
 package cli
 
 // nvs encrypt and nvs generate-key: the drop-ins for nvs_partition_gen.py's
-// encrypt and generate-key. Keys come only from f.Rand, which is
+// encrypt and generate-key. Keys come only from the Factory's Rand, which is
 // crypto/rand in production (R26; the reference uses Python's random).
 // Key files and HMAC keys are secret files; reports show their paths and
 // KCVs, never their bytes (R10, R14).
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/usmp/usmp-psk/internal/nvs/nvscrypt"
 	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/secfile"
 )
 
 // nvsKeyGenOptions are the key-generation flags of encrypt --keygen and
@@ -75,12 +79,13 @@ func (o *nvsKeyGenOptions) validate(cmd *cobra.Command) error {
 }
 
 // paths returns where the keys file and a generated HMAC key go: under
-// dir/keys/ unless absolute, named as the reference names them.
-func (o *nvsKeyGenOptions) paths(f *Factory, dir string) (keysPath, hmacPath string) {
+// dir/keys/ unless absolute, named as the reference names them (the
+// default name from now).
+func (o *nvsKeyGenOptions) paths(now func() time.Time, dir string) (keysPath, hmacPath string) {
 	keysDir := filepath.Join(dir, "keys")
 	keyfile := o.keyfile
 	if keyfile == "" {
-		keyfile = "keys-" + f.Now().Format("01-02_15-04") + ".bin"
+		keyfile = "keys-" + now().Format("01-02_15-04") + ".bin"
 	}
 	name, _ := keyFileName("--keyfile", keyfile)
 	keysPath, _ = target(keysDir, name)
@@ -99,21 +104,22 @@ func (o *nvsKeyGenOptions) paths(f *Factory, dir string) (keysPath, hmacPath str
 	return keysPath, hmacPath
 }
 
-// nvsNewKeys makes the XTS keys: random, or derived from an HMAC key that
-// is read or generated. A generated HMAC key is returned for writing.
-func nvsNewKeys(f *Factory, o *nvsKeyGenOptions) (*nvscrypt.Keys, *nvscrypt.HMACKey, error) {
+// nvsNewKeys makes the XTS keys: random, from rnd, or derived from an HMAC
+// key that is read or generated. A generated HMAC key is returned for
+// writing.
+func nvsNewKeys(rnd io.Reader, readKeyFile keyFileReader, o *nvsKeyGenOptions) (*nvscrypt.Keys, *nvscrypt.HMACKey, error) {
 	if !o.hmac {
-		k, err := nvscrypt.GenerateKeys(f.Rand)
+		k, err := nvscrypt.GenerateKeys(rnd)
 		return k, nil, err
 	}
 	var hk *nvscrypt.HMACKey
 	if o.hmacKeygen {
 		var err error
-		if hk, err = nvscrypt.GenerateHMACKey(f.Rand); err != nil {
+		if hk, err = nvscrypt.GenerateHMACKey(rnd); err != nil {
 			return nil, nil, err
 		}
 	} else {
-		data, err := readKeyFile(f, "--kp_hmac_inputkey", o.hmacInputkey)
+		data, err := readKeyFile("--kp_hmac_inputkey", o.hmacInputkey)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -157,13 +163,18 @@ func wipeOutputs(outs []nvsOutput) {
 
 type nvsEncryptOptions struct {
 	nvsImageOptions
+	// Rand is the source of new keys (crypto/rand, R26).
+	Rand io.Reader
+	// Now names the keys file by default.
+	Now func() time.Time
+
 	keygen   bool
 	inputkey string
 	gen      nvsKeyGenOptions
 }
 
 func newNVSEncryptCmd(f *Factory, root *rootOptions, runF func(*nvsEncryptOptions) error) *cobra.Command {
-	opts := &nvsEncryptOptions{}
+	opts := &nvsEncryptOptions{nvsImageOptions: newNVSImageOptions(f, root), Rand: f.Rand, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "encrypt INPUT.csv... OUTPUT.bin SIZE (--inputkey KEYS.bin | --keygen [--keyfile NAME] [--key_protect_hmac (--kp_hmac_inputkey FILE | --kp_hmac_keygen [--kp_hmac_keyfile NAME])]) [--version 1|2] [--outdir DIR]",
 		Short: "Build an XTS-AES encrypted NVS image (nvs_partition_gen.py encrypt)",
@@ -217,11 +228,10 @@ The dash spellings --key-protect-hmac, --kp-hmac-keygen, --kp-hmac-keyfile and
 			if !opts.keygen && cmd.Flags().Changed("keyfile") {
 				f.IO.Warnf("--keyfile is ignored with --inputkey (no keys file is written)")
 			}
-			opts.allowUnignored = root.allowUnignored
 			if runF != nil {
 				return runF(opts)
 			}
-			return runNVSEncrypt(f, opts)
+			return runNVSEncrypt(cmd.Context(), opts)
 		},
 	}
 	addImageFlags(cmd, &opts.nvsImageOptions)
@@ -231,8 +241,8 @@ The dash spellings --key-protect-hmac, --kp-hmac-keygen, --kp-hmac-keyfile and
 	return cmd
 }
 
-func runNVSEncrypt(f *Factory, opts *nvsEncryptOptions) error {
-	plain, _, err := buildNVSImage(f, &opts.nvsImageOptions)
+func runNVSEncrypt(_ context.Context, opts *nvsEncryptOptions) error {
+	plain, _, err := buildNVSImage(&opts.nvsImageOptions)
 	if err != nil {
 		return err
 	}
@@ -240,9 +250,9 @@ func runNVSEncrypt(f *Factory, opts *nvsEncryptOptions) error {
 	var keys *nvscrypt.Keys
 	var hk *nvscrypt.HMACKey
 	if opts.keygen {
-		keys, hk, err = nvsNewKeys(f, &opts.gen)
+		keys, hk, err = nvsNewKeys(opts.Rand, opts.ReadKeyFile, &opts.gen)
 	} else {
-		keys, err = readInputKeys(f, "--inputkey", opts.inputkey)
+		keys, err = opts.readInputKeys("--inputkey", opts.inputkey)
 	}
 	if err != nil {
 		return err
@@ -255,7 +265,7 @@ func runNVSEncrypt(f *Factory, opts *nvsEncryptOptions) error {
 	if err != nil {
 		return err
 	}
-	out := opts.outdir.outputPath(f, opts.output)
+	out := opts.outdir.outputPath(opts.IO, opts.output)
 	var outs []nvsOutput
 	var reports []fileReport
 	if opts.keygen {
@@ -265,28 +275,35 @@ func runNVSEncrypt(f *Factory, opts *nvsEncryptOptions) error {
 		if opts.outdir.set && !filepath.IsAbs(opts.output) {
 			dir = opts.outdir.dir
 		}
-		keysPath, hmacPath := opts.gen.paths(f, dir)
+		keysPath, hmacPath := opts.gen.paths(opts.Now, dir)
 		outs, reports = keyOutputs(keys, hk, keysPath, hmacPath, opts.gen.force)
 	}
 	outs = append(outs, nvsOutput{path: out, data: enc})
 	defer wipeOutputs(outs)
-	if err := writeNVSOutputs(f, opts.allowUnignored, outs); err != nil {
+	if err := writeNVSOutputs(opts.FileOptions, outs); err != nil {
 		return err
 	}
 	reports = append(reports, fileReport{Path: out, Kind: "encrypted-image", Bytes: len(enc), FormatVersion: opts.version, KeysKCV: keys.KCV(),
 		text: fmt.Sprintf("wrote encrypted NVS image %s (%d bytes, format version %d, keys kcv %s)", out, len(enc), opts.version, keys.KCV())})
-	return reportFiles(f, opts.json, reports...)
+	return reportFiles(opts.IO, opts.json, reports...)
 }
 
 type nvsGenerateKeyOptions struct {
-	gen            nvsKeyGenOptions
-	json           bool
-	outdir         nvsOutdir
-	allowUnignored bool
+	nvsDeps
+	// FileOptions are the secret-file options of the key files.
+	FileOptions func(replace bool) secfile.Options
+	// Rand is the source of new keys (crypto/rand, R26).
+	Rand io.Reader
+	// Now names the keys file by default.
+	Now func() time.Time
+
+	gen    nvsKeyGenOptions
+	json   bool
+	outdir nvsOutdir
 }
 
 func newNVSGenerateKeyCmd(f *Factory, root *rootOptions, runF func(*nvsGenerateKeyOptions) error) *cobra.Command {
-	opts := &nvsGenerateKeyOptions{}
+	opts := &nvsGenerateKeyOptions{nvsDeps: newNVSDeps(f), FileOptions: f.fileOptionsFor(root), Rand: f.Rand, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "generate-key [--keyfile NAME] [--key_protect_hmac (--kp_hmac_inputkey FILE | --kp_hmac_keygen [--kp_hmac_keyfile NAME])] [--outdir DIR]",
 		Short: "Make an nvs_keys partition for NVS encryption (nvs_partition_gen.py generate-key)",
@@ -316,11 +333,10 @@ their bytes.`,
 				return err
 			}
 			opts.outdir.fill(f, cmd)
-			opts.allowUnignored = root.allowUnignored
 			if runF != nil {
 				return runF(opts)
 			}
-			return runNVSGenerateKey(f, opts)
+			return runNVSGenerateKey(cmd.Context(), opts)
 		},
 	}
 	addKeyGenFlags(cmd, &opts.gen)
@@ -329,8 +345,8 @@ their bytes.`,
 	return cmd
 }
 
-func runNVSGenerateKey(f *Factory, opts *nvsGenerateKeyOptions) error {
-	keys, hk, err := nvsNewKeys(f, &opts.gen)
+func runNVSGenerateKey(_ context.Context, opts *nvsGenerateKeyOptions) error {
+	keys, hk, err := nvsNewKeys(opts.Rand, opts.ReadKeyFile, &opts.gen)
 	if err != nil {
 		return err
 	}
@@ -342,11 +358,11 @@ func runNVSGenerateKey(f *Factory, opts *nvsGenerateKeyOptions) error {
 	if opts.outdir.set {
 		dir = opts.outdir.dir
 	}
-	keysPath, hmacPath := opts.gen.paths(f, dir)
+	keysPath, hmacPath := opts.gen.paths(opts.Now, dir)
 	outs, reports := keyOutputs(keys, hk, keysPath, hmacPath, opts.gen.force)
 	defer wipeOutputs(outs)
-	if err := writeNVSOutputs(f, opts.allowUnignored, outs); err != nil {
+	if err := writeNVSOutputs(opts.FileOptions, outs); err != nil {
 		return err
 	}
-	return reportFiles(f, opts.json, reports...)
+	return reportFiles(opts.IO, opts.json, reports...)
 }

@@ -6,6 +6,7 @@ package cli
 // the image is built.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -14,19 +15,29 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/usmp/usmp-psk/internal/nvs"
+	"github.com/usmp/usmp-psk/internal/provision"
 	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/secfile"
 )
 
-// nvsImageOptions are the arguments generate and encrypt share.
+// nvsImageOptions are the arguments generate and encrypt share, and what
+// they use of the Factory.
 type nvsImageOptions struct {
-	inputs         []string
-	output         string // as given
-	sizeArg        string
-	size           int
-	version        int
-	json           bool
-	outdir         nvsOutdir
-	allowUnignored bool
+	nvsDeps
+	// FileOptions are the secret-file options of the outputs.
+	FileOptions func(replace bool) secfile.Options
+
+	inputs  []string
+	output  string // as given
+	sizeArg string
+	size    int
+	version int
+	json    bool
+	outdir  nvsOutdir
+}
+
+func newNVSImageOptions(f *Factory, root *rootOptions) nvsImageOptions {
+	return nvsImageOptions{nvsDeps: newNVSDeps(f), FileOptions: f.fileOptionsFor(root)}
 }
 
 type nvsGenerateOptions struct {
@@ -34,7 +45,7 @@ type nvsGenerateOptions struct {
 }
 
 func newNVSGenerateCmd(f *Factory, root *rootOptions, runF func(*nvsGenerateOptions) error) *cobra.Command {
-	opts := &nvsGenerateOptions{}
+	opts := &nvsGenerateOptions{nvsImageOptions: newNVSImageOptions(f, root)}
 	cmd := &cobra.Command{
 		Use:   "generate INPUT.csv... OUTPUT.bin SIZE [--version 1|2] [--outdir DIR]",
 		Short: "Build an NVS partition image from a CSV file (nvs_partition_gen.py generate)",
@@ -65,11 +76,10 @@ default usmp/psk) in clear gets a warning: use 'usmp-psk nvs encrypt'.`,
 			if err := opts.fill(f, cmd, args); err != nil {
 				return err
 			}
-			opts.allowUnignored = root.allowUnignored
 			if runF != nil {
 				return runF(opts)
 			}
-			return runNVSGenerate(f, opts)
+			return runNVSGenerate(cmd.Context(), opts)
 		},
 	}
 	addImageFlags(cmd, &opts.nvsImageOptions)
@@ -114,17 +124,17 @@ func (o *nvsImageOptions) fill(f *Factory, cmd *cobra.Command, args []string) er
 	return nil
 }
 
-func runNVSGenerate(f *Factory, opts *nvsGenerateOptions) error {
-	img, hasPSK, err := buildNVSImage(f, &opts.nvsImageOptions)
+func runNVSGenerate(_ context.Context, opts *nvsGenerateOptions) error {
+	img, hasPSK, err := buildNVSImage(&opts.nvsImageOptions)
 	if err != nil {
 		return err
 	}
 	defer psk.Wipe(img)
-	out := opts.outdir.outputPath(f, opts.output)
-	if err := writeNVSOutputs(f, opts.allowUnignored, []nvsOutput{{path: out, data: img}}); err != nil {
+	out := opts.outdir.outputPath(opts.IO, opts.output)
+	if err := writeNVSOutputs(opts.FileOptions, []nvsOutput{{path: out, data: img}}); err != nil {
 		return err
 	}
-	if err := reportFiles(f, opts.json, fileReport{Path: out, Kind: "image", Bytes: len(img), FormatVersion: opts.version,
+	if err := reportFiles(opts.IO, opts.json, fileReport{Path: out, Kind: "image", Bytes: len(img), FormatVersion: opts.version,
 		text: fmt.Sprintf("wrote NVS image %s (%d bytes, format version %d)", out, len(img), opts.version)}); err != nil {
 		return err
 	}
@@ -133,8 +143,9 @@ func runNVSGenerate(f *Factory, opts *nvsGenerateOptions) error {
 		if opts.version != 2 {
 			version = fmt.Sprintf(" --version %d", opts.version)
 		}
-		f.IO.Warnf("%s: image holds the key in clear (%s/%s); encrypt it: usmp-psk nvs encrypt %s %s %s%s --keygen, with flash encryption on the device",
-			out, f.Config.NVSNamespace, f.Config.NVSPSKKey, strings.Join(opts.inputs, " "), opts.output, opts.sizeArg, version)
+		l := opts.Layout()
+		opts.IO.Warnf("%s: image holds the key in clear (%s/%s); encrypt it: usmp-psk nvs encrypt %s %s %s%s --keygen, with flash encryption on the device",
+			out, l.Namespace, l.PSKKey, strings.Join(opts.inputs, " "), opts.output, opts.sizeArg, version)
 	}
 	return nil
 }
@@ -142,7 +153,7 @@ func runNVSGenerate(f *Factory, opts *nvsGenerateOptions) error {
 // buildNVSImage parses the CSV inputs and builds the plaintext image in
 // memory. It refuses a documentation placeholder as the configured PSK
 // entry (design §3) and reports whether the image holds that entry.
-func buildNVSImage(f *Factory, o *nvsImageOptions) (img []byte, hasPSK bool, err error) {
+func buildNVSImage(o *nvsImageOptions) (img []byte, hasPSK bool, err error) {
 	var rows []nvs.Row
 	defer func() { nvs.WipeRows(rows) }()
 	for _, in := range o.inputs {
@@ -152,18 +163,18 @@ func buildNVSImage(f *Factory, o *nvsImageOptions) (img []byte, hasPSK bool, err
 			return nil, false, err
 		}
 	}
-	hasPSK, err = checkPSKRows(f, rows)
+	hasPSK, err = checkPSKRows(o.Layout(), rows)
 	if err != nil {
 		return nil, false, badInput(err)
 	}
-	warnWiFiRows(f, rows)
+	warnWiFiRows(o.IO, rows)
 	if len(rows) == 0 {
 		// The reference writes an empty image for an empty CSV, and build
 		// scripts may rely on that; an empty input is still worth a word.
-		f.IO.Warnf("%s: no rows (the input is empty or holds only a header and comments): the image holds no entries", strings.Join(o.inputs, ", "))
+		o.IO.Warnf("%s: no rows (the input is empty or holds only a header and comments): the image holds no entries", strings.Join(o.inputs, ", "))
 	}
 	if o.size < nvs.MinReadWriteSize {
-		f.IO.Warnf("partition size %#x is below 0x3000: the image is read-only and holds only the pages it uses; flag the partition readonly in the partition table", o.size)
+		o.IO.Warnf("partition size %#x is below 0x3000: the image is read-only and holds only the pages it uses; flag the partition readonly in the partition table", o.size)
 	}
 	img, err = nvs.Generate(rows, o.size, o.version)
 	if err != nil {
@@ -201,7 +212,7 @@ func nvsGenerateError(err error) error {
 
 // checkPSKRows finds the rows of the configured PSK entry: a documentation
 // placeholder there is refused (design §3).
-func checkPSKRows(f *Factory, rows []nvs.Row) (found bool, err error) {
+func checkPSKRows(l provision.Layout, rows []nvs.Row) (found bool, err error) {
 	ns := ""
 	for i := range rows {
 		r := &rows[i]
@@ -209,7 +220,7 @@ func checkPSKRows(f *Factory, rows []nvs.Row) (found bool, err error) {
 			ns = r.Key
 			continue
 		}
-		if ns != f.Config.NVSNamespace || r.Key != f.Config.NVSPSKKey {
+		if ns != l.Namespace || r.Key != l.PSKKey {
 			continue
 		}
 		found = true
@@ -222,14 +233,14 @@ func checkPSKRows(f *Factory, rows []nvs.Row) (found bool, err error) {
 
 // warnWiFiRows says once that the reference would have added hidden WiFi
 // entries for these keys, and that we do not.
-func warnWiFiRows(f *Factory, rows []nvs.Row) {
+func warnWiFiRows(ios *IOStreams, rows []nvs.Row) {
 	for _, r := range rows {
 		if r.Kind != nvs.RowData {
 			continue
 		}
 		switch r.Key {
 		case "sta.ssid", "sta.pswd", "ap.ssid", "ap.passwd", "ap.authmode":
-			f.IO.Warnf("%s:%d: key %s: nvs_partition_gen.py 0.2.0 adds hidden WiFi entries (sta.apinfo, sta.pmk, sta.apsw, ap.pmk_info) for such keys; usmp-psk writes only the rows given", r.File, r.Line, r.Key)
+			ios.Warnf("%s:%d: key %s: nvs_partition_gen.py 0.2.0 adds hidden WiFi entries (sta.apinfo, sta.pmk, sta.apsw, ap.pmk_info) for such keys; usmp-psk writes only the rows given", r.File, r.Line, r.Key)
 			return
 		}
 	}

@@ -44,10 +44,10 @@ func (o *nvsKeySource) validate(cmd *cobra.Command) error {
 
 // load reads the keys, or returns nil when none were given. --keys is read
 // strictly, as the device reads its nvs_keys partition (size and CRC).
-func (o *nvsKeySource) load(f *Factory) (*nvscrypt.Keys, error) {
+func (o *nvsKeySource) load(readKeyFile keyFileReader) (*nvscrypt.Keys, error) {
 	switch {
 	case o.keys != "":
-		data, err := readKeyFile(f, "--keys", o.keys)
+		data, err := readKeyFile("--keys", o.keys)
 		if err != nil {
 			return nil, err
 		}
@@ -62,7 +62,7 @@ func (o *nvsKeySource) load(f *Factory) (*nvscrypt.Keys, error) {
 		}
 		return k, nil
 	case o.hmacKey != "":
-		data, err := readKeyFile(f, "--hmac-key", o.hmacKey)
+		data, err := readKeyFile("--hmac-key", o.hmacKey)
 		if err != nil {
 			return nil, err
 		}
@@ -105,8 +105,8 @@ type nvsLoaded struct {
 // loadNVSImage reads an image and decrypts it the way the device does
 // (bitmap-faithful) when keys are given. With the wrong keys it returns a
 // *wrongKeyError and no image.
-func loadNVSImage(f *Factory, path string, src *nvsKeySource) (*nvsLoaded, error) {
-	keys, err := src.load(f)
+func loadNVSImage(readKeyFile keyFileReader, path string, src *nvsKeySource) (*nvsLoaded, error) {
+	keys, err := src.load(readKeyFile)
 	if err != nil {
 		return nil, err
 	}

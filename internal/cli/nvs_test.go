@@ -232,7 +232,7 @@ func TestNVSKeyFilePaths(t *testing.T) {
 		{nvsKeyGenOptions{hmac: true, hmacInputkey: "h.bin"}, "", "keys/keys-11-27_12-00.bin", ""},
 	}
 	for _, tt := range tests {
-		k, h := tt.gen.paths(f, tt.dir)
+		k, h := tt.gen.paths(f.Now, tt.dir)
 		if k != filepath.FromSlash(tt.keys) || h != filepath.FromSlash(tt.hmacPath) {
 			t.Errorf("%+v in %q: %q, %q; want %q, %q", tt.gen, tt.dir, k, h, tt.keys, tt.hmacPath)
 		}
@@ -682,7 +682,7 @@ func TestNVSOutputsDistinct(t *testing.T) {
 		{"k.bin", "link.bin", false},
 		{"keys/k.bin", "k.bin", true},
 	} {
-		err := writeNVSOutputs(f, true, []nvsOutput{{path: tt.a, data: []byte("keys")}, {path: tt.b, data: []byte("image")}})
+		err := writeNVSOutputs(f.fileOptionsFor(&rootOptions{allowUnignored: true}), []nvsOutput{{path: tt.a, data: []byte("keys")}, {path: tt.b, data: []byte("image")}})
 		if (err == nil) != tt.ok {
 			t.Errorf("%s, %s: %v", tt.a, tt.b, err)
 		}

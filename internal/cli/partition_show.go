@@ -4,6 +4,7 @@ package cli
 // as JSON. Partition tables hold no secrets.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,12 +17,14 @@ import (
 )
 
 type partitionShowOptions struct {
+	IO *IOStreams
+
 	table string
 	json  bool
 }
 
 func newPartitionShowCmd(f *Factory, runF func(*partitionShowOptions) error) *cobra.Command {
-	opts := &partitionShowOptions{}
+	opts := &partitionShowOptions{IO: f.IO}
 	cmd := &cobra.Command{
 		Use:   "show TABLE [--json]",
 		Short: "Show an ESP-IDF partition table (CSV or binary)",
@@ -52,7 +55,7 @@ and flags as integers.`,
 			if runF != nil {
 				return runF(opts)
 			}
-			return runPartitionShow(f, opts)
+			return runPartitionShow(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().BoolVar(&opts.json, "json", false, `print {"partitions":[…]} as JSON`)
@@ -62,15 +65,15 @@ and flags as integers.`,
 // maxTableFile bounds what is read as a partition table.
 const maxTableFile = 1 << 20
 
-func runPartitionShow(f *Factory, opts *partitionShowOptions) error {
+func runPartitionShow(_ context.Context, opts *partitionShowOptions) error {
 	t, err := readPartitionTable(opts.table)
 	if err != nil {
 		return err
 	}
 	if opts.json {
-		return printJSON(f.IO, t)
+		return printJSON(opts.IO, t)
 	}
-	return printPartitionTable(f.IO, t)
+	return printPartitionTable(opts.IO, t)
 }
 
 // readPartitionTable reads and checks a table in either form.

@@ -58,8 +58,8 @@ func registryChecksMaster(f *Factory, root *rootOptions, cmd *cobra.Command, arg
 	if !slices.Contains([]string{"derive", "provision", "rotate", "batch", "registry add", "registry import", "registry export"}, path) {
 		return false
 	}
-	if root.registry == defaultRegistry {
-		if _, err := os.Stat(defaultRegistry); err != nil {
+	if root.registry == registry.DefaultPath {
+		if _, err := os.Stat(registry.DefaultPath); err != nil {
 			return false
 		}
 	}

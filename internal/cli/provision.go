@@ -41,7 +41,7 @@ type provisionOptions struct {
 func newProvisionCmd(f *Factory, root *rootOptions, runF func(*provisionOptions) error) *cobra.Command {
 	opts := &provisionOptions{IO: f.IO, OpenRegistry: f.registryOpener(root), Master: f.masterLoader(root),
 		ReadPSK:      func(path, encoding string) (*psk.Secret, error) { return readPSKFile(f, path, encoding) },
-		FileOptions:  func(replace bool) secfile.Options { return f.fileOptions(replace, root.allowUnignored) },
+		FileOptions:  f.fileOptionsFor(root),
 		RegistryPath: func() string { return root.registry }}
 	opts.Image = func() (*resolvedImage, error) { return opts.image.resolve(f) }
 	cmd := &cobra.Command{

@@ -132,7 +132,7 @@ func describeDevice(d registry.Device) string {
 
 // registryUsage is a usage error (exit 2) that ends with the help hint.
 func registryUsage(cmd *cobra.Command, msg string) error {
-	return &FlagError{Err: errors.New(msg + "\nRun '" + cmd.CommandPath() + " --help' for usage")}
+	return usageError(cmd, errors.New(msg))
 }
 
 // countTrue counts the options given.

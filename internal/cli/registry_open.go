@@ -6,10 +6,6 @@ import (
 	"github.com/usmp/usmp-psk/internal/registry"
 )
 
-// defaultRegistry is the registry path when nothing else is configured
-// (design §5).
-const defaultRegistry = "./usmp-registry.db"
-
 // openRegistry opens the registry named by --registry ($USMP_PSK_REGISTRY,
 // config `registry`). Commands that record devices create a missing
 // registry and say so on stderr (design §5).
@@ -44,6 +40,6 @@ func addRegistryFlags(root *rootOptions, pf interface {
 	StringVar(*string, string, string, string)
 	DurationVar(*time.Duration, string, time.Duration, string)
 }) {
-	pf.StringVar(&root.registry, "registry", defaultRegistry, "device registry: a SQLite database `PATH` or a postgres:// URL ($USMP_PSK_REGISTRY)")
+	pf.StringVar(&root.registry, "registry", registry.DefaultPath, "device registry: a SQLite database `PATH` or a postgres:// URL ($USMP_PSK_REGISTRY)")
 	pf.DurationVar(&root.lockTimeout, "lock-timeout", registry.DefaultLockTimeout, "how long a writer waits for another to finish")
 }

@@ -30,17 +30,17 @@ func addReportJSONFlag(cmd *cobra.Command, asJSON *bool) {
 
 // reportFiles says what was written: a line per file on stderr, or with
 // asJSON one object {"files": [...]} on stdout.
-func reportFiles(f *Factory, asJSON bool, files ...fileReport) error {
+func reportFiles(ios *IOStreams, asJSON bool, files ...fileReport) error {
 	if asJSON {
 		if files == nil {
 			files = []fileReport{}
 		}
-		return printJSON(f.IO, struct {
+		return printJSON(ios, struct {
 			Files []fileReport `json:"files"`
 		}{files})
 	}
 	for _, r := range files {
-		f.IO.Infof("%s", r.text)
+		ios.Infof("%s", r.text)
 	}
 	return nil
 }

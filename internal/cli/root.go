@@ -157,12 +157,6 @@ func flagErrorFunc(c *cobra.Command, err error) error {
 	return usageError(c, describeFlagError(err))
 }
 
-// usageError is err as a usage error (exit 2) that ends with the line
-// pointing to the command's help.
-func usageError(c *cobra.Command, err error) error {
-	return &FlagError{Err: fmt.Errorf("%w\nRun '%s --help' for usage", err, c.CommandPath())}
-}
-
 // describeFlagError rewrites pflag's errors, which quote the argument, to
 // name the flag and what it accepts instead.
 func describeFlagError(err error) error {

@@ -38,7 +38,7 @@ type rotateOptions struct {
 func newRotateCmd(f *Factory, root *rootOptions, runF func(*rotateOptions) error) *cobra.Command {
 	opts := &rotateOptions{IO: f.IO, OpenRegistry: f.registryOpener(root), Master: f.masterLoader(root),
 		ReadPSK:      func(path, encoding string) (*psk.Secret, error) { return readPSKFile(f, path, encoding) },
-		FileOptions:  func(replace bool) secfile.Options { return f.fileOptions(replace, root.allowUnignored) },
+		FileOptions:  f.fileOptionsFor(root),
 		RegistryPath: func() string { return root.registry }}
 	opts.Image = func() (*resolvedImage, error) { return opts.image.resolve(f) }
 	cmd := &cobra.Command{

@@ -12,46 +12,43 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// usageLinePrefix starts the line that points to a command's help.
-const usageLinePrefix = "Run '"
+// usageError is err as a usage error (exit 2) that ends with the line
+// pointing to c's help.
+func usageError(c *cobra.Command, err error) error {
+	return &FlagError{Err: &usageLineError{err: err, path: c.CommandPath()}}
+}
 
 // withUsageLine makes err, from running cmd, a usage error that ends with
 // the help line, when it is one: a FlagError (flags, arguments, flag
-// combinations) or one of cobra's plain usage errors. Bad input found in a
-// file (an id list, a CSV, a key file: BadInput errors) and every other
-// error are returned as they are.
+// combinations) or one of cobra's plain usage errors. One that has the line
+// already (a usageLineError), bad input found in a file (an id list, a CSV,
+// a key file: BadInput errors) and every other error are returned as they
+// are.
 func withUsageLine(cmd *cobra.Command, err error) error {
 	if err == nil || cmd == nil {
 		return err
 	}
 	var fe *FlagError
-	switch {
-	case errors.As(err, &fe):
-		if hasUsageLine(err.Error()) || fe.noUsageLine {
-			return err
-		}
-		return &FlagError{Err: usageLineErr{err: err, path: cmd.CommandPath()}}
+	var ul *usageLineError
+	if !errors.As(err, &fe) || fe.noUsageLine || errors.As(err, &ul) {
+		return err
 	}
-	return err
+	return usageError(cmd, err)
 }
 
-// usageLineErr is err followed by the help line of the command at path.
-type usageLineErr struct {
+// usageLineError is err followed by the line pointing to the help of the
+// command at path: the one place that line is written, and how an error
+// says it has it.
+type usageLineError struct {
 	err  error
 	path string
 }
 
-func (e usageLineErr) Error() string {
-	return e.err.Error() + "\n" + usageLinePrefix + e.path + " --help' for usage"
+func (e *usageLineError) Error() string {
+	return e.err.Error() + "\nRun '" + e.path + " --help' for usage"
 }
 
-func (e usageLineErr) Unwrap() error { return e.err }
-
-// hasUsageLine reports whether msg already ends with a help line.
-func hasUsageLine(msg string) bool {
-	i := strings.LastIndexByte(msg, '\n')
-	return strings.HasPrefix(msg[i+1:], usageLinePrefix) && strings.HasSuffix(msg, " --help' for usage")
-}
+func (e *usageLineError) Unwrap() error { return e.err }
 
 // The texts of cobra's flag-group and required-flag errors.
 var (

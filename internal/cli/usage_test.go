@@ -47,6 +47,9 @@ func TestUsageErrorsEndWithHelpLine(t *testing.T) {
 		{[]string{"nvs", "generate"}, "Run 'usmp-psk nvs generate --help' for usage"},
 		{[]string{"registry", "show"}, "Run 'usmp-psk registry show --help' for usage"},
 		{[]string{"registry", "nope"}, "Run 'usmp-psk registry --help' for usage"},
+		{[]string{"registry", "revoke", "dev-1", "--reason", strings.Repeat("x", 1025)}, "Run 'usmp-psk registry revoke --help' for usage"},
+		{[]string{"verify"}, "Run 'usmp-psk verify --help' for usage"},
+		{[]string{"verify", "img.bin", "--port", "p"}, "Run 'usmp-psk verify --help' for usage"},
 		{[]string{"fingerprint", "missing.key"}, ""},
 		{[]string{"--config", "missing.yaml", "version"}, ""},
 	}

@@ -39,10 +39,8 @@ type verifyOptions struct {
 func newVerifyCmd(f *Factory, root *rootOptions, runF func(*verifyOptions) error) *cobra.Command {
 	opts := &verifyOptions{IO: f.IO, OpenRegistry: f.registryOpener(root), Master: f.masterLoader(root),
 		LoadKeys: func(keysPath, hmacPath string) (*nvscrypt.Keys, error) { return loadNVSKeys(f, keysPath, hmacPath) },
-		Layout: func() provision.Layout {
-			return provision.Layout{Namespace: f.Config.NVSNamespace, IDKey: f.Config.NVSIDKey, PSKKey: f.Config.NVSPSKKey}
-		},
-		Esptool: newEsptoolDeps(f)}
+		Layout:   f.layout,
+		Esptool:  newEsptoolDeps(f)}
 	cmd := &cobra.Command{
 		Use:   "verify {IMAGE | --port PORT [--offset OFFSET]} [--device ID] [--size SIZE | --partition-table TABLE] [--keys KEYS.bin | --hmac-key FILE] [--json]",
 		Short: "Check that a device image, or a device, holds the key the gateway accepts",
@@ -86,7 +84,7 @@ no master secret when one is needed).`,
 			if len(args) == 1 {
 				opts.image = args[0]
 			} else if opts.esp.port == "" {
-				return flagErrorf("give an IMAGE to check, or --port PORT to read the device\nRun '" + cmd.CommandPath() + " --help' for usage")
+				return usageError(cmd, errors.New("give an IMAGE to check, or --port PORT to read the device"))
 			}
 			if opts.deviceID != "" {
 				if err := psk.ValidateDeviceID(opts.deviceID); err != nil {
@@ -174,7 +172,7 @@ func verifyArgs(cmd *cobra.Command, args []string) error {
 	if len(args) == 1 {
 		for _, name := range []string{"port", "offset", "baud", "chip"} {
 			if cmd.Flags().Changed(name) {
-				return flagErrorf("--" + name + " is for reading a device: give an IMAGE or --port PORT, not both\nRun '" + cmd.CommandPath() + " --help' for usage")
+				return usageError(cmd, errors.New("--"+name+" is for reading a device: give an IMAGE or --port PORT, not both"))
 			}
 		}
 	}

@@ -114,11 +114,6 @@ type CheckOptions struct {
 	PartitionSize int
 }
 
-// Check is CheckImage without decryption.
-func Check(b []byte) []Finding {
-	return CheckImage(b, CheckOptions{})
-}
-
 // chkItem is one consistent item header found while checking.
 type chkItem struct {
 	page, entry int

@@ -5,14 +5,14 @@ import (
 	"testing"
 )
 
-// FuzzCheck: Check never panics, never modifies its input, and its report
+// FuzzCheck: CheckImage never panics, never modifies its input, and its report
 // is bounded by the size of the image (R28).
 func FuzzCheck(f *testing.F) {
 	addImageSeeds(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		b := fuzzImage(in)
 		before := bytes.Clone(b)
-		fs := Check(b)
+		fs := CheckImage(b, CheckOptions{})
 		pages := len(b) / PageSize
 		// At most a few findings per entry slot, plus per-page and
 		// whole-image ones.

@@ -218,7 +218,7 @@ func TestCheckFindings(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := tt.damage(slices.Clone(base))
-			fs := Check(b)
+			fs := CheckImage(b, CheckOptions{})
 			i := slices.IndexFunc(fs, func(f Finding) bool { return f.Kind == tt.kind })
 			if i < 0 {
 				t.Fatalf("no %s finding in %v", tt.kind, fs)
@@ -246,7 +246,7 @@ func TestCheckNeverQuotesValues(t *testing.T) {
 	chkEntryAt(b, 0, 4)[0] ^= 1
 	chkEntryAt(b, 0, 2)[0] ^= 1
 	psk := chkEntryAt(b, 0, 4)
-	for _, f := range Check(b) {
+	for _, f := range CheckImage(b, CheckOptions{}) {
 		s := f.String()
 		for w := 4; w <= len(psk); w++ {
 			if strings.Contains(s, string(psk[w-4:w])) {
@@ -267,7 +267,7 @@ func BenchmarkCheck(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if fs := Check(img); len(fs) != 0 {
+		if fs := CheckImage(img, CheckOptions{}); len(fs) != 0 {
 			b.Fatal(fs)
 		}
 	}
@@ -449,7 +449,7 @@ func TestCheckPowerLossDuplicates(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			b := slices.Clone(base)
 			tt.make(b)
-			fs := Check(b)
+			fs := CheckImage(b, CheckOptions{})
 			warn, errs := chkKinds(fs, SeverityWarning), chkKinds(fs, SeverityError)
 			dup := slices.Contains(errs, KindDuplicateKey) || slices.Contains(errs, KindNamespaceDuplicate)
 			switch {
@@ -465,7 +465,7 @@ func TestCheckPowerLossDuplicates(t *testing.T) {
 			if err != nil || e == nil {
 				t.Fatalf("the device's start-up: %v", err)
 			}
-			after := chkKinds(Check(e.flash), SeverityWarning)
+			after := chkKinds(CheckImage(e.flash, CheckOptions{}), SeverityWarning)
 			left := slices.Contains(after, KindDuplicateKey) || slices.Contains(after, KindNamespaceDuplicate) ||
 				slices.Contains(after, KindDuplicatePowerLoss)
 			if left == tt.repaired {

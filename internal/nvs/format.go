@@ -25,10 +25,9 @@ const (
 	// holds 16 bytes including a NUL terminator).
 	MaxKeyLen = 15
 	// MaxStringSize is the device limit for a string payload, NUL included
-	// (125 payload entries of 32 bytes).
+	// (125 payload entries of 32 bytes). A blob_data chunk holds at most as
+	// much (the library's CHUNK_MAX_SIZE: rdChunkMax in the read engine).
 	MaxStringSize = 4000
-	// MaxBlobChunkSize is the largest payload of one blob_data chunk.
-	MaxBlobChunkSize = 4000
 	// MaxBlobSizeV1 is the largest blob a version 1 image can store.
 	MaxBlobSizeV1 = 1984
 	// MaxNamespaces is the number of user namespace indexes (1..254).
@@ -63,10 +62,10 @@ const (
 
 // Entry field offsets and special values (nvs-format.md §3).
 const (
-	// NamespaceIndexDef is the namespace index of namespace-definition entries.
+	// NamespaceIndexDef is the namespace index of namespace-definition
+	// entries. User namespaces are 1..254 (MaxNamespaces); 255 is reserved
+	// (the library's NS_ANY: rdNSAny in the read engine).
 	NamespaceIndexDef = 0
-	// NamespaceIndexAny is the reserved namespace index 255.
-	NamespaceIndexAny = 255
 	// ChunkIndexNone is the chunk index of every entry but blob_data.
 	ChunkIndexNone = 0xFF
 )

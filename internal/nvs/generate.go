@@ -74,37 +74,40 @@ var (
 // int(s, 0), so decimal, 0x hex, 0o octal and 0b binary are accepted, with
 // surrounding whitespace, a sign and underscores between digits. The size
 // must be a multiple of 4096, at least MinSize and at most MaxSize.
-// Errors wrap ErrInvalidSize.
+// Errors are *SizeError and wrap ErrInvalidSize.
 func ParseSize(s string) (int, error) {
 	n, ok := parsePyIntBase0(s)
 	if !ok {
-		return 0, &sizeError{s, "not an integer (use decimal, 0x, 0o or 0b)"}
+		return 0, &SizeError{Value: s, Reason: "not an integer (use decimal, 0x, 0o or 0b)"}
 	}
 	return n, checkSize(n)
 }
 
-type sizeError struct {
-	size   string
-	reason string
+// SizeError is a partition size ParseSize refuses.
+type SizeError struct {
+	// Value is the size as given when it is not a number, quoted in the
+	// message; "" when the message does not repeat it.
+	Value  string
+	Reason string
 }
 
-func (e *sizeError) Error() string {
-	if e.size == "" {
-		return ErrInvalidSize.Error() + ": " + e.reason
+func (e *SizeError) Error() string {
+	if e.Value == "" {
+		return ErrInvalidSize.Error() + ": " + e.Reason
 	}
-	return ErrInvalidSize.Error() + " " + strconv.Quote(e.size) + ": " + e.reason
+	return ErrInvalidSize.Error() + " " + strconv.Quote(e.Value) + ": " + e.Reason
 }
 
-func (e *sizeError) Unwrap() error { return ErrInvalidSize }
+func (e *SizeError) Unwrap() error { return ErrInvalidSize }
 
 func checkSize(n int) error {
 	switch {
 	case n%PageSize != 0:
-		return &sizeError{"", "must be a multiple of 4096"}
+		return &SizeError{Reason: "must be a multiple of 4096"}
 	case n < MinSize:
-		return &sizeError{"", "must be at least 0x1000 (0x3000 for a read/write partition)"}
+		return &SizeError{Reason: "must be at least 0x1000 (0x3000 for a read/write partition)"}
 	case n > MaxSize:
-		return &sizeError{"", "must be at most 64 MiB"}
+		return &SizeError{Reason: "must be at most 64 MiB"}
 	}
 	return nil
 }

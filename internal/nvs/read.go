@@ -14,7 +14,7 @@ import (
 	"strconv"
 )
 
-// MaxImageSize is the largest image ReadImage, Check and OpenEditor accept
+// MaxImageSize is the largest image ReadImage, CheckImage and OpenEditor accept
 // (16 MiB, the largest ESP32 flash chip). Larger inputs are refused with
 // ErrImageTooLarge so that memory stays bounded.
 const MaxImageSize = 16 << 20

@@ -13,17 +13,12 @@ var (
 	md5Magic   = [2]byte{0xeb, 0xeb}
 )
 
-// ParseBinary reads a binary partition table with the default options: the
-// 32-byte entries up to the end marker (32 bytes of 0xFF), checking the MD5
-// record when there is one, then validates the table. b may be longer than
-// the table (a whole 4 KiB sector read from flash, say); only the first
-// MaxLength bytes are read. Errors are *Error.
-func ParseBinary(b []byte) (*Table, error) {
-	return Options{}.ParseBinary(b)
-}
-
-// ParseBinary is like the package-level ParseBinary, with these options
-// (only TableOffset matters to a binary table).
+// ParseBinary reads a binary partition table: the 32-byte entries up to
+// the end marker (32 bytes of 0xFF), checking the MD5 record when there is
+// one, then validates the table with these options (only TableOffset
+// matters to a binary table). b may be longer than the table (a whole
+// 4 KiB sector read from flash, say); only the first MaxLength bytes are
+// read. Errors are *Error.
 //
 // Like ESP-IDF's bootloader and gen_esp32part, it accepts a table without
 // MD5 record. It is stricter than both in two ways: an entry after the MD5
@@ -102,12 +97,13 @@ func isEndMarker(e []byte) bool {
 	return true
 }
 
-// Binary returns the table in gen_esp32part's binary form: the entries, the
+// encode returns the table in gen_esp32part's binary form: the entries, the
 // MD5 record, and 0xFF padding to MaxLength bytes. It does not validate:
 // names longer than 16 bytes are cut, and a table of more than
-// MaxPartitions entries comes out longer than MaxLength, unpadded. Use
-// MarshalBinary to validate first.
-func (t Table) Binary() []byte {
+// MaxPartitions entries comes out longer than MaxLength, unpadded. Nothing
+// writes tables; the tests check the reader against it, and it against
+// gen_esp32part's output.
+func (t Table) encode() []byte {
 	out := make([]byte, 0, max(MaxLength, (len(t.Partitions)+1)*EntrySize))
 	out = t.appendEntries(out)
 	sum := md5.Sum(out)
@@ -118,21 +114,6 @@ func (t Table) Binary() []byte {
 		out = append(out, 0xff)
 	}
 	return out
-}
-
-// MarshalBinary validates the table with the default options and returns
-// Binary. It implements encoding.BinaryMarshaler.
-func (t Table) MarshalBinary() ([]byte, error) {
-	if err := t.Validate(); err != nil {
-		return nil, err
-	}
-	return t.Binary(), nil
-}
-
-// MD5 returns the checksum that Binary stores in the MD5 record: the MD5 of
-// all entries.
-func (t Table) MD5() [16]byte {
-	return md5.Sum(t.appendEntries(nil))
 }
 
 func (t Table) appendEntries(out []byte) []byte {

@@ -27,7 +27,6 @@ package partition
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -35,7 +34,7 @@ import (
 	"unicode/utf8"
 )
 
-// maxCSVSize bounds what ParseCSV reads: a real table is a few KiB.
+// maxCSVSize bounds a CSV table: a real one is a few KiB.
 const maxCSVSize = 1 << 20
 
 // Options adapts parsing and validation to a build's settings. The zero
@@ -60,26 +59,6 @@ func (o Options) tableOffset() int64 {
 	return int64(o.TableOffset)
 }
 
-// ParseCSV reads a partition table in ESP-IDF's CSV format with the default
-// options, fills in omitted offsets and validates the result. name is the
-// file name used in error messages. Errors about the content are *Error;
-// an error reading r is returned wrapped.
-func ParseCSV(r io.Reader, name string) (*Table, error) {
-	return Options{}.ParseCSV(r, name)
-}
-
-// ParseCSV is like the package-level ParseCSV, with these options.
-func (o Options) ParseCSV(r io.Reader, name string) (*Table, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxCSVSize+1))
-	if err != nil {
-		if name == "" {
-			return nil, fmt.Errorf("read partition table: %w", err)
-		}
-		return nil, fmt.Errorf("read partition table %s: %w", name, err)
-	}
-	return o.parseCSV(data, name)
-}
-
 // csvRow is one partition line, before offsets are filled in.
 type csvRow struct {
 	line      int
@@ -94,6 +73,9 @@ type csvRow struct {
 	placed bool
 }
 
+// parseCSV reads a partition table in ESP-IDF's CSV format, fills in
+// omitted offsets and validates the result. file is the file name used in
+// error messages. Errors are *Error.
 func (o Options) parseCSV(data []byte, file string) (*Table, error) {
 	data, err := csvText(data, file)
 	if err != nil {

@@ -48,7 +48,7 @@ func TestReferenceAccepts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tab, err := ParseCSV(strings.NewReader(tt.csv), "parts.csv")
+			tab, err := Options{}.parseCSV([]byte(tt.csv), "parts.csv")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -97,7 +97,7 @@ func TestReferenceRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tab, err := ParseCSV(strings.NewReader(tt.csv), "parts.csv")
+			tab, err := Options{}.parseCSV([]byte(tt.csv), "parts.csv")
 			if err == nil {
 				t.Fatalf("accepted: %+v", tab.Partitions)
 			}
@@ -140,7 +140,7 @@ func TestDeliberateDifferences(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tab, err := ParseCSV(strings.NewReader(tt.csv), "parts.csv")
+			tab, err := Options{}.parseCSV([]byte(tt.csv), "parts.csv")
 			if err == nil {
 				t.Fatalf("accepted: %+v", tab.Partitions)
 			}

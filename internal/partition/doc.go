@@ -1,21 +1,25 @@
-// Package partition reads, checks and writes ESP-IDF partition tables, in
-// their CSV form and in the binary form that sits in flash at
+// Package partition reads and checks ESP-IDF partition tables, in their CSV
+// form and in the binary form that sits in flash at
 // CONFIG_PARTITION_TABLE_OFFSET (0x8000 by default).
 //
 // The behaviour follows ESP-IDF's components/partition_table/gen_esp32part.py
 // with its default options (table at 0x8000, MD5 record on, no secure boot):
 //
-//   - ParseCSV reads ESP-IDF's CSV dialect and fills in omitted offsets the
-//     way the generator does (after the table, app partitions aligned to
-//     0x10000, everything else to 0x1000).
-//   - ParseBinary reads the 32-byte entries, checks the MD5 record and stops
-//     at the 0xFF end marker.
-//   - Table.Binary produces the bytes gen_esp32part writes: the entries, the
-//     MD5 record and 0xFF padding up to 0xC00 bytes.
-//   - Table.Validate applies gen_esp32part's checks (alignment, overlaps,
-//     offsets below the table, duplicate names, otadata rules, NVS size) and
-//     a few of its own where the generator would silently write a broken
-//     table (over-long names, entries past 4 GiB, too many entries).
+//   - Parse reads either form, telling them apart with IsBinary.
+//   - A CSV table is read in ESP-IDF's dialect, and omitted offsets are
+//     filled in the way the generator does (after the table, app partitions
+//     aligned to 0x10000, everything else to 0x1000).
+//   - A binary table (Options.ParseBinary) is read as 32-byte entries, with
+//     the MD5 record checked, up to the 0xFF end marker.
+//   - Every table read is checked as gen_esp32part checks it (alignment,
+//     overlaps, offsets below the table, duplicate names, otadata rules, NVS
+//     size), and for a few things where the generator would silently write
+//     a broken table (over-long names, entries past 4 GiB, too many
+//     entries).
+//
+// The tests check the reader against the bytes gen_esp32part writes (the
+// entries, the MD5 record and 0xFF padding up to 0xC00 bytes), which
+// Table.encode reproduces.
 //
 // docs/partitions.md lists every deliberate difference from gen_esp32part;
 // scripts/partition-diff-reference.py tests for the others at random.

@@ -38,7 +38,7 @@ var (
 // Error is a problem with a partition table. File, Line and Field locate it
 // in a CSV file when it has a location there.
 type Error struct {
-	File  string // CSV file name as given to ParseCSV; may be empty
+	File  string // CSV file name as given to Parse; may be empty
 	Line  int    // 1-based CSV line; 0 when there is none
 	Field string // CSV field: name, type, subtype, offset, size or flags
 	Kind  error  // one of the sentinels above, or nil

@@ -33,7 +33,7 @@ func FuzzParseBinary(f *testing.F) {
 	f.Add([]byte{})
 	f.Add(bytes.Repeat([]byte{0xff}, EntrySize))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		tab, err := ParseBinary(b)
+		tab, err := Options{}.ParseBinary(b)
 		if err != nil {
 			if tab != nil {
 				t.Fatal("table and error")
@@ -53,7 +53,7 @@ func FuzzParseCSV(f *testing.F) {
 	f.Add([]byte("pt,partition_table,primary,,\nx,0x40,1,0x10000,1M,\n"))
 	f.Add([]byte("\xef\xbb\xbfa,app,ota_15,0o200000,0b1_0000_0000_0000\r\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		tab, err := ParseCSV(bytes.NewReader(b), "fuzz.csv")
+		tab, err := Options{}.parseCSV(b, "fuzz.csv")
 		if err != nil {
 			if tab != nil {
 				t.Fatal("table and error")
@@ -67,7 +67,7 @@ func FuzzParseCSV(f *testing.F) {
 			t.Fatalf("%d partitions accepted", len(tab.Partitions))
 		}
 		checkRoundTrip(t, Options{}, tab)
-		// Parse (detecting the form) agrees with ParseCSV when it sees text.
+		// Parse (detecting the form) agrees with parseCSV when it sees text.
 		if !IsBinary(b) {
 			again, err := Parse(b, "fuzz.csv")
 			if err != nil || !slices.Equal(again.Partitions, tab.Partitions) {
@@ -86,16 +86,16 @@ func isTableError(err error) bool {
 // MaxLength bytes and reads back the same.
 func checkRoundTrip(t *testing.T, o Options, tab *Table) {
 	t.Helper()
-	if err := o.Validate(*tab); err != nil {
+	if err := validateTable(o, *tab); err != nil {
 		t.Fatalf("accepted table does not validate: %v", err)
 	}
-	bin := tab.Binary()
+	bin := tab.encode()
 	if len(bin) != MaxLength {
-		t.Fatalf("Binary() is %d bytes", len(bin))
+		t.Fatalf("encode() is %d bytes", len(bin))
 	}
 	back, err := o.ParseBinary(bin)
 	if err != nil {
-		t.Fatalf("ParseBinary(Binary()): %v", err)
+		t.Fatalf("ParseBinary(encode()): %v", err)
 	}
 	if !slices.Equal(back.Partitions, tab.Partitions) {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", back.Partitions, tab.Partitions)

@@ -2,6 +2,7 @@ package partition
 
 import (
 	"bytes"
+	"crypto/md5" // the format's checksum, not a security measure
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -114,7 +115,7 @@ func TestNames(t *testing.T) {
 
 func TestFind(t *testing.T) {
 	t.Parallel()
-	tab, err := ParseBinary(readTestdata(t, "custom_two_nvs.bin"))
+	tab, err := Options{}.ParseBinary(readTestdata(t, "custom_two_nvs.bin"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +267,7 @@ func TestParseCSV(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tab, err := tt.opts.ParseCSV(strings.NewReader(tt.csv), "test.csv")
+			tab, err := tt.opts.parseCSV([]byte(tt.csv), "test.csv")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -274,9 +275,9 @@ func TestParseCSV(t *testing.T) {
 				t.Errorf("got  %+v\nwant %+v", tab.Partitions, tt.want)
 			}
 			// What parses as CSV must survive the binary form.
-			back, err := tt.opts.ParseBinary(tab.Binary())
+			back, err := tt.opts.ParseBinary(tab.encode())
 			if err != nil {
-				t.Fatalf("ParseBinary(Binary()): %v", err)
+				t.Fatalf("ParseBinary(encode()): %v", err)
 			}
 			if !slices.Equal(back.Partitions, tab.Partitions) {
 				t.Errorf("binary round trip: %+v", back.Partitions)
@@ -339,7 +340,7 @@ func TestParseCSVErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tab, err := tt.opts.ParseCSV(strings.NewReader(tt.csv), "parts.csv")
+			tab, err := tt.opts.parseCSV([]byte(tt.csv), "parts.csv")
 			if err == nil {
 				t.Fatalf("accepted: %+v", tab.Partitions)
 			}
@@ -369,41 +370,43 @@ func TestTooManyPartitions(t *testing.T) {
 	for i := range lines {
 		lines[i] = "p" + itoa(uint32(i)) + ",data,fat,,4K\n"
 	}
-	_, err := ParseCSV(strings.NewReader(strings.Join(lines, "")), "")
+	_, err := Options{}.parseCSV([]byte(strings.Join(lines, "")), "")
 	if err == nil || !strings.Contains(err.Error(), "95 partitions; a table holds at most 94") {
 		t.Errorf("95 partitions: %v", err)
 	}
 	// 94 is the most gen_esp32part writes: 94 entries, the MD5 record and
 	// at least one 0xFF entry fit in 0xC00 bytes.
-	tab, err := ParseCSV(strings.NewReader(strings.Join(lines[:MaxPartitions], "")), "")
+	tab, err := Options{}.parseCSV([]byte(strings.Join(lines[:MaxPartitions], "")), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := tab.Binary()
+	bin := tab.encode()
 	if len(tab.Partitions) != MaxPartitions || len(bin) != MaxLength || !isEndMarker(bin[MaxLength-EntrySize:]) {
 		t.Errorf("%d partitions, %d bytes", len(tab.Partitions), len(bin))
 	}
-	if back, err := ParseBinary(bin); err != nil || len(back.Partitions) != MaxPartitions {
+	if back, err := (Options{}).ParseBinary(bin); err != nil || len(back.Partitions) != MaxPartitions {
 		t.Errorf("ParseBinary: %v", err)
 	}
 }
 
-func TestReadError(t *testing.T) {
+func TestCSVTooLarge(t *testing.T) {
 	t.Parallel()
-	boom := errors.New("boom")
-	_, err := ParseCSV(failingReader{boom}, "x.csv")
-	if !errors.Is(err, boom) || errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "x.csv") {
-		t.Errorf("read error: %v", err)
-	}
-	_, err = ParseCSV(strings.NewReader(strings.Repeat("#", maxCSVSize+1)), "big.csv")
+	_, err := Options{}.parseCSV([]byte(strings.Repeat("#", maxCSVSize+1)), "big.csv")
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("big input: %v", err)
 	}
 }
 
-type failingReader struct{ err error }
+// validateTable validates t with o, as the parsers do.
+func validateTable(o Options, t Table) error {
+	return o.validate(t.Partitions, nil, "")
+}
 
-func (r failingReader) Read([]byte) (int, error) { return 0, r.err }
+// tableMD5 is the checksum encode stores in the MD5 record: the MD5 of all
+// entries.
+func tableMD5(t Table) [16]byte {
+	return md5.Sum(t.appendEntries(nil))
+}
 
 // entry encodes one binary entry.
 func entry(p Partition) []byte {
@@ -414,7 +417,7 @@ func TestParseBinary(t *testing.T) {
 	t.Parallel()
 	nvs := part("nvs", 1, 2, 0x9000, 0x6000, 0)
 	factory := part("factory", 0, 0, 0x10000, 0x100000, 0)
-	ref := Table{Partitions: []Partition{nvs, factory}}.Binary()
+	ref := Table{Partitions: []Partition{nvs, factory}}.encode()
 	ff := bytes.Repeat([]byte{0xff}, EntrySize)
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
@@ -433,13 +436,13 @@ func TestParseBinary(t *testing.T) {
 		{"whole sector", sector, []Partition{nvs, factory}},
 		{"no md5 record", cat(entry(nvs), entry(factory), ff), []Partition{nvs, factory}},
 		{"just the end marker", ff, nil},
-		{"unknown flag bits kept", Table{Partitions: []Partition{weirdFlags}}.Binary(), []Partition{weirdFlags}},
-		{"sixteen-byte name", Table{Partitions: []Partition{long}}.Binary(), []Partition{long}},
+		{"unknown flag bits kept", Table{Partitions: []Partition{weirdFlags}}.encode(), []Partition{weirdFlags}},
+		{"sixteen-byte name", Table{Partitions: []Partition{long}}.encode(), []Partition{long}},
 		{"bytes after the name's NUL", cat(garbageName, ff), []Partition{nvs}},
 	}
 	for _, tt := range good {
 		t.Run(tt.name, func(t *testing.T) {
-			tab, err := ParseBinary(tt.in)
+			tab, err := Options{}.ParseBinary(tt.in)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -450,7 +453,7 @@ func TestParseBinary(t *testing.T) {
 	}
 
 	md5Of := func(parts ...Partition) []byte {
-		sum := Table{Partitions: parts}.MD5()
+		sum := tableMD5(Table{Partitions: parts})
 		return cat([]byte{0xeb, 0xeb}, bytes.Repeat([]byte{0xff}, 14), sum[:])
 	}
 	badMagic := entry(factory)
@@ -483,7 +486,7 @@ func TestParseBinary(t *testing.T) {
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			tab, err := ParseBinary(tt.in)
+			tab, err := Options{}.ParseBinary(tt.in)
 			if err == nil {
 				t.Fatalf("accepted: %+v", tab.Partitions)
 			}
@@ -561,32 +564,26 @@ func TestErrorFormat(t *testing.T) {
 func TestValidate(t *testing.T) {
 	t.Parallel()
 	good := Table{Partitions: []Partition{part("nvs", 1, 2, 0x9000, 0x6000, 0)}}
-	if err := good.Validate(); err != nil {
+	if err := validateTable(Options{}, good); err != nil {
 		t.Errorf("Validate: %v", err)
-	}
-	if _, err := good.MarshalBinary(); err != nil {
-		t.Errorf("MarshalBinary: %v", err)
 	}
 	bad := Table{Partitions: []Partition{part("nvs", 1, 2, 0x9000, 0x6000, 0), part("phy", 1, 1, 0xe000, 0x1000, 0)}}
-	if err := bad.Validate(); !errors.Is(err, ErrOverlap) {
+	if err := validateTable(Options{}, bad); !errors.Is(err, ErrOverlap) {
 		t.Errorf("Validate: %v", err)
 	}
-	if b, err := bad.MarshalBinary(); err == nil || b != nil {
-		t.Errorf("MarshalBinary of an overlapping table: %v", err)
-	}
-	// Binary writes what it is given, without checks.
+	// encode writes what it is given, without checks.
 	long := Table{Partitions: []Partition{part("abcdefghijklmnopqrstuvwxyz", 1, 2, 0x9000, 0x6000, 0)}}
-	if err := long.Validate(); err == nil {
+	if err := validateTable(Options{}, long); err == nil {
 		t.Error("Validate accepts a 26-byte name")
 	}
-	if b := long.Binary(); string(b[12:28]) != "abcdefghijklmnop" {
-		t.Errorf("Binary name field %q", b[12:28])
+	if b := long.encode(); string(b[12:28]) != "abcdefghijklmnop" {
+		t.Errorf("encode name field %q", b[12:28])
 	}
 }
 
 func TestMarshalJSON(t *testing.T) {
 	t.Parallel()
-	tab, err := ParseCSV(bytes.NewReader(readTestdata(t, "partitions_two_ota_encr_nvs.csv")), "")
+	tab, err := Options{}.parseCSV(readTestdata(t, "partitions_two_ota_encr_nvs.csv"), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -618,7 +615,7 @@ func TestMarshalJSON(t *testing.T) {
 func TestBinaryLayout(t *testing.T) {
 	t.Parallel()
 	p := part("nvs_key", TypeData, SubtypeDataNVSKeys, 0x110000, 0x1000, FlagEncrypted)
-	b := Table{Partitions: []Partition{p}}.Binary()
+	b := Table{Partitions: []Partition{p}}.encode()
 	if len(b) != MaxLength {
 		t.Fatalf("length %d", len(b))
 	}
@@ -628,7 +625,7 @@ func TestBinaryLayout(t *testing.T) {
 		string(e[12:28]) != "nvs_key\x00\x00\x00\x00\x00\x00\x00\x00\x00" || binary.LittleEndian.Uint32(e[28:]) != 1 {
 		t.Errorf("entry % x", e)
 	}
-	sum := Table{Partitions: []Partition{p}}.MD5()
+	sum := tableMD5(Table{Partitions: []Partition{p}})
 	want := append(append([]byte{0xeb, 0xeb}, bytes.Repeat([]byte{0xff}, 14)...), sum[:]...)
 	if !bytes.Equal(b[EntrySize:2*EntrySize], want) {
 		t.Errorf("md5 record % x", b[EntrySize:2*EntrySize])

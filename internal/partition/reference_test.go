@@ -103,15 +103,15 @@ func TestReferenceTables(t *testing.T) {
 				t.Fatalf("%s.bin is %d bytes, manifest says %d", tab.Name, len(bin), tab.BinSize)
 			}
 
-			fromCSV, err := ParseCSV(bytes.NewReader(readTestdata(t, csvName)), csvName)
+			fromCSV, err := Options{}.parseCSV(readTestdata(t, csvName), csvName)
 			if err != nil {
-				t.Fatalf("ParseCSV: %v", err)
+				t.Fatalf("parseCSV: %v", err)
 			}
 			if !slices.Equal(fromCSV.Partitions, want.Partitions) {
-				t.Errorf("ParseCSV:\n got %+v\nwant %+v", fromCSV.Partitions, want.Partitions)
+				t.Errorf("parseCSV:\n got %+v\nwant %+v", fromCSV.Partitions, want.Partitions)
 			}
 
-			fromBin, err := ParseBinary(bin)
+			fromBin, err := Options{}.ParseBinary(bin)
 			if err != nil {
 				t.Fatalf("ParseBinary: %v", err)
 			}
@@ -119,18 +119,18 @@ func TestReferenceTables(t *testing.T) {
 				t.Errorf("ParseBinary:\n got %+v\nwant %+v", fromBin.Partitions, want.Partitions)
 			}
 
-			if got := fromCSV.Binary(); !bytes.Equal(got, bin) {
-				t.Errorf("Binary() differs from %s.bin at byte 0x%x", tab.Name, firstDiff(got, bin))
+			if got := fromCSV.encode(); !bytes.Equal(got, bin) {
+				t.Errorf("encode() differs from %s.bin at byte 0x%x", tab.Name, firstDiff(got, bin))
 			}
-			if got, err := fromBin.MarshalBinary(); err != nil || !bytes.Equal(got, bin) {
-				t.Errorf("MarshalBinary() of the parsed binary: err %v, equal %v", err, bytes.Equal(got, bin))
+			if got := fromBin.encode(); !bytes.Equal(got, bin) {
+				t.Errorf("encode() of the parsed binary differs from %s.bin at byte 0x%x", tab.Name, firstDiff(got, bin))
 			}
 
 			if want.MD5 == nil {
 				t.Fatal("expected.json has no md5")
 			}
-			if sum := fromCSV.MD5(); hex.EncodeToString(sum[:]) != *want.MD5 {
-				t.Errorf("MD5() = %x, want %s", sum, *want.MD5)
+			if sum := tableMD5(*fromCSV); hex.EncodeToString(sum[:]) != *want.MD5 {
+				t.Errorf("MD5 of the entries = %x, want %s", sum, *want.MD5)
 			}
 
 			// Parse detects the form by itself.
@@ -263,7 +263,7 @@ func TestBadReferenceTables(t *testing.T) {
 			}
 			bin := readTestdata(t, tab.Name+".bin")
 			for _, parse := range []func() (*Table, error){
-				func() (*Table, error) { return ParseBinary(bin) },
+				func() (*Table, error) { return Options{}.ParseBinary(bin) },
 				func() (*Table, error) { return Parse(bin, tab.Name+".bin") },
 			} {
 				got, err := parse()

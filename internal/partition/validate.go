@@ -16,13 +16,7 @@ const nvsMinReadWriteSize = 0x3000
 // partitions.
 const otadataSize = 0x2000
 
-// Validate checks the table with the default options, as gen_esp32part's
-// verify step does. See Options.Validate.
-func (t Table) Validate() error {
-	return Options{}.Validate(t)
-}
-
-// Validate checks t as gen_esp32part's verify step does: offsets aligned
+// validate checks parts as gen_esp32part's verify step does: offsets aligned
 // (0x10000 for app partitions, 0x1000 for the others), app sizes aligned to
 // 0x1000, unique names, no partition below the table's sector or
 // overlapping another, at most one otadata and one tee_ota partition of
@@ -30,13 +24,8 @@ func (t Table) Validate() error {
 // otadata and coredump never readonly. It also refuses what the generator
 // would write wrongly: empty names or names longer than 16 bytes, type or
 // subtype 0xff (ESP-IDF's "any"), partitions ending past 4 GiB and more
-// than MaxPartitions partitions. The error is an *Error.
-func (o Options) Validate(t Table) error {
-	return o.validate(t.Partitions, nil, "")
-}
-
-// validate checks parts; lines, when not nil, holds each partition's CSV
-// line so that errors point at it.
+// than MaxPartitions partitions. The error is an *Error. lines, when not
+// nil, holds each partition's CSV line so that errors point at it.
 func (o Options) validate(parts []Partition, lines []int, file string) error {
 	c := tableCheck{parts: parts, lines: lines, file: file}
 	if err := c.eachPartition(); err != nil {

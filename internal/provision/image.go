@@ -10,11 +10,12 @@ import (
 )
 
 // Defaults of design §6: ESP-IDF's default partition tables put a 0x6000
-// byte nvs partition at 0x9000.
+// byte partition named nvs at 0x9000.
 const (
-	DefaultSize    = 0x6000
-	DefaultOffset  = 0x9000
-	DefaultVersion = 2
+	DefaultPartition = "nvs"
+	DefaultSize      = 0x6000
+	DefaultOffset    = 0x9000
+	DefaultVersion   = 2
 )
 
 // Layout is where the USMP entries live in NVS (design §6; config

@@ -3,6 +3,7 @@ package psk
 import (
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -17,7 +18,8 @@ const (
 	C      Encoding = "c"      // a C array for firmware that compiles the key in
 )
 
-// Encodings lists the accepted names, for help text and validation.
+// Encodings lists the accepted names, for validation (ParseEncoding) and
+// completion.
 var Encodings = []Encoding{Hex, Base64, Raw, C}
 
 // Auto is not an encoding but the choice to detect it (Detect) when a key
@@ -28,18 +30,18 @@ const Auto Encoding = "auto"
 // decodable says the key is read, not written: every encoding can be read
 // back (issue 14 item 10), and "auto" detects it.
 func ParseEncoding(source, name string, decodable bool) (Encoding, error) {
-	switch e := Encoding(strings.ToLower(name)); e {
-	case Hex, Base64, Raw, C:
+	e := Encoding(strings.ToLower(name))
+	if slices.Contains(Encodings, e) || (decodable && e == Auto) {
 		return e, nil
-	case Auto:
-		if decodable {
-			return e, nil
-		}
 	}
-	allowed := "hex, base64, raw, c"
+	names := make([]string, 0, len(Encodings)+1)
 	if decodable {
-		allowed = "auto, hex, base64, raw, c"
+		names = append(names, string(Auto))
 	}
+	for _, n := range Encodings {
+		names = append(names, string(n))
+	}
+	allowed := strings.Join(names, ", ")
 	// The name is not repeated: whatever was typed after the flag, it may
 	// be a key pasted in the wrong place (R9).
 	return "", &InputError{Source: source, Msg: "unknown encoding (want one of " + allowed + ")"}

@@ -196,16 +196,6 @@ func (t *tx) compareRecords(p *replay, find func(Finding)) error {
 	return t.compareHistory(p, find)
 }
 
-// Head returns the last entry of the audit log (registry audit --head),
-// after verifying the chain.
-func (r *Registry) Head(ctx context.Context) (AuditHead, error) {
-	rep, err := r.VerifyAudit(ctx, nil)
-	if err != nil {
-		return AuditHead{}, err
-	}
-	return rep.Head, nil
-}
-
 // WriteAuditJSONL writes the audit log as JSON lines, the canonical
 // entries with their hashes (registry audit --jsonl), verifying the chain
 // as it goes.

@@ -128,8 +128,8 @@ var postgresDialect = &dialect{
 	schema:     postgresSchema,
 	upgrades:   map[int][]string{1: postgresUpgrade1},
 	timeArg:    func(t time.Time) any { return t.UTC() },
-	// One channel per schema: usmp_registry_<schema> (NotifyChannel).
-	notify: `SELECT pg_notify('usmp_registry_' || current_schema(), ?)`,
+	// One channel per schema: NotifyChannel and the schema.
+	notify: `SELECT pg_notify('` + NotifyChannel + `' || current_schema(), ?)`,
 }
 
 var sqliteSchema = []string{

@@ -3,7 +3,6 @@ package registry
 import (
 	"context"
 	"io"
-	"slices"
 	"time"
 
 	"github.com/usmp/usmp-psk/internal/psk"
@@ -19,18 +18,6 @@ type Export struct {
 
 // Len returns the number of devices.
 func (e *Export) Len() int { return len(e.ids) }
-
-// IDs returns the device ids in order.
-func (e *Export) IDs() []string { return slices.Clone(e.ids) }
-
-// Key returns the key of id (owned by e), or nil.
-func (e *Export) Key(id string) *psk.Secret {
-	i, ok := slices.BinarySearch(e.ids, id)
-	if !ok {
-		return nil
-	}
-	return e.keys[i]
-}
 
 // Destroy wipes every key (best effort, R26).
 func (e *Export) Destroy() {

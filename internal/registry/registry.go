@@ -13,6 +13,10 @@ import (
 	"github.com/usmp/usmp-psk/internal/psk"
 )
 
+// DefaultPath is the registry when none is configured (design §5): a
+// SQLite database in the working directory.
+const DefaultPath = "./usmp-registry.db"
+
 // DefaultLockTimeout is how long a writer waits for another by default.
 const DefaultLockTimeout = 60 * time.Second
 

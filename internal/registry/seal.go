@@ -115,13 +115,6 @@ func newSealer(key *psk.Secret) (*sealer, error) {
 	return s, nil
 }
 
-// RegistryKeyID returns the key id of a registry key (8 hex digits), what
-// error messages and usmp_meta.key_id show.
-func RegistryKeyID(key *psk.Secret) string {
-	m := labelMAC(key, labelKeyID)
-	return hex.EncodeToString(m[:sealKeyIDLen])
-}
-
 func labelMAC(key *psk.Secret, label string) []byte {
 	m := hmac.New(sha256.New, key.Expose())
 	m.Write([]byte(label))

@@ -265,9 +265,6 @@ var ErrLegacyRegistry = errors.New("a legacy JSON registry")
 // legacyHint says how to move a JSON registry into a database.
 func legacyHint(path string) string {
 	to := strings.TrimSuffix(path, ".json") + ".db"
-	if to == path {
-		to = "usmp-registry.db"
-	}
 	return "registries are SQLite databases now: move it with 'usmp-psk registry migrate --registry " + path + " --to " + to + "', then use " + to
 }
 

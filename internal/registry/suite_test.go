@@ -233,7 +233,7 @@ func TestStoresAddLookupRotateRevoke(t *testing.T) { //nolint:gocognit,gocyclo /
 			"i":     hex.EncodeToString(nk.Expose()),
 		}
 		if len(m) != len(want) {
-			t.Fatalf("export has devices %v", ex.IDs())
+			t.Fatalf("export has devices %v", ex.ids)
 		}
 		for id, k := range want {
 			if m[id] != k {
@@ -387,7 +387,7 @@ func TestStoresOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer ex.Destroy()
-		if got := strings.Join(ex.IDs(), " "); got != strings.Join(want, " ") {
+		if got := strings.Join(ex.ids, " "); got != strings.Join(want, " ") {
 			t.Fatalf("export order %s", got)
 		}
 	})

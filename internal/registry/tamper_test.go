@@ -224,10 +224,11 @@ func TestCheckpoint(t *testing.T) {
 	forEachStore(t, func(t *testing.T, kind string) {
 		ctx := context.Background()
 		a := tamperFixture(t, kind)
-		head, err := a.env.reg.Head(ctx)
-		if err != nil || head.Seq != 6 {
-			t.Fatalf("head %v %v", head, err)
+		rep, err := a.env.reg.VerifyAudit(ctx, nil)
+		if err != nil || rep.Head.Seq != 6 {
+			t.Fatalf("head %v %v", rep, err)
 		}
+		head := rep.Head
 		if _, err := a.env.reg.VerifyAudit(ctx, &head); err != nil {
 			t.Fatalf("own checkpoint: %v", err)
 		}

@@ -8,7 +8,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -154,17 +153,6 @@ func (k *Keys) Partition() []byte {
 		b[i] = 0xFF
 	}
 	return b
-}
-
-// Equal reports in constant time whether k and o hold the same key (R15).
-// Destroyed or nil keys are equal to nothing.
-func (k *Keys) Equal(o *Keys) bool {
-	a, err1 := k.material()
-	b, err2 := o.material()
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	return subtle.ConstantTimeCompare(a, b) == 1
 }
 
 // KCV returns the key check value of k: the first 4 bytes, as 8 lowercase hex

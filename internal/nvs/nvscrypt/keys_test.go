@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -12,6 +13,17 @@ import (
 	"strings"
 	"testing"
 )
+
+// equal reports in constant time whether k and o hold the same key (R15).
+// Destroyed or nil keys are equal to nothing.
+func (k *Keys) equal(o *Keys) bool {
+	a, err1 := k.material()
+	b, err2 := o.material()
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return subtle.ConstantTimeCompare(a, b) == 1
+}
 
 // deriveFromHMACKey derives the XTS keys from the raw bytes of an HMAC key
 // file: ParseHMACKey, then HMACKey.DeriveKeys, as the CLI does.
@@ -57,7 +69,7 @@ func TestKeysPartitionGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseKeysPartitionLenient: %v", err)
 			}
-			if !lenient.Equal(k) {
+			if !lenient.equal(k) {
 				t.Fatal("lenient and strict parse differ")
 			}
 		})
@@ -125,7 +137,7 @@ func TestDeriveFromHMACKeyGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !k2.Equal(k) {
+	if !k2.equal(k) {
 		t.Fatal("HMACKey.DeriveKeys differs from deriveFromHMACKey")
 	}
 	sameBytes(t, "HMAC key file", h.File(), hk)
@@ -191,7 +203,7 @@ func TestGenerateKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Equal(b) {
+	if a.equal(b) {
 		t.Fatal("two generated keys are equal")
 	}
 	if bytes.Equal(a.s.k[:32], a.s.k[32:]) {
@@ -212,7 +224,7 @@ func TestGenerateKeys(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ParseKeysPartition(generated): %v", err)
 		}
-		if !back.Equal(k) {
+		if !back.equal(k) {
 			t.Fatal("round trip changed the key")
 		}
 	}
@@ -272,7 +284,7 @@ func TestDestroy(t *testing.T) {
 		t.Fatal("Destroy left key bytes behind")
 	}
 	k.Destroy() // twice is harmless
-	if k.Partition() != nil || k.KCV() != "" || k.Equal(k) {
+	if k.Partition() != nil || k.KCV() != "" || k.equal(k) {
 		t.Fatal("destroyed keys still usable")
 	}
 	if _, err := NewCipher(k); !errors.Is(err, ErrDestroyed) {

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -223,8 +224,13 @@ func registryFixtures(fx *fixtures, master *psk.Secret) {
 	if err := ex.WriteJSON(&exp); err != nil {
 		t.Fatal(err)
 	}
-	first := hexOf(ex.Key(ex.IDs()[0]))
 	ex.Destroy()
+	// The first member: the smallest id, as WriteJSON writes in id order.
+	var members map[string]string
+	if err := json.Unmarshal([]byte(exp.String()), &members); err != nil {
+		t.Fatal(err)
+	}
+	first := members[slices.Min(slices.Collect(maps.Keys(members)))]
 	fx.add("keys/gateway-keys.json", []byte(exp.String()), map[string][]string{ruleExport: {first}})
 	fx.add("testdata/export.json", []byte(exp.String()), nil) // a test vector: allowed
 

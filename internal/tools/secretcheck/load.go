@@ -37,13 +37,12 @@ var fixtureImports = []string{
 
 // listedPackage is the part of `go list -json` that the loader reads.
 type listedPackage struct {
-	ImportPath     string
-	Dir            string
-	Export         string
-	GoFiles        []string
-	CgoFiles       []string
-	IgnoredGoFiles []string
-	Module         *struct {
+	ImportPath string
+	Dir        string
+	Export     string
+	GoFiles    []string
+	CgoFiles   []string
+	Module     *struct {
 		Path string
 		Main bool
 	}
@@ -68,7 +67,7 @@ func NewLoader(root string) (*Loader, error) {
 		return nil, err
 	}
 	args := append([]string{"list", "-e", "-export", "-deps",
-		"-json=ImportPath,Dir,Export,GoFiles,CgoFiles,IgnoredGoFiles,Module,Error", "./..."}, fixtureImports...)
+		"-json=ImportPath,Dir,Export,GoFiles,CgoFiles,Module,Error", "./..."}, fixtureImports...)
 	cmd := exec.Command("go", args...)
 	cmd.Dir = root
 	cmd.Env = goEnv(os.Environ())
