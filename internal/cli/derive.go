@@ -84,7 +84,7 @@ func runDerive(ctx context.Context, opts *deriveOptions) error {
 	defer master.Destroy()
 	key := psk.Derive(master, opts.deviceID, opts.epoch)
 	defer key.Destroy()
-	warnDeriveAgainstRegistry(ctx, opts, key)
+	warnDeriveAgainstRegistry(ctx, opts, master, key)
 	epoch := int64(opts.epoch)
 	return writeKey(opts.IO, key, opts.out, keyReport{DeviceID: opts.deviceID, Epoch: &epoch})
 }

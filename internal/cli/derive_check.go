@@ -20,9 +20,11 @@ import (
 
 // warnDeriveAgainstRegistry compares the key derive is about to write with
 // what the registry records for the device, when a registry exists and
-// knows it, and warns about every difference. It never fails: a registry
-// that cannot be read is itself only a warning.
-func warnDeriveAgainstRegistry(ctx context.Context, opts *deriveOptions, key *psk.Secret) {
+// knows it, and warns about every difference; for a device it does not
+// know (or whose key is not derived), it checks the master secret against
+// the registry's derived devices, as add --derive does. It never fails: a
+// registry that cannot be read is itself only a warning.
+func warnDeriveAgainstRegistry(ctx context.Context, opts *deriveOptions, master, key *psk.Secret) {
 	path := opts.RegistryPath()
 	if path == "" {
 		return
@@ -42,14 +44,24 @@ func warnDeriveAgainstRegistry(ctx context.Context, opts *deriveOptions, key *ps
 	defer reg.Close()
 	dev, err := reg.Show(ctx, opts.deviceID)
 	switch {
-	case errors.Is(err, registry.ErrNoRegistry), errors.Is(err, registry.ErrUnknownDevice):
+	case errors.Is(err, registry.ErrNoRegistry):
 		return
+	case errors.Is(err, registry.ErrUnknownDevice):
 	case err != nil:
 		opts.IO.Warnf("could not check device %s against the registry %s: %v", opts.deviceID, reg.Location(), err)
 		return
+	default:
+		for _, w := range deriveWarnings(dev, opts.epoch, psk.KCV(key), reg.Location()) {
+			opts.IO.Warn(w)
+		}
+		if dev.Source == registry.SourceDerived {
+			return
+		}
 	}
-	for _, w := range deriveWarnings(dev, opts.epoch, psk.KCV(key), reg.Location()) {
-		opts.IO.Warn(w)
+	var me *registry.MismatchError
+	if err := reg.CheckMaster(ctx, master); errors.As(err, &me) {
+		opts.IO.Warnf("the master secret does not reproduce the registry's derived devices (%s at epoch %d: registry kcv %s, derived kcv %s): is it the right master secret? (provision and registry add refuse it)",
+			me.ID, me.Epoch, me.Registered, me.Derived)
 	}
 }
 

@@ -46,10 +46,10 @@ func (f *Factory) masterPrompt(p prompter) func() ([]byte, error) {
 }
 
 // registryChecksMaster reports whether the registry of this run will check
-// a master secret for cmd: for derive, a derived record of the device;
-// for the commands that record devices, any active derived device; verify
-// checks it against the image itself. It is asked only when the prompt is
-// about to be used, and errs on the side of asking twice.
+// a master secret for cmd: for derive, a derived record of the device or
+// else, as for the commands that record devices, any active derived
+// device; verify checks it against the image itself. It is asked only when
+// the prompt is about to be used, and errs on the side of asking twice.
 func registryChecksMaster(f *Factory, root *rootOptions, cmd *cobra.Command, args []string) bool {
 	path := subcommandPath(cmd)
 	if path == "verify" {
@@ -73,8 +73,11 @@ func registryChecksMaster(f *Factory, root *rootOptions, cmd *cobra.Command, arg
 		if len(args) != 1 {
 			return false
 		}
-		dev, err := reg.Show(ctx, args[0])
-		return err == nil && dev.Source == registry.SourceDerived
+		// derive checks the master against the device's record, or
+		// against the registry's derived devices when it has none.
+		if dev, err := reg.Show(ctx, args[0]); err == nil && dev.Source == registry.SourceDerived {
+			return true
+		}
 	}
 	st, err := reg.Stats(ctx)
 	return err == nil && st.ActiveDerived > 0
