@@ -82,7 +82,20 @@ func TestConfigTrust(t *testing.T) {
 		{
 			name: "registry from the environment is announced without its value", env: map[string]string{"USMP_PSK_REGISTRY": "secret-place.db"},
 			args: []string{"registry", "init"}, code: exitOK,
-			stderr: []string{"usmp-psk: registry: set by $USMP_PSK_REGISTRY (the value is not shown)\n"},
+			stderr:    []string{"usmp-psk: registry: set by $USMP_PSK_REGISTRY (the value is not shown)\n", "usmp-psk: created the registry set by $USMP_PSK_REGISTRY\n"},
+			notStderr: []string{"secret-place"},
+		},
+		{
+			name: "a registry not shown is not shown by its errors", env: map[string]string{"USMP_PSK_REGISTRY": "secret-place.db"},
+			args: []string{"registry", "list"}, code: exitUsage,
+			stderr:    []string{"usmp-psk: the registry set by $USMP_PSK_REGISTRY: registry does not exist\n"},
+			notStderr: []string{"secret-place"},
+		},
+		{
+			name: "nor when it comes from the user's file", user: "registry: secret-place.db\n",
+			args: []string{"registry", "list"}, code: exitUsage,
+			stderr:    []string{"usmp-psk: the registry set by USER: registry does not exist\n"},
+			notStderr: []string{"secret-place"},
 		},
 		{
 			name: "a global setting is announced only where it matters",
