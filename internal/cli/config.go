@@ -168,6 +168,8 @@ func loadConfig(f *Factory, cmd *cobra.Command, explicit string) error {
 			return
 		}
 		sources[fl.Name] = src
+		// A key pasted into a setting is no more shown than one on argv.
+		f.IO.cutKeysOf(val)
 		g, guarded := guardedSettings[fl.Name]
 		if guarded && g.hideValue {
 			// Not shown where it is announced, so not shown by any later

@@ -91,6 +91,15 @@ func (s *IOStreams) Infof(format string, a ...any) {
 	s.message(fmt.Sprintf(format, a...))
 }
 
+// cutKeysOf makes every later message leave out the parts of a setting's
+// value that look like a key, as run does for the arguments.
+func (s *IOStreams) cutKeysOf(value string) {
+	if s.redact == nil {
+		s.redact = &redactor{}
+	}
+	s.redact.cutKeys(value, keySettingRedaction)
+}
+
 // hideValue makes every later message name a setting's value by label
 // (announceSetting did not show it).
 func (s *IOStreams) hideValue(name, value, label string) {

@@ -16,8 +16,12 @@ import (
 	"github.com/usmp/usmp-psk/internal/psk"
 )
 
-// keyArgRedaction replaces a part of an argument that looks like a key.
-const keyArgRedaction = "[an argument that looks like a key, not repeated]"
+// keyArgRedaction replaces a part of an argument that looks like a key;
+// keySettingRedaction, of a setting's value (environment, config file).
+const (
+	keyArgRedaction     = "[an argument that looks like a key, not repeated]"
+	keySettingRedaction = "[a setting that looks like a key, not repeated]"
+)
 
 // redactor replaces, in messages, what they must not show. The zero value
 // and nil replace nothing. It is safe for concurrent use (batch workers
@@ -34,23 +38,29 @@ type redactor struct {
 func newArgRedactor(args []string) *redactor {
 	r := &redactor{}
 	for _, a := range args {
-		for _, base := range argForms(a) {
-			for _, tok := range psk.KeyTokens(base) {
-				r.addKey(tok)
-			}
-		}
+		r.cutKeys(a, keyArgRedaction)
 	}
 	return r
+}
+
+// cutKeys cuts out every part of the argument a that looks like a key,
+// putting marker in its place.
+func (r *redactor) cutKeys(a, marker string) {
+	for _, base := range argForms(a) {
+		for _, tok := range psk.KeyTokens(base) {
+			r.addKey(tok, marker)
+		}
+	}
 }
 
 // addKey cuts out a key-like token, also in the forms a message about a
 // path gives it: cleaned ("a//b", "k/"), and, since base64 holds '/', the
 // parts between its slashes that a message naming the path's directory or
 // base would show, as whole words of four characters or more.
-func (r *redactor) addKey(tok string) {
-	r.add(substitution{old: tok, with: keyArgRedaction})
+func (r *redactor) addKey(tok, marker string) {
+	r.add(substitution{old: tok, with: marker})
 	if c := filepath.Clean(tok); c != tok {
-		r.add(substitution{old: c, with: keyArgRedaction})
+		r.add(substitution{old: c, with: marker})
 	}
 	for i := 0; i < len(tok); i++ {
 		if i > 0 && tok[i-1] != '/' {
@@ -58,7 +68,7 @@ func (r *redactor) addKey(tok string) {
 		}
 		for j := i + 1; j <= len(tok); j++ {
 			if (j == len(tok) || tok[j] == '/') && j-i >= 4 && (i > 0 || j < len(tok)) {
-				r.add(substitution{old: tok[i:j], with: keyArgRedaction, word: true})
+				r.add(substitution{old: tok[i:j], with: marker, word: true})
 			}
 		}
 	}
