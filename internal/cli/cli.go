@@ -3,15 +3,10 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
-
-	"github.com/usmp/usmp-psk/internal/psk"
 )
 
 // Main runs usmp-psk with the process's arguments and streams and returns
@@ -48,11 +43,14 @@ func MainWith(o MainOptions) int {
 func run(ctx context.Context, f *Factory, args []string) (code int) {
 	defer func() {
 		if r := recover(); r != nil {
-			fmt.Fprintln(f.IO.ErrOut, "usmp-psk: internal error (a bug); no details are shown because they could contain key material")
+			f.IO.message("internal error (a bug); no details are shown because they could contain key material")
 			code = exitError
 		}
 	}()
 	f.ctx = ctx
+	// A key pasted where a path or a name belongs is cut out of every
+	// message, also where one names a path on purpose (issue 13 item 2).
+	f.IO.redact = newArgRedactor(args)
 	root := newRootCmd(f)
 	root.SetArgs(args)
 	if isCompletionRequest(args) {
@@ -71,40 +69,12 @@ func run(ctx context.Context, f *Factory, args []string) (code int) {
 		var ie *interruptError
 		switch {
 		case errors.As(err, &ie):
-			fmt.Fprintln(f.IO.ErrOut, "usmp-psk: "+ie.Error())
+			f.IO.message(ie.Error())
 		case errors.Is(err, context.Canceled):
-			fmt.Fprintln(f.IO.ErrOut, "usmp-psk: interrupted")
+			f.IO.message("interrupted")
 		default:
-			fmt.Fprintln(f.IO.ErrOut, "usmp-psk: "+redactKeyArgs(err.Error(), args))
+			f.IO.message(err.Error())
 		}
 	}
 	return exitCodeFor(err)
-}
-
-// keyArgRedaction replaces a key-like argument in an error message.
-const keyArgRedaction = "[an argument that looks like a key, not repeated]"
-
-// redactKeyArgs removes from an error message every command-line argument
-// or flag value that looks like key material (psk.LooksLikeKey). Errors
-// about a path or a name repeat it on purpose ("open X: no such file"),
-// but a key pasted where a path or a name belongs must not be shown again,
-// whichever check rejects it: this is the net under the rule that errors
-// never repeat a rejected value.
-func redactKeyArgs(msg string, args []string) string {
-	for _, a := range args {
-		if v, ok := strings.CutPrefix(a, "-"); ok {
-			if _, val, hasVal := strings.Cut(v, "="); hasVal {
-				a = val
-			}
-		}
-		if !psk.LooksLikeKey(a) {
-			continue
-		}
-		for _, form := range []string{a, filepath.Clean(a), filepath.Base(a)} {
-			if psk.LooksLikeKey(form) {
-				msg = strings.ReplaceAll(msg, form, keyArgRedaction)
-			}
-		}
-	}
-	return msg
 }

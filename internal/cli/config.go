@@ -168,7 +168,15 @@ func loadConfig(f *Factory, cmd *cobra.Command, explicit string) error {
 			return
 		}
 		sources[fl.Name] = src
-		if g, guarded := guardedSettings[fl.Name]; guarded && !quiet && usesSetting(cmd, fl.Name) {
+		// A key pasted into a setting is no more shown than one on argv.
+		f.IO.cutKeysOf(val)
+		g, guarded := guardedSettings[fl.Name]
+		if guarded && g.hideValue {
+			// Not shown where it is announced, so not shown by any later
+			// message either: they name it by where it came from.
+			f.IO.hideValue(fl.Name, val, "the "+fl.Name+" set by "+src)
+		}
+		if guarded && !quiet && usesSetting(cmd, fl.Name) {
 			announceSetting(f, fl.Name, val, src, g)
 		}
 	})

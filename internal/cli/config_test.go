@@ -82,7 +82,26 @@ func TestConfigTrust(t *testing.T) {
 		{
 			name: "registry from the environment is announced without its value", env: map[string]string{"USMP_PSK_REGISTRY": "secret-place.db"},
 			args: []string{"registry", "init"}, code: exitOK,
-			stderr: []string{"usmp-psk: registry: set by $USMP_PSK_REGISTRY (the value is not shown)\n"},
+			stderr:    []string{"usmp-psk: registry: set by $USMP_PSK_REGISTRY (the value is not shown)\n", "usmp-psk: created the registry set by $USMP_PSK_REGISTRY\n"},
+			notStderr: []string{"secret-place"},
+		},
+		{
+			name: "a key pasted into a setting is not repeated", env: map[string]string{"USMP_PSK_OUTPUT": "5c0ffee1d2e3f4a5b6c7d8e9fa0b1c2d3e4f5a6b7c8d9eafb0c1d2e3f4a5b6c7/d.psk"},
+			args: []string{"generate"}, code: exitError,
+			stderr:    []string{"usmp-psk: output: " + keySettingRedaction + "/d.psk from $USMP_PSK_OUTPUT\n", "stat " + keySettingRedaction + ": no such file"},
+			notStderr: []string{"5c0ffee1"},
+		},
+		{
+			name: "a registry not shown is not shown by its errors", env: map[string]string{"USMP_PSK_REGISTRY": "secret-place.db"},
+			args: []string{"registry", "list"}, code: exitUsage,
+			stderr:    []string{"usmp-psk: the registry set by $USMP_PSK_REGISTRY: registry does not exist\n"},
+			notStderr: []string{"secret-place"},
+		},
+		{
+			name: "nor when it comes from the user's file", user: "registry: secret-place.db\n",
+			args: []string{"registry", "list"}, code: exitUsage,
+			stderr:    []string{"usmp-psk: the registry set by USER: registry does not exist\n"},
+			notStderr: []string{"secret-place"},
 		},
 		{
 			name: "a global setting is announced only where it matters",

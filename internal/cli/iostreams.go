@@ -40,6 +40,10 @@ type IOStreams struct {
 	// the write) or for every device of a batch says its warning once.
 	warnMu sync.Mutex
 	warned map[string]bool
+
+	// redact cuts out of every message what it must not show (redact.go);
+	// run sets it from the command line, nil replaces nothing.
+	redact *redactor
 }
 
 // System returns the process's streams.
@@ -75,9 +79,45 @@ func (s *IOStreams) IsStdoutTTY() bool { return s.stdoutTTY }
 // IsStderrTTY reports whether stderr is a terminal (progress bars).
 func (s *IOStreams) IsStderrTTY() bool { return s.stderrTTY }
 
+// message prints one message on stderr with the tool's prefix. Every
+// message of the run goes through here — errors, warnings, progress — so
+// that none repeats what it must not (redact.go).
+func (s *IOStreams) message(msg string) {
+	fmt.Fprintln(s.ErrOut, "usmp-psk: "+s.redact.apply(msg))
+}
+
 // Infof prints a diagnostic line on stderr with the tool's prefix.
 func (s *IOStreams) Infof(format string, a ...any) {
-	fmt.Fprintf(s.ErrOut, "usmp-psk: "+format+"\n", a...)
+	s.message(fmt.Sprintf(format, a...))
+}
+
+// cutKeysOf makes every later message leave out the parts of a setting's
+// value that look like a key, as run does for the arguments.
+func (s *IOStreams) cutKeysOf(value string) {
+	if s.redact == nil {
+		s.redact = &redactor{}
+	}
+	s.redact.cutKeys(value, keySettingRedaction)
+}
+
+// hideValue makes every later message name a setting's value by label
+// (announceSetting did not show it).
+func (s *IOStreams) hideValue(name, value, label string) {
+	if s.redact == nil {
+		s.redact = &redactor{}
+	}
+	s.redact.hide(name, value, label)
+}
+
+// messageWriter is stderr for code that writes to it itself (cobra): each
+// write is one message, redacted as message does.
+type messageWriter struct{ s *IOStreams }
+
+func (w messageWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(w.s.ErrOut, w.s.redact.apply(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // Warnf prints a warning line on stderr, once per distinct message. It is
@@ -93,7 +133,7 @@ func (s *IOStreams) Warnf(format string, a ...any) {
 		s.warned = map[string]bool{}
 	}
 	s.warned[msg] = true
-	fmt.Fprintf(s.ErrOut, "usmp-psk: warning: %s\n", msg)
+	s.message("warning: " + msg)
 }
 
 // Warn prints a warning message on stderr (for callbacks).

@@ -77,7 +77,7 @@ func newRootCmd(f *Factory) *cobra.Command {
 	}
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)
-	root.SetErr(f.IO.ErrOut)
+	root.SetErr(messageWriter{f.IO})
 	root.SetFlagErrorFunc(flagErrorFunc)
 
 	pf := root.PersistentFlags()

@@ -74,6 +74,46 @@ func TestPGURLRules(t *testing.T) {
 	}
 }
 
+// TestRegistryURLSchemes: the scheme of a PostgreSQL URL is matched in
+// any case; any other scheme:// URL is refused, naming its scheme only,
+// and never becomes a directory tree of that name (issue 13 item 11).
+func TestRegistryURLSchemes(t *testing.T) {
+	const pw = "Sup3rS3cretCanaryPw"
+	for _, tt := range []struct{ url, want string }{
+		{"POSTGRES://usmp:" + pw + "@db.example/fleet", "holds a password"},
+		{"PostgreSQL://usmp:" + pw + "@db.example/fleet", "holds a password"},
+		{"pg://usmp:" + pw + "@db.example/fleet", "a pg:// URL is not a registry location"},
+		{"SQLite://usmp:" + pw + "@db.example/fleet.db", "a sqlite:// URL is not a registry location"},
+		{"mysql://usmp:" + pw + "@db.example/fleet", "a mysql:// URL is not a registry location"},
+		{"file:///var/lib/" + pw + ".db", "a file:// URL is not a registry location"},
+		{"mysql://usmp:" + pw + "@db.example/fleet.json", "a mysql:// URL is not a registry location"},
+		{"x" + pw + "://usmp@db.example/fleet", "a URL is not a registry location"},
+	} {
+		_, err := Open(tt.url, Options{})
+		if err == nil || !isBadInput(err) || !strings.Contains(err.Error(), tt.want) {
+			t.Fatalf("%s: err = %v, want bad input %q", tt.url, err, tt.want)
+		}
+		assertNoOverlap(t, err.Error(), pw)
+		assertNoOverlap(t, err.Error(), "db.example")
+	}
+	for url, want := range map[string]string{
+		"POSTGRES://usmp@db.example/fleet":   "postgres://usmp@db.example/fleet",
+		"Postgresql://usmp@db.example/fleet": "postgresql://usmp@db.example/fleet",
+	} {
+		reg, err := Open(url, Options{})
+		if err != nil || reg.st.dia != postgresDialect || reg.Location() != want {
+			t.Fatalf("%s: %v, want a PostgreSQL registry at %s", url, err, want)
+		}
+	}
+	// Paths that only look a little like URLs stay paths.
+	for _, path := range []string{"C://registry.db", "a:b/registry.db", "postgres:registry.db", "1x://r.db"} {
+		reg, err := Open(path, Options{})
+		if err != nil || reg.st.dia != sqliteDialect {
+			t.Fatalf("%s: %v, want a SQLite registry", path, err)
+		}
+	}
+}
+
 // TestParseRegistryKey: 64 hex digits, nothing else; errors name the
 // source and never any part of the value (R9).
 func TestParseRegistryKey(t *testing.T) {

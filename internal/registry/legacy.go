@@ -13,7 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -51,6 +53,9 @@ type legacyDevice struct {
 	History      []Retired       `json:"history"`
 }
 
+// errLegacyAuditLink refuses a legacy audit log that is a symbolic link.
+var errLegacyAuditLink = errors.New("the legacy audit log is a symbolic link: refusing to read it through the link")
+
 // legacyAuditPath is the audit log of a legacy registry file.
 func legacyAuditPath(path string) string {
 	return strings.TrimSuffix(path, ".json") + ".audit.jsonl"
@@ -58,9 +63,19 @@ func legacyAuditPath(path string) string {
 
 // loadLegacy reads a legacy registry and its audit log, holding the
 // legacy writers' lock so that a writer of an earlier usmp-psk cannot
-// change them meanwhile.
+// change them meanwhile. The path is resolved once, first: the lock and
+// the audit log are the ones beside the file itself, not beside a
+// symbolic link to it, which would fork them (issue 13 item 7); and a
+// registry that does not exist gets no lock file made for it.
 func loadLegacy(ctx context.Context, path string, lockTimeout time.Duration) (*snapshot, error) {
-	lock := flock.New(path+".lock", flock.SetFlag(os.O_CREATE|os.O_RDWR|noFollow), flock.SetPermissions(0o600))
+	file, err := filepath.EvalSymlinks(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &RegistryError{Location: path, Err: ErrNoRegistry}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("registry %s: %w", path, err)
+	}
+	lock := flock.New(file+".lock", flock.SetFlag(os.O_CREATE|os.O_RDWR|noFollow), flock.SetPermissions(0o600))
 	lctx, cancel := context.WithTimeout(ctx, lockTimeout)
 	defer cancel()
 	if ok, err := lock.TryLockContext(lctx, 50*time.Millisecond); !ok || err != nil {
@@ -72,10 +87,10 @@ func loadLegacy(ctx context.Context, path string, lockTimeout time.Duration) (*s
 			// at its path (refused by O_NOFOLLOW), a directory, no access.
 			return nil, fmt.Errorf("registry %s: the legacy writers' lock file: %w", path, err)
 		}
-		return nil, &LockedError{Location: path + ".lock", Waited: lockTimeout}
+		return nil, &LockedError{Location: file + ".lock", Waited: lockTimeout}
 	}
 	defer func() { _ = lock.Unlock() }()
-	data, err := os.ReadFile(path)
+	data, err := os.ReadFile(file)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, &RegistryError{Location: path, Err: ErrNoRegistry}
 	}
@@ -87,7 +102,7 @@ func loadLegacy(ctx context.Context, path string, lockTimeout time.Duration) (*s
 	if err != nil {
 		return nil, err
 	}
-	if err := snap.readLegacyAudit(legacyAuditPath(path), head); err != nil {
+	if err := snap.readLegacyAudit(legacyAuditPath(file), head); err != nil {
 		snap.destroy()
 		return nil, err
 	}
@@ -168,9 +183,16 @@ func (d *legacyDevice) record(path string) (*Record, error) {
 // files) are kept: the chain stays whole, and 'registry check' reports
 // what they describe that the registry does not hold.
 func (s *snapshot) readLegacyAudit(path string, head AuditHead) error {
-	f, err := os.Open(path)
+	// Not through a symbolic link: one planted at the log's path would
+	// have another file verified and copied as its history (issue 13
+	// item 7).
+	f, err := os.OpenFile(path, os.O_RDONLY|noFollow, 0)
 	if errors.Is(err, os.ErrNotExist) && head.Seq == 0 {
 		return nil
+	}
+	if fi, lerr := os.Lstat(path); err != nil && lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		return &RegistryError{Location: path, Err: errLegacyAuditLink,
+			Hint: "put the log itself beside the registry file (the link's target, if that is the registry's log), then migrate again"}
 	}
 	if err != nil {
 		return &AuditError{Path: path, Msg: "cannot be read: " + err.Error()}

@@ -34,9 +34,51 @@ import (
 )
 
 // IsPostgresURL reports whether a registry location names a PostgreSQL
-// registry.
+// registry: a postgres:// or postgresql:// URL, the scheme in any case
+// (RFC 3986), as "POSTGRES://…" is no file name anyone means.
 func IsPostgresURL(location string) bool {
-	return strings.HasPrefix(location, "postgres://") || strings.HasPrefix(location, "postgresql://")
+	switch strings.ToLower(urlScheme(location)) {
+	case "postgres", "postgresql":
+		return true
+	}
+	return false
+}
+
+// urlScheme is the scheme of a location written as a URL with an
+// authority ("scheme://…"), or "" when it is not one. A scheme is a letter
+// and then letters, digits, '+', '-' and '.' (RFC 3986); one letter is a
+// Windows drive ("C://dir"), not a scheme.
+func urlScheme(location string) string {
+	scheme, _, ok := strings.Cut(location, "://")
+	if !ok || len(scheme) < 2 {
+		return ""
+	}
+	for i := 0; i < len(scheme); i++ {
+		c := scheme[i]
+		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+		if !letter && (i == 0 || !('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return ""
+		}
+	}
+	return scheme
+}
+
+// normalizePGURL writes the scheme of a PostgreSQL URL in lower case, the
+// only case pgx reads as a URL.
+func normalizePGURL(location string) string {
+	scheme := urlScheme(location)
+	return strings.ToLower(scheme) + location[len(scheme):]
+}
+
+// unknownSchemeError refuses a URL that names no registry this tool
+// keeps. It names the scheme only: the rest may hold a user, a password
+// or a host that are nobody's business in a log.
+func unknownSchemeError(location string) error {
+	what := "a URL"
+	if scheme := urlScheme(location); len(scheme) <= 16 {
+		what = "a " + strings.ToLower(scheme) + ":// URL"
+	}
+	return &psk.InputError{Source: registryFlag, Msg: what + " is not a registry location (the URL is not repeated): give the path of a SQLite database or a postgres:// URL"}
 }
 
 // urlHint is the hint of a URL that holds a password.

@@ -72,16 +72,21 @@ type Registry struct {
 // that gives it.
 const registryFlag = "--registry"
 
-// Open returns the registry at location: a postgres:// (or postgresql://)
-// URL is a PostgreSQL registry (the URL may not hold a password), anything
-// else the path of a SQLite database. A path ending in .json is a legacy
-// registry, which only Migrate reads. Open does no I/O.
+// Open returns the registry at location: a postgres:// (or postgresql://,
+// in any case) URL is a PostgreSQL registry (the URL may not hold a
+// password), any other scheme:// URL is refused, anything else is the path
+// of a SQLite database. A path ending in .json is a legacy registry, which
+// only Migrate reads. Open does no I/O.
 func Open(location string, opts Options) (*Registry, error) {
 	switch {
 	case location == "":
 		return nil, &psk.InputError{Source: registryFlag, Msg: "empty registry path"}
 	case looksLikeKeywordDSN(location):
 		return nil, &psk.InputError{Source: registryFlag, Msg: "a keyword connection string (host=… user=…) is not a registry location: give a postgres://[user@]host[:port]/database URL, and the password in $PGPASSWORD or ~/.pgpass\n" + urlHint}
+	case urlScheme(location) != "" && !IsPostgresURL(location):
+		// "pg://u:pw@h/db" or "mysql://…" would otherwise be a directory
+		// tree of that name, the password in it (issue 13 item 11).
+		return nil, unknownSchemeError(location)
 	case IsLegacyPath(location):
 		return nil, &RegistryError{Location: location, Err: ErrLegacyRegistry, Hint: legacyHint(location)}
 	}
@@ -103,7 +108,7 @@ func Open(location string, opts Options) (*Registry, error) {
 		if err := checkPGURL(location); err != nil {
 			return nil, err
 		}
-		st.eng, st.dia = &pgEngine{url: location}, postgresDialect
+		st.eng, st.dia = &pgEngine{url: normalizePGURL(location)}, postgresDialect
 	} else {
 		st.eng = newSQLiteEngine(location, opts.LockTimeout, opts.AllowUnignored, opts.Warn)
 		st.dia, st.plainKeys = sqliteDialect, true
