@@ -25,10 +25,41 @@ import (
 var (
 	writeEncodings = []string{"hex\tlower-case hex and a newline (default)", "base64\tstandard base64 and a newline", "raw\tthe bytes as they are", "c\ta C header for firmware"}
 	readEncodings  = []string{"auto\tdetect it", "hex", "base64", "raw", "c\ta C header that generate --encoding c wrote"}
-	pskEncodings   = []string{"hex", "base64", "raw", "c"}
 	nvsTypes       = []string{"u8", "i8", "u16", "i16", "u32", "i32", "u64", "i64", "string", "blob\tonly from --value-file"}
 	nvsSizes       = []string{"0x3000\tthe smallest read-write partition (3 pages)", "0x4000", "0x5000", "0x6000\tESP-IDF's default nvs partition", "0x10000\t64 KiB"}
+	exportFormats  = []string{"json\tthe map load_psk_registry reads"}
 )
+
+// fixedCompletion offers values for a flag: on the commands named in only,
+// or on every command with the flag when only is empty. Every value must
+// be one the commands accept (TestFixedCompletionsAreAccepted).
+type fixedCompletion struct {
+	flag   string
+	only   []string
+	values []string
+}
+
+// fixedCompletions is the table of value lists; the first entry that
+// applies to a command's flag wins.
+var fixedCompletions = []fixedCompletion{
+	{flag: "encoding", only: []string{"fingerprint"}, values: readEncodings},
+	{flag: "encoding", values: writeEncodings},
+	{flag: "psk-encoding", values: readEncodings},
+	{flag: "type", values: nvsTypes},
+	{flag: "size", values: nvsSizes},
+	{flag: "format", values: exportFormats},
+}
+
+// fixedCompletionFor returns the values offered for flag on the command at
+// path (as subcommandPath writes it), if any.
+func fixedCompletionFor(path, flag string) ([]string, bool) {
+	for _, fc := range fixedCompletions {
+		if fc.flag == flag && (len(fc.only) == 0 || slices.Contains(fc.only, path)) {
+			return fc.values, true
+		}
+	}
+	return nil, false
+}
 
 // deviceIDCommands take a device id as their first argument.
 var deviceIDCommands = []string{"derive", "provision", "rotate", "registry show", "registry revoke"}
@@ -51,18 +82,13 @@ func registerCompletions(f *Factory, root *cobra.Command) {
 			_ = c.RegisterFlagCompletionFunc(name, fn)
 		}
 		path := subcommandPath(c)
-		switch path {
-		case "fingerprint":
-			reg("encoding", fixed(readEncodings))
-		default:
-			reg("encoding", fixed(writeEncodings))
+		for _, fc := range fixedCompletions {
+			if values, ok := fixedCompletionFor(path, fc.flag); ok {
+				reg(fc.flag, fixed(values))
+			}
 		}
-		reg("psk-encoding", fixed(pskEncodings))
-		reg("type", fixed(nvsTypes))
-		reg("size", fixed(nvsSizes))
 		reg("partition", partitionNames)
 		reg("device", f.completeDeviceIDs)
-		reg("format", fixed([]string{"json", "python"}))
 		if slices.Contains(deviceIDCommands, path) && c.ValidArgsFunction == nil {
 			c.ValidArgsFunction = func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 				if len(args) > 0 {
