@@ -57,7 +57,7 @@ func newBatchCmd(f *Factory, root *rootOptions, runF func(*batchOptions) error) 
 		StepHook:       f.fileStepHook()}
 	opts.Image = func() (*resolvedImage, error) { return opts.image.resolve(f) }
 	cmd := &cobra.Command{
-		Use:   "batch (--ids FILE | --count N --prefix P [--start K]) --out DIR [--derive | --random] [--size SIZE | --partition-table TABLE] [--keys KEYS.bin | --hmac-key FILE | --encrypt-per-device] [--jobs N] [--shard I/N] [--dry-run] [--json]",
+		Use:   "batch (--ids FILE | --count N [--prefix P] [--start K]) --out DIR [--derive | --random] [--size SIZE | --partition-table TABLE] [--keys KEYS.bin | --hmac-key FILE | --encrypt-per-device] [--jobs N] [--shard I/N] [--dry-run] [--json]",
 		Short: "Provision a factory batch: one NVS image per device, a manifest, the registry",
 		Long: `Provision many devices at once. For each device: its key (derived from the
 master secret by default, or --random) is recorded in the registry first, then
@@ -66,8 +66,8 @@ DIR/manifest.json lists every device with its image, SHA-256, KCV, epoch,
 source and flash offset — no key bytes, so it can be archived and shared.
 
 Ids come from --ids FILE (one per line, or a CSV with an "id" column) or from
---count N --prefix P [--start K]: P followed by K … K+N-1, zero-padded to the
-width of the largest. Every id is validated before anything is written.
+--count N [--prefix P] [--start K]: P (empty by default) followed by
+K … K+N-1, zero-padded to the width of the largest. Every id is validated before anything is written.
 
 A batch owns DIR: re-running it after a crash, a Ctrl-C or to completion
 finishes what is missing, and images, manifest and registry come out byte for
@@ -89,7 +89,7 @@ a deterministic split across CI runners (each with its own registry).
 			}
 			switch {
 			case opts.idsFile == "" && !cmd.Flags().Changed("count"):
-				return flagErrorf("give the devices with --ids FILE or --count N --prefix P")
+				return flagErrorf("give the devices with --ids FILE or --count N [--prefix P]")
 			case opts.idsFile != "" && (cmd.Flags().Changed("count") || cmd.Flags().Changed("prefix") || cmd.Flags().Changed("start")):
 				return flagErrorf("--ids and --count/--prefix/--start exclude each other")
 			}
@@ -108,13 +108,13 @@ a deterministic split across CI runners (each with its own registry).
 	fl := cmd.Flags()
 	fl.StringVar(&opts.idsFile, "ids", "", "device ids from `FILE` (one per line, or CSV with an id column)")
 	fl.IntVar(&opts.count, "count", 0, "number of devices `N` (at most 10000000)")
-	fl.StringVar(&opts.prefix, "prefix", "", "id prefix `P` for --count")
+	fl.StringVar(&opts.prefix, "prefix", "", "id prefix `P` for --count (default: none, the ids are the numbers)")
 	fl.IntVar(&opts.start, "start", 1, "first number `K` for --count")
 	fl.StringVar(&opts.out, "out", "", "output `DIR` (owned by the batch)")
 	fl.BoolVar(&opts.derive, "derive", false, "derive keys from the master secret (the default)")
 	fl.BoolVar(&opts.random, "random", false, "random keys, kept in the registry")
 	fl.BoolVar(&opts.perDeviceKeys, "encrypt-per-device", false, "give every device its own nvs_keys partition in DIR/keys/")
-	fl.IntVar(&opts.jobs, "jobs", 0, "parallel image writers, at most 256 (default: number of CPUs)")
+	fl.IntVar(&opts.jobs, "jobs", 0, "`N` parallel image writers, at most 256 (default: number of CPUs)")
 	fl.StringVar(&opts.shard, "shard", "", "take only shard `I/N` of the batch")
 	fl.BoolVar(&opts.dryRun, "dry-run", false, "print the plan and write nothing")
 	fl.BoolVar(&opts.json, "json", false, "print the plan or summary as JSON")

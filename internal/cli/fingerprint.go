@@ -55,7 +55,7 @@ told. A key typed on a terminal is refused, because the terminal would echo it.`
 			return runFingerprint(f, opts)
 		},
 	}
-	cmd.Flags().StringVar(&encoding, "encoding", "auto", "encoding of the key: auto (detect it), hex, base64, raw or c")
+	cmd.Flags().StringVar(&encoding, "encoding", "auto", "`ENCODING` of the key: auto (detect it), hex, base64, raw or c")
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print {\"kcv\",\"bytes\",\"source\",\"encoding\"} as JSON")
 	return cmd
 }

@@ -89,7 +89,7 @@ already recorded is an error: give it a new key with 'usmp-psk rotate'.`,
 	fl.Uint32Var(&opts.epoch, "epoch", 0, "key epoch `N` for --derive")
 	fl.BoolVar(&opts.random, "random", false, "a new random 32-byte key")
 	fl.StringVar(&opts.pskFile, "psk-file", "", "take the key from `FILE` (- for stdin)")
-	fl.StringVar(&encoding, "psk-encoding", "hex", "encoding of --psk-file: hex, base64 or raw")
+	fl.StringVar(&encoding, "psk-encoding", "hex", "`ENCODING` of --psk-file: auto (detect it), hex, base64, raw or c")
 	fl.BoolVar(&opts.json, "json", false, `print the device as JSON ({"id","source","epoch","status","kcv","created","updated"})`)
 	return cmd
 }
