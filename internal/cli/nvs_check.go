@@ -164,6 +164,9 @@ func runNVSCheck(f *Factory, opts *nvsCheckOptions) error {
 	return nil
 }
 
+// checkColumns are the columns of nvs check's findings.
+var checkColumns = []column{{header: "SEVERITY"}, {header: "PAGE", cut: keepWhole}, {header: "ENTRY", cut: keepWhole}, {header: "KIND"}, {header: "DETAIL", cut: cutFirst}}
+
 func printFindings(f *Factory, findings []checkFinding) error {
 	rows := make([][]string, 0, len(findings))
 	for _, fd := range findings {
@@ -176,7 +179,7 @@ func printFindings(f *Factory, findings []checkFinding) error {
 		}
 		rows = append(rows, []string{fd.Severity, page, entry, fd.Kind, fd.Detail})
 	}
-	return printTable(f.IO, f.IO.Out, []string{"SEVERITY", "PAGE", "ENTRY", "KIND", "DETAIL"}, rows)
+	return printTable(f.IO, f.IO.Out, checkColumns, rows)
 }
 
 func plural(n int, word string) string {

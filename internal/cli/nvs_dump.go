@@ -214,8 +214,16 @@ func printDump(f *Factory, out dumpOutput) error {
 		}
 		rows = append(rows, []string{ns, cellText(e.Key), e.Type, e.cell})
 	}
+	// A KCV is never cut: VALUE is cut no shorter than its cells with one.
+	value := column{header: "VALUE", cut: cutFirst}
+	for _, e := range out.Entries {
+		if e.KCV != "" {
+			value.min = max(value.min, cellWidth(e.cell))
+		}
+	}
 	if len(rows) > 0 {
-		if err := printTable(f.IO, f.IO.Out, []string{"NAMESPACE", "KEY", "TYPE", "VALUE"}, rows); err != nil {
+		cols := []column{{header: "NAMESPACE", cut: keepWhole}, {header: "KEY", cut: keepWhole}, {header: "TYPE"}, value}
+		if err := printTable(f.IO, f.IO.Out, cols, rows); err != nil {
 			return err
 		}
 		fmt.Fprintln(f.IO.Out)
@@ -242,5 +250,8 @@ func printPageMap(f *Factory, pages []dumpPage) error {
 		}
 		rows = append(rows, []string{strconv.Itoa(p.Index), state, seq, ver, strconv.Itoa(p.Written), strconv.Itoa(p.Erased), empty})
 	}
-	return printTable(f.IO, f.IO.Out, []string{"PAGE", "STATE", "SEQ", "VERSION", "WRITTEN", "ERASED", "EMPTY"}, rows)
+	return printTable(f.IO, f.IO.Out, []column{
+		{header: "PAGE", cut: keepWhole}, {header: "STATE", cut: cutFirst}, {header: "SEQ", cut: keepWhole}, {header: "VERSION"},
+		{header: "WRITTEN"}, {header: "ERASED"}, {header: "EMPTY"},
+	}, rows)
 }
