@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -274,40 +277,80 @@ func readIDsFile(f *Factory, path string) (provision.ListIDs, error) {
 }
 
 // printPlan prints what a batch would do (--dry-run): nothing is written.
+// The plan is printed a device at a time, as JSON too, so that a plan of
+// millions of devices is not held in memory: --json writes its opening,
+// each device and its closing.
 func printPlan(spec provision.BatchSpec, opts *batchOptions) error {
-	var devices []provision.PlannedDevice
-	err := provision.Plan(spec, func(d provision.PlannedDevice) error {
-		if opts.json {
-			devices = append(devices, d)
-			return nil
+	w := bufio.NewWriter(opts.IO.Out)
+	var err error
+	if opts.json {
+		err = writePlanJSON(w, spec, opts.shard)
+	} else {
+		err = provision.Plan(spec, func(d provision.PlannedDevice) error {
+			line := fmt.Sprintf("%d\t%s\t%s", d.Position, d.ID, d.Image)
+			if d.Keys != "" {
+				line += "\t" + d.Keys
+			}
+			_, err := fmt.Fprintln(w, line)
+			return err
+		})
+	}
+	if err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// planHead is the plan's JSON before its devices.
+type planHead struct {
+	Out    string `json:"out"`
+	Source string `json:"source"`
+	Size   int    `json:"size"`
+	Offset int64  `json:"offset"`
+	Shard  string `json:"shard,omitempty"`
+	Total  int    `json:"total"`
+	Count  int    `json:"count"`
+}
+
+// writePlanJSON writes {…planHead, "devices": […]} as printJSON would
+// write it whole.
+func writePlanJSON(w io.Writer, spec provision.BatchSpec, shard string) error {
+	source := "derived"
+	if spec.Source == provision.Random {
+		source = "random"
+	}
+	total := spec.IDs.Len()
+	head, err := json.MarshalIndent(planHead{spec.Out, source, imageSize(spec.Image), spec.Offset, shard, total, spec.Shard.Count(total)}, "", "  ")
+	if err != nil {
+		return err
+	}
+	head = append(bytes.TrimSuffix(head, []byte("\n}")), `,
+  "devices": [`...)
+	if _, err := w.Write(head); err != nil {
+		return err
+	}
+	sep := "\n    "
+	err = provision.Plan(spec, func(d provision.PlannedDevice) error {
+		b, err := json.MarshalIndent(d, "    ", "  ")
+		if err != nil {
+			return err
 		}
-		line := fmt.Sprintf("%d\t%s\t%s", d.Position, d.ID, d.Image)
-		if d.Keys != "" {
-			line += "\t" + d.Keys
+		if _, err := io.WriteString(w, sep); err != nil {
+			return err
 		}
-		_, err := fmt.Fprintln(opts.IO.Out, line)
+		sep = ",\n    "
+		_, err = w.Write(b)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	if opts.json {
-		source := "derived"
-		if spec.Source == provision.Random {
-			source = "random"
-		}
-		return printJSON(opts.IO, struct {
-			Out     string                    `json:"out"`
-			Source  string                    `json:"source"`
-			Size    int                       `json:"size"`
-			Offset  int64                     `json:"offset"`
-			Shard   string                    `json:"shard,omitempty"`
-			Total   int                       `json:"total"`
-			Count   int                       `json:"count"`
-			Devices []provision.PlannedDevice `json:"devices"`
-		}{spec.Out, source, imageSize(spec.Image), spec.Offset, opts.shard, spec.IDs.Len(), len(devices), devices})
+	end := "\n  ]\n}\n"
+	if sep == "\n    " { // no device
+		end = "]\n}\n"
 	}
-	return nil
+	_, err = io.WriteString(w, end)
+	return err
 }
 
 func imageSize(o provision.ImageOptions) int {
