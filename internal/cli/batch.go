@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -279,21 +280,18 @@ func readIDsFile(f *Factory, path string) (provision.ListIDs, error) {
 // printPlan prints what a batch would do (--dry-run): nothing is written.
 // The plan is printed a device at a time, as JSON too, so that a plan of
 // millions of devices is not held in memory: --json writes its opening,
-// each device and its closing.
+// each device and its closing; a table is measured in a first pass over
+// the plan and printed in a second.
 func printPlan(spec provision.BatchSpec, opts *batchOptions) error {
 	w := bufio.NewWriter(opts.IO.Out)
 	var err error
-	if opts.json {
+	switch {
+	case opts.json:
 		err = writePlanJSON(w, spec, opts.shard)
-	} else {
-		err = provision.Plan(spec, func(d provision.PlannedDevice) error {
-			line := fmt.Sprintf("%d\t%s\t%s", d.Position, d.ID, d.Image)
-			if d.Keys != "" {
-				line += "\t" + d.Keys
-			}
-			_, err := fmt.Fprintln(w, line)
-			return err
-		})
+	case opts.IO.IsStdoutTTY():
+		err = writePlanTable(w, spec, terminalWidth(opts.IO))
+	default:
+		err = writePlanRows(w, spec, tsvRow)
 	}
 	if err != nil {
 		return err
@@ -351,6 +349,57 @@ func writePlanJSON(w io.Writer, spec provision.BatchSpec, shard string) error {
 	}
 	_, err = io.WriteString(w, end)
 	return err
+}
+
+// planColumns are the columns of the plan's table, KEYS with
+// --encrypt-per-device.
+func planColumns(spec provision.BatchSpec) []column {
+	cols := []column{{header: "POSITION", cut: keepWhole}, {header: "ID", cut: keepWhole}, {header: "IMAGE", cut: cutFirst}}
+	if spec.PerDeviceKeys {
+		cols = append(cols, column{header: "KEYS", cut: cutFirst})
+	}
+	return cols
+}
+
+// planRow is a device's row of the plan's table.
+func planRow(d provision.PlannedDevice, row []string) []string {
+	row = append(row[:0], strconv.Itoa(d.Position), d.ID, d.Image)
+	if d.Keys != "" {
+		row = append(row, d.Keys)
+	}
+	return row
+}
+
+// writePlanRows writes the plan's header and rows, each line made by line.
+func writePlanRows(w io.Writer, spec provision.BatchSpec, line func([]string) string) error {
+	if _, err := io.WriteString(w, line(headers(planColumns(spec)))); err != nil {
+		return err
+	}
+	var row []string
+	return provision.Plan(spec, func(d provision.PlannedDevice) error {
+		row = planRow(d, row)
+		_, err := io.WriteString(w, line(row))
+		return err
+	})
+}
+
+// writePlanTable writes the plan as a table fitted to width, as
+// printTable does on a terminal: a first pass over the plan measures the
+// columns.
+func writePlanTable(w io.Writer, spec provision.BatchSpec, width int) error {
+	cols := planColumns(spec)
+	natural := make([]int, len(cols))
+	measureRow(natural, headers(cols))
+	var row []string
+	err := provision.Plan(spec, func(d provision.PlannedDevice) error {
+		row = planRow(d, row)
+		measureRow(natural, row)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return writePlanRows(w, spec, fitColumns(cols, natural, width).row)
 }
 
 func imageSize(o provision.ImageOptions) int {

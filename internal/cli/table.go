@@ -88,9 +88,9 @@ func renderFitted(w io.Writer, cols []column, rows [][]string, width int) error 
 	}
 	l := fitColumns(cols, natural, width)
 	var b strings.Builder
-	l.writeRow(&b, headers(cols))
+	b.WriteString(l.row(headers(cols)))
 	for _, r := range rows {
-		l.writeRow(&b, r)
+		b.WriteString(l.row(r))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -101,7 +101,7 @@ func renderFitted(w io.Writer, cols []column, rows [][]string, width int) error 
 func writeTSV(w io.Writer, header []string, rows [][]string) error {
 	var b strings.Builder
 	for _, r := range append([][]string{header}, rows...) {
-		writeTSVRow(&b, r)
+		b.WriteString(tsvRow(r))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -109,8 +109,9 @@ func writeTSV(w io.Writer, header []string, rows [][]string) error {
 
 var tsvClean = strings.NewReplacer("\t", " ", "\n", " ", "\r", " ")
 
-// writeTSVRow writes one row of tab-separated values.
-func writeTSVRow(b *strings.Builder, r []string) {
+// tsvRow is one row of tab-separated values, with its newline.
+func tsvRow(r []string) string {
+	var b strings.Builder
 	for i, c := range r {
 		if i > 0 {
 			b.WriteByte('\t')
@@ -118,6 +119,7 @@ func writeTSVRow(b *strings.Builder, r []string) {
 		b.WriteString(tsvClean.Replace(c))
 	}
 	b.WriteByte('\n')
+	return b.String()
 }
 
 // cellWidth is the width of a cell on a terminal, in columns.
@@ -185,9 +187,10 @@ func fitColumns(cols []column, natural []int, width int) tableLayout {
 	return tableLayout{widths}
 }
 
-// writeRow writes one row: cells cut to their column's width with "…",
-// padded, two spaces apart, without trailing spaces.
-func (l tableLayout) writeRow(b *strings.Builder, r []string) {
+// row is one row of the table, with its newline: cells cut to their
+// column's width with "…", padded, two spaces apart, without trailing
+// spaces.
+func (l tableLayout) row(r []string) string {
 	var line strings.Builder
 	for i, c := range r {
 		if i >= len(l.widths) {
@@ -202,8 +205,7 @@ func (l tableLayout) writeRow(b *strings.Builder, r []string) {
 			line.WriteString(strings.Repeat(" ", max(0, l.widths[i]-cellWidth(c))))
 		}
 	}
-	b.WriteString(strings.TrimRight(line.String(), " "))
-	b.WriteByte('\n')
+	return strings.TrimRight(line.String(), " ") + "\n"
 }
 
 // cutCell cuts c to width columns, the last of them "…".

@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -84,6 +86,17 @@ func TestFitColumns(t *testing.T) {
 	}
 }
 
+// planWorkdir is a directory with ids.txt, ids of a batch plan.
+func planWorkdir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	ids := "24:6F:28:AA\ndevice-id-1\nfactory-line-2-device-000123\n"
+	if err := os.WriteFile(filepath.Join(dir, "ids.txt"), []byte(ids), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // TestTablesInAPipe is the golden of the tables in a pipe: tab-separated,
 // nothing cut (issue 14 item 7).
 func TestTablesInAPipe(t *testing.T) {
@@ -94,6 +107,9 @@ func TestTablesInAPipe(t *testing.T) {
 		code, out, _ := runOn(t, pipe, dir, args...)
 		fmt.Fprintf(&all, "$ usmp-psk %s\n# exit %d\n%s", strings.Join(args, " "), code, out)
 	}
+	args := []string{"batch", "--ids", "ids.txt", "--out", "dry", "--dry-run", "--encrypt-per-device"}
+	code, out, _ := runOn(t, pipe, planWorkdir(t), args...)
+	fmt.Fprintf(&all, "$ usmp-psk %s\n# exit %d\n%s", strings.Join(args, " "), code, out)
 	if strings.Contains(all.String(), "…") || !strings.Contains(all.String(), "ID\tSOURCE\tEPOCH") {
 		t.Errorf("not tab-separated, or cut:\n%s", all.String())
 	}
@@ -128,6 +144,7 @@ func TestTablesFitTheTerminal(t *testing.T) {
 			nvsDir := nvsWorkdir(t)
 			transcript(nvsDir, "nvs", "dump", "usmp_psk.bin")
 			transcript(nvsDir, "nvs", "check", "corrupt_data_bitflip.bin")
+			transcript(planWorkdir(t), "batch", "--ids", "ids.txt", "--out", "dry", "--dry-run", "--encrypt-per-device")
 			for _, table := range tables {
 				cut := strings.Contains(table, "…")
 				for _, l := range strings.Split(table, "\n") {
