@@ -33,7 +33,7 @@ error reports the path, the length and the key check value (KCV), never the key.
   $ usmp-psk generate --encoding base64 | vault kv put secret/usmp psk=-`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			enc, err := psk.ParseEncoding("--encoding", opts.encoding, false)
+			enc, err := psk.ParseEncoding(settingBy(f, "encoding"), opts.encoding, false)
 			if err != nil {
 				return err
 			}

@@ -71,7 +71,7 @@ func (fl *imageFlags) resolve(f *Factory) (*resolvedImage, error) {
 	r.opts.Version = fl.version
 	switch {
 	case fl.size != "":
-		n, err := parseSize("--size", fl.size)
+		n, err := parseSize(settingBy(f, "size"), fl.size)
 		if err != nil {
 			return nil, err
 		}

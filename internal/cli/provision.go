@@ -80,7 +80,7 @@ base that cannot take the key registers nothing.`,
 			if opts.output == "" {
 				return flagErrorf("-o IMAGE is required")
 			}
-			if cmd.Flags().Changed("epoch") && !opts.derive {
+			if onCommandLine(f, cmd, "epoch") && !opts.derive {
 				return flagErrorf("--epoch goes with --derive")
 			}
 			if onCommandLine(f, cmd, "psk-encoding") && opts.pskFile == "" {

@@ -67,17 +67,22 @@ already recorded is an error: give it a new key with 'usmp-psk rotate'.`,
 			case n > 1:
 				return registryUsage(cmd, "--derive, --random and --psk-file exclude each other: give one")
 			}
-			if cmd.Flags().Changed("epoch") && !opts.derive {
+			// Typed without their key source they are a mistake; from the
+			// environment or a config file they do not apply, as for
+			// provision and rotate.
+			if onCommandLine(f, cmd, "epoch") && !opts.derive {
 				return registryUsage(cmd, "--epoch goes with --derive")
 			}
-			if cmd.Flags().Changed("psk-encoding") && opts.pskFile == "" {
+			if onCommandLine(f, cmd, "psk-encoding") && opts.pskFile == "" {
 				return registryUsage(cmd, "--psk-encoding goes with --psk-file")
 			}
-			enc, err := psk.ParseEncoding("--psk-encoding", encoding, true)
-			if err != nil {
-				return err
+			if opts.pskFile != "" {
+				enc, err := psk.ParseEncoding(settingBy(f, "psk-encoding"), encoding, true)
+				if err != nil {
+					return err
+				}
+				opts.pskEncoding = enc
 			}
-			opts.pskEncoding = enc
 			if runF != nil {
 				return runF(opts)
 			}
