@@ -1,13 +1,17 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,7 +61,7 @@ func newBatchCmd(f *Factory, root *rootOptions, runF func(*batchOptions) error) 
 		StepHook:       f.fileStepHook()}
 	opts.Image = func() (*resolvedImage, error) { return opts.image.resolve(f) }
 	cmd := &cobra.Command{
-		Use:   "batch (--ids FILE | --count N --prefix P [--start K]) --out DIR [--derive | --random] [--size SIZE | --partition-table TABLE] [--keys KEYS.bin | --hmac-key FILE | --encrypt-per-device] [--jobs N] [--shard I/N] [--dry-run] [--json]",
+		Use:   "batch (--ids FILE | --count N [--prefix P] [--start K]) --out DIR [--derive | --random] [--size SIZE | --partition-table TABLE] [--keys KEYS.bin | --hmac-key FILE | --encrypt-per-device] [--jobs N] [--shard I/N] [--dry-run] [--json]",
 		Short: "Provision a factory batch: one NVS image per device, a manifest, the registry",
 		Long: `Provision many devices at once. For each device: its key (derived from the
 master secret by default, or --random) is recorded in the registry first, then
@@ -66,8 +70,8 @@ DIR/manifest.json lists every device with its image, SHA-256, KCV, epoch,
 source and flash offset — no key bytes, so it can be archived and shared.
 
 Ids come from --ids FILE (one per line, or a CSV with an "id" column) or from
---count N --prefix P [--start K]: P followed by K … K+N-1, zero-padded to the
-width of the largest. Every id is validated before anything is written.
+--count N [--prefix P] [--start K]: P (empty by default) followed by
+K … K+N-1, zero-padded to the width of the largest. Every id is validated before anything is written.
 
 A batch owns DIR: re-running it after a crash, a Ctrl-C or to completion
 finishes what is missing, and images, manifest and registry come out byte for
@@ -89,7 +93,7 @@ a deterministic split across CI runners (each with its own registry).
 			}
 			switch {
 			case opts.idsFile == "" && !cmd.Flags().Changed("count"):
-				return flagErrorf("give the devices with --ids FILE or --count N --prefix P")
+				return flagErrorf("give the devices with --ids FILE or --count N [--prefix P]")
 			case opts.idsFile != "" && (cmd.Flags().Changed("count") || cmd.Flags().Changed("prefix") || cmd.Flags().Changed("start")):
 				return flagErrorf("--ids and --count/--prefix/--start exclude each other")
 			}
@@ -108,13 +112,13 @@ a deterministic split across CI runners (each with its own registry).
 	fl := cmd.Flags()
 	fl.StringVar(&opts.idsFile, "ids", "", "device ids from `FILE` (one per line, or CSV with an id column)")
 	fl.IntVar(&opts.count, "count", 0, "number of devices `N` (at most 10000000)")
-	fl.StringVar(&opts.prefix, "prefix", "", "id prefix `P` for --count")
+	fl.StringVar(&opts.prefix, "prefix", "", "id prefix `P` for --count (default: none, the ids are the numbers)")
 	fl.IntVar(&opts.start, "start", 1, "first number `K` for --count")
 	fl.StringVar(&opts.out, "out", "", "output `DIR` (owned by the batch)")
 	fl.BoolVar(&opts.derive, "derive", false, "derive keys from the master secret (the default)")
 	fl.BoolVar(&opts.random, "random", false, "random keys, kept in the registry")
 	fl.BoolVar(&opts.perDeviceKeys, "encrypt-per-device", false, "give every device its own nvs_keys partition in DIR/keys/")
-	fl.IntVar(&opts.jobs, "jobs", 0, "parallel image writers, at most 256 (default: number of CPUs)")
+	fl.IntVar(&opts.jobs, "jobs", 0, "`N` parallel image writers, at most 256 (default: number of CPUs)")
 	fl.StringVar(&opts.shard, "shard", "", "take only shard `I/N` of the batch")
 	fl.BoolVar(&opts.dryRun, "dry-run", false, "print the plan and write nothing")
 	fl.BoolVar(&opts.json, "json", false, "print the plan or summary as JSON")
@@ -274,40 +278,128 @@ func readIDsFile(f *Factory, path string) (provision.ListIDs, error) {
 }
 
 // printPlan prints what a batch would do (--dry-run): nothing is written.
+// The plan is printed a device at a time, as JSON too, so that a plan of
+// millions of devices is not held in memory: --json writes its opening,
+// each device and its closing; a table is measured in a first pass over
+// the plan and printed in a second.
 func printPlan(spec provision.BatchSpec, opts *batchOptions) error {
-	var devices []provision.PlannedDevice
-	err := provision.Plan(spec, func(d provision.PlannedDevice) error {
-		if opts.json {
-			devices = append(devices, d)
-			return nil
+	w := bufio.NewWriter(opts.IO.Out)
+	var err error
+	switch {
+	case opts.json:
+		err = writePlanJSON(w, spec, opts.shard)
+	case opts.IO.IsStdoutTTY():
+		err = writePlanTable(w, spec, terminalWidth(opts.IO))
+	default:
+		err = writePlanRows(w, spec, tsvRow)
+	}
+	if err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// planHead is the plan's JSON before its devices.
+type planHead struct {
+	Out    string `json:"out"`
+	Source string `json:"source"`
+	Size   int    `json:"size"`
+	Offset int64  `json:"offset"`
+	Shard  string `json:"shard,omitempty"`
+	Total  int    `json:"total"`
+	Count  int    `json:"count"`
+}
+
+// writePlanJSON writes {…planHead, "devices": […]} as printJSON would
+// write it whole.
+func writePlanJSON(w io.Writer, spec provision.BatchSpec, shard string) error {
+	source := "derived"
+	if spec.Source == provision.Random {
+		source = "random"
+	}
+	total := spec.IDs.Len()
+	head, err := json.MarshalIndent(planHead{spec.Out, source, imageSize(spec.Image), spec.Offset, shard, total, spec.Shard.Count(total)}, "", "  ")
+	if err != nil {
+		return err
+	}
+	head = append(bytes.TrimSuffix(head, []byte("\n}")), `,
+  "devices": [`...)
+	if _, err := w.Write(head); err != nil {
+		return err
+	}
+	sep := "\n    "
+	err = provision.Plan(spec, func(d provision.PlannedDevice) error {
+		b, err := json.MarshalIndent(d, "    ", "  ")
+		if err != nil {
+			return err
 		}
-		line := fmt.Sprintf("%d\t%s\t%s", d.Position, d.ID, d.Image)
-		if d.Keys != "" {
-			line += "\t" + d.Keys
+		if _, err := io.WriteString(w, sep); err != nil {
+			return err
 		}
-		_, err := fmt.Fprintln(opts.IO.Out, line)
+		sep = ",\n    "
+		_, err = w.Write(b)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	if opts.json {
-		source := "derived"
-		if spec.Source == provision.Random {
-			source = "random"
-		}
-		return printJSON(opts.IO, struct {
-			Out     string                    `json:"out"`
-			Source  string                    `json:"source"`
-			Size    int                       `json:"size"`
-			Offset  int64                     `json:"offset"`
-			Shard   string                    `json:"shard,omitempty"`
-			Total   int                       `json:"total"`
-			Count   int                       `json:"count"`
-			Devices []provision.PlannedDevice `json:"devices"`
-		}{spec.Out, source, imageSize(spec.Image), spec.Offset, opts.shard, spec.IDs.Len(), len(devices), devices})
+	end := "\n  ]\n}\n"
+	if sep == "\n    " { // no device
+		end = "]\n}\n"
 	}
-	return nil
+	_, err = io.WriteString(w, end)
+	return err
+}
+
+// planColumns are the columns of the plan's table, KEYS with
+// --encrypt-per-device.
+func planColumns(spec provision.BatchSpec) []column {
+	cols := []column{{header: "POSITION", cut: keepWhole}, {header: "ID", cut: keepWhole}, {header: "IMAGE", cut: cutFirst}}
+	if spec.PerDeviceKeys {
+		cols = append(cols, column{header: "KEYS", cut: cutFirst})
+	}
+	return cols
+}
+
+// planRow is a device's row of the plan's table.
+func planRow(d provision.PlannedDevice, row []string) []string {
+	row = append(row[:0], strconv.Itoa(d.Position), d.ID, d.Image)
+	if d.Keys != "" {
+		row = append(row, d.Keys)
+	}
+	return row
+}
+
+// writePlanRows writes the plan's header and rows, each line made by line.
+func writePlanRows(w io.Writer, spec provision.BatchSpec, line func([]string) string) error {
+	if _, err := io.WriteString(w, line(headers(planColumns(spec)))); err != nil {
+		return err
+	}
+	var row []string
+	return provision.Plan(spec, func(d provision.PlannedDevice) error {
+		row = planRow(d, row)
+		_, err := io.WriteString(w, line(row))
+		return err
+	})
+}
+
+// writePlanTable writes the plan as a table fitted to width, as
+// printTable does on a terminal: a first pass over the plan measures the
+// columns.
+func writePlanTable(w io.Writer, spec provision.BatchSpec, width int) error {
+	cols := planColumns(spec)
+	natural := make([]int, len(cols))
+	measureRow(natural, headers(cols))
+	var row []string
+	err := provision.Plan(spec, func(d provision.PlannedDevice) error {
+		row = planRow(d, row)
+		measureRow(natural, row)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return writePlanRows(w, spec, fitColumns(cols, natural, width).row)
 }
 
 func imageSize(o provision.ImageOptions) int {

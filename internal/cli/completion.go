@@ -24,19 +24,70 @@ import (
 
 // Value lists, with descriptions for the shells that show them.
 var (
-	writeEncodings = []string{"hex\tlower-case hex and a newline (default)", "base64\tstandard base64 and a newline", "raw\tthe bytes as they are", "c\ta C header for firmware"}
-	readEncodings  = []string{"auto\tdetect it", "hex", "base64", "raw", "c\ta C header that generate --encoding c wrote"}
+	writeEncodings = encodingValues(false)
+	readEncodings  = encodingValues(true)
 	nvsTypes       = []string{"u8", "i8", "u16", "i16", "u32", "i32", "u64", "i64", "string", "blob\tonly from --value-file"}
 	nvsSizes       = []string{"0x3000\tthe smallest read-write partition (3 pages)", "0x4000", "0x5000", "0x6000\tESP-IDF's default nvs partition", "0x10000\t64 KiB"}
+	exportFormats  = []string{"json\tthe map load_psk_registry reads"}
 )
 
-// encodingNames are psk.Encodings, for --psk-encoding.
-func encodingNames() []string {
-	names := make([]string, len(psk.Encodings))
-	for i, e := range psk.Encodings {
-		names[i] = string(e)
+// writeHelp and readHelp describe psk.Encodings, the one list of
+// encodings, for the shells that show descriptions: what an output looks
+// like, and what needs saying of an input.
+var (
+	writeHelp = map[psk.Encoding]string{
+		psk.Hex: "lower-case hex and a newline (default)", psk.Base64: "standard base64 and a newline",
+		psk.Raw: "the bytes as they are", psk.C: "a C header for firmware",
 	}
-	return names
+	readHelp = map[psk.Encoding]string{psk.Auto: "detect it", psk.C: "a C header that generate --encoding c wrote"}
+)
+
+// encodingValues are psk.Encodings as completions; a key that is read
+// (decodable) may also be detected: auto.
+func encodingValues(decodable bool) []string {
+	names, help := psk.Encodings, writeHelp
+	if decodable {
+		names, help = append([]psk.Encoding{psk.Auto}, psk.Encodings...), readHelp
+	}
+	out := make([]string, len(names))
+	for i, e := range names {
+		out[i] = string(e)
+		if h := help[e]; h != "" {
+			out[i] += "\t" + h
+		}
+	}
+	return out
+}
+
+// fixedCompletion offers values for a flag: on the commands named in only,
+// or on every command with the flag when only is empty. Every value must
+// be one the commands accept (TestFixedCompletionsAreAccepted).
+type fixedCompletion struct {
+	flag   string
+	only   []string
+	values []string
+}
+
+// fixedCompletions is the table of value lists; the first entry that
+// applies to a command's flag wins.
+var fixedCompletions = []fixedCompletion{
+	{flag: "encoding", only: []string{"fingerprint"}, values: readEncodings},
+	{flag: "encoding", values: writeEncodings},
+	{flag: "psk-encoding", values: readEncodings},
+	{flag: "type", values: nvsTypes},
+	{flag: "size", values: nvsSizes},
+	{flag: "format", values: exportFormats},
+}
+
+// fixedCompletionFor returns the values offered for flag on the command at
+// path (as subcommandPath writes it), if any.
+func fixedCompletionFor(path, flag string) ([]string, bool) {
+	for _, fc := range fixedCompletions {
+		if fc.flag == flag && (len(fc.only) == 0 || slices.Contains(fc.only, path)) {
+			return fc.values, true
+		}
+	}
+	return nil, false
 }
 
 // deviceIDCommands take a device id as their first argument.
@@ -60,18 +111,13 @@ func registerCompletions(f *Factory, root *cobra.Command) {
 			_ = c.RegisterFlagCompletionFunc(name, fn)
 		}
 		path := subcommandPath(c)
-		switch path {
-		case "fingerprint":
-			reg("encoding", fixed(readEncodings))
-		default:
-			reg("encoding", fixed(writeEncodings))
+		for _, fc := range fixedCompletions {
+			if values, ok := fixedCompletionFor(path, fc.flag); ok {
+				reg(fc.flag, fixed(values))
+			}
 		}
-		reg("psk-encoding", fixed(encodingNames()))
-		reg("type", fixed(nvsTypes))
-		reg("size", fixed(nvsSizes))
 		reg("partition", partitionNames)
 		reg("device", f.completeDeviceIDs)
-		reg("format", fixed([]string{"json", "python"}))
 		if slices.Contains(deviceIDCommands, path) && c.ValidArgsFunction == nil {
 			c.ValidArgsFunction = func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 				if len(args) > 0 {

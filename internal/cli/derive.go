@@ -56,7 +56,7 @@ key all the same.`,
 			if err := psk.ValidateDeviceID(args[0]); err != nil {
 				return err
 			}
-			enc, err := psk.ParseEncoding("--encoding", opts.encoding, false)
+			enc, err := psk.ParseEncoding(settingBy(f, "encoding"), opts.encoding, false)
 			if err != nil {
 				return err
 			}

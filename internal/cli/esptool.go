@@ -40,8 +40,8 @@ type esptoolFlags struct {
 
 func (fl *esptoolFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&fl.port, "port", "", "serial `PORT` of the device")
-	cmd.Flags().IntVar(&fl.baud, "baud", 460800, "serial speed")
-	cmd.Flags().StringVar(&fl.chip, "chip", "auto", "esptool --chip value")
+	cmd.Flags().IntVar(&fl.baud, "baud", 460800, "serial speed `RATE` in bits per second")
+	cmd.Flags().StringVar(&fl.chip, "chip", "auto", "`CHIP` for esptool --chip (esp32, esp32s3, …; auto detects it)")
 }
 
 // args are esptool's global options for the connection.

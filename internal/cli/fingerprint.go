@@ -46,7 +46,7 @@ told. A key typed on a terminal is refused, because the terminal would echo it.`
   $ usmp-psk fingerprint usmp_psk.h`,
 		Args: maxArgs(1, "one FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			enc, err := psk.ParseEncoding("--encoding", encoding, true)
+			enc, err := psk.ParseEncoding(settingBy(f, "encoding"), encoding, true)
 			if err != nil {
 				return err
 			}
@@ -61,7 +61,7 @@ told. A key typed on a terminal is refused, because the terminal would echo it.`
 			return runFingerprint(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&encoding, "encoding", "auto", "encoding of the key: auto (detect it), hex, base64, raw or c")
+	cmd.Flags().StringVar(&encoding, "encoding", "auto", "`ENCODING` of the key: auto (detect it), hex, base64, raw or c")
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print {\"kcv\",\"bytes\",\"source\",\"encoding\"} as JSON")
 	return cmd
 }
@@ -153,7 +153,7 @@ func readKeyBytes(f *Factory, file, source string) ([]byte, error) {
 // the --psk-encoding encoding. Placeholders are refused later, by whoever
 // records the key (design §3).
 func readPSKFile(f *Factory, path, encoding string) (*psk.Secret, error) {
-	enc, err := psk.ParseEncoding("--psk-encoding", encoding, true)
+	enc, err := psk.ParseEncoding(settingBy(f, "psk-encoding"), encoding, true)
 	if err != nil {
 		return nil, err
 	}

@@ -40,7 +40,7 @@ error reports the path, the length and the key check value (KCV), never the key.
   $ usmp-psk generate --encoding base64 | vault kv put secret/usmp psk=-`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			enc, err := psk.ParseEncoding("--encoding", opts.encoding, false)
+			enc, err := psk.ParseEncoding(settingBy(f, "encoding"), opts.encoding, false)
 			if err != nil {
 				return err
 			}
@@ -62,7 +62,7 @@ error reports the path, the length and the key check value (KCV), never the key.
 // addKeyOutputFlags adds -o, --encoding, --force and --json.
 func addKeyOutputFlags(cmd *cobra.Command, o *keyOutput, encoding *string) {
 	cmd.Flags().StringVarP(&o.path, "output", "o", "", "write the key to `FILE` (0600); default: standard output if it is not a terminal")
-	cmd.Flags().StringVar(encoding, "encoding", "hex", "key encoding: hex, base64, raw or c")
+	cmd.Flags().StringVar(encoding, "encoding", "hex", "key `ENCODING`: hex, base64, raw or c")
 	cmd.Flags().BoolVar(&o.force, "force", false, "replace an existing output file")
 	cmd.Flags().BoolVar(&o.json, "json", false, "report path, length and KCV as JSON on stdout (needs -o)")
 }

@@ -38,7 +38,7 @@ func (fl *imageFlags) addLayout(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&fl.size, "size", "", "image `SIZE` (decimal, 0x, 0o or 0b; default 0x6000)")
 	cmd.Flags().StringVar(&fl.partitionTable, "partition-table", "", "take size and offset from the nvs partition of this `TABLE` (CSV or binary)")
 	cmd.Flags().StringVar(&fl.partitionName, "partition", provision.DefaultPartition, "partition `NAME` in --partition-table")
-	cmd.Flags().IntVar(&fl.version, "version", provision.DefaultVersion, "NVS format version of a fresh image: 1 or 2")
+	cmd.Flags().IntVar(&fl.version, "version", provision.DefaultVersion, "NVS format version `N` of a fresh image: 1 or 2")
 	cmd.MarkFlagsMutuallyExclusive("size", "partition-table")
 }
 
@@ -71,7 +71,7 @@ func (fl *imageFlags) resolve(f *Factory) (*resolvedImage, error) {
 	r.opts.Version = fl.version
 	switch {
 	case fl.size != "":
-		n, err := parseSize("--size", fl.size)
+		n, err := parseSize(settingBy(f, "size"), fl.size)
 		if err != nil {
 			return nil, err
 		}

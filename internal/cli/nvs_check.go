@@ -167,6 +167,9 @@ func runNVSCheck(_ context.Context, opts *nvsCheckOptions) error {
 	return nil
 }
 
+// checkColumns are the columns of nvs check's findings.
+var checkColumns = []column{{header: "SEVERITY"}, {header: "PAGE", cut: keepWhole}, {header: "ENTRY", cut: keepWhole}, {header: "KIND"}, {header: "DETAIL", cut: cutFirst}}
+
 func printFindings(ios *IOStreams, findings []checkFinding) error {
 	rows := make([][]string, 0, len(findings))
 	for _, fd := range findings {
@@ -179,7 +182,7 @@ func printFindings(ios *IOStreams, findings []checkFinding) error {
 		}
 		rows = append(rows, []string{fd.Severity, page, entry, fd.Kind, fd.Detail})
 	}
-	return printTable(ios, ios.Out, []string{"SEVERITY", "PAGE", "ENTRY", "KIND", "DETAIL"}, rows)
+	return printTable(ios, ios.Out, checkColumns, rows)
 }
 
 func plural(n int, word string) string {

@@ -218,8 +218,16 @@ func printDump(ios *IOStreams, out dumpOutput) error {
 		}
 		rows = append(rows, []string{ns, cellText(e.Key), e.Type, e.cell})
 	}
+	// A KCV is never cut: VALUE is cut no shorter than its cells with one.
+	value := column{header: "VALUE", cut: cutFirst}
+	for _, e := range out.Entries {
+		if e.KCV != "" {
+			value.min = max(value.min, cellWidth(e.cell))
+		}
+	}
 	if len(rows) > 0 {
-		if err := printTable(ios, ios.Out, []string{"NAMESPACE", "KEY", "TYPE", "VALUE"}, rows); err != nil {
+		cols := []column{{header: "NAMESPACE", cut: keepWhole}, {header: "KEY", cut: keepWhole}, {header: "TYPE"}, value}
+		if err := printTable(ios, ios.Out, cols, rows); err != nil {
 			return err
 		}
 		fmt.Fprintln(ios.Out)
@@ -246,5 +254,8 @@ func printPageMap(ios *IOStreams, pages []dumpPage) error {
 		}
 		rows = append(rows, []string{strconv.Itoa(p.Index), state, seq, ver, strconv.Itoa(p.Written), strconv.Itoa(p.Erased), empty})
 	}
-	return printTable(ios, ios.Out, []string{"PAGE", "STATE", "SEQ", "VERSION", "WRITTEN", "ERASED", "EMPTY"}, rows)
+	return printTable(ios, ios.Out, []column{
+		{header: "PAGE", cut: keepWhole}, {header: "STATE", cut: cutFirst}, {header: "SEQ", cut: keepWhole}, {header: "VERSION"},
+		{header: "WRITTEN"}, {header: "ERASED"}, {header: "EMPTY"},
+	}, rows)
 }

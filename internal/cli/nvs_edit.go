@@ -101,8 +101,8 @@ The image is edited in place (atomically, 0600) unless -o OUT names a new file.`
 		},
 	}
 	opts.addFlags(cmd)
-	cmd.Flags().StringVar(&opts.typ, "type", "", "value type: u8 i8 u16 i16 u32 i32 u64 i64 string blob")
-	cmd.Flags().StringVar(&opts.value, "value", "", "the value (integers and strings; never blobs or the PSK)")
+	cmd.Flags().StringVar(&opts.typ, "type", "", "value type `T`: u8 i8 u16 i16 u32 i32 u64 i64 string blob")
+	cmd.Flags().StringVar(&opts.value, "value", "", "the value `V` (integers and strings; never blobs or the PSK)")
 	cmd.Flags().StringVar(&opts.valueFile, "value-file", "", "read the value from `FILE` (- for standard input)")
 	cmd.MarkFlagsMutuallyExclusive("value", "value-file")
 	return cmd

@@ -121,7 +121,10 @@ func printPartitionTable(s *IOStreams, t *partition.Table) error {
 			fmt.Sprintf("%#x", p.Offset), fmt.Sprintf("%#x", p.Size), partitionFlags(p),
 		})
 	}
-	return printTable(s, s.Out, []string{"NAME", "TYPE", "SUBTYPE", "OFFSET", "SIZE", "FLAGS"}, rows)
+	return printTable(s, s.Out, []column{
+		{header: "NAME", cut: keepWhole}, {header: "TYPE"}, {header: "SUBTYPE"},
+		{header: "OFFSET", cut: keepWhole}, {header: "SIZE", cut: keepWhole}, {header: "FLAGS"},
+	}, rows)
 }
 
 // partitionFlags names the flags as gen_esp32part's CSV does.

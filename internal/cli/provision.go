@@ -80,7 +80,7 @@ base that cannot take the key registers nothing.`,
 			if opts.output == "" {
 				return flagErrorf("-o IMAGE is required")
 			}
-			if cmd.Flags().Changed("epoch") && !opts.derive {
+			if onCommandLine(f, cmd, "epoch") && !opts.derive {
 				return flagErrorf("--epoch goes with --derive")
 			}
 			if onCommandLine(f, cmd, "psk-encoding") && opts.pskFile == "" {
@@ -98,7 +98,7 @@ base that cannot take the key registers nothing.`,
 	fl.Uint32Var(&opts.epoch, "epoch", 0, "key epoch `N` for --derive")
 	fl.BoolVar(&opts.random, "random", false, "a new random 32-byte key")
 	fl.StringVar(&opts.pskFile, "psk-file", "", "take the key from `FILE` (- for stdin)")
-	fl.StringVar(&opts.pskEncoding, "psk-encoding", "hex", "encoding of --psk-file: hex, base64 or raw")
+	fl.StringVar(&opts.pskEncoding, "psk-encoding", "hex", "`ENCODING` of --psk-file: auto (detect it), hex, base64, raw or c")
 	fl.BoolVar(&opts.force, "force", false, "replace an existing image file")
 	fl.BoolVar(&opts.json, "json", false, "print the result as JSON")
 	cmd.MarkFlagsMutuallyExclusive("derive", "random", "psk-file")

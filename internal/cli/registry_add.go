@@ -67,17 +67,22 @@ already recorded is an error: give it a new key with 'usmp-psk rotate'.`,
 			case n > 1:
 				return registryUsage(cmd, "--derive, --random and --psk-file exclude each other: give one")
 			}
-			if cmd.Flags().Changed("epoch") && !opts.derive {
+			// Typed without their key source they are a mistake; from the
+			// environment or a config file they do not apply, as for
+			// provision and rotate.
+			if onCommandLine(f, cmd, "epoch") && !opts.derive {
 				return registryUsage(cmd, "--epoch goes with --derive")
 			}
-			if cmd.Flags().Changed("psk-encoding") && opts.pskFile == "" {
+			if onCommandLine(f, cmd, "psk-encoding") && opts.pskFile == "" {
 				return registryUsage(cmd, "--psk-encoding goes with --psk-file")
 			}
-			enc, err := psk.ParseEncoding("--psk-encoding", encoding, true)
-			if err != nil {
-				return err
+			if opts.pskFile != "" {
+				enc, err := psk.ParseEncoding(settingBy(f, "psk-encoding"), encoding, true)
+				if err != nil {
+					return err
+				}
+				opts.pskEncoding = enc
 			}
-			opts.pskEncoding = enc
 			if runF != nil {
 				return runF(opts)
 			}
@@ -89,7 +94,7 @@ already recorded is an error: give it a new key with 'usmp-psk rotate'.`,
 	fl.Uint32Var(&opts.epoch, "epoch", 0, "key epoch `N` for --derive")
 	fl.BoolVar(&opts.random, "random", false, "a new random 32-byte key")
 	fl.StringVar(&opts.pskFile, "psk-file", "", "take the key from `FILE` (- for stdin)")
-	fl.StringVar(&encoding, "psk-encoding", "hex", "encoding of --psk-file: hex, base64 or raw")
+	fl.StringVar(&encoding, "psk-encoding", "hex", "`ENCODING` of --psk-file: auto (detect it), hex, base64, raw or c")
 	fl.BoolVar(&opts.json, "json", false, `print the device as JSON ({"id","source","epoch","status","kcv","created","updated"})`)
 	return cmd
 }

@@ -106,7 +106,7 @@ load_psk_registry("export.json.age", identity="gw.key").`,
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.output, "output", "o", "", "write the export to `FILE` (0600, or 0644 encrypted; - or absent: standard output, a terminal only when encrypted and armored)")
-	fl.StringVar(&opts.format, "format", "json", "output format: json (the map load_psk_registry reads)")
+	fl.StringVar(&opts.format, "format", "json", "output `FORMAT`: json (the map load_psk_registry reads)")
 	fl.BoolVar(&opts.force, "force", false, "replace an existing FILE")
 	fl.BoolVar(&opts.json, "json", false, `with -o, print {"path","devices","revoked","format","registry"} (and "encryption","recipients","armor") as JSON`)
 	fl.StringArrayVar(&opts.recipients, "recipient", nil, "encrypt with age to this `AGE_RECIPIENT` (age1..., a public key; repeatable)")

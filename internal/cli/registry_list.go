@@ -75,5 +75,8 @@ func runRegistryList(ctx context.Context, opts *registryListOptions) error {
 	for _, d := range devs {
 		rows = append(rows, []string{d.ID, string(d.Source), strconv.FormatUint(uint64(d.Epoch), 10), string(d.Status), d.KCV, registryTime(d.Updated)})
 	}
-	return printTable(opts.IO, opts.IO.Out, []string{"ID", "SOURCE", "EPOCH", "STATUS", "KCV", "UPDATED"}, rows)
+	return printTable(opts.IO, opts.IO.Out, []column{
+		{header: "ID", cut: keepWhole}, {header: "SOURCE"}, {header: "EPOCH", cut: keepWhole},
+		{header: "STATUS"}, {header: "KCV", cut: keepWhole}, {header: "UPDATED", cut: cutFirst},
+	}, rows)
 }

@@ -41,5 +41,5 @@ func addRegistryFlags(root *rootOptions, pf interface {
 	DurationVar(*time.Duration, string, time.Duration, string)
 }) {
 	pf.StringVar(&root.registry, "registry", registry.DefaultPath, "device registry: a SQLite database `PATH` or a postgres:// URL ($USMP_PSK_REGISTRY)")
-	pf.DurationVar(&root.lockTimeout, "lock-timeout", registry.DefaultLockTimeout, "how long a writer waits for another to finish")
+	pf.DurationVar(&root.lockTimeout, "lock-timeout", registry.DefaultLockTimeout, "how long a writer waits for another to finish, a `DURATION` such as 30s or 2m")
 }

@@ -47,7 +47,7 @@ To give a device a new key instead, use 'usmp-psk rotate'.`,
 			return runRegistryRevoke(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.reason, "reason", "", "why the device is revoked (recorded with it)")
+	cmd.Flags().StringVar(&opts.reason, "reason", "", "why the device is revoked, as `TEXT` (recorded with it)")
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print the revoked device as JSON")
 	return cmd
 }

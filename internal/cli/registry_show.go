@@ -100,13 +100,16 @@ func writeDevice(ios *IOStreams, d registry.Device) error {
 	for _, h := range d.History {
 		rows = append(rows, []string{strconv.FormatUint(uint64(h.Epoch), 10), string(h.Source), h.KCV, registryTime(h.Retired), registryText(h.Reason)})
 	}
-	header := []string{"EPOCH", "SOURCE", "KCV", "RETIRED", "REASON"}
+	cols := []column{
+		{header: "EPOCH", cut: keepWhole}, {header: "SOURCE"}, {header: "KCV", cut: keepWhole},
+		{header: "RETIRED", cut: cutFirst}, {header: "REASON", cut: cutFirst},
+	}
 	if !ios.IsStdoutTTY() {
-		return writeTSV(ios.Out, header, rows)
+		return writeTSV(ios.Out, headers(cols), rows)
 	}
 	// Indented under "history": two columns less to fit.
 	var t bytes.Buffer
-	if err := renderFitted(&t, header, rows, terminalWidth(ios)-2); err != nil {
+	if err := renderFitted(&t, cols, rows, terminalWidth(ios)-2); err != nil {
 		return err
 	}
 	// Indented under "history".

@@ -80,11 +80,11 @@ does. See docs/rotation.md.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.reason, "reason", "", "why the key is retired (recorded in the history and audit log)")
+	fl.StringVar(&opts.reason, "reason", "", "why the key is retired, as `TEXT` (recorded in the history and audit log)")
 	fl.StringVarP(&opts.output, "output", "o", "", "also write the new image to `IMAGE` (0600)")
 	fl.BoolVar(&opts.random, "random", false, "a new random key, whatever the device's source")
 	fl.StringVar(&opts.pskFile, "psk-file", "", "import the new key from `FILE` (- for stdin)")
-	fl.StringVar(&opts.pskEncoding, "psk-encoding", "hex", "encoding of --psk-file: hex, base64 or raw")
+	fl.StringVar(&opts.pskEncoding, "psk-encoding", "hex", "`ENCODING` of --psk-file: auto (detect it), hex, base64, raw or c")
 	fl.BoolVar(&opts.force, "force", false, "replace an existing image file")
 	fl.BoolVar(&opts.json, "json", false, "print the result as JSON")
 	cmd.MarkFlagsMutuallyExclusive("random", "psk-file")

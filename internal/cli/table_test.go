@@ -3,6 +3,9 @@ package cli
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -37,44 +40,61 @@ func runOn(t testing.TB, spec stdoutSpec, dir string, args ...string) (int, stri
 	return code, out.String(), errOut.String()
 }
 
-// TestFitTable: the widest column is cut, with "…", so that the table fits;
-// nothing is cut when it fits already.
-func TestFitTable(t *testing.T) {
-	header := []string{"ID", "SOURCE", "REASON"}
+// TestFitColumns: free text is cut first, widest column first, then short
+// values; ids and KCVs never; a table that cannot fit without cutting
+// more is left whole.
+func TestFitColumns(t *testing.T) {
+	cols := []column{{header: "ID", cut: keepWhole}, {header: "KIND"}, {header: "KCV", cut: keepWhole}, {header: "REASON", cut: cutFirst}}
 	rows := [][]string{
-		{"device-id-1", "derived", "flash read out at the customer site"},
-		{"dev-a", "random", "lost"},
+		{"device-id-1", "header-crc-mismatch", "6b24a2b1", "flash read out at the customer site"},
+		{"dev-a", "random", "0badf00d", "lost"},
 	}
+	whole := "device-id-1  header-crc-mismatch  6b24a2b1  flash read out at the customer site"
 	tests := []struct {
 		width int
-		want  []string // the first row after fitting
+		want  string // the first row after fitting
 	}{
-		{200, []string{"device-id-1", "derived", "flash read out at the customer site"}},
-		{40, []string{"device-id-1", "derived", "flash read out at…"}},
-		{30, []string{"device-id-1", "derived", "flash r…"}},
-		// only the widest column is cut, and not below 8 characters
-		{5, []string{"device-id-1", "derived", "flash r…"}},
+		{200, whole},
+		{79, whole},
+		// free text first…
+		{70, "device-id-1  header-crc-mismatch  6b24a2b1  flash read out at the cus…"},
+		{52, "device-id-1  header-crc-mismatch  6b24a2b1  flash r…"},
+		// …down to 8, then the short values, down to 8
+		{50, "device-id-1  header-crc-misma…  6b24a2b1  flash r…"},
+		{41, "device-id-1  header-…  6b24a2b1  flash r…"},
+		// no more to cut (ids and KCVs stay whole): whole rows, for the
+		// terminal to wrap
+		{40, whole},
+		{5, whole},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.width), func(t *testing.T) {
-			h, r := fitTable(header, rows, tt.width)
-			if strings.Join(r[0], "|") != strings.Join(tt.want, "|") {
-				t.Fatalf("got %q, want %q", r[0], tt.want)
-			}
-			if len(h) != len(header) || rows[0][2] != "flash read out at the customer site" {
-				t.Fatal("fitTable changed its input")
-			}
 			var b bytes.Buffer
-			if err := renderTable(&b, h, r); err != nil {
+			if err := renderFitted(&b, cols, rows, tt.width); err != nil {
 				t.Fatal(err)
 			}
-			for _, l := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
-				if n := utf8.RuneCountInString(l); n > tt.width && tt.width >= 30 {
+			lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+			if lines[1] != tt.want {
+				t.Fatalf("got  %q\nwant %q", lines[1], tt.want)
+			}
+			for _, l := range lines {
+				if n := utf8.RuneCountInString(l); n > tt.width && strings.Contains(b.String(), "…") {
 					t.Errorf("line %q is %d wide, more than %d", l, n, tt.width)
 				}
 			}
 		})
 	}
+}
+
+// planWorkdir is a directory with ids.txt, ids of a batch plan.
+func planWorkdir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	ids := "24:6F:28:AA\ndevice-id-1\nfactory-line-2-device-000123\n"
+	if err := os.WriteFile(filepath.Join(dir, "ids.txt"), []byte(ids), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // TestTablesInAPipe is the golden of the tables in a pipe: tab-separated,
@@ -87,25 +107,56 @@ func TestTablesInAPipe(t *testing.T) {
 		code, out, _ := runOn(t, pipe, dir, args...)
 		fmt.Fprintf(&all, "$ usmp-psk %s\n# exit %d\n%s", strings.Join(args, " "), code, out)
 	}
+	args := []string{"batch", "--ids", "ids.txt", "--out", "dry", "--dry-run", "--encrypt-per-device"}
+	code, out, _ := runOn(t, pipe, planWorkdir(t), args...)
+	fmt.Fprintf(&all, "$ usmp-psk %s\n# exit %d\n%s", strings.Join(args, " "), code, out)
 	if strings.Contains(all.String(), "…") || !strings.Contains(all.String(), "ID\tSOURCE\tEPOCH") {
 		t.Errorf("not tab-separated, or cut:\n%s", all.String())
 	}
 	golden.Check(t, testdataDir, all.Bytes())
 }
 
-// TestTablesFitTheTerminal is the golden of the same tables on a terminal
-// 60 columns wide: the widest column is cut with "…".
+// cutKCV is a KCV or a hex value cut short, which a table must not show.
+var cutKCV = regexp.MustCompile(`(^|\s)(kcv )?[0-9a-f]+…`)
+
+// TestTablesFitTheTerminal is the golden of the tables on terminals 40 to
+// 80 columns wide (issue 14 item 7): free text, paths and dates are cut
+// first; ids, KCVs and offsets never; a table that cannot fit without
+// cutting those is printed whole.
 func TestTablesFitTheTerminal(t *testing.T) {
-	narrow := stdoutSpec{tty: true, width: 60}
-	var all bytes.Buffer
-	all.Write(registryTranscriptOn(t, narrow, []string{"registry", "list"}, []string{"registry", "show", "device-id-1"}))
-	dir := partitionWorkdir(t)
-	code, out, _ := runOn(t, narrow, dir, "partition", "show", partitionCases[0])
-	fmt.Fprintf(&all, "$ usmp-psk partition show %s\n# exit %d\n%s", partitionCases[0], code, out)
-	for _, l := range strings.Split(all.String(), "\n") {
-		if !strings.HasPrefix(l, "$ ") && utf8.RuneCountInString(l) > 60 {
-			t.Errorf("line wider than the terminal: %q", l)
-		}
+	for _, width := range []int{40, 50, 60, 80} {
+		t.Run(fmt.Sprint(width), func(t *testing.T) {
+			term := stdoutSpec{tty: true, width: width}
+			var all bytes.Buffer
+			// each command's output, in paragraphs: one table each
+			var tables []string
+			for _, args := range [][]string{{"registry", "list"}, {"registry", "show", "device-id-1"}} {
+				out := registryTranscriptOn(t, term, args)
+				all.Write(out)
+				tables = append(tables, strings.Split(string(out), "\n\n")...)
+			}
+			transcript := func(dir string, args ...string) {
+				code, out, _ := runOn(t, term, dir, args...)
+				fmt.Fprintf(&all, "$ usmp-psk %s\n# exit %d\n%s", strings.Join(args, " "), code, out)
+				tables = append(tables, strings.Split(out, "\n\n")...)
+			}
+			transcript(partitionWorkdir(t), "partition", "show", partitionCases[0])
+			nvsDir := nvsWorkdir(t)
+			transcript(nvsDir, "nvs", "dump", "usmp_psk.bin")
+			transcript(nvsDir, "nvs", "check", "corrupt_data_bitflip.bin")
+			transcript(planWorkdir(t), "batch", "--ids", "ids.txt", "--out", "dry", "--dry-run", "--encrypt-per-device")
+			for _, table := range tables {
+				cut := strings.Contains(table, "…")
+				for _, l := range strings.Split(table, "\n") {
+					if cut && !strings.HasPrefix(l, "$ ") && utf8.RuneCountInString(l) > width {
+						t.Errorf("a cut table is wider than the terminal: %q", l)
+					}
+					if cutKCV.MatchString(l) {
+						t.Errorf("a KCV is cut: %q", l)
+					}
+				}
+			}
+			golden.Check(t, testdataDir, all.Bytes())
+		})
 	}
-	golden.Check(t, testdataDir, all.Bytes())
 }

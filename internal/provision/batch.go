@@ -113,8 +113,10 @@ type PlannedDevice struct {
 }
 
 // Plan lists what a batch would write, in order, without writing anything.
+// It holds one device at a time, however large the batch.
 func Plan(spec BatchSpec, visit func(PlannedDevice) error) error {
-	for _, p := range spec.Shard.Positions(spec.IDs.Len()) {
+	total := spec.IDs.Len()
+	for p := spec.Shard.first(); p < total; p += spec.Shard.step() {
 		id := spec.IDs.ID(p)
 		d := PlannedDevice{Position: p, ID: id, Image: ImageName(id)}
 		if spec.PerDeviceKeys {

@@ -86,7 +86,11 @@ func TestShardsSplitExactly(t *testing.T) {
 			seen := make([]int, total)
 			for i := 1; i <= n; i++ {
 				prev := -1
-				for _, p := range (Shard{I: i, N: n}).Positions(total) {
+				s := Shard{I: i, N: n}
+				if got, want := s.Count(total), len(s.Positions(total)); got != want {
+					t.Fatalf("shard %d/%d of %d: Count %d, %d positions", i, n, total, got, want)
+				}
+				for _, p := range s.Positions(total) {
 					if p%n != i-1 || p <= prev {
 						t.Fatalf("shard %d/%d has position %d", i, n, p)
 					}

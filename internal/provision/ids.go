@@ -180,12 +180,29 @@ func ParseShard(s string) (Shard, error) {
 
 // Positions returns the batch positions of the shard, in order.
 func (s Shard) Positions(total int) []int {
-	if s.N <= 1 {
-		s = Shard{I: 1, N: 1}
-	}
-	out := make([]int, 0, total/s.N+1)
-	for p := s.I - 1; p < total; p += s.N {
+	out := make([]int, 0, s.Count(total))
+	for p := s.first(); p < total; p += s.step() {
 		out = append(out, p)
 	}
 	return out
 }
+
+// Count is the number of positions of the shard, len(Positions(total)),
+// without making them.
+func (s Shard) Count(total int) int {
+	if total <= s.first() {
+		return 0
+	}
+	return (total - s.first() + s.step() - 1) / s.step()
+}
+
+// first and step walk the shard's positions; the zero Shard is all of
+// the batch.
+func (s Shard) first() int {
+	if s.N <= 1 {
+		return 0
+	}
+	return s.I - 1
+}
+
+func (s Shard) step() int { return max(s.N, 1) }
