@@ -250,9 +250,11 @@ func parseSize(what, s string) (int, error) {
 	case err == nil:
 		return n, nil
 	case errors.As(err, &se) && se.Value != "":
-		return 0, badInputf("%s: not a partition size (want a number in decimal, 0x, 0o or 0b, a multiple of 4096)", what)
+		return 0, &psk.InputError{Source: what, Msg: "not a partition size (want a number in decimal, 0x, 0o or 0b, a multiple of 4096)"}
 	}
-	return 0, badInputf("%s: %w", what, err)
+	// what names the flag, the argument or the setting: a flag typed on
+	// the command line gets the help line (psk.InputError.OnCommandLine).
+	return 0, &psk.InputError{Source: what, Msg: err.Error()}
 }
 
 // loadNVSKeys reads --keys (an nvs_keys partition, CRC checked) or

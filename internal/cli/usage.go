@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/usmp/usmp-psk/internal/psk"
 )
 
 // usageError is err as a usage error (exit 2) that ends with the line
@@ -30,10 +32,18 @@ func withUsageLine(cmd *cobra.Command, err error) error {
 	}
 	var fe *FlagError
 	var ul *usageLineError
-	if !errors.As(err, &fe) || fe.noUsageLine || errors.As(err, &ul) {
+	var ie *psk.InputError
+	switch {
+	case errors.As(err, &ul):
 		return err
+	case errors.As(err, &fe) && !fe.noUsageLine:
+		return usageError(cmd, err)
+	case errors.As(err, &ie) && ie.OnCommandLine():
+		// A flag's value refused where it is used (an encoding, a
+		// size, a shard): the help says what is accepted.
+		return usageError(cmd, err)
 	}
-	return usageError(cmd, err)
+	return err
 }
 
 // usageLineError is err followed by the line pointing to the help of the
