@@ -191,8 +191,8 @@ func (o *verifyOptions) portRegion() (offset int64, size int, source string, err
 	}
 	switch {
 	case o.size.size != "":
-		if size, err = nvs.ParseSize(o.size.size); err != nil {
-			return 0, 0, "", &FlagError{Err: fmt.Errorf("--size: %w", err)}
+		if size, err = parseSize("--size", o.size.size); err != nil {
+			return 0, 0, "", err
 		}
 		source = "--size"
 	case o.size.partitionTable != "":
