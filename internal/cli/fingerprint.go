@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/usmp/usmp-psk/internal/nvs/nvscrypt"
 	"github.com/usmp/usmp-psk/internal/psk"
 )
 
@@ -36,7 +37,9 @@ hold the same key without showing it.
 
 The key is read in any encoding generate and derive write — hex, base64, raw
 or the C header — which is detected; --encoding names it when it cannot be
-told. A key typed on a terminal is refused, because the terminal would echo it.`,
+told. An NVS keys partition (nvs generate-key) gets the KCV of its XTS keys,
+the one nvs generate-key and nvs encrypt report. A key typed on a terminal is
+refused, because the terminal would echo it.`,
 		Example: `  $ usmp-psk fingerprint device.psk
   73b52cac
 
@@ -89,14 +92,24 @@ func runFingerprint(_ context.Context, opts *fingerprintOptions) error {
 	if key.Len() < 32 {
 		opts.IO.Warnf("%s: the key has only %d bytes; USMP keys should have 32", source, key.Len())
 	}
-	kcv := psk.KCV(key)
+	kcv, kind := psk.KCV(key), ""
+	if enc == psk.Raw {
+		if keys, err := nvscrypt.ParseKeysPartition(key.Expose()); err == nil {
+			// The KCV nvs generate-key and nvs encrypt report for it, of
+			// its XTS keys, not of the 4096-byte partition.
+			kcv, kind = keys.KCV(), "nvs-keys"
+			keys.Destroy()
+			opts.IO.Infof("%s: an NVS keys partition (nvs generate-key): the KCV of its XTS keys", source)
+		}
+	}
 	if opts.json {
 		return printJSON(opts.IO, struct {
 			KCV      string `json:"kcv"`
 			Bytes    int    `json:"bytes"`
 			Source   string `json:"source"`
 			Encoding string `json:"encoding"`
-		}{kcv, key.Len(), source, string(enc)})
+			Kind     string `json:"kind,omitempty"`
+		}{kcv, key.Len(), source, string(enc), kind})
 	}
 	_, err = fmt.Fprintln(opts.IO.Out, kcv)
 	return err
