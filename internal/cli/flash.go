@@ -169,8 +169,11 @@ func verifyFlashed(ctx context.Context, tool *esptool, opts *flashOptions, offse
 // repeated (item 5).
 func parseFlashOffset(s string) (int64, error) {
 	n, err := strconv.ParseUint(s, 0, 32)
+	// Go's base 0 also reads "010000" as octal and "0x9000_0" with a
+	// digit separator; neither is what a user of esptool's offsets means.
+	legacyOctal := len(s) > 1 && s[0] == '0' && s[1] >= '0' && s[1] <= '9'
 	switch {
-	case err != nil:
+	case err != nil || legacyOctal || strings.Contains(s, "_"):
 		return 0, flagErrorf("--offset must be a number (decimal, 0x, 0o or 0b) below 4 GiB, like 0x9000")
 	case n%4096 != 0:
 		return 0, flagErrorf("--offset must be a multiple of 0x1000, like 0x9000")
