@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/rogpeppe/go-internal/testscript"
@@ -22,13 +24,25 @@ import (
 	"github.com/usmp/usmp-psk/internal/golden"
 	"github.com/usmp/usmp-psk/internal/leakcheck"
 	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/sighold"
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(releasingM{m}, map[string]func(){
 		"usmp-psk":     usmpPSKTestMain,
 		"fake-esptool": fakeEsptoolMain,
 	})
+}
+
+// releasingM runs the tests with Go's own handling of signals. main.go's
+// import of package early holds the interrupt signals in this binary too,
+// for the usmp-psk it runs as; the test run (and fake-esptool) must not
+// keep them held, or Ctrl-C and go test's SIGQUIT would be lost.
+type releasingM struct{ m *testing.M }
+
+func (r releasingM) Run() int {
+	sighold.Release()
+	return r.m.Run()
 }
 
 // usmpPSKTestMain is the real command with the step hook of the tests
@@ -44,7 +58,29 @@ func TestMain(m *testing.M) {
 //     USMP_PSK_TEST_HOLD_READY at that step and waits there until the run
 //     is interrupted, so that a test can signal it at a known point.
 func usmpPSKTestMain() {
+	holdAtStart()
 	os.Exit(cli.MainWith(cli.MainOptions{StepHook: stepHookFromEnv()}))
+}
+
+// holdAtStart is USMP_PSK_TEST_HOLD_AT=start: a process that is slow to
+// reach cli.MainWith, as a loaded machine makes it. It creates the file
+// named by USMP_PSK_TEST_HOLD_READY and waits until the test removes it,
+// so that a test can signal the process after every package is initialised
+// and before the run's handler is installed (issue 13 item 6).
+func holdAtStart() {
+	if os.Getenv("USMP_PSK_TEST_HOLD_AT") != "start" {
+		return
+	}
+	ready := os.Getenv("USMP_PSK_TEST_HOLD_READY")
+	if err := os.WriteFile(ready, nil, 0o600); err != nil {
+		panic("USMP_PSK_TEST_HOLD_READY: " + err.Error())
+	}
+	for {
+		if _, err := os.Stat(ready); errors.Is(err, fs.ErrNotExist) {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // stepHookFromEnv builds the hook of USMP_PSK_TEST_CRASH_AT and

@@ -11,10 +11,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -314,4 +316,115 @@ func (w *lineWatcher) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.buf.String()
+}
+
+// TestSignalBeforeMainIsHeld: a signal that comes after the packages are
+// initialised but before cli.MainWith has installed its handler — a few
+// milliseconds after start, more on a loaded machine — is held (package
+// early, which main.go imports) and stops the run with 130 like any
+// interrupt: no goroutine dump from SIGQUIT, no death by SIGINT or SIGTERM,
+// nothing written (issue 13 item 6). The test binary's hold
+// (USMP_PSK_TEST_HOLD_AT=start, see holdAtStart) keeps the process in that
+// window until the signal has been taken from the kernel's pending set.
+func TestSignalBeforeMainIsHeld(t *testing.T) {
+	t.Parallel()
+	for _, sig := range []syscall.Signal{syscall.SIGQUIT, syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			held := filepath.Join(dir, "held")
+			cmd := exec.Command(binary(t), "generate", "-o", "k.psk")
+			cmd.Dir = dir
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "USMP_PSK_TEST_HOLD_AT=start", "USMP_PSK_TEST_HOLD_READY=" + held}
+			var stdout bytes.Buffer
+			stderr := &lockedBuffer{}
+			cmd.Stdout, cmd.Stderr = &stdout, stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			waitFor(t, exited, stderr, "its hold at start", func() bool { _, err := os.Stat(held); return err == nil })
+			_ = cmd.Process.Signal(sig)
+			waitFor(t, exited, stderr, "the signal taken", func() bool { return !signalPending(t, cmd.Process.Pid, sig) })
+			if err := os.Remove(held); err != nil {
+				t.Fatal(err)
+			}
+			var code int
+			select {
+			case err := <-exited:
+				code = exitCode(t, err)
+			case <-time.After(20 * time.Second):
+				_ = cmd.Process.Kill()
+				t.Fatalf("still running 20 s after its release; stderr %q", stderr.String())
+			}
+			if code != 130 {
+				t.Fatalf("exit %d, want 130; stderr %q", code, stderr.String())
+			}
+			checkInterruptedStderr(t, stderr.String())
+			if stdout.Len() != 0 {
+				t.Errorf("stdout %q, want nothing", stdout.String())
+			}
+			if _, err := os.Stat(filepath.Join(dir, "k.psk")); err == nil {
+				t.Error("k.psk was written after the interrupt")
+			}
+		})
+	}
+}
+
+// waitFor polls cond until it holds, failing when the process exits first
+// (exited gets its Wait result) or after 20 s.
+func waitFor(t *testing.T, exited <-chan error, stderr fmt.Stringer, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		select {
+		case err := <-exited:
+			t.Fatalf("the process ended (%v) before %s; stderr %q", err, what, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s after 20 s; stderr %q", what, stderr.String())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// signalPending reports whether sig is pending for process pid, sent but
+// not yet taken by any of its threads (/proc/PID/status: SigPnd, ShdPnd).
+// A process that is gone has nothing pending.
+func signalPending(t *testing.T, pid int, sig syscall.Signal) bool {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		if k != "SigPnd" && k != "ShdPnd" {
+			continue
+		}
+		mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		if err != nil {
+			t.Fatalf("/proc/%d/status: %q", pid, line)
+		}
+		if mask&(1<<(uint(sig)-1)) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// exitCode is the exit code of a Wait result; -1 for a process killed by
+// a signal.
+func exitCode(t *testing.T, err error) int {
+	t.Helper()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	}
+	t.Fatalf("wait: %v", err)
+	return 0
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/sighold"
 )
 
 // Main runs usmp-psk with the process's arguments and streams and returns
@@ -39,6 +40,12 @@ func MainWith(o MainOptions) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), interruptSignals...)
 	defer stop()
+	if sighold.Handoff() {
+		// A signal came before the handler above was installed (held
+		// since package early's init; main imports it): nothing runs.
+		fmt.Fprintln(f.IO.ErrOut, "usmp-psk: interrupted")
+		return exitCancel
+	}
 	return run(ctx, f, os.Args[1:])
 }
 

@@ -15,12 +15,14 @@ import (
 	"context"
 	"io"
 	"os"
-	"syscall"
 	"time"
+
+	"github.com/usmp/usmp-psk/internal/sighold"
 )
 
-// interruptSignals are the signals that stop a run with exit 130.
-var interruptSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT}
+// interruptSignals are the signals that stop a run with exit 130, the
+// ones package early holds until MainWith's handler is installed.
+var interruptSignals = sighold.Signals()
 
 // interruptGrace is how long a read from a pipe or FIFO that ended empty
 // or in an error waits for an interrupt that may have caused it: Ctrl-C
