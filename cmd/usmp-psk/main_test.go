@@ -49,14 +49,18 @@ func (r releasingM) Run() int {
 // (cli.MainOptions), which the production binary never installs: main.go
 // calls cli.Main, which passes none. The hook is this test binary's only,
 // and driven by the environment so that scripts and tests can set it per
-// run. A step is one of a secret-file write (secfile.Options.StepHook) or
-// a batch's "before-images" (provision.BatchSpec.StepHook):
+// run. A step is one of a secret-file write (secfile.Options.StepHook), a
+// batch's "before-images" (provision.BatchSpec.StepHook), or
+// "interrupt-grace", where a read from a pipe that ended empty waits for
+// the interrupt that may have caused it:
 //
 //   - USMP_PSK_TEST_CRASH_AT=<step>[:<file name>] kills the process with
 //     SIGKILL at that step (of that file only, when named): R16's crashes;
 //   - USMP_PSK_TEST_HOLD_AT=<step>[:<file name>] creates the file named by
 //     USMP_PSK_TEST_HOLD_READY at that step and waits there until the run
-//     is interrupted, so that a test can signal it at a known point.
+//     is interrupted, so that a test can signal it at a known point;
+//     USMP_PSK_TEST_HOLD_AT=start holds it before cli.MainWith
+//     (holdAtStart).
 func usmpPSKTestMain() {
 	holdAtStart()
 	os.Exit(cli.MainWith(cli.MainOptions{StepHook: stepHookFromEnv()}))

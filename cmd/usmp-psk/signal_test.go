@@ -115,28 +115,27 @@ func TestBatchInterruptExits130AndResumes(t *testing.T) {
 	}
 }
 
-// exitWithin waits for cmd to exit, at most d, and returns its exit code
-// (-1 when it was killed by a signal, as SIGQUIT's default action does).
-func exitWithin(t *testing.T, cmd *exec.Cmd, d time.Duration) int {
+// exitWithin waits at most d for cmd to exit (exited gets its Wait
+// result) and returns its exit code (-1 when it was killed by a signal, as
+// SIGQUIT's default action does).
+func exitWithin(t *testing.T, cmd *exec.Cmd, exited <-chan error, d time.Duration) int {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	select {
-	case err := <-done:
-		var ee *exec.ExitError
-		switch {
-		case err == nil:
-			return 0
-		case errors.As(err, &ee):
-			return ee.ExitCode()
-		}
-		t.Fatalf("wait: %v", err)
+	case err := <-exited:
+		return exitCode(t, err)
 	case <-time.After(d):
 		_ = cmd.Process.Kill()
-		err := <-done
-		t.Fatalf("still running %v after the signal: the read was not interrupted (killed: %v)", d, err)
+		err := <-exited
+		t.Fatalf("still running %v after the signal: it was not interrupted (killed: %v)", d, err)
 	}
 	return 0
+}
+
+// waitAsync returns a channel that gets cmd's Wait result.
+func waitAsync(cmd *exec.Cmd) <-chan error {
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	return exited
 }
 
 // openWhenRead opens the write end of fifo once a reader has it open —
@@ -197,7 +196,7 @@ func TestInterruptFIFORead(t *testing.T) {
 			}
 			openWhenRead(t, fifo, cmd)
 			_ = cmd.Process.Signal(tt.sig)
-			if code := exitWithin(t, cmd, 10*time.Second); code != 130 {
+			if code := exitWithin(t, cmd, waitAsync(cmd), 10*time.Second); code != 130 {
 				t.Fatalf("exit %d, want 130; stderr %q", code, stderr.String())
 			}
 			checkInterruptedStderr(t, stderr.String())
@@ -229,16 +228,24 @@ func checkInterruptedStderr(t *testing.T, stderr string) {
 // the EOF that can reach us before our own SIGINT is an interrupt (130),
 // not "the key is empty" (issue 13 item 6). The run is ready once stderr
 // announces force from the environment: that line is printed after the
-// interrupt handlers are installed, before the key is read.
+// interrupt handlers are installed, before the key is read. When the writer
+// dies first, the test binary's hold (USMP_PSK_TEST_HOLD_AT=interrupt-grace)
+// keeps the run where it has read the EOF and waits for an interrupt, and
+// the signal is sent only then: it arrives after the EOF however slow the
+// machine, with no race against interruptGrace.
 func TestInterruptStdinRead(t *testing.T) {
 	t.Parallel()
 	for _, writerDies := range []bool{false, true} {
 		name := map[bool]string{false: "writer hangs", true: "writer killed by the same Ctrl-C"}[writerDies]
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
+			held := filepath.Join(dir, "held")
 			cmd := exec.Command(binary(t), "provision", "dev-a", "--psk-file", "-", "-o", "a.bin")
 			cmd.Dir = dir
 			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "USMP_PSK_FORCE=true"}
+			if writerDies {
+				cmd.Env = append(cmd.Env, "USMP_PSK_TEST_HOLD_AT=interrupt-grace", "USMP_PSK_TEST_HOLD_READY="+held)
+			}
 			pr, pw, err := os.Pipe()
 			if err != nil {
 				t.Fatal(err)
@@ -251,17 +258,14 @@ func TestInterruptStdinRead(t *testing.T) {
 				t.Fatal(err)
 			}
 			pr.Close()
-			select {
-			case <-stderr.ready:
-			case <-time.After(20 * time.Second):
-				_ = cmd.Process.Kill()
-				t.Fatalf("no announcement on stderr: %q", stderr.String())
-			}
+			exited := waitAsync(cmd)
+			waitFor(t, exited, stderr, "the announcement on stderr", stderr.appeared)
 			if writerDies {
 				pw.Close() // EOF first, as when the writer dies first
+				waitFor(t, exited, stderr, "the hold after the EOF", func() bool { _, err := os.Stat(held); return err == nil })
 			}
 			_ = cmd.Process.Signal(syscall.SIGINT)
-			if code := exitWithin(t, cmd, 10*time.Second); code != 130 {
+			if code := exitWithin(t, cmd, exited, 10*time.Second); code != 130 {
 				t.Fatalf("exit %d, want 130; stderr %q", code, stderr.String())
 			}
 			checkInterruptedStderr(t, stderr.String())
@@ -312,6 +316,16 @@ func (w *lineWatcher) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// appeared reports whether want has appeared.
+func (w *lineWatcher) appeared() bool {
+	select {
+	case <-w.ready:
+		return true
+	default:
+		return false
+	}
+}
+
 func (w *lineWatcher) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -341,23 +355,14 @@ func TestSignalBeforeMainIsHeld(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			exited := make(chan error, 1)
-			go func() { exited <- cmd.Wait() }()
+			exited := waitAsync(cmd)
 			waitFor(t, exited, stderr, "its hold at start", func() bool { _, err := os.Stat(held); return err == nil })
 			_ = cmd.Process.Signal(sig)
 			waitFor(t, exited, stderr, "the signal taken", func() bool { return !signalPending(t, cmd.Process.Pid, sig) })
 			if err := os.Remove(held); err != nil {
 				t.Fatal(err)
 			}
-			var code int
-			select {
-			case err := <-exited:
-				code = exitCode(t, err)
-			case <-time.After(20 * time.Second):
-				_ = cmd.Process.Kill()
-				t.Fatalf("still running 20 s after its release; stderr %q", stderr.String())
-			}
-			if code != 130 {
+			if code := exitWithin(t, cmd, exited, 20*time.Second); code != 130 {
 				t.Fatalf("exit %d, want 130; stderr %q", code, stderr.String())
 			}
 			checkInterruptedStderr(t, stderr.String())

@@ -24,9 +24,11 @@ func Main() int { return MainWith(MainOptions{}) }
 // Production passes none: Main is MainWith(MainOptions{}).
 type MainOptions struct {
 	// StepHook is called, with the run's context, at the named steps of
-	// secret-file writes (secfile.Options.StepHook) and of a batch
-	// (provision.BatchSpec.StepHook), so that a test can kill the process
-	// at one (R16) or hold it there until it is interrupted.
+	// secret-file writes (secfile.Options.StepHook), of a batch
+	// (provision.BatchSpec.StepHook) and of a read from a pipe that ended
+	// empty ("interrupt-grace", readInterruptibly), so that a test can
+	// kill the process at one (R16) or hold it there until it is
+	// interrupted.
 	StepHook func(ctx context.Context, step, path string)
 }
 

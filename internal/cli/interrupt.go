@@ -47,10 +47,25 @@ func (f *Factory) runContext() context.Context {
 // says whether a result may be the effect of an interrupt (an empty read
 // or an error from a pipe); such a result waits interruptGrace for one.
 func readInterruptibly[T any](f *Factory, read func() (T, error), discard func(T), suspect func(T, error) bool) (T, error) {
-	ctx := f.runContext()
+	return interruptibly(f.runContext(), f.fileStepHook(), read, discard, suspect)
+}
+
+// graceStep is the step a suspect result reaches as it begins to wait
+// for an interrupt: the test binary's step hook can hold the run there.
+const graceStep = "interrupt-grace"
+
+// interruptibly is readInterruptibly with the run's context. stepHook is
+// the test binary's (Factory.fileStepHook), called with graceStep when a
+// suspect result begins to wait; nil in production, and where no Factory
+// is at hand. discard and suspect may be nil: nothing to wipe, no result
+// to doubt.
+func interruptibly[T any](ctx context.Context, stepHook func(step, path string), read func() (T, error), discard func(T), suspect func(T, error) bool) (T, error) {
 	var zero T
 	if err := ctx.Err(); err != nil {
 		return zero, err
+	}
+	if discard == nil {
+		discard = func(T) {}
 	}
 	type result struct {
 		v   T
@@ -64,6 +79,9 @@ func readInterruptibly[T any](f *Factory, read func() (T, error), discard func(T
 	select {
 	case r := <-ch:
 		if ctx.Err() == nil && suspect != nil && suspect(r.v, r.err) {
+			if stepHook != nil {
+				stepHook(graceStep, "")
+			}
 			t := time.NewTimer(interruptGrace)
 			select {
 			case <-ctx.Done():
