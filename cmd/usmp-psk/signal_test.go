@@ -171,6 +171,7 @@ func openWhenRead(t *testing.T, fifo string, cmd *exec.Cmd) *os.File {
 // written (issue 13 item 6). One case for every read of such a file.
 func TestInterruptFIFORead(t *testing.T) {
 	t.Parallel()
+	provision := []string{"provision", "dev-a", "--psk-file", "key.psk", "-o", "a.bin"}
 	tests := []struct {
 		name string
 		fifo string // the FIFO's name; "in" when empty
@@ -183,8 +184,25 @@ func TestInterruptFIFORead(t *testing.T) {
 		{"key file, SIGINT", "", []string{"fingerprint", "in"}, syscall.SIGINT},
 		{"psk file, SIGTERM", "", []string{"provision", "dev-a", "--psk-file", "in", "-o", "a.bin"}, syscall.SIGTERM},
 		{"nvs keys file, SIGQUIT", "", []string{"nvs", "generate-key", "--keyfile", "k.bin", "--key_protect_hmac", "--kp_hmac_inputkey", "in"}, syscall.SIGQUIT},
+		{"registry import file, SIGINT", "", []string{"registry", "import", "in"}, syscall.SIGINT},
+		{"nvs check image, SIGTERM", "", []string{"nvs", "check", "in"}, syscall.SIGTERM},
+		{"partition show table, SIGQUIT", "", []string{"partition", "show", "in"}, syscall.SIGQUIT},
+		{"config file, SIGINT", "", []string{"--config", "in", "version"}, syscall.SIGINT},
+		{"provision base, SIGTERM", "", append(provision, "--base", "in"), syscall.SIGTERM},
+		{"provision partition table, SIGQUIT", "", append(provision, "--partition-table", "in"), syscall.SIGQUIT},
 		{"legacy registry, SIGINT", "in.json", []string{"--registry", "in.json", "registry", "migrate", "--to", "x.db"}, syscall.SIGINT},
 		{"legacy audit log, SIGQUIT", "leg.audit.jsonl", []string{"--registry", "leg.json", "registry", "migrate", "--to", "x.db"}, syscall.SIGQUIT},
+		{"flash image, SIGTERM", "", []string{"flash", "in", "--port", "/dev/null"}, syscall.SIGTERM},
+		{"verify image, SIGQUIT", "", []string{"verify", "in"}, syscall.SIGQUIT},
+		{"verify partition table, SIGINT", "", []string{"verify", "img.bin", "--partition-table", "in"}, syscall.SIGINT},
+		{"nvs check partition table, SIGTERM", "", []string{"nvs", "check", "img.bin", "--partition-table", "in"}, syscall.SIGTERM},
+		{"nvs generate csv, SIGINT", "", []string{"nvs", "generate", "in", "out.bin", "0x6000"}, syscall.SIGINT},
+		{"nvs generate file row, SIGTERM", "", []string{"nvs", "generate", "gen.csv", "out.bin", "0x6000"}, syscall.SIGTERM},
+		{"nvs encrypt csv, SIGQUIT", "", []string{"nvs", "encrypt", "in", "out.bin", "0x6000", "--keygen"}, syscall.SIGQUIT},
+		{"nvs dump image, SIGTERM", "", []string{"nvs", "dump", "in"}, syscall.SIGTERM},
+		{"nvs decrypt image, SIGQUIT", "in.bin", []string{"nvs", "decrypt", "in.bin", "keys.bin", "out.bin"}, syscall.SIGQUIT},
+		{"nvs set image, SIGINT", "", []string{"nvs", "set", "in", "--namespace", "a", "--key", "b", "--type", "u8", "--value", "1", "-o", "x.bin"}, syscall.SIGINT},
+		{"export recipients file, SIGINT", "", []string{"--registry", "r.db", "registry", "export", "--recipients-file", "in", "-o", "e.age"}, syscall.SIGINT},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -219,10 +237,10 @@ func TestInterruptFIFORead(t *testing.T) {
 	}
 }
 
-// TestFIFOThatIsNoInput: a FIFO where a database is looked for is refused
-// without being read, so the run ends on its own instead of waiting in
-// open(2) for a writer that never comes (issue 13 item 6). Nobody opens the
-// FIFOs for writing here.
+// TestFIFOThatIsNoInput: a FIFO where a database or a batch manifest is
+// looked for is refused or ignored without being read, so the run ends on
+// its own instead of waiting in open(2) for a writer that never comes (issue
+// 13 item 6). Nobody opens the FIFOs for writing here.
 func TestFIFOThatIsNoInput(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -232,6 +250,7 @@ func TestFIFOThatIsNoInput(t *testing.T) {
 		stderr     string
 	}{
 		{"registry", "in.db", []string{"--registry", "in.db", "registry", "list"}, 1, "usmp-psk: in.db: not a usmp-psk registry (not a regular file)\n"},
+		{"batch manifest", "manifest.json", []string{"nvs", "check", "img.bin"}, 0, "usmp-psk: img.bin: no problems found\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -309,56 +328,68 @@ func checkInterruptedStderr(t *testing.T, stderr string) {
 	}
 }
 
-// TestInterruptStdinRead: --psk-file - from a pipe. A writer that never
-// delivers does not hold up SIGINT; and when Ctrl-C kills the writer too,
-// the EOF that can reach us before our own SIGINT is an interrupt (130),
-// not "the key is empty" (issue 13 item 6). The run is ready once stderr
-// announces force from the environment: that line is printed after the
-// interrupt handlers are installed, before the key is read. When the writer
-// dies first, the test binary's hold (USMP_PSK_TEST_HOLD_AT=interrupt-grace)
-// keeps the run where it has read the EOF and waits for an interrupt, and
-// the signal is sent only then: it arrives after the EOF however slow the
-// machine, with no race against interruptGrace.
+// TestInterruptStdinRead: --psk-file - and registry import - from a pipe.
+// A writer that never delivers does not hold up SIGINT; and when Ctrl-C
+// kills the writer too, the EOF that can reach us before our own SIGINT is
+// an interrupt (130), not "the key is empty" (issue 13 item 6). The run is
+// ready once stderr announces a setting from the environment: that line is
+// printed after the interrupt handlers are installed, before the input is
+// read. When the writer dies first, the test binary's hold
+// (USMP_PSK_TEST_HOLD_AT=interrupt-grace) keeps the run where it has read
+// the EOF and waits for an interrupt, and the signal is sent only then: it
+// arrives after the EOF however slow the machine, with no race against
+// interruptGrace.
 func TestInterruptStdinRead(t *testing.T) {
 	t.Parallel()
-	for _, writerDies := range []bool{false, true} {
-		name := map[bool]string{false: "writer hangs", true: "writer killed by the same Ctrl-C"}[writerDies]
-		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			held := filepath.Join(dir, "held")
-			cmd := exec.Command(binary(t), "provision", "dev-a", "--psk-file", "-", "-o", "a.bin")
-			cmd.Dir = dir
-			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "USMP_PSK_FORCE=true"}
-			if writerDies {
-				cmd.Env = append(cmd.Env, "USMP_PSK_TEST_HOLD_AT=interrupt-grace", "USMP_PSK_TEST_HOLD_READY="+held)
-			}
-			pr, pw, err := os.Pipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer pw.Close()
-			cmd.Stdin = pr
-			stderr := &lineWatcher{want: "usmp-psk: force: true from $USMP_PSK_FORCE\n", ready: make(chan struct{})}
-			cmd.Stderr = stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			pr.Close()
-			exited := waitAsync(cmd)
-			waitFor(t, exited, stderr, "the announcement on stderr", stderr.appeared)
-			if writerDies {
-				pw.Close() // EOF first, as when the writer dies first
-				waitFor(t, exited, stderr, "the hold after the EOF", func() bool { _, err := os.Stat(held); return err == nil })
-			}
-			_ = cmd.Process.Signal(syscall.SIGINT)
-			if code := exitWithin(t, cmd, exited, 10*time.Second); code != 130 {
-				t.Fatalf("exit %d, want 130; stderr %q", code, stderr.String())
-			}
-			checkInterruptedStderr(t, stderr.String())
-			if _, err := os.Stat(filepath.Join(dir, "a.bin")); err == nil {
-				t.Error("an image was written after the interrupt")
-			}
-		})
+	commands := []struct {
+		name, env, announced string
+		args                 []string
+	}{
+		{"psk file", "USMP_PSK_FORCE=true", "usmp-psk: force: true from $USMP_PSK_FORCE\n",
+			[]string{"provision", "dev-a", "--psk-file", "-", "-o", "a.bin"}},
+		{"registry import", "USMP_PSK_REGISTRY=reg.db", "usmp-psk: registry: set by $USMP_PSK_REGISTRY (the value is not shown)\n",
+			[]string{"registry", "import", "-"}},
+	}
+	for _, c := range commands {
+		for _, writerDies := range []bool{false, true} {
+			name := c.name + ", " + map[bool]string{false: "writer hangs", true: "writer killed by the same Ctrl-C"}[writerDies]
+			t.Run(name, func(t *testing.T) {
+				dir := t.TempDir()
+				held := filepath.Join(dir, "held")
+				cmd := exec.Command(binary(t), c.args...)
+				cmd.Dir = dir
+				cmd.Env = []string{"PATH=" + os.Getenv("PATH"), c.env}
+				if writerDies {
+					cmd.Env = append(cmd.Env, "USMP_PSK_TEST_HOLD_AT=interrupt-grace", "USMP_PSK_TEST_HOLD_READY="+held)
+				}
+				pr, pw, err := os.Pipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer pw.Close()
+				cmd.Stdin = pr
+				stderr := &lineWatcher{want: c.announced, ready: make(chan struct{})}
+				cmd.Stderr = stderr
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				pr.Close()
+				exited := waitAsync(cmd)
+				waitFor(t, exited, stderr, "the announcement on stderr", stderr.appeared)
+				if writerDies {
+					pw.Close() // EOF first, as when the writer dies first
+					waitFor(t, exited, stderr, "the hold after the EOF", func() bool { _, err := os.Stat(held); return err == nil })
+				}
+				_ = cmd.Process.Signal(syscall.SIGINT)
+				if code := exitWithin(t, cmd, exited, 10*time.Second); code != 130 {
+					t.Fatalf("exit %d, want 130; stderr %q", code, stderr.String())
+				}
+				checkInterruptedStderr(t, stderr.String())
+				if names := dirNames(t, dir); names != "" {
+					t.Errorf("files after the interrupt: %s", names)
+				}
+			})
+		}
 	}
 }
 

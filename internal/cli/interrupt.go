@@ -8,8 +8,10 @@ package cli
 //
 // A read from a FIFO or a pipe can block for ever (a master file that is a
 // FIFO nobody writes, --psk-file - fed by a program that hangs); the
-// context cannot interrupt a blocked read(2), so such reads run in a
-// goroutine that the run stops waiting for (readInterruptibly).
+// context cannot interrupt a blocked open(2) or read(2), so every read of
+// a file the user named, or of standard input, runs in a goroutine that
+// the run stops waiting for (readInterruptibly, interruptibly,
+// readFileInterruptibly).
 
 import (
 	"context"
@@ -17,6 +19,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/usmp/usmp-psk/internal/psk"
 	"github.com/usmp/usmp-psk/internal/sighold"
 )
 
@@ -98,6 +101,16 @@ func interruptibly[T any](ctx context.Context, stepHook func(step, path string),
 		go func() { discard((<-ch).v) }()
 		return zero, ctx.Err()
 	}
+}
+
+// readFileInterruptibly runs read, which reads the file at path that the
+// user named, interruptibly: a pipe or FIFO (<(cmd), mkfifo) that never
+// delivers does not hold up an interrupt, and one that ends empty or in an
+// error waits for the interrupt that may have caused it (issue 13 item 6).
+// What an abandoned read returns is wiped: images and key files hold keys.
+func readFileInterruptibly(ctx context.Context, path string, read func() ([]byte, error)) ([]byte, error) {
+	stream := isStream(path)
+	return interruptibly(ctx, nil, read, psk.Wipe, func(b []byte, err error) bool { return stream && (err != nil || len(b) == 0) })
 }
 
 // isStream reports whether path is not a regular file (a pipe, a FIFO, a

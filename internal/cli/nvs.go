@@ -9,6 +9,7 @@ package cli
 // name paths, sizes and KCVs (R10, R21).
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -230,8 +231,14 @@ func readInputKeys(f *Factory, what, path string) (*nvscrypt.Keys, error) {
 }
 
 // readImageFile reads an NVS image (or an encrypted one), bounded by the
-// largest flash chip.
-func readImageFile(path string) ([]byte, error) {
+// largest flash chip; a pipe or FIFO that never delivers does not hold up
+// an interrupt (issue 13 item 6).
+func readImageFile(ctx context.Context, path string) ([]byte, error) {
+	return readFileInterruptibly(ctx, path, func() ([]byte, error) { return readImageBytes(path) })
+}
+
+// readImageBytes does the reading for readImageFile.
+func readImageBytes(path string) ([]byte, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, badInput(err)

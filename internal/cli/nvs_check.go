@@ -113,7 +113,7 @@ func (o *checkOutput) add(sev nvs.Severity, kind string, page, entry int, detail
 
 func runNVSCheck(f *Factory, opts *nvsCheckOptions) error {
 	out := checkOutput{Image: opts.image, Findings: []checkFinding{}}
-	partSize, source, err := opts.size.partitionSize(opts.image)
+	partSize, source, err := opts.size.partitionSize(f.runContext(), opts.image)
 	if err != nil {
 		return err
 	}

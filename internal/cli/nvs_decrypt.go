@@ -66,7 +66,7 @@ func runNVSDecrypt(f *Factory, opts *nvsDecryptOptions) error {
 		return err
 	}
 	defer keys.Destroy()
-	enc, err := readImageFile(opts.input)
+	enc, err := readImageFile(f.runContext(), opts.input)
 	if err != nil {
 		return err
 	}

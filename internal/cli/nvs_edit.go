@@ -181,7 +181,7 @@ func runNVSEdit(f *Factory, root *rootOptions, o *nvsEditOptions) error {
 	if keys != nil {
 		defer keys.Destroy()
 	}
-	img, err := readImageFile(o.image)
+	img, err := readImageFile(f.runContext(), o.image)
 	if err != nil {
 		return err
 	}

@@ -146,7 +146,11 @@ func buildNVSImage(f *Factory, o *nvsImageOptions) (img []byte, hasPSK bool, err
 	var rows []nvs.Row
 	defer func() { nvs.WipeRows(rows) }()
 	for _, in := range o.inputs {
-		r, err := parseCSVFile(in)
+		// A CSV, or a file its rows name, can be a pipe or FIFO that never
+		// delivers (issue 13 item 6).
+		stream := isStream(in)
+		r, err := readInterruptibly(f, func() ([]nvs.Row, error) { return parseCSVFile(in) }, nvs.WipeRows,
+			func(r []nvs.Row, err error) bool { return stream && (err != nil || len(r) == 0) })
 		rows = append(rows, r...)
 		if err != nil {
 			return nil, false, err

@@ -110,7 +110,7 @@ func loadNVSImage(f *Factory, path string, src *nvsKeySource) (*nvsLoaded, error
 	if err != nil {
 		return nil, err
 	}
-	raw, err := readImageFile(path)
+	raw, err := readImageFile(f.runContext(), path)
 	if err != nil {
 		return nil, err
 	}

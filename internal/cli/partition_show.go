@@ -4,6 +4,7 @@ package cli
 // as JSON. Partition tables hold no secrets.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -63,7 +64,7 @@ and flags as integers.`,
 const maxTableFile = 1 << 20
 
 func runPartitionShow(f *Factory, opts *partitionShowOptions) error {
-	t, err := readPartitionTable(opts.table)
+	t, err := readPartitionTable(f.runContext(), opts.table)
 	if err != nil {
 		return err
 	}
@@ -73,19 +74,12 @@ func runPartitionShow(f *Factory, opts *partitionShowOptions) error {
 	return printPartitionTable(f.IO, t)
 }
 
-// readPartitionTable reads and checks a table in either form.
-func readPartitionTable(path string) (*partition.Table, error) {
-	fh, err := os.Open(path)
+// readPartitionTable reads and checks a table in either form; a pipe or
+// FIFO that never delivers does not hold up an interrupt (issue 13 item 6).
+func readPartitionTable(ctx context.Context, path string) (*partition.Table, error) {
+	data, err := readFileInterruptibly(ctx, path, func() ([]byte, error) { return readTableBytes(path) })
 	if err != nil {
-		return nil, badInput(err)
-	}
-	defer fh.Close()
-	data, err := io.ReadAll(io.LimitReader(fh, maxTableFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(data) > maxTableFile {
-		return nil, badInputf("%s: larger than 1 MiB; not a partition table", path)
+		return nil, err
 	}
 	// An empty file, or a table without a single partition (a CSV of only
 	// comments, a flash region read off a device where no table was
@@ -105,6 +99,23 @@ func readPartitionTable(path string) (*partition.Table, error) {
 		return nil, badInputf("%s: holds no partitions%s", path, tableHint)
 	}
 	return t, nil
+}
+
+// readTableBytes does the reading for readPartitionTable.
+func readTableBytes(path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, badInput(err)
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, maxTableFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(data) > maxTableFile {
+		return nil, badInputf("%s: larger than 1 MiB; not a partition table", path)
+	}
+	return data, nil
 }
 
 // tableHint says what partition show reads.
