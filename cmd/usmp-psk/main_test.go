@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"os/exec"
@@ -68,21 +67,18 @@ func usmpPSKTestMain() {
 
 // holdAtStart is USMP_PSK_TEST_HOLD_AT=start: a process that is slow to
 // reach cli.MainWith, as a loaded machine makes it. It creates the file
-// named by USMP_PSK_TEST_HOLD_READY and waits until the test removes it,
-// so that a test can signal the process after every package is initialised
-// and before the run's handler is installed (issue 13 item 6).
+// named by USMP_PSK_TEST_HOLD_READY and waits until a signal is held
+// (package early), so that a test can signal the process after every
+// package is initialised and before the run's handler is installed, and
+// know that the signal was taken there (issue 13 item 6).
 func holdAtStart() {
 	if os.Getenv("USMP_PSK_TEST_HOLD_AT") != "start" {
 		return
 	}
-	ready := os.Getenv("USMP_PSK_TEST_HOLD_READY")
-	if err := os.WriteFile(ready, nil, 0o600); err != nil {
+	if err := os.WriteFile(os.Getenv("USMP_PSK_TEST_HOLD_READY"), nil, 0o600); err != nil {
 		panic("USMP_PSK_TEST_HOLD_READY: " + err.Error())
 	}
-	for {
-		if _, err := os.Stat(ready); errors.Is(err, fs.ErrNotExist) {
-			return
-		}
+	for !sighold.Held() {
 		time.Sleep(time.Millisecond)
 	}
 }

@@ -18,7 +18,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -454,9 +453,9 @@ func (w *lineWatcher) String() string {
 // milliseconds after start, more on a loaded machine — is held (package
 // early, which main.go imports) and stops the run with 130 like any
 // interrupt: no goroutine dump from SIGQUIT, no death by SIGINT or SIGTERM,
-// nothing written (issue 13 item 6). The test binary's hold
+// nothing run, nothing written (issue 13 item 6). The test binary's hold
 // (USMP_PSK_TEST_HOLD_AT=start, see holdAtStart) keeps the process in that
-// window until the signal has been taken from the kernel's pending set.
+// window until the signal is held.
 func TestSignalBeforeMainIsHeld(t *testing.T) {
 	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGQUIT, syscall.SIGINT, syscall.SIGTERM} {
@@ -475,10 +474,6 @@ func TestSignalBeforeMainIsHeld(t *testing.T) {
 			exited := waitAsync(cmd)
 			waitFor(t, exited, stderr, "its hold at start", func() bool { _, err := os.Stat(held); return err == nil })
 			_ = cmd.Process.Signal(sig)
-			waitFor(t, exited, stderr, "the signal taken", func() bool { return !signalPending(t, cmd.Process.Pid, sig) })
-			if err := os.Remove(held); err != nil {
-				t.Fatal(err)
-			}
 			if code := exitWithin(t, cmd, exited, 20*time.Second); code != 130 {
 				t.Fatalf("exit %d, want 130; stderr %q", code, stderr.String())
 			}
@@ -509,31 +504,6 @@ func waitFor(t *testing.T, exited <-chan error, stderr fmt.Stringer, what string
 		}
 		time.Sleep(time.Millisecond)
 	}
-}
-
-// signalPending reports whether sig is pending for process pid, sent but
-// not yet taken by any of its threads (/proc/PID/status: SigPnd, ShdPnd).
-// A process that is gone has nothing pending.
-func signalPending(t *testing.T, pid int, sig syscall.Signal) bool {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, _ := strings.Cut(line, ":")
-		if k != "SigPnd" && k != "ShdPnd" {
-			continue
-		}
-		mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-		if err != nil {
-			t.Fatalf("/proc/%d/status: %q", pid, line)
-		}
-		if mask&(1<<(uint(sig)-1)) != 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // exitCode is the exit code of a Wait result; -1 for a process killed by

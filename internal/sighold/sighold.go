@@ -37,6 +37,10 @@ var held = make(chan os.Signal, 1)
 // Start holds the interrupt signals from now on, until Handoff or Release.
 func Start() { signal.Notify(held, Signals()...) }
 
+// Held reports whether a signal has arrived since Start and is held (the
+// test binary waits for it before it goes on to cli.MainWith).
+func Held() bool { return len(held) > 0 }
+
 // Handoff stops holding the signals and reports whether one arrived since
 // Start. Call it once the run's own handler for the same signals is
 // installed: a signal that arrives meanwhile reaches both, and none falls

@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// TestHoldHandoffRelease: a signal that comes while held is reported once
-// by Handoff, and Release delivers it again. A channel of the test's own
+// TestHoldHandoffRelease: a signal that comes while held is held, reported
+// once by Handoff, and Release delivers it again. A channel of the test's own
 // also wants SIGINT throughout, so that no step can kill the test binary.
 // Not parallel: it signals the whole process.
 func TestHoldHandoffRelease(t *testing.T) {
@@ -37,11 +37,16 @@ func TestHoldHandoffRelease(t *testing.T) {
 	if err := self.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	receive("the first signal") // delivered to held too: process sends to every channel that wants it
+	receive("the first signal")
+	for deadline := time.Now().Add(20 * time.Second); !Held(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the signal is not held after 20 s")
+		}
+	}
 	if !Handoff() {
 		t.Fatal("Handoff did not report the signal that came while held")
 	}
-	if Handoff() {
+	if Held() || Handoff() {
 		t.Fatal("a second Handoff reported the signal again")
 	}
 
