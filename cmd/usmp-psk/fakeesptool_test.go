@@ -36,10 +36,13 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/usmp/usmp-psk/internal/sighold"
 )
 
 // fakeEsptoolMain is the fake-esptool program (testscript.Main).
 func fakeEsptoolMain() {
+	sighold.Release() // Go's own signal handling: this is no usmp-psk run (main.go holds them)
 	os.Exit(fakeEsptool(os.Args[1:]))
 }
 

@@ -6,6 +6,9 @@ import (
 	"os"
 
 	"github.com/usmp/usmp-psk/internal/cli"
+	// Holds Ctrl-C, SIGTERM and Ctrl-\ from the first moments, until
+	// cli.Main's handler takes over (issue 13 item 6).
+	_ "github.com/usmp/usmp-psk/internal/sighold/early"
 )
 
 func main() { os.Exit(cli.Main()) }

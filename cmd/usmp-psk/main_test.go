@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/rogpeppe/go-internal/testscript"
@@ -22,29 +23,64 @@ import (
 	"github.com/usmp/usmp-psk/internal/golden"
 	"github.com/usmp/usmp-psk/internal/leakcheck"
 	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/sighold"
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(releasingM{m}, map[string]func(){
 		"usmp-psk":     usmpPSKTestMain,
 		"fake-esptool": fakeEsptoolMain,
 	})
+}
+
+// releasingM runs the tests with Go's own handling of signals. main.go's
+// import of package early holds the interrupt signals in this binary too,
+// for the usmp-psk it runs as; the test run (and fake-esptool) must not
+// keep them held, or Ctrl-C and go test's SIGQUIT would be lost.
+type releasingM struct{ m *testing.M }
+
+func (r releasingM) Run() int {
+	sighold.Release()
+	return r.m.Run()
 }
 
 // usmpPSKTestMain is the real command with the step hook of the tests
 // (cli.MainOptions), which the production binary never installs: main.go
 // calls cli.Main, which passes none. The hook is this test binary's only,
 // and driven by the environment so that scripts and tests can set it per
-// run. A step is one of a secret-file write (secfile.Options.StepHook) or
-// a batch's "before-images" (provision.BatchSpec.StepHook):
+// run. A step is one of a secret-file write (secfile.Options.StepHook), a
+// batch's "before-images" (provision.BatchSpec.StepHook), or
+// "interrupt-grace", where a read from a pipe that ended empty waits for
+// the interrupt that may have caused it:
 //
 //   - USMP_PSK_TEST_CRASH_AT=<step>[:<file name>] kills the process with
 //     SIGKILL at that step (of that file only, when named): R16's crashes;
 //   - USMP_PSK_TEST_HOLD_AT=<step>[:<file name>] creates the file named by
 //     USMP_PSK_TEST_HOLD_READY at that step and waits there until the run
-//     is interrupted, so that a test can signal it at a known point.
+//     is interrupted, so that a test can signal it at a known point;
+//     USMP_PSK_TEST_HOLD_AT=start holds it before cli.MainWith
+//     (holdAtStart).
 func usmpPSKTestMain() {
+	holdAtStart()
 	os.Exit(cli.MainWith(cli.MainOptions{StepHook: stepHookFromEnv()}))
+}
+
+// holdAtStart is USMP_PSK_TEST_HOLD_AT=start: a process that is slow to
+// reach cli.MainWith, as a loaded machine makes it. It creates the file
+// named by USMP_PSK_TEST_HOLD_READY and waits until a signal is held
+// (package early), so that a test can signal the process after every
+// package is initialised and before the run's handler is installed, and
+// know that the signal was taken there (issue 13 item 6).
+func holdAtStart() {
+	if os.Getenv("USMP_PSK_TEST_HOLD_AT") != "start" {
+		return
+	}
+	if err := os.WriteFile(os.Getenv("USMP_PSK_TEST_HOLD_READY"), nil, 0o600); err != nil {
+		panic("USMP_PSK_TEST_HOLD_READY: " + err.Error())
+	}
+	for !sighold.Held() {
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // stepHookFromEnv builds the hook of USMP_PSK_TEST_CRASH_AT and

@@ -3,10 +3,13 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 
 	"github.com/spf13/cobra"
+
+	"github.com/usmp/usmp-psk/internal/sighold"
 )
 
 // Main runs usmp-psk with the process's arguments and streams and returns
@@ -18,9 +21,11 @@ func Main() int { return MainWith(MainOptions{}) }
 // Production passes none: Main is MainWith(MainOptions{}).
 type MainOptions struct {
 	// StepHook is called, with the run's context, at the named steps of
-	// secret-file writes (secfile.Options.StepHook) and of a batch
-	// (provision.BatchSpec.StepHook), so that a test can kill the process
-	// at one (R16) or hold it there until it is interrupted.
+	// secret-file writes (secfile.Options.StepHook), of a batch
+	// (provision.BatchSpec.StepHook) and of a read from a pipe that ended
+	// empty ("interrupt-grace", readInterruptibly), so that a test can
+	// kill the process at one (R16) or hold it there until it is
+	// interrupted.
 	StepHook func(ctx context.Context, step, path string)
 }
 
@@ -34,6 +39,12 @@ func MainWith(o MainOptions) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), interruptSignals...)
 	defer stop()
+	if sighold.Handoff() {
+		// A signal came before the handler above was installed (held
+		// since package early's init; main imports it): nothing runs.
+		fmt.Fprintln(f.IO.ErrOut, "usmp-psk: interrupted")
+		return exitCancel
+	}
 	return run(ctx, f, os.Args[1:])
 }
 

@@ -145,7 +145,11 @@ func partitionNames(cmd *cobra.Command, _ []string, _ string) ([]cobra.Completio
 	if fl == nil || fl.Value.String() == "" {
 		return []cobra.Completion{provision.DefaultPartition}, cobra.ShellCompDirectiveNoFileComp
 	}
-	t, err := readPartitionTable(fl.Value.String())
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	t, err := readPartitionTable(ctx, fl.Value.String())
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}

@@ -269,7 +269,7 @@ func readConfigFiles(f *Factory, explicit string) (files []configFile, userPath 
 	}
 	userPath = userConfigPath(f)
 	if explicit != "" {
-		c, err := readConfigFile(explicit, true)
+		c, err := readConfigFileInterruptibly(f, explicit, true)
 		if err != nil {
 			return nil, userPath, err
 		}
@@ -285,7 +285,7 @@ func readConfigFiles(f *Factory, explicit string) (files []configFile, userPath 
 		if _, err := os.Stat(cand.path); err != nil {
 			continue
 		}
-		c, err := readConfigFile(cand.path, cand.trusted)
+		c, err := readConfigFileInterruptibly(f, cand.path, cand.trusted)
 		if err != nil {
 			return nil, userPath, err
 		}
@@ -307,6 +307,16 @@ func userConfigPath(f *Factory) string {
 		return ""
 	}
 	return filepath.Join(base, "usmp-psk", "config.yaml")
+}
+
+// readConfigFileInterruptibly is readConfigFile in a goroutine that an
+// interrupt stops waiting for: a config file can be a FIFO or a pipe
+// (--config <(…)) that never delivers, or that fails to parse because
+// Ctrl-C killed its writer (issue 13 item 6).
+func readConfigFileInterruptibly(f *Factory, path string, trusted bool) (configFile, error) {
+	stream := isStream(path)
+	return readInterruptibly(f, func() (configFile, error) { return readConfigFile(path, trusted) }, nil,
+		func(_ configFile, err error) bool { return stream && err != nil })
 }
 
 // readConfigFile parses one YAML config file. A file that does not exist

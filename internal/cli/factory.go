@@ -79,7 +79,8 @@ func (f *Factory) layout() provision.Layout {
 }
 
 // fileStepHook is the test binary's step hook bound to this run's context,
-// for secfile.Options and provision.BatchSpec; nil in production.
+// for secfile.Options, provision.BatchSpec and interruptibly; nil in
+// production.
 func (f *Factory) fileStepHook() func(step, path string) {
 	if f.stepHook == nil {
 		return nil

@@ -80,12 +80,12 @@ not found).`,
 
 // flashOffset resolves where the image goes: --offset, the partition in
 // --partition-table (which must be large enough), or 0x9000.
-func flashOffset(opts *flashOptions, size int64) (int64, error) {
+func flashOffset(ctx context.Context, opts *flashOptions, size int64) (int64, error) {
 	switch {
 	case opts.offset != "":
 		return parseFlashOffset(opts.offset)
 	case opts.partitionTable != "":
-		p, err := findPartition(opts.partitionTable, opts.partitionName)
+		p, err := findPartition(ctx, opts.partitionTable, opts.partitionName)
 		if err != nil {
 			return 0, err
 		}
@@ -98,12 +98,12 @@ func flashOffset(opts *flashOptions, size int64) (int64, error) {
 }
 
 func runFlash(ctx context.Context, opts *flashOptions) error {
-	img, err := os.ReadFile(opts.image)
-	if err != nil {
+	img, err := readFileInterruptibly(ctx, opts.image, func() ([]byte, error) { return os.ReadFile(opts.image) })
+	if err != nil { // context.Canceled when interrupted: exit 130 all the same
 		return &FlagError{Err: fmt.Errorf("image: %w", err)}
 	}
 	defer psk.Wipe(img)
-	offset, err := flashOffset(opts, int64(len(img)))
+	offset, err := flashOffset(ctx, opts, int64(len(img)))
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ package cli
 // encryption keys, base image.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -77,7 +78,7 @@ func (fl *imageFlags) resolve(f *Factory) (*resolvedImage, error) {
 		}
 		r.opts.Size = n
 	case fl.partitionTable != "":
-		p, err := findPartition(fl.partitionTable, fl.partitionName)
+		p, err := findPartition(f.runContext(), fl.partitionTable, fl.partitionName)
 		if err != nil {
 			return nil, err
 		}
@@ -85,8 +86,8 @@ func (fl *imageFlags) resolve(f *Factory) (*resolvedImage, error) {
 		r.tableNote = fmt.Sprintf("partition %s of %s at 0x%x", p.Name, fl.partitionTable, p.Offset)
 	}
 	if fl.base != "" {
-		b, err := os.ReadFile(fl.base)
-		if err != nil {
+		b, err := readFileInterruptibly(f.runContext(), fl.base, func() ([]byte, error) { return os.ReadFile(fl.base) })
+		if err != nil { // context.Canceled when interrupted: exit 130 all the same
 			return nil, inputError(fmt.Errorf("--base: %w", err))
 		}
 		if r.opts.Size != 0 && r.opts.Size != len(b) {
@@ -218,10 +219,12 @@ func unwrittenErr(err error, id, output string, fl *imageFlags, registryPath str
 		err, what, shellQuote(argv))
 }
 
-// findPartition reads a partition table and finds a partition by name.
-func findPartition(path, name string) (*partition.Partition, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
+// findPartition reads a partition table and finds a partition by name; a
+// pipe or FIFO that never delivers does not hold up an interrupt (issue 13
+// item 6).
+func findPartition(ctx context.Context, path, name string) (*partition.Partition, error) {
+	data, err := readFileInterruptibly(ctx, path, func() ([]byte, error) { return os.ReadFile(path) })
+	if err != nil { // context.Canceled when interrupted: exit 130 all the same
 		return nil, inputError(fmt.Errorf("--partition-table: %w", err))
 	}
 	t, err := partition.Parse(data, path)

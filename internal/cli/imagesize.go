@@ -5,6 +5,7 @@ package cli
 // and must not pass as whole (issue 13 item 3).
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"os"
@@ -35,13 +36,13 @@ func (fl *partitionSizeFlags) add(cmd *cobra.Command) {
 // that comes from: --size, --partition-table, or else the manifest.json of
 // the batch that wrote image (in the same directory, listing it). 0 and ""
 // when nothing says.
-func (fl *partitionSizeFlags) partitionSize(image string) (int, string, error) {
+func (fl *partitionSizeFlags) partitionSize(ctx context.Context, image string) (int, string, error) {
 	switch {
 	case fl.size != "":
 		n, err := parseSize("--size", fl.size)
 		return n, "--size", err
 	case fl.partitionTable != "":
-		p, err := findPartition(fl.partitionTable, fl.partitionName)
+		p, err := findPartition(ctx, fl.partitionTable, fl.partitionName)
 		if err != nil {
 			return 0, "", err
 		}
@@ -63,6 +64,11 @@ const maxManifest = 256 << 20
 // does not list the image. Anything else named manifest.json is none of
 // our business: it is ignored without a word.
 func manifestSize(path, name string) int {
+	// A FIFO (or a device) is no manifest, and opening one could wait for
+	// ever for a writer (issue 13 item 6).
+	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+		return 0
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return 0

@@ -8,19 +8,24 @@ package cli
 //
 // A read from a FIFO or a pipe can block for ever (a master file that is a
 // FIFO nobody writes, --psk-file - fed by a program that hangs); the
-// context cannot interrupt a blocked read(2), so such reads run in a
-// goroutine that the run stops waiting for (readInterruptibly).
+// context cannot interrupt a blocked open(2) or read(2), so every read of
+// a file the user named, or of standard input, runs in a goroutine that
+// the run stops waiting for (readInterruptibly, interruptibly,
+// readFileInterruptibly).
 
 import (
 	"context"
 	"io"
 	"os"
-	"syscall"
 	"time"
+
+	"github.com/usmp/usmp-psk/internal/psk"
+	"github.com/usmp/usmp-psk/internal/sighold"
 )
 
-// interruptSignals are the signals that stop a run with exit 130.
-var interruptSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT}
+// interruptSignals are the signals that stop a run with exit 130, the
+// ones package early holds until MainWith's handler is installed.
+var interruptSignals = sighold.Signals()
 
 // interruptGrace is how long a read from a pipe or FIFO that ended empty
 // or in an error waits for an interrupt that may have caused it: Ctrl-C
@@ -45,10 +50,25 @@ func (f *Factory) runContext() context.Context {
 // says whether a result may be the effect of an interrupt (an empty read
 // or an error from a pipe); such a result waits interruptGrace for one.
 func readInterruptibly[T any](f *Factory, read func() (T, error), discard func(T), suspect func(T, error) bool) (T, error) {
-	ctx := f.runContext()
+	return interruptibly(f.runContext(), f.fileStepHook(), read, discard, suspect)
+}
+
+// graceStep is the step a suspect result reaches as it begins to wait
+// for an interrupt: the test binary's step hook can hold the run there.
+const graceStep = "interrupt-grace"
+
+// interruptibly is readInterruptibly with the run's context. stepHook is
+// the test binary's (Factory.fileStepHook), called with graceStep when a
+// suspect result begins to wait; nil in production, and where no Factory
+// is at hand. discard and suspect may be nil: nothing to wipe, no result
+// to doubt.
+func interruptibly[T any](ctx context.Context, stepHook func(step, path string), read func() (T, error), discard func(T), suspect func(T, error) bool) (T, error) {
 	var zero T
 	if err := ctx.Err(); err != nil {
 		return zero, err
+	}
+	if discard == nil {
+		discard = func(T) {}
 	}
 	type result struct {
 		v   T
@@ -62,6 +82,9 @@ func readInterruptibly[T any](f *Factory, read func() (T, error), discard func(T
 	select {
 	case r := <-ch:
 		if ctx.Err() == nil && suspect != nil && suspect(r.v, r.err) {
+			if stepHook != nil {
+				stepHook(graceStep, "")
+			}
 			t := time.NewTimer(interruptGrace)
 			select {
 			case <-ctx.Done():
@@ -78,6 +101,16 @@ func readInterruptibly[T any](f *Factory, read func() (T, error), discard func(T
 		go func() { discard((<-ch).v) }()
 		return zero, ctx.Err()
 	}
+}
+
+// readFileInterruptibly runs read, which reads the file at path that the
+// user named, interruptibly: a pipe or FIFO (<(cmd), mkfifo) that never
+// delivers does not hold up an interrupt, and one that ends empty or in an
+// error waits for the interrupt that may have caused it (issue 13 item 6).
+// What an abandoned read returns is wiped: images and key files hold keys.
+func readFileInterruptibly(ctx context.Context, path string, read func() ([]byte, error)) ([]byte, error) {
+	stream := isStream(path)
+	return interruptibly(ctx, nil, read, psk.Wipe, func(b []byte, err error) bool { return stream && (err != nil || len(b) == 0) })
 }
 
 // isStream reports whether path is not a regular file (a pipe, a FIFO, a

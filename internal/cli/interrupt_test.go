@@ -81,3 +81,29 @@ func TestReadInterruptibly(t *testing.T) {
 		})
 	}
 }
+
+// TestInterruptiblyGraceStep: a suspect result reaches the step hook's
+// graceStep before it waits, so that a test can hold it there until the
+// interrupt comes (the test binary's USMP_PSK_TEST_HOLD_AT); a result
+// that is not suspect does not.
+func TestInterruptiblyGraceStep(t *testing.T) {
+	t.Parallel()
+	for _, suspect := range []bool{false, true} {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var steps []string
+		hook := func(step, _ string) {
+			steps = append(steps, step)
+			cancel() // the interrupt comes while held
+		}
+		var discarded []string
+		got, err := interruptibly(ctx, hook, func() (string, error) { return "", nil },
+			func(s string) { discarded = append(discarded, s) }, func(string, error) bool { return suspect })
+		switch {
+		case suspect && (!errors.Is(err, context.Canceled) || len(steps) != 1 || steps[0] != graceStep || len(discarded) != 1):
+			t.Errorf("suspect: got %q, %v; steps %q, discarded %d", got, err, steps, len(discarded))
+		case !suspect && (err != nil || len(steps) != 0 || len(discarded) != 0):
+			t.Errorf("not suspect: got %q, %v; steps %q, discarded %d", got, err, steps, len(discarded))
+		}
+	}
+}

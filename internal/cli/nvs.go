@@ -9,6 +9,7 @@ package cli
 // name paths, sizes and KCVs (R10, R21).
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -36,13 +37,16 @@ type nvsDeps struct {
 	// Layout is where images keep the id and the key (the nvs.* settings),
 	// read when the command runs, once the configuration is loaded.
 	Layout func() provision.Layout
+	// StepHook is the run's test seam at the steps of reads that give way
+	// to an interrupt (readInterruptibly); nil in production.
+	StepHook func(step, path string)
 }
 
 // keyFileReader reads the key file at path, named what in errors.
 type keyFileReader func(what, path string) ([]byte, error)
 
 func newNVSDeps(f *Factory) nvsDeps {
-	return nvsDeps{IO: f.IO, ReadKeyFile: keyFiles(f), Layout: f.layout}
+	return nvsDeps{IO: f.IO, ReadKeyFile: keyFiles(f), Layout: f.layout, StepHook: f.fileStepHook()}
 }
 
 // keyFiles is readKeyFile for f's run.
@@ -255,8 +259,14 @@ func (d nvsDeps) readInputKeys(what, path string) (*nvscrypt.Keys, error) {
 }
 
 // readImageFile reads an NVS image (or an encrypted one), bounded by the
-// largest flash chip.
-func readImageFile(path string) ([]byte, error) {
+// largest flash chip; a pipe or FIFO that never delivers does not hold up
+// an interrupt (issue 13 item 6).
+func readImageFile(ctx context.Context, path string) ([]byte, error) {
+	return readFileInterruptibly(ctx, path, func() ([]byte, error) { return readImageBytes(path) })
+}
+
+// readImageBytes does the reading for readImageFile.
+func readImageBytes(path string) ([]byte, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, badInput(err)

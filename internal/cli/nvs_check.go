@@ -114,14 +114,14 @@ func (o *checkOutput) add(sev nvs.Severity, kind string, page, entry int, detail
 	}
 }
 
-func runNVSCheck(_ context.Context, opts *nvsCheckOptions) error {
+func runNVSCheck(ctx context.Context, opts *nvsCheckOptions) error {
 	out := checkOutput{Image: opts.image, Findings: []checkFinding{}}
-	partSize, source, err := opts.size.partitionSize(opts.image)
+	partSize, source, err := opts.size.partitionSize(ctx, opts.image)
 	if err != nil {
 		return err
 	}
 	note := ""
-	l, err := loadNVSImage(opts.ReadKeyFile, opts.image, &opts.keys)
+	l, err := loadNVSImage(ctx, opts.ReadKeyFile, opts.image, &opts.keys)
 	var wk *wrongKeyError
 	switch {
 	case errors.As(err, &wk):

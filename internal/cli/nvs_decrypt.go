@@ -65,13 +65,13 @@ an encrypted image without writing it in clear, use 'nvs dump --keys'.`,
 	return cmd
 }
 
-func runNVSDecrypt(_ context.Context, opts *nvsDecryptOptions) error {
+func runNVSDecrypt(ctx context.Context, opts *nvsDecryptOptions) error {
 	keys, err := opts.readInputKeys("KEYS", opts.keys)
 	if err != nil {
 		return err
 	}
 	defer keys.Destroy()
-	enc, err := readImageFile(opts.input)
+	enc, err := readImageFile(ctx, opts.input)
 	if err != nil {
 		return err
 	}

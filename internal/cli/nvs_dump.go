@@ -114,8 +114,8 @@ type dumpOutput struct {
 	MountError string      `json:"mount_error,omitempty"`
 }
 
-func runNVSDump(_ context.Context, opts *nvsDumpOptions) error {
-	l, err := loadNVSImage(opts.ReadKeyFile, opts.image, &opts.keys)
+func runNVSDump(ctx context.Context, opts *nvsDumpOptions) error {
+	l, err := loadNVSImage(ctx, opts.ReadKeyFile, opts.image, &opts.keys)
 	if err != nil {
 		return err
 	}

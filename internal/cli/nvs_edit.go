@@ -182,7 +182,7 @@ func (o *nvsEditOptions) validate(cmd *cobra.Command) error {
 	return nil
 }
 
-func runNVSEdit(_ context.Context, o *nvsEditOptions) error {
+func runNVSEdit(ctx context.Context, o *nvsEditOptions) error {
 	out, replace := o.output, o.force
 	if out == "" {
 		out, replace = o.image, true
@@ -201,7 +201,7 @@ func runNVSEdit(_ context.Context, o *nvsEditOptions) error {
 	if keys != nil {
 		defer keys.Destroy()
 	}
-	img, err := readImageFile(o.image)
+	img, err := readImageFile(ctx, o.image)
 	if err != nil {
 		return err
 	}

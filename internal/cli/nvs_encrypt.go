@@ -241,8 +241,8 @@ The dash spellings --key-protect-hmac, --kp-hmac-keygen, --kp-hmac-keyfile and
 	return cmd
 }
 
-func runNVSEncrypt(_ context.Context, opts *nvsEncryptOptions) error {
-	plain, _, err := buildNVSImage(&opts.nvsImageOptions)
+func runNVSEncrypt(ctx context.Context, opts *nvsEncryptOptions) error {
+	plain, _, err := buildNVSImage(ctx, &opts.nvsImageOptions)
 	if err != nil {
 		return err
 	}

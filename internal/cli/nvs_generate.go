@@ -124,8 +124,8 @@ func (o *nvsImageOptions) fill(f *Factory, cmd *cobra.Command, args []string) er
 	return nil
 }
 
-func runNVSGenerate(_ context.Context, opts *nvsGenerateOptions) error {
-	img, hasPSK, err := buildNVSImage(&opts.nvsImageOptions)
+func runNVSGenerate(ctx context.Context, opts *nvsGenerateOptions) error {
+	img, hasPSK, err := buildNVSImage(ctx, &opts.nvsImageOptions)
 	if err != nil {
 		return err
 	}
@@ -153,11 +153,15 @@ func runNVSGenerate(_ context.Context, opts *nvsGenerateOptions) error {
 // buildNVSImage parses the CSV inputs and builds the plaintext image in
 // memory. It refuses a documentation placeholder as the configured PSK
 // entry (design §3) and reports whether the image holds that entry.
-func buildNVSImage(o *nvsImageOptions) (img []byte, hasPSK bool, err error) {
+func buildNVSImage(ctx context.Context, o *nvsImageOptions) (img []byte, hasPSK bool, err error) {
 	var rows []nvs.Row
 	defer func() { nvs.WipeRows(rows) }()
 	for _, in := range o.inputs {
-		r, err := parseCSVFile(in)
+		// A CSV, or a file its rows name, can be a pipe or FIFO that never
+		// delivers (issue 13 item 6).
+		stream := isStream(in)
+		r, err := interruptibly(ctx, o.StepHook, func() ([]nvs.Row, error) { return parseCSVFile(in) }, nvs.WipeRows,
+			func(r []nvs.Row, err error) bool { return stream && (err != nil || len(r) == 0) })
 		rows = append(rows, r...)
 		if err != nil {
 			return nil, false, err

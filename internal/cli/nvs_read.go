@@ -7,6 +7,7 @@ package cli
 // stored values (R9, R10).
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -105,12 +106,12 @@ type nvsLoaded struct {
 // loadNVSImage reads an image and decrypts it the way the device does
 // (bitmap-faithful) when keys are given. With the wrong keys it returns a
 // *wrongKeyError and no image.
-func loadNVSImage(readKeyFile keyFileReader, path string, src *nvsKeySource) (*nvsLoaded, error) {
+func loadNVSImage(ctx context.Context, readKeyFile keyFileReader, path string, src *nvsKeySource) (*nvsLoaded, error) {
 	keys, err := src.load(readKeyFile)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := readImageFile(path)
+	raw, err := readImageFile(ctx, path)
 	if err != nil {
 		return nil, err
 	}

@@ -65,8 +65,8 @@ and flags as integers.`,
 // maxTableFile bounds what is read as a partition table.
 const maxTableFile = 1 << 20
 
-func runPartitionShow(_ context.Context, opts *partitionShowOptions) error {
-	t, err := readPartitionTable(opts.table)
+func runPartitionShow(ctx context.Context, opts *partitionShowOptions) error {
+	t, err := readPartitionTable(ctx, opts.table)
 	if err != nil {
 		return err
 	}
@@ -76,19 +76,12 @@ func runPartitionShow(_ context.Context, opts *partitionShowOptions) error {
 	return printPartitionTable(opts.IO, t)
 }
 
-// readPartitionTable reads and checks a table in either form.
-func readPartitionTable(path string) (*partition.Table, error) {
-	fh, err := os.Open(path)
+// readPartitionTable reads and checks a table in either form; a pipe or
+// FIFO that never delivers does not hold up an interrupt (issue 13 item 6).
+func readPartitionTable(ctx context.Context, path string) (*partition.Table, error) {
+	data, err := readFileInterruptibly(ctx, path, func() ([]byte, error) { return readTableBytes(path) })
 	if err != nil {
-		return nil, badInput(err)
-	}
-	defer fh.Close()
-	data, err := io.ReadAll(io.LimitReader(fh, maxTableFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(data) > maxTableFile {
-		return nil, badInputf("%s: larger than 1 MiB; not a partition table", path)
+		return nil, err
 	}
 	// An empty file, or a table without a single partition (a CSV of only
 	// comments, a flash region read off a device where no table was
@@ -108,6 +101,23 @@ func readPartitionTable(path string) (*partition.Table, error) {
 		return nil, badInputf("%s: holds no partitions%s", path, tableHint)
 	}
 	return t, nil
+}
+
+// readTableBytes does the reading for readPartitionTable.
+func readTableBytes(path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, badInput(err)
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, maxTableFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(data) > maxTableFile {
+		return nil, badInputf("%s: larger than 1 MiB; not a partition table", path)
+	}
+	return data, nil
 }
 
 // tableHint says what partition show reads.

@@ -123,7 +123,7 @@ func (o *registryExportOptions) encrypted() bool {
 // ageRecipients parses --recipient and --recipients-file (nil when neither
 // is given). A bad one is bad input (exit 2) named by its flag and
 // position or its file and line, never repeated (it may be a secret key).
-func (o *registryExportOptions) ageRecipients() ([]*age.X25519Recipient, error) {
+func (o *registryExportOptions) ageRecipients(ctx context.Context) ([]*age.X25519Recipient, error) {
 	var out []*age.X25519Recipient
 	for i, s := range o.recipients {
 		source := "--recipient"
@@ -137,18 +137,27 @@ func (o *registryExportOptions) ageRecipients() ([]*age.X25519Recipient, error) 
 		out = append(out, r)
 	}
 	if o.recipientsFile != "" {
-		fh, err := os.Open(o.recipientsFile)
-		if err != nil {
-			return nil, &FlagError{Err: fmt.Errorf("--recipients-file: %w", err)}
-		}
-		defer fh.Close()
-		rs, err := agecrypt.ParseRecipientsFile(o.recipientsFile, fh)
+		// A pipe or FIFO that never delivers does not hold up an
+		// interrupt (issue 13 item 6).
+		stream := isStream(o.recipientsFile)
+		rs, err := interruptibly(ctx, nil, func() ([]*age.X25519Recipient, error) { return readRecipientsFile(o.recipientsFile) }, nil,
+			func(_ []*age.X25519Recipient, err error) bool { return stream && err != nil })
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, rs...)
 	}
 	return out, nil
+}
+
+// readRecipientsFile reads and parses --recipients-file.
+func readRecipientsFile(path string) ([]*age.X25519Recipient, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, &FlagError{Err: fmt.Errorf("--recipients-file: %w", err)}
+	}
+	defer fh.Close()
+	return agecrypt.ParseRecipientsFile(path, fh)
 }
 
 // errBinaryTerminal refuses age's binary format on a terminal: it is not
@@ -179,7 +188,7 @@ type exportTarget struct {
 func runRegistryExport(ctx context.Context, opts *registryExportOptions) error {
 	// Check the destination before the master secret is asked for and the
 	// audit log records an export (R6, R8, R10).
-	tgt, err := exportDestination(opts)
+	tgt, err := exportDestination(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -237,8 +246,8 @@ func runRegistryExport(ctx context.Context, opts *registryExportOptions) error {
 // exportDestination resolves the recipients and checks where the export
 // goes: a terminal only for armored ciphertext; a file by the secret-file
 // rules, or as a public file when encrypted.
-func exportDestination(opts *registryExportOptions) (*exportTarget, error) {
-	recipients, err := opts.ageRecipients()
+func exportDestination(ctx context.Context, opts *registryExportOptions) (*exportTarget, error) {
+	recipients, err := opts.ageRecipients(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -121,35 +121,45 @@ func runRegistryImport(ctx context.Context, opts *registryImportOptions) error {
 }
 
 // readImportFile reads an import file or standard input ("-"), refusing a
-// terminal and files that others can write (R7).
+// terminal and files that others can write (R7). A pipe or FIFO that never
+// delivers does not hold up an interrupt, and one that ends empty because
+// Ctrl-C killed its writer is an interrupt, not an empty import
+// (readInterruptibly; issue 13 item 6).
 func readImportFile(f *Factory, file string) ([]byte, string, error) {
-	var r io.Reader
-	source := file
+	source, stream := file, isStream(file)
 	if file == "-" {
-		source = stdinSource
+		source, stream = stdinSource, isStreamReader(f.IO.In)
 		if f.IO.IsStdinTTY() {
 			return nil, source, inputError(errors.New("refusing to read keys typed on a terminal (they would be echoed)\nhint: pass a FILE or pipe the keys in"))
 		}
-		r = f.IO.In
-	} else {
+	}
+	data, err := readInterruptibly(f, func() ([]byte, error) { return readImportBytes(f, file, source) }, psk.Wipe,
+		func(d []byte, err error) bool { return stream && (err != nil || len(d) == 0) })
+	return data, source, err
+}
+
+// readImportBytes does the reading for readImportFile.
+func readImportBytes(f *Factory, file, source string) ([]byte, error) {
+	r := f.IO.In
+	if file != "-" {
 		fh, err := os.Open(file)
 		if err != nil {
-			return nil, source, inputError(fmt.Errorf("import file: %w", err))
+			return nil, inputError(fmt.Errorf("import file: %w", err))
 		}
 		defer fh.Close()
 		if err := psk.CheckKeyFileMode(fh, file, f.IO.Warn); err != nil {
-			return nil, source, err
+			return nil, err
 		}
 		r = fh
 	}
 	data, tooLarge, err := readAllWiping(r, maxImportBytes)
 	switch {
 	case err != nil:
-		return nil, source, fmt.Errorf("%s: read failed", source)
+		return nil, fmt.Errorf("%s: read failed", source)
 	case tooLarge:
-		return nil, source, &psk.InputError{Source: source, Msg: "larger than 256 MiB; split the import"}
+		return nil, &psk.InputError{Source: source, Msg: "larger than 256 MiB; split the import"}
 	}
-	return data, source, nil
+	return data, nil
 }
 
 // readAllWiping reads r to its end, at most limit bytes, wiping every buffer

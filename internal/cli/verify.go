@@ -111,12 +111,12 @@ func runVerify(ctx context.Context, opts *verifyOptions) error {
 	if opts.image == "" {
 		return runVerifyPort(ctx, opts)
 	}
-	img, err := os.ReadFile(opts.image)
-	if err != nil {
+	img, err := readFileInterruptibly(ctx, opts.image, func() ([]byte, error) { return os.ReadFile(opts.image) })
+	if err != nil { // context.Canceled when interrupted: exit 130 all the same
 		return fmt.Errorf("image: %w", err)
 	}
 	defer psk.Wipe(img)
-	partSize, source, err := opts.size.partitionSize(opts.image)
+	partSize, source, err := opts.size.partitionSize(ctx, opts.image)
 	if err != nil {
 		return err
 	}
@@ -129,7 +129,7 @@ func runVerify(ctx context.Context, opts *verifyOptions) error {
 // runVerifyPort is verify --port: the image is read off the device once
 // the flags, esptool, the keys and the registry are known to be good.
 func runVerifyPort(ctx context.Context, opts *verifyOptions) error {
-	offset, size, source, err := opts.portRegion()
+	offset, size, source, err := opts.portRegion(ctx)
 	if err != nil {
 		return err
 	}
@@ -182,7 +182,7 @@ func verifyArgs(cmd *cobra.Command, args []string) error {
 // portRegion is where verify --port reads: the offset from --offset or the
 // partition table (default 0x9000), the size from --size or the partition
 // table (default 0x6000), and what gave the size, for messages.
-func (o *verifyOptions) portRegion() (offset int64, size int, source string, err error) {
+func (o *verifyOptions) portRegion(ctx context.Context) (offset int64, size int, source string, err error) {
 	offset, size, source = provision.DefaultOffset, provision.DefaultSize, "the default 0x6000"
 	if o.offset != "" {
 		if offset, err = parseFlashOffset(o.offset); err != nil {
@@ -196,7 +196,7 @@ func (o *verifyOptions) portRegion() (offset int64, size int, source string, err
 		}
 		source = "--size"
 	case o.size.partitionTable != "":
-		p, err := findPartition(o.size.partitionTable, o.size.partitionName)
+		p, err := findPartition(ctx, o.size.partitionTable, o.size.partitionName)
 		if err != nil {
 			return 0, 0, "", err
 		}

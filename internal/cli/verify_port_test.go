@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -73,7 +74,7 @@ func TestVerifyPortRegion(t *testing.T) {
 		{"no table", verifyOptions{size: partitionSizeFlags{partitionTable: filepath.Join(dir, "none.csv"), partitionName: "nvs"}}, 0, 0, "", exitUsage},
 	}
 	for _, tt := range tests {
-		offset, size, source, err := tt.opts.portRegion()
+		offset, size, source, err := tt.opts.portRegion(context.Background())
 		if exitCodeFor(err) != tt.code {
 			t.Errorf("%s: %v (exit %d), want exit %d", tt.name, err, exitCodeFor(err), tt.code)
 			continue

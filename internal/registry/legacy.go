@@ -90,6 +90,34 @@ func loadLegacy(ctx context.Context, path string, lockTimeout time.Duration) (*s
 		return nil, &LockedError{Location: file + ".lock", Waited: lockTimeout}
 	}
 	defer func() { _ = lock.Unlock() }()
+	// The registry file or its audit log can be a FIFO or a pipe that
+	// never delivers: the reads run in a goroutine that an interrupt stops
+	// waiting for, and what they return late is destroyed (issue 13 item 6).
+	type loaded struct {
+		snap *snapshot
+		err  error
+	}
+	ch := make(chan loaded, 1)
+	go func() {
+		snap, err := readLegacy(path, file)
+		ch <- loaded{snap, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.snap, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-ch; r.snap != nil {
+				r.snap.destroy()
+			}
+		}()
+		return nil, ctx.Err()
+	}
+}
+
+// readLegacy reads and checks a legacy registry (file: path with its
+// links resolved) and its audit log, for loadLegacy.
+func readLegacy(path, file string) (*snapshot, error) {
 	data, err := os.ReadFile(file)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, &RegistryError{Location: path, Err: ErrNoRegistry}

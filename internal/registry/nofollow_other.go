@@ -8,3 +8,6 @@ func chmodNoFollow(string) error { return nil }
 
 // noFollow is 0 where the open flag does not exist.
 const noFollow = 0
+
+// nonBlock is 0 where there are no FIFOs to wait on.
+const nonBlock = 0

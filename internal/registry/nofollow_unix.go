@@ -37,3 +37,8 @@ func chmodNoFollow(path string) error {
 // noFollow makes an open fail on a symbolic link: the legacy writers' lock
 // file must not be created or opened through one planted at its path.
 const noFollow = unix.O_NOFOLLOW
+
+// nonBlock makes an open of a FIFO return at once instead of waiting for a
+// writer, so that the file can be refused for not being regular (issue 13
+// item 6).
+const nonBlock = unix.O_NONBLOCK

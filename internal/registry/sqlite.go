@@ -152,7 +152,7 @@ func (e *sqliteEngine) dsnOf(path string) string {
 // checkFile makes sure the file is a SQLite database (an empty file is an
 // empty registry); a writer makes its mode 0600 again.
 func (e *sqliteEngine) checkFile(write bool) error {
-	f, err := os.Open(e.file)
+	f, err := os.OpenFile(e.file, os.O_RDONLY|nonBlock, 0) // a FIFO: no wait for a writer, refused below
 	if errors.Is(err, fs.ErrNotExist) {
 		return e.missing()
 	}
