@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -272,9 +273,12 @@ func readImageBytes(path string) ([]byte, error) {
 		return nil, badInput(err)
 	}
 	defer fh.Close()
+	if fi, err := fh.Stat(); err == nil && fi.IsDir() {
+		return nil, badInputf("%s: a directory, not an image", path)
+	}
 	data, err := io.ReadAll(io.LimitReader(fh, nvs.MaxImageSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, fmt.Errorf("read %s: %w", path, unwrapPathError(err))
 	}
 	if len(data) > nvs.MaxImageSize {
 		psk.Wipe(data)
@@ -404,4 +408,14 @@ func keyFileExistsHint(o nvsOutput, err error) error {
 		return err
 	}
 	return fmt.Errorf("%w\nhint: a keys file is never replaced without --force (unlike nvs_partition_gen.py): every image encrypted with it would become unreadable; choose another --keyfile, or add --force if the old keys are no longer needed", err)
+}
+
+// unwrapPathError drops the *fs.PathError around err, whose text repeats
+// the path the caller's message already names.
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

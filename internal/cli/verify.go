@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -111,9 +110,11 @@ func runVerify(ctx context.Context, opts *verifyOptions) error {
 	if opts.image == "" {
 		return runVerifyPort(ctx, opts)
 	}
-	img, err := readFileInterruptibly(ctx, opts.image, func() ([]byte, error) { return os.ReadFile(opts.image) })
-	if err != nil { // context.Canceled when interrupted: exit 130 all the same
-		return fmt.Errorf("image: %w", err)
+	// Read as nvs check reads an image: bounded, and one that cannot be
+	// opened is bad input (exit 2), not a failure; interrupted, 130.
+	img, err := readImageFile(ctx, opts.image)
+	if err != nil {
+		return err
 	}
 	defer psk.Wipe(img)
 	partSize, source, err := opts.size.partitionSize(ctx, opts.image)
