@@ -23,9 +23,13 @@ type partitionSizeFlags struct {
 	size           string
 	partitionTable string
 	partitionName  string
+	// by names what set a flag, for messages (settingBy): "--size" when
+	// typed, "size from $USMP_PSK_SIZE" otherwise; nil: the flag.
+	by func(name string) string
 }
 
-func (fl *partitionSizeFlags) add(cmd *cobra.Command) {
+func (fl *partitionSizeFlags) add(cmd *cobra.Command, by func(name string) string) {
+	fl.by = by
 	cmd.Flags().StringVar(&fl.size, "size", "", "`SIZE` of the image's partition (decimal, 0x, 0o or 0b); a shorter image was cut short")
 	cmd.Flags().StringVar(&fl.partitionTable, "partition-table", "", "take the partition's size from this `TABLE` (CSV or binary)")
 	cmd.Flags().StringVar(&fl.partitionName, "partition", provision.DefaultPartition, "partition `NAME` in --partition-table")
@@ -39,8 +43,12 @@ func (fl *partitionSizeFlags) add(cmd *cobra.Command) {
 func (fl *partitionSizeFlags) partitionSize(ctx context.Context, image string) (int, string, error) {
 	switch {
 	case fl.size != "":
-		n, err := parseSize("--size", fl.size)
-		return n, "--size", err
+		what := "--size"
+		if fl.by != nil {
+			what = fl.by("size")
+		}
+		n, err := parseSize(what, fl.size)
+		return n, what, err
 	case fl.partitionTable != "":
 		p, err := findPartition(ctx, fl.partitionTable, fl.partitionName)
 		if err != nil {

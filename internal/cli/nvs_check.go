@@ -75,7 +75,7 @@ where page and entry are null for findings about the whole image or page.`,
 	}
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print the findings as JSON")
 	addKeySourceFlags(cmd, &opts.keys)
-	opts.size.add(cmd)
+	opts.size.add(cmd, func(name string) string { return settingBy(f, name) })
 	return cmd
 }
 

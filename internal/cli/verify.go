@@ -99,7 +99,7 @@ no master secret when one is needed).`,
 	cmd.Flags().StringVar(&opts.deviceID, "device", "", "the `ID` the image must belong to")
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print the verdict as JSON")
 	opts.flags.addKeys(cmd)
-	opts.size.add(cmd)
+	opts.size.add(cmd, func(name string) string { return settingBy(f, name) })
 	opts.esp.add(cmd)
 	cmd.Flags().StringVar(&opts.offset, "offset", "", "with --port: flash `OFFSET` of the nvs partition (default 0x9000)")
 	cmd.MarkFlagsMutuallyExclusive("offset", "partition-table")
