@@ -81,6 +81,9 @@ func fakeEsptool(argv []string) int {
 		return 0
 	}
 	fmt.Println(e.header())
+	// As the real one does: it names the port, which usmp-psk passes on
+	// to stderr (redacted like its own messages).
+	fmt.Printf("Serial port %s\r\nConnecting....\n", e.port)
 	if e.fail {
 		fmt.Println("A fatal error occurred: Failed to connect to ESP32: No serial data received.")
 		return 2

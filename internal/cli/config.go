@@ -266,6 +266,9 @@ func announceSetting(f *Factory, name, val, src string, g guard) {
 func readConfigFiles(f *Factory, explicit string) (files []configFile, userPath string, err error) {
 	if explicit == "" {
 		explicit = f.Getenv(envPrefix + "_CONFIG")
+		// Like every USMP_PSK_ setting, a key pasted into it is cut out
+		// of the messages that name the file.
+		f.IO.cutKeysOf(explicit)
 	}
 	userPath = userConfigPath(f)
 	if explicit != "" {

@@ -71,7 +71,7 @@ type esptoolDeps struct {
 }
 
 func newEsptoolDeps(f *Factory) esptoolDeps {
-	return esptoolDeps{lookPath: exec.LookPath, getenv: f.Getenv, stderr: f.IO.ErrOut, warn: f.IO.Warn}
+	return esptoolDeps{lookPath: exec.LookPath, getenv: f.Getenv, stderr: &childOutput{s: f.IO}, warn: f.IO.Warn}
 }
 
 // esptool is one esptool found on PATH, with its version.
@@ -181,6 +181,9 @@ func (t *esptool) run(ctx context.Context, args []string) error {
 	c := exec.CommandContext(ctx, t.path, args...)
 	c.Env = t.env
 	c.Stdout, c.Stderr = t.stderr, t.stderr
+	if fl, ok := t.stderr.(interface{ Flush() }); ok {
+		defer fl.Flush() // the last line, if esptool did not end it
+	}
 	c.Cancel = func() error {
 		if runtime.GOOS == "windows" {
 			return c.Process.Kill()

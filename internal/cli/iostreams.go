@@ -5,6 +5,7 @@ package cli
 // an injected terminal flag (R10).
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -118,6 +119,43 @@ func (w messageWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// childOutput is stderr for a child's output (esptool's), which may repeat
+// our arguments ("Serial port X"): redacted as messages are, a line at a
+// time (a line ends at '\n' or at the '\r' of a progress line), so that a
+// token split across writes is still cut out. Flush writes the rest.
+type childOutput struct {
+	s   *IOStreams
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (w *childOutput) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexAny(w.buf, "\r\n")
+		if i < 0 {
+			break
+		}
+		if _, err := io.WriteString(w.s.ErrOut, w.s.redact.apply(string(w.buf[:i+1]))); err != nil {
+			return 0, err
+		}
+		w.buf = w.buf[i+1:]
+	}
+	return len(p), nil
+}
+
+// Flush writes what is left of a last line without its end.
+func (w *childOutput) Flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) > 0 {
+		_, _ = io.WriteString(w.s.ErrOut, w.s.redact.apply(string(w.buf)))
+		w.buf = nil
+	}
 }
 
 // Warnf prints a warning line on stderr, once per distinct message. It is

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -71,5 +72,25 @@ func TestRedactorHide(t *testing.T) {
 	}
 	if strings.Contains(r.apply("."), "registry set") {
 		t.Error("a bare . was replaced")
+	}
+}
+
+// TestChildOutputRedactsByLine: a child's output (esptool's) is redacted a
+// line at a time, so that a key split across its writes is still cut out,
+// and a last line without its end is written by Flush.
+func TestChildOutputRedactsByLine(t *testing.T) {
+	const hex = "5c0ffee1d2e3f4a5b6c7d8e9fa0b1c2d3e4f5a6b7c8d9eafb0c1d2e3f4a5b6c7"
+	var errOut bytes.Buffer
+	ios := &IOStreams{ErrOut: &errOut, redact: newArgRedactor([]string{"--port", "/dev/" + hex})}
+	w := &childOutput{s: ios}
+	for _, p := range []string{"Serial port /dev/" + hex[:20], hex[20:] + "\r\nConnecting.", "...\nWrote to /dev/" + hex} {
+		if _, err := w.Write([]byte(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Flush()
+	want := "Serial port /dev/" + keyArgRedaction + "\r\nConnecting....\nWrote to /dev/" + keyArgRedaction
+	if got := errOut.String(); got != want {
+		t.Fatalf("got %q, want %q", got, want)
 	}
 }

@@ -3,6 +3,7 @@ package psk
 import (
 	"regexp"
 	"slices"
+	"strings"
 )
 
 // colonHexRun is a run of 16 or more hex bytes separated by ':' (the
@@ -47,12 +48,34 @@ func KeyTokens(s string) []string {
 			continue
 		}
 		for _, n := range []int{44, 43} {
-			if j := i + n; j <= len(s) && wordBoundary(s, j) && isBase64Key32(s[i:j]) {
+			if j := i + n; j <= len(s) && wordBoundary(s, j) && isBase64Key32(s[i:j]) && (n == len(s) || !pathLike(s[i:j])) {
 				add(s[i:j])
 			}
 		}
 	}
 	return toks
+}
+
+// pathLike reports whether t, a base64-shaped span of a longer string, is
+// more likely part of a path than a key: unpadded, with a '/', and with fewer than 6 upper-case
+// or 6 lower-case letters. 43 random base64 characters hold about 17 of
+// each (fewer than 6 about once in 15,000 keys); "Plant2/Line4/Station12/keys/b2"
+// and its kind hold a handful of capitals, and would otherwise be cut out
+// of every message that names them.
+func pathLike(t string) bool {
+	if t[len(t)-1] == '=' || !strings.Contains(t, "/") {
+		return false
+	}
+	upper, lower := 0, 0
+	for i := 0; i < len(t); i++ {
+		switch c := t[i]; {
+		case 'A' <= c && c <= 'Z':
+			upper++
+		case 'a' <= c && c <= 'z':
+			lower++
+		}
+	}
+	return upper < 6 || lower < 6
 }
 
 // wordBoundary reports whether position i of s is not inside a run of

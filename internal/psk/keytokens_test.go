@@ -48,6 +48,9 @@ func TestKeyTokens(t *testing.T) {
 		{"550e8400-e29b-41d4-a716-446655440000.psk", "550e8400-e29b-41d4-a716-446655440000.psk"},
 		{"/srv/factory/Line2024/batch-0007/images/dev-a.bin", "/srv/factory/Line2024/batch-0007/images/dev-a.bin"},
 		{strings.Repeat("factory-line-", 3) + "0004", strings.Repeat("factory-line-", 3) + "0004"},
+		// a path whose 43-character stretch is base64-shaped (mixed case,
+		// digits, last character fits), but with the few capitals of names
+		{"Plant2/Line4/Station12/keys/batch2024/week8/k.bin", "Plant2/Line4/Station12/keys/batch2024/week8/k.bin"},
 		// 43 base64 characters inside a longer word are not a key
 		{"x" + strings.TrimSuffix(b64, "="), "x" + strings.TrimSuffix(b64, "=")},
 		{"", ""},
