@@ -346,7 +346,7 @@ func TestInterruptStdinRead(t *testing.T) {
 	}{
 		{"psk file", "USMP_PSK_FORCE=true", "usmp-psk: force: true from $USMP_PSK_FORCE\n",
 			[]string{"provision", "dev-a", "--psk-file", "-", "-o", "a.bin"}},
-		{"registry import", "USMP_PSK_REGISTRY=reg.db", "usmp-psk: registry: set by $USMP_PSK_REGISTRY (the value is not shown)\n",
+		{"registry import", "USMP_PSK_REGISTRY=reg.db", "usmp-psk: registry: reg.db from $USMP_PSK_REGISTRY\n",
 			[]string{"registry", "import", "-"}},
 	}
 	for _, c := range commands {

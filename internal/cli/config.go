@@ -84,6 +84,19 @@ func nvsSettings() map[string]string {
 type guard struct {
 	why       string
 	hideValue bool
+	// urlOnly hides the value only when it is a URL or a connection
+	// string (a registry path is no secret; a postgres:// URL may name a
+	// user and a host).
+	urlOnly bool
+}
+
+// hides reports whether val, the value of a setting so guarded, is left
+// out of its announcement and of every later message.
+func (g guard) hides(val string) bool {
+	if g.urlOnly {
+		return g.hideValue && (strings.Contains(val, "://") || strings.Contains(val, "="))
+	}
+	return g.hideValue
 }
 
 const (
@@ -100,7 +113,7 @@ var guardedSettings = map[string]guard{
 	"force":            {why: guardWeakens},
 	"allow-unignored":  {why: guardWeakens},
 	"master-file":      {why: guardSource},
-	"registry":         {why: guardSource, hideValue: true},
+	"registry":         {why: guardSource, hideValue: true, urlOnly: true},
 	"psk-file":         {why: guardSource},
 	"derive":           {why: guardSource},
 	"random":           {why: guardSource},
@@ -171,7 +184,7 @@ func loadConfig(f *Factory, cmd *cobra.Command, explicit string) error {
 		// A key pasted into a setting is no more shown than one on argv.
 		f.IO.cutKeysOf(val)
 		g, guarded := guardedSettings[fl.Name]
-		if guarded && g.hideValue {
+		if guarded && g.hides(val) {
 			// Not shown where it is announced, so not shown by any later
 			// message either: they name it by where it came from.
 			f.IO.hideValue(fl.Name, val, "the "+fl.Name+" set by "+src)
@@ -251,7 +264,7 @@ func usesSetting(cmd *cobra.Command, name string) bool {
 // announceSetting says on stderr that a guarded setting came from outside
 // the command line, and from where.
 func announceSetting(f *Factory, name, val, src string, g guard) {
-	if g.hideValue {
+	if g.hides(val) {
 		f.IO.Infof("%s: set by %s (the value is not shown)", name, src)
 		return
 	}

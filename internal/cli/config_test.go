@@ -80,10 +80,15 @@ func TestConfigTrust(t *testing.T) {
 			stderr: []string{"force: true from USER", "(c, kcv"},
 		},
 		{
-			name: "registry from the environment is announced without its value", env: map[string]string{"USMP_PSK_REGISTRY": "secret-place.db"},
+			name: "a registry path from the environment is announced with its value", env: map[string]string{"USMP_PSK_REGISTRY": "plain-place.db"},
 			args: []string{"registry", "init"}, code: exitOK,
-			stderr:    []string{"usmp-psk: registry: set by $USMP_PSK_REGISTRY (the value is not shown)\n", "usmp-psk: created the registry set by $USMP_PSK_REGISTRY\n"},
-			notStderr: []string{"secret-place"},
+			stderr: []string{"usmp-psk: registry: plain-place.db from $USMP_PSK_REGISTRY\n", "usmp-psk: created registry plain-place.db\n"},
+		},
+		{
+			name: "a registry URL from the environment is announced without its value", env: map[string]string{"USMP_PSK_REGISTRY": "postgres://alice@127.0.0.1:1/secretdb"},
+			args: []string{"registry", "list"}, code: exitError,
+			stderr:    []string{"usmp-psk: registry: set by $USMP_PSK_REGISTRY (the value is not shown)\n"},
+			notStderr: []string{"secretdb", "alice"},
 		},
 		{
 			name: "a key pasted into a setting is not repeated", env: map[string]string{"USMP_PSK_OUTPUT": "5c0ffee1d2e3f4a5b6c7d8e9fa0b1c2d3e4f5a6b7c8d9eafb0c1d2e3f4a5b6c7/d.psk"},
@@ -92,16 +97,16 @@ func TestConfigTrust(t *testing.T) {
 			notStderr: []string{"5c0ffee1"},
 		},
 		{
-			name: "a registry not shown is not shown by its errors", env: map[string]string{"USMP_PSK_REGISTRY": "secret-place.db"},
-			args: []string{"registry", "list"}, code: exitUsage,
-			stderr:    []string{"usmp-psk: the registry set by $USMP_PSK_REGISTRY: registry does not exist\n"},
-			notStderr: []string{"secret-place"},
+			name: "a registry not shown is not shown by its errors", env: map[string]string{"USMP_PSK_REGISTRY": "POSTGRES://alice@127.0.0.1:1/secretdb"},
+			args: []string{"registry", "list"}, code: exitError,
+			stderr:    []string{"usmp-psk: the registry set by $USMP_PSK_REGISTRY: connect to 127.0.0.1:1"},
+			notStderr: []string{"secretdb", "alice"},
 		},
 		{
-			name: "nor when it comes from the user's file", user: "registry: secret-place.db\n",
-			args: []string{"registry", "list"}, code: exitUsage,
-			stderr:    []string{"usmp-psk: the registry set by USER: registry does not exist\n"},
-			notStderr: []string{"secret-place"},
+			name: "nor when it comes from the user's file", user: "registry: postgres://alice@127.0.0.1:1/secretdb\n",
+			args: []string{"registry", "list"}, code: exitError,
+			stderr:    []string{"usmp-psk: the registry set by USER: connect to 127.0.0.1:1"},
+			notStderr: []string{"secretdb", "alice"},
 		},
 		{
 			name: "a global setting is announced only where it matters",

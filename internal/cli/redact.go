@@ -90,24 +90,31 @@ func argForms(a string) []string {
 func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 // hide makes messages name the value of a setting by label instead
-// (announceSetting chose not to show it): the value as given, cleaned and
-// made absolute, as a path would be named, and after the setting's name
+// (announceSetting chose not to show it): the value as given, with a URL's
+// scheme in lower case (as the registry writes it), cleaned and made
+// absolute, as a path would be named, and after the setting's name
 // ("created registry X"), so that the label reads in its place. Only
-// whole words are replaced, so that a short value does not cut words of
-// the message apart.
+// whole words are replaced, and not values shorter than minHidden: they
+// would cut up messages that merely hold the same word ("wifi/ssid").
 func (r *redactor) hide(name, value, label string) {
 	forms := []string{value, filepath.Clean(value)}
+	if i := strings.Index(value, "://"); i > 0 {
+		forms = append(forms, strings.ToLower(value[:i])+value[i:])
+	}
 	if abs, err := filepath.Abs(value); err == nil {
 		forms = append(forms, abs)
 	}
 	for _, v := range forms {
-		if strings.Trim(v, "./") == "" {
+		if len(strings.Trim(v, "./")) < minHidden {
 			continue // "." or "/" names nothing, and is in every path
 		}
 		r.add(substitution{old: name + " " + v, with: label, word: true})
 		r.add(substitution{old: v, with: label, word: true})
 	}
 }
+
+// minHidden is the length below which hide leaves a value alone.
+const minHidden = 6
 
 // substitution is one text cut out of messages. A word substitution
 // applies only where old is not next to a letter or digit.

@@ -55,15 +55,22 @@ func TestRedactorHide(t *testing.T) {
 	r := &redactor{}
 	r.hide("registry", "./hunter2.db", label)
 	r.hide("value", "db", "the value set by $USMP_PSK_VALUE")
+	r.hide("value", "hunter3x", "the value set by $USMP_PSK_VALUE")
+	r.hide("registry", "POSTGRES://alice@h/secretdb", "the registry set by $USMP_PSK_REGISTRY")
 	tests := []struct{ msg, want string }{
 		{"./hunter2.db: registry does not exist", label + ": registry does not exist"},
 		{"hunter2.db: registry does not exist", label + ": registry does not exist"},
 		{"created registry hunter2.db", "created " + label},
 		{"lock " + abs + ".lock: busy", "lock " + label + ".lock: busy"},
 		{"not-hunter2.db.x", "not-" + label + ".x"},
-		// a short value replaces no part of a word
+		// a value replaces no part of a word, and a short one nothing:
+		// it would cut up messages that merely hold the same word
 		{"two dbs in sqlite.dbx", "two dbs in sqlite.dbx"},
-		{"db: x", "the value set by $USMP_PSK_VALUE: x"},
+		{"db: x", "db: x"},
+		{"set hunter3x/ssid", "set the value set by $USMP_PSK_VALUE/ssid"},
+		{"hunter3xy", "hunter3xy"},
+		// a URL as the registry writes it, its scheme in lower case
+		{"postgres://alice@h/secretdb: connect", "the registry set by $USMP_PSK_REGISTRY: connect"},
 	}
 	for _, tt := range tests {
 		if got := r.apply(tt.msg); got != tt.want {

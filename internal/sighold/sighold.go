@@ -11,8 +11,8 @@
 // the run's handler is installed, says whether one came, so that the run
 // stops at once with 130.
 //
-// The package is tiny and imports only os/signal, so that its init, and
-// early's, come as soon as the Go runtime allows. What it cannot cover is
+// The package is tiny and imports only os, os/signal and syscall, so that
+// its init, and early's, come soon after the runtime's (about 1 ms in). What it cannot cover is
 // the time before: a signal that arrives while the runtime starts (before
 // package os is initialised) still gets the default action.
 package sighold
