@@ -195,7 +195,7 @@ func runBatch(ctx context.Context, opts *batchOptions) error {
 		spec.Source = provision.Random
 	}
 	if opts.dryRun {
-		return printPlan(spec, opts)
+		return printPlan(ctx, spec, opts)
 	}
 	if spec.Source == provision.Derive {
 		m, err := opts.Master()
@@ -282,8 +282,10 @@ func readIDsFile(f *Factory, path string) (provision.ListIDs, error) {
 // millions of devices is not held in memory: --json writes its opening,
 // each device and its closing; a table is measured in a first pass over
 // the plan and printed in a second.
-func printPlan(spec provision.BatchSpec, opts *batchOptions) error {
-	w := bufio.NewWriter(opts.IO.Out)
+func printPlan(ctx context.Context, spec provision.BatchSpec, opts *batchOptions) error {
+	// A plan of millions of lines takes seconds: Ctrl-C stops it at the
+	// next buffer (exit 130), not once the whole plan is out.
+	w := bufio.NewWriter(ctxWriter{ctx, opts.IO.Out})
 	var err error
 	switch {
 	case opts.json:
@@ -297,6 +299,19 @@ func printPlan(spec provision.BatchSpec, opts *batchOptions) error {
 		return err
 	}
 	return w.Flush()
+}
+
+// ctxWriter fails its writes once ctx is done.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
 }
 
 // planHead is the plan's JSON before its devices.

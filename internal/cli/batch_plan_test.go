@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -101,7 +103,7 @@ func TestBatchPlanStreams(t *testing.T) {
 			ios.Out = sink
 			opts := &batchOptions{IO: ios, json: mode.json}
 			before := liveHeap()
-			if err := printPlan(spec, opts); err != nil {
+			if err := printPlan(context.Background(), spec, opts); err != nil {
 				t.Fatal(err)
 			}
 			if sink.written < devices*20 {
@@ -111,5 +113,24 @@ func TestBatchPlanStreams(t *testing.T) {
 				t.Errorf("the live heap grew by %d bytes while the plan was written", grew)
 			}
 		})
+	}
+}
+
+// TestBatchPlanInterrupted: Ctrl-C during a long plan stops it at the next
+// buffer with the context's error (exit 130), not once all of it is out.
+func TestBatchPlanInterrupted(t *testing.T) {
+	ids, err := provision.NewCountIDs("dev-", 1, 1_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := provision.BatchSpec{IDs: ids, Shard: provision.Shard{I: 1, N: 1}, Out: "out"}
+	for _, asJSON := range []bool{true, false} {
+		ios, _, stdout, _ := testIOStreams()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		err := printPlan(ctx, spec, &batchOptions{IO: ios, json: asJSON})
+		if !errors.Is(err, context.Canceled) || stdout.Len() > 0 {
+			t.Fatalf("json %v: %v, %d bytes written", asJSON, err, stdout.Len())
+		}
 	}
 }
