@@ -189,7 +189,7 @@ func loadConfig(f *Factory, cmd *cobra.Command, explicit string) error {
 			// message either: they name it by where it came from.
 			f.IO.hideValue(fl.Name, val, "the "+fl.Name+" set by "+src)
 		}
-		if guarded && !quiet && usesSetting(cmd, fl.Name) {
+		if guarded && !quiet && usesSetting(cmd, fl.Name) && applies(cmd, fl.Name) {
 			announceSetting(f, fl.Name, val, src, g)
 		}
 	})
@@ -259,6 +259,23 @@ func usesSetting(cmd *cobra.Command, name string) bool {
 			"nvs generate", "nvs encrypt", "nvs decrypt", "nvs generate-key", "nvs set", "nvs erase"}, path)
 	}
 	return true
+}
+
+// settingNeeds are the settings that apply only with a switch of the same
+// command on (epoch with --derive): without it the command ignores them,
+// so they are not announced either.
+var settingNeeds = map[string]string{"epoch": "derive"}
+
+// applies reports whether the setting name, taken from the environment or
+// a file, has an effect on cmd (settingNeeds). Flags are visited in name
+// order, so "derive" is set, from wherever, before "epoch" is looked at.
+func applies(cmd *cobra.Command, name string) bool {
+	need, ok := settingNeeds[name]
+	if !ok {
+		return true
+	}
+	fl := cmd.Flags().Lookup(need)
+	return fl == nil || fl.Value.String() == "true"
 }
 
 // announceSetting says on stderr that a guarded setting came from outside

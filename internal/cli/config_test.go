@@ -91,6 +91,17 @@ func TestConfigTrust(t *testing.T) {
 			notStderr: []string{"secretdb", "alice"},
 		},
 		{
+			name: "a setting the command ignores is not announced", env: map[string]string{"USMP_PSK_EPOCH": "3"},
+			args: []string{"registry", "add", "dev-x", "--random"}, code: exitOK,
+			stderr:    []string{"added device dev-x"},
+			notStderr: []string{"epoch: 3", "USMP_PSK_EPOCH"},
+		},
+		{
+			name: "where it applies, it is", env: map[string]string{"USMP_PSK_EPOCH": "3"},
+			args: []string{"registry", "add", "dev-y", "--derive"}, code: exitOK, master: true,
+			stderr: []string{"usmp-psk: epoch: 3 from $USMP_PSK_EPOCH\n", "epoch 3"},
+		},
+		{
 			name: "a key pasted into a setting is not repeated", env: map[string]string{"USMP_PSK_OUTPUT": "5c0ffee1d2e3f4a5b6c7d8e9fa0b1c2d3e4f5a6b7c8d9eafb0c1d2e3f4a5b6c7/d.psk"},
 			args: []string{"generate"}, code: exitError,
 			stderr:    []string{"usmp-psk: output: " + keySettingRedaction + "/d.psk from $USMP_PSK_OUTPUT\n", "stat " + keySettingRedaction + ": no such file"},
