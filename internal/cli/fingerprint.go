@@ -2,10 +2,7 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -113,53 +110,6 @@ func runFingerprint(_ context.Context, opts *fingerprintOptions) error {
 	}
 	_, err = fmt.Fprintln(opts.IO.Out, kcv)
 	return err
-}
-
-// maxKeyInput bounds what is read as a key (a key is never near this).
-const maxKeyInput = 1 << 20
-
-// readKeyInput reads a key file or stdin ("-"), refusing a terminal (the
-// key would be echoed) and key files that others can write (R7). A pipe or
-// FIFO that never delivers does not hold up an interrupt, and one that
-// ends empty because Ctrl-C killed its writer is an interrupt, not an
-// empty key (readInterruptibly).
-func readKeyInput(f *Factory, file string) ([]byte, string, error) {
-	source, stream := file, isStream(file)
-	if file == "-" {
-		source, stream = stdinSource, isStreamReader(f.IO.In)
-		if f.IO.IsStdinTTY() {
-			return nil, source, inputError(errors.New("refusing to read a key typed on a terminal (it would be echoed)\nhint: pass a FILE or pipe the key in"))
-		}
-	}
-	data, err := readInterruptibly(f, func() ([]byte, error) { return readKeyBytes(f, file, source) }, psk.Wipe,
-		func(d []byte, err error) bool { return stream && (err != nil || len(d) == 0) })
-	return data, source, err
-}
-
-// readKeyBytes does the reading for readKeyInput.
-func readKeyBytes(f *Factory, file, source string) ([]byte, error) {
-	r := f.IO.In
-	if file != "-" {
-		fh, err := os.Open(file)
-		if err != nil {
-			return nil, inputError(fmt.Errorf("key file: %w", err))
-		}
-		defer fh.Close()
-		if err := psk.CheckKeyFileMode(fh, file, f.IO.Warn); err != nil {
-			return nil, err
-		}
-		r = fh
-	}
-	data, err := io.ReadAll(io.LimitReader(r, maxKeyInput+1))
-	if err != nil {
-		psk.Wipe(data)
-		return nil, fmt.Errorf("%s: read failed", source)
-	}
-	if len(data) > maxKeyInput {
-		psk.Wipe(data)
-		return nil, &psk.InputError{Source: source, Msg: "larger than 1 MiB; not a key"}
-	}
-	return data, nil
 }
 
 // readPSKFile reads a key given with --psk-file (a file, or - for stdin) in

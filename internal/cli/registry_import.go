@@ -7,19 +7,13 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/usmp/usmp-psk/internal/psk"
 	"github.com/usmp/usmp-psk/internal/registry"
 )
-
-// maxImportBytes bounds an import file: millions of devices.
-const maxImportBytes = 256 << 20
 
 // importListed is how many added devices the text report names one by one.
 const importListed = 20
@@ -118,73 +112,4 @@ func runRegistryImport(ctx context.Context, opts *registryImportOptions) error {
 	}
 	opts.IO.Infof("imported %s from %s into %s%s", registryCount(len(res.Added), "device"), source, reg.Location(), same)
 	return nil
-}
-
-// readImportFile reads an import file or standard input ("-"), refusing a
-// terminal and files that others can write (R7). A pipe or FIFO that never
-// delivers does not hold up an interrupt, and one that ends empty because
-// Ctrl-C killed its writer is an interrupt, not an empty import
-// (readInterruptibly; issue 13 item 6).
-func readImportFile(f *Factory, file string) ([]byte, string, error) {
-	source, stream := file, isStream(file)
-	if file == "-" {
-		source, stream = stdinSource, isStreamReader(f.IO.In)
-		if f.IO.IsStdinTTY() {
-			return nil, source, inputError(errors.New("refusing to read keys typed on a terminal (they would be echoed)\nhint: pass a FILE or pipe the keys in"))
-		}
-	}
-	data, err := readInterruptibly(f, func() ([]byte, error) { return readImportBytes(f, file, source) }, psk.Wipe,
-		func(d []byte, err error) bool { return stream && (err != nil || len(d) == 0) })
-	return data, source, err
-}
-
-// readImportBytes does the reading for readImportFile.
-func readImportBytes(f *Factory, file, source string) ([]byte, error) {
-	r := f.IO.In
-	if file != "-" {
-		fh, err := os.Open(file)
-		if err != nil {
-			return nil, inputError(fmt.Errorf("import file: %w", err))
-		}
-		defer fh.Close()
-		if err := psk.CheckKeyFileMode(fh, file, f.IO.Warn); err != nil {
-			return nil, err
-		}
-		r = fh
-	}
-	data, tooLarge, err := readAllWiping(r, maxImportBytes)
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("%s: read failed", source)
-	case tooLarge:
-		return nil, &psk.InputError{Source: source, Msg: "larger than 256 MiB; split the import"}
-	}
-	return data, nil
-}
-
-// readAllWiping reads r to its end, at most limit bytes, wiping every buffer
-// it outgrows (the data is key text; R26, best effort). On an error or when
-// r holds more than limit bytes, nothing is returned and all is wiped.
-func readAllWiping(r io.Reader, limit int) (data []byte, tooLarge bool, err error) {
-	buf := make([]byte, 0, 64<<10)
-	for {
-		if len(buf) == cap(buf) {
-			grown := make([]byte, len(buf), 2*cap(buf))
-			copy(grown, buf)
-			psk.Wipe(buf)
-			buf = grown
-		}
-		n, rerr := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		switch {
-		case len(buf) > limit:
-			psk.Wipe(buf)
-			return nil, true, nil
-		case rerr == io.EOF:
-			return buf, false, nil
-		case rerr != nil:
-			psk.Wipe(buf)
-			return nil, false, rerr
-		}
-	}
 }
