@@ -216,13 +216,7 @@ func TestInterruptFIFORead(t *testing.T) {
 				t.Skipf("no FIFOs here: %v", err)
 			}
 			before := dirNames(t, dir)
-			cmd := exec.Command(binary(t), tt.args...)
-			cmd.Dir, cmd.Env = dir, []string{"PATH=" + os.Getenv("PATH")}
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
+			cmd, stderr := startIn(t, dir, tt.args...)
 			openWhenRead(t, fifo, cmd)
 			_ = cmd.Process.Signal(tt.sig)
 			if code := exitWithin(t, cmd, waitAsync(cmd), 10*time.Second); code != 130 {
@@ -258,18 +252,26 @@ func TestFIFOThatIsNoInput(t *testing.T) {
 			if err := syscall.Mkfifo(filepath.Join(dir, tt.fifo), 0o600); err != nil {
 				t.Skipf("no FIFOs here: %v", err)
 			}
-			cmd := exec.Command(binary(t), tt.args...)
-			cmd.Dir, cmd.Env = dir, []string{"PATH=" + os.Getenv("PATH")}
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
+			cmd, stderr := startIn(t, dir, tt.args...)
 			if code := exitWithin(t, cmd, waitAsync(cmd), 10*time.Second); code != tt.code || stderr.String() != tt.stderr {
 				t.Fatalf("exit %d, stderr %q; want %d, %q", code, stderr.String(), tt.code, tt.stderr)
 			}
 		})
 	}
+}
+
+// startIn starts usmp-psk in dir with only PATH in its environment, its
+// stderr collected.
+func startIn(t *testing.T, dir string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
+	cmd.Dir, cmd.Env = dir, []string{"PATH=" + os.Getenv("PATH")}
+	stderr := &bytes.Buffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, stderr
 }
 
 // writeFIFOFixtures writes the regular files TestInterruptFIFORead's
