@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
@@ -98,7 +97,7 @@ func flashOffset(ctx context.Context, opts *flashOptions, size int64) (int64, er
 }
 
 func runFlash(ctx context.Context, opts *flashOptions) error {
-	img, err := readFileInterruptibly(ctx, opts.image, func() ([]byte, error) { return os.ReadFile(opts.image) })
+	img, err := readImageFile(ctx, opts.image)
 	if err != nil { // context.Canceled when interrupted: exit 130 all the same
 		return &FlagError{Err: fmt.Errorf("image: %w", err)}
 	}

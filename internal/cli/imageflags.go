@@ -86,7 +86,7 @@ func (fl *imageFlags) resolve(f *Factory) (*resolvedImage, error) {
 		r.tableNote = fmt.Sprintf("partition %s of %s at 0x%x", p.Name, fl.partitionTable, p.Offset)
 	}
 	if fl.base != "" {
-		b, err := readFileInterruptibly(f.runContext(), fl.base, func() ([]byte, error) { return os.ReadFile(fl.base) })
+		b, err := readImageFile(f.runContext(), fl.base)
 		if err != nil { // context.Canceled when interrupted: exit 130 all the same
 			return nil, inputError(fmt.Errorf("--base: %w", err))
 		}
